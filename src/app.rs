@@ -1,0 +1,177 @@
+//! Building and running the service. Tests start the real application the
+//! same way `patronage serve` does, on port 0.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    auth::{password, ratelimit::LoginLimiter, token::TokenKeys},
+    config::Settings,
+    error::{Error, Result},
+    http::{self, AppContext, AppState},
+    snapshot::PublicCache,
+    store::{self, Db},
+    telemetry,
+};
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+    /// Printed at start while no owner exists; accepted once by
+    /// `POST /api/v1/admin/setup`.
+    pub setup_token: Option<String>,
+}
+
+/// Opens the database named by the settings and applies migrations.
+pub async fn open_database(settings: &Settings) -> Result<Db> {
+    std::fs::create_dir_all(&settings.server.data_dir).map_err(|e| {
+        Error::Config(format!(
+            "cannot create data dir {}: {e}",
+            settings.server.data_dir.display()
+        ))
+    })?;
+    let db = Db::connect(
+        &settings.database_url(),
+        settings.database.max_connections,
+        Duration::from_secs(settings.database.acquire_timeout_secs),
+    )
+    .await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+pub fn hash_setup_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self> {
+        let db = open_database(&settings).await?;
+        let tokens = TokenKeys::load(&settings.auth, &settings.server.data_dir)?;
+        let setup_token = if store::admins::owner_exists(&db).await? {
+            None
+        } else {
+            let mut raw = [0u8; 20];
+            rand::rng().fill_bytes(&mut raw);
+            let token = hex::encode(raw);
+            let ttl = chrono::Duration::hours(settings.auth.setup_token_ttl_hours);
+            store::admins::replace_setup_token(&db, &hash_setup_token(&token), ttl).await?;
+            Some(token)
+        };
+        let public = Arc::new(PublicCache::new(db.clone()).await?);
+        let listener = TcpListener::bind(settings.server.bind).await.map_err(|e| {
+            Error::Config(format!("cannot listen on {}: {e}", settings.server.bind))
+        })?;
+        let state = Arc::new(AppContext {
+            login_limiter: LoginLimiter::new(
+                settings.auth.login_attempts_per_ip_per_minute,
+                settings.auth.login_attempts_per_account_per_minute,
+            ),
+            settings,
+            db,
+            tokens,
+            public,
+            metrics: telemetry::metrics_handle(),
+        });
+        tokio::task::spawn_blocking(password::warm_up);
+        Ok(Application {
+            listener,
+            state,
+            shutdown: CancellationToken::new(),
+            setup_token,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener")
+    }
+
+    /// Cancelling this token shuts the server down gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM or the shutdown token, then lets requests
+    /// in flight finish (up to `server.shutdown_grace_secs`).
+    pub async fn run_until_stopped(self) -> Result<()> {
+        let Application {
+            listener,
+            state,
+            shutdown,
+            ..
+        } = self;
+        state.public.clone().spawn_poller(
+            Duration::from_secs(state.settings.public.snapshot_poll_secs),
+            shutdown.clone(),
+        );
+        spawn_housekeeping(state.clone(), shutdown.clone());
+        let grace = Duration::from_secs(state.settings.server.shutdown_grace_secs);
+        let db = state.db.clone();
+
+        let signals = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = termination() => {
+                    tracing::info!("shutting down: finishing requests in flight");
+                    signals.cancel();
+                }
+                _ = signals.cancelled() => {}
+            }
+        });
+
+        let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let stopped = shutdown.clone();
+        let server = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stopped.cancelled().await });
+        let outcome = tokio::select! {
+            result = server => result.map_err(Error::internal),
+            _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!("requests still running after the grace period; closing them");
+                Ok(())
+            }
+        };
+        db.close().await;
+        outcome
+    }
+}
+
+fn spawn_housekeeping(state: AppState, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    state.login_limiter.prune();
+                    state.metrics.run_upkeep();
+                }
+            }
+        }
+    });
+}
+
+async fn termination() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

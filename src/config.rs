@@ -1,0 +1,194 @@
+//! Settings: `config/default.toml` (embedded in the binary, so it runs from any
+//! directory), then an optional file, then `PATRONAGE__SECTION__KEY` variables.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::error::Error;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub public: PublicSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// May carry a password, so it is redacted when printed.
+    #[serde(serialize_with = "redact_url_password")]
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    #[serde(serialize_with = "redact_secret")]
+    pub jwt_secret: SecretString,
+    pub token_ttl_secs: u64,
+    pub issuer: String,
+    pub audience: String,
+    pub login_attempts_per_ip_per_minute: u32,
+    pub login_attempts_per_account_per_minute: u32,
+    pub setup_token_ttl_hours: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicSettings {
+    pub cache_max_age_secs: u32,
+    pub snapshot_poll_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Settings {
+    /// Defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, Error> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("PATRONAGE")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| Error::Config(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Defaults only, for tests and tools that adjust fields in code.
+    pub fn defaults() -> Self {
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .expect("config/default.toml is valid");
+        settings
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let secret = self.auth.jwt_secret.expose_secret();
+        if !secret.is_empty() && secret.len() < 32 {
+            return Err(Error::Config(
+                "auth.jwt_secret must be at least 32 characters (or empty to generate one)".into(),
+            ));
+        }
+        if self.auth.token_ttl_secs == 0 || self.auth.token_ttl_secs > 24 * 3600 {
+            return Err(Error::Config(
+                "auth.token_ttl_secs must be between 1 and 86400".into(),
+            ));
+        }
+        if self.auth.login_attempts_per_ip_per_minute == 0
+            || self.auth.login_attempts_per_account_per_minute == 0
+        {
+            return Err(Error::Config("login attempt limits must be above 0".into()));
+        }
+        if self.public.snapshot_poll_secs == 0 {
+            return Err(Error::Config(
+                "public.snapshot_poll_secs must be above 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or SQLite in the data dir.
+    pub fn database_url(&self) -> String {
+        if self.database.url.trim().is_empty() {
+            format!(
+                "sqlite://{}",
+                self.server.data_dir.join("patronage.db").display()
+            )
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database.url = self.database_url();
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+fn redact_secret<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    if secret.expose_secret().is_empty() {
+        s.serialize_str("")
+    } else {
+        s.serialize_str("[redacted]")
+    }
+}
+
+fn redact_url_password<S: Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("redacted"));
+            s.serialize_str(parsed.as_str())
+        }
+        _ => s.serialize_str(url),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_listen_on_loopback_with_sqlite_in_data_dir() {
+        let s = Settings::defaults();
+        assert_eq!(s.server.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url(), "sqlite://data/patronage.db");
+    }
+
+    #[test]
+    fn redacted_output_hides_secrets_and_passwords() {
+        let mut s = Settings::defaults();
+        s.auth.jwt_secret = SecretString::from("x".repeat(40));
+        s.database.url = "postgres://app:hunter2@db/patronage".into();
+        let out = s.to_redacted_toml();
+        assert!(!out.contains("hunter2"), "{out}");
+        assert!(!out.contains(&"x".repeat(40)), "{out}");
+        assert!(out.contains("[redacted]"));
+    }
+}

@@ -1,0 +1,161 @@
+//! Public funding totals, computed from aggregates the store keeps current.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{
+    money::{Currency, Money, MoneyView},
+    pledge::monthly_recurring,
+    tier::{Interval, TierKind},
+};
+
+/// What the store knows, already summed. Only amounts in the campaign
+/// currency are included.
+#[derive(Debug, Clone)]
+pub struct FundingFacts {
+    pub currency: Currency,
+    pub monthly_goal_minor: Option<i64>,
+    /// Sums of active pledge amounts, per interval.
+    pub monthly_pledges_sum: i64,
+    pub yearly_pledges_sum: i64,
+    pub patrons_count: i64,
+    pub sponsors_count: i64,
+    /// Income less refunds and disputes (fees are costs, not less given).
+    pub raised_this_month: i64,
+    pub raised_total: i64,
+    pub tiers: Vec<TierFacts>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TierFacts {
+    pub id: i64,
+    pub name: String,
+    pub kind: TierKind,
+    pub amount_minor: i64,
+    pub interval: Interval,
+    pub supporters: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Funding {
+    pub currency: String,
+    /// Active recurring pledges per month; yearly pledges count as a twelfth.
+    pub monthly_recurring: MoneyView,
+    pub patrons_count: i64,
+    pub sponsors_count: i64,
+    /// The monthly goal, or null.
+    pub goal: Option<MoneyView>,
+    /// Percent of the monthly goal covered by `monthly_recurring` (may exceed
+    /// 100), or null without a goal.
+    pub progress: Option<Progress>,
+    /// Recurring, one-time and manual income this calendar month (UTC), less
+    /// refunds and disputes.
+    pub raised_this_month: MoneyView,
+    pub raised_total: MoneyView,
+    pub tiers: Vec<TierFunding>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct Progress {
+    /// Whole percent, rounded down.
+    pub percent: i64,
+    /// Hundredths of a percent, rounded down, for precise progress bars.
+    pub basis_points: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TierFunding {
+    pub id: i64,
+    pub name: String,
+    pub kind: TierKind,
+    pub amount: MoneyView,
+    pub interval: Interval,
+    pub supporters: i64,
+}
+
+impl Progress {
+    pub fn toward(value: i64, goal: i64) -> Option<Progress> {
+        if goal <= 0 {
+            return None;
+        }
+        let basis_points =
+            i64::try_from(i128::from(value.max(0)) * 10_000 / i128::from(goal)).unwrap_or(i64::MAX);
+        Some(Progress {
+            percent: basis_points / 100,
+            basis_points,
+        })
+    }
+}
+
+impl Funding {
+    pub fn from_facts(f: &FundingFacts) -> Self {
+        let money = |minor| Money::new(minor, f.currency).view();
+        let recurring = monthly_recurring(f.monthly_pledges_sum, f.yearly_pledges_sum);
+        Funding {
+            currency: f.currency.code().to_owned(),
+            monthly_recurring: money(recurring),
+            patrons_count: f.patrons_count,
+            sponsors_count: f.sponsors_count,
+            goal: f.monthly_goal_minor.map(money),
+            progress: f
+                .monthly_goal_minor
+                .and_then(|g| Progress::toward(recurring, g)),
+            raised_this_month: money(f.raised_this_month),
+            raised_total: money(f.raised_total),
+            tiers: f
+                .tiers
+                .iter()
+                .map(|t| TierFunding {
+                    id: t.id,
+                    name: t.name.clone(),
+                    kind: t.kind,
+                    amount: money(t.amount_minor),
+                    interval: t.interval,
+                    supporters: t.supporters,
+                })
+                .collect(),
+            updated_at: f.updated_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_rounds_down_and_may_pass_the_goal() {
+        assert_eq!(
+            Progress::toward(1, 3),
+            Some(Progress {
+                percent: 33,
+                basis_points: 3333
+            })
+        );
+        assert_eq!(Progress::toward(300, 200).unwrap().percent, 150);
+        assert_eq!(Progress::toward(5, 0), None);
+    }
+
+    #[test]
+    fn totals_combine_monthly_and_yearly_pledges() {
+        let eur = Currency::parse("EUR").unwrap();
+        let f = Funding::from_facts(&FundingFacts {
+            currency: eur,
+            monthly_goal_minor: Some(100_000),
+            monthly_pledges_sum: 1_500_000,
+            yearly_pledges_sum: 1_320_000,
+            patrons_count: 3091,
+            sponsors_count: 2,
+            raised_this_month: 0,
+            raised_total: 0,
+            tiers: vec![],
+            updated_at: Utc::now(),
+        });
+        assert_eq!(f.monthly_recurring.amount_minor, 1_610_000);
+        assert_eq!(f.monthly_recurring.display, "€16,100");
+        assert_eq!(f.progress.unwrap().percent, 1610);
+    }
+}

@@ -1,0 +1,152 @@
+//! Domain rules without I/O: parsing input into valid values, and the
+//! arithmetic of pledges, totals and months. Nothing here touches the
+//! database or the network.
+
+pub mod campaign;
+pub mod funding;
+pub mod ledger;
+pub mod money;
+pub mod month;
+pub mod pledge;
+pub mod supporter;
+pub mod tier;
+
+use crate::error::FieldError;
+
+/// Collects field errors so one response can list every bad field.
+#[derive(Debug, Default)]
+pub struct Checks(Vec<FieldError>);
+
+impl Checks {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn fail(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    /// Keeps the value if valid, records the error otherwise.
+    pub fn take<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<(), crate::error::Error> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::error::Error::Validation(self.0))
+        }
+    }
+}
+
+/// Trimmed text of `min..=max` characters with no control characters (line
+/// breaks allowed only when `multiline`).
+pub fn text(
+    field: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+    multiline: bool,
+) -> Result<String, FieldError> {
+    let value = value.trim();
+    let len = value.chars().count();
+    if len < min {
+        return Err(FieldError::new(
+            field,
+            if min == 1 {
+                "must not be empty".to_owned()
+            } else {
+                format!("must be at least {min} characters")
+            },
+        ));
+    }
+    if len > max {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    let bad = |c: char| c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t'));
+    if value.chars().any(bad) {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// An amount in minor units within the accepted range.
+pub fn amount(field: &str, value: i64) -> Result<i64, FieldError> {
+    if value <= 0 {
+        return Err(FieldError::new(
+            field,
+            "must be a positive amount in minor units",
+        ));
+    }
+    if value > money::MAX_AMOUNT_MINOR {
+        return Err(FieldError::new(field, "is too large"));
+    }
+    Ok(value)
+}
+
+/// Defines a string-backed enum stored as TEXT and sent as lowercase JSON.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        // Stored as TEXT; decoding an unknown value is an error, not a default.
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
+        where
+            String: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <String as sqlx::Type<DB>>::type_info()
+            }
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <String as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
+        where
+            &'r str: sqlx::Decode<'r, DB>,
+        {
+            fn decode(
+                value: <DB as sqlx::Database>::ValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let s = <&str as sqlx::Decode<DB>>::decode(value)?;
+                Self::parse(s).ok_or_else(|| format!("unknown {} {s:?}", stringify!($name)).into())
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use text_enum;

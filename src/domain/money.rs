@@ -1,0 +1,253 @@
+//! Money: integer minor units with an ISO 4217 currency. No floats anywhere.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// An ISO 4217 currency that has minor units (funds and metals are refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Currency(iso_currency::Currency);
+
+impl Currency {
+    /// Accepts a three-letter code in any case.
+    pub fn parse(code: &str) -> Option<Self> {
+        let code = code.trim().to_ascii_uppercase();
+        let currency = iso_currency::Currency::from_code(&code)?;
+        if currency.is_fund() || currency.is_special() || currency.exponent().is_none() {
+            return None;
+        }
+        Some(Currency(currency))
+    }
+
+    pub fn code(self) -> &'static str {
+        self.0.code()
+    }
+
+    /// Digits after the decimal point: 2 for EUR, 0 for JPY, 3 for KWD.
+    pub fn exponent(self) -> u32 {
+        u32::from(self.0.exponent().unwrap_or(2))
+    }
+
+    /// A symbol only where it names one currency unambiguously; "$" is USD
+    /// alone, so CAD shows as "CA$" and never passes for dollars of another
+    /// country.
+    fn prefix(self) -> String {
+        let symbol = match self.code() {
+            "USD" => "$",
+            "EUR" => "€",
+            "GBP" => "£",
+            "JPY" => "¥",
+            "INR" => "₹",
+            "KRW" => "₩",
+            "CAD" => "CA$",
+            "AUD" => "A$",
+            "NZD" => "NZ$",
+            "BRL" => "R$",
+            "MXN" => "MX$",
+            "ILS" => "₪",
+            "UAH" => "₴",
+            "NGN" => "₦",
+            "PHP" => "₱",
+            "VND" => "₫",
+            other => return format!("{other}\u{a0}"),
+        };
+        symbol.to_owned()
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl<DB: sqlx::Database> sqlx::Type<DB> for Currency
+where
+    String: sqlx::Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <String as sqlx::Type<DB>>::type_info()
+    }
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <String as sqlx::Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for Currency
+where
+    &'r str: sqlx::Decode<'r, DB>,
+{
+    fn decode(
+        value: <DB as sqlx::Database>::ValueRef<'r>,
+    ) -> Result<Self, sqlx::error::BoxDynError> {
+        let code = <&str as sqlx::Decode<DB>>::decode(value)?;
+        Currency::parse(code).ok_or_else(|| format!("unknown currency {code:?}").into())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(d)?;
+        Currency::parse(&code)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown currency {code:?}")))
+    }
+}
+
+/// An amount of money. Arithmetic only between equal currencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Money {
+    pub amount_minor: i64,
+    pub currency: Currency,
+}
+
+impl Money {
+    pub fn new(amount_minor: i64, currency: Currency) -> Self {
+        Self {
+            amount_minor,
+            currency,
+        }
+    }
+
+    pub fn zero(currency: Currency) -> Self {
+        Self::new(0, currency)
+    }
+
+    /// Human form: "€15,610", "€15,610.50", "¥1,000", "KWD 1.500", "-€3".
+    /// Whole amounts drop the zero fraction, as funding pages show them.
+    pub fn display(&self) -> String {
+        let exp = self.currency.exponent();
+        let scale = 10u64.pow(exp);
+        let magnitude = self.amount_minor.unsigned_abs();
+        let (major, minor) = (magnitude / scale, magnitude % scale);
+        let mut out = String::new();
+        if self.amount_minor < 0 {
+            out.push('-');
+        }
+        out.push_str(&self.currency.prefix());
+        out.push_str(&group_thousands(major));
+        if minor != 0 {
+            out.push('.');
+            out.push_str(&format!("{minor:0width$}", width = exp as usize));
+        }
+        out
+    }
+
+    /// Plain decimal in major units for spreadsheets: "15610.50", "-3.00",
+    /// "1000" (JPY), "1.500" (KWD).
+    pub fn decimal(&self) -> String {
+        let exp = self.currency.exponent();
+        let scale = 10u64.pow(exp);
+        let magnitude = self.amount_minor.unsigned_abs();
+        let sign = if self.amount_minor < 0 { "-" } else { "" };
+        if exp == 0 {
+            return format!("{sign}{magnitude}");
+        }
+        format!(
+            "{sign}{}.{:0width$}",
+            magnitude / scale,
+            magnitude % scale,
+            width = exp as usize
+        )
+    }
+
+    pub fn view(&self) -> MoneyView {
+        MoneyView {
+            amount_minor: self.amount_minor,
+            currency: self.currency.code().to_owned(),
+            display: self.display(),
+        }
+    }
+}
+
+fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// How every amount leaves the API.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct MoneyView {
+    /// Integer amount in the currency's minor unit (cents for EUR, yen for JPY).
+    pub amount_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Formatted for people, e.g. "€15,610".
+    pub display: String,
+}
+
+/// The largest amount accepted anywhere: a billion major units of a
+/// three-decimal currency still fits comfortably in i64 sums.
+pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eur(n: i64) -> Money {
+        Money::new(n, Currency::parse("eur").unwrap())
+    }
+
+    #[test]
+    fn formats_whole_amounts_without_fraction_and_groups_thousands() {
+        assert_eq!(eur(1_561_000).display(), "€15,610");
+        assert_eq!(eur(1_561_050).display(), "€15,610.50");
+        assert_eq!(eur(5).display(), "€0.05");
+        assert_eq!(eur(-300).display(), "-€3");
+        assert_eq!(eur(0).display(), "€0");
+    }
+
+    #[test]
+    fn respects_zero_and_three_decimal_currencies() {
+        let jpy = Currency::parse("JPY").unwrap();
+        assert_eq!(jpy.exponent(), 0);
+        assert_eq!(Money::new(123_456, jpy).display(), "¥123,456");
+        let kwd = Currency::parse("KWD").unwrap();
+        assert_eq!(kwd.exponent(), 3);
+        assert_eq!(Money::new(1_500, kwd).display(), "KWD\u{a0}1.500");
+        assert_eq!(Money::new(1_005, kwd).display(), "KWD\u{a0}1.005");
+    }
+
+    #[test]
+    fn decimals_for_spreadsheets_keep_every_digit() {
+        assert_eq!(eur(1_561_050).decimal(), "15610.50");
+        assert_eq!(eur(-300).decimal(), "-3.00");
+        assert_eq!(
+            Money::new(1000, Currency::parse("JPY").unwrap()).decimal(),
+            "1000"
+        );
+        assert_eq!(
+            Money::new(1500, Currency::parse("KWD").unwrap()).decimal(),
+            "1.500"
+        );
+    }
+
+    #[test]
+    fn dollars_of_other_countries_are_never_plain_dollars() {
+        let cad = Currency::parse("CAD").unwrap();
+        assert_eq!(Money::new(1000, cad).display(), "CA$10");
+        let usd = Currency::parse("USD").unwrap();
+        assert_eq!(Money::new(1000, usd).display(), "$10");
+    }
+
+    #[test]
+    fn refuses_unknown_and_fund_currencies() {
+        assert!(Currency::parse("XXX").is_none());
+        assert!(Currency::parse("XAU").is_none());
+        assert!(Currency::parse("EURO").is_none());
+        assert!(Currency::parse("").is_none());
+    }
+}

@@ -1,0 +1,214 @@
+//! Supporters: patrons (people) and sponsors (companies).
+
+use super::{Checks, text, text_enum};
+use crate::error::{FieldError, Result};
+
+text_enum!(
+    /// How a patron appears in public: by name, counted but unnamed in public
+    /// lists (private), or counted only (secret).
+    Visibility { Public => "public", Private => "private", Secret => "secret" }
+);
+
+text_enum!(
+    /// A sponsor is public only once approved (and paid).
+    SponsorStatus { Pending => "pending", Approved => "approved", Rejected => "rejected" }
+);
+
+text_enum!(
+    SupporterKind { Patron => "patron", Sponsor => "sponsor" }
+);
+
+/// A syntactically valid address, with the form used for lookups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub address: String,
+    pub normalized: String,
+}
+
+impl Email {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        let address = raw.trim();
+        if address.len() > 254 {
+            return Err(FieldError::new(field, "must be at most 254 characters"));
+        }
+        let parsed: email_address::EmailAddress = address
+            .parse()
+            .map_err(|_| FieldError::new(field, "must be an email address"))?;
+        // Display names ("Ann <a@b>") and IP-literal domains are not addresses
+        // we can mail reliably.
+        if parsed.as_str() != address
+            || parsed.domain().starts_with('[')
+            || !parsed.domain().contains('.')
+        {
+            return Err(FieldError::new(field, "must be an email address"));
+        }
+        Ok(Email {
+            address: address.to_owned(),
+            normalized: address.to_lowercase(),
+        })
+    }
+}
+
+/// A public website link: http(s) only, no credentials, normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebsiteUrl(pub String);
+
+impl WebsiteUrl {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        let raw = raw.trim();
+        if raw.len() > 2048 {
+            return Err(FieldError::new(field, "must be at most 2048 characters"));
+        }
+        let url = url::Url::parse(raw)
+            .map_err(|_| FieldError::new(field, "must be an absolute http or https URL"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(FieldError::new(field, "must use http or https"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(FieldError::new(field, "must not contain credentials"));
+        }
+        match url.host_str() {
+            Some(host) if host.contains('.') || host == "localhost" => {}
+            _ => return Err(FieldError::new(field, "must name a host")),
+        }
+        Ok(WebsiteUrl(url.to_string()))
+    }
+
+    pub fn host(&self) -> String {
+        url::Url::parse(&self.0)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PatronDraft {
+    pub email: Email,
+    pub display_name: String,
+    pub visibility: Visibility,
+}
+
+impl PatronDraft {
+    pub fn parse(email: &str, display_name: &str, visibility: Visibility) -> Result<Self> {
+        let mut checks = Checks::new();
+        let email = checks.take(Email::parse("email", email));
+        let display_name = checks.take(text("display_name", display_name, 1, 100, false));
+        checks.finish()?;
+        Ok(PatronDraft {
+            email: email.expect("checked"),
+            display_name: display_name.expect("checked"),
+            visibility,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SponsorDraft {
+    pub company_name: String,
+    pub website_url: WebsiteUrl,
+    pub contact_email: Email,
+    pub tier_id: i64,
+    pub paid_through: Option<chrono::NaiveDate>,
+    pub logo_ref: Option<String>,
+}
+
+impl SponsorDraft {
+    pub fn parse(
+        company_name: &str,
+        website_url: &str,
+        contact_email: &str,
+        tier_id: i64,
+        paid_through: Option<chrono::NaiveDate>,
+        logo_ref: Option<&str>,
+    ) -> Result<Self> {
+        let mut checks = Checks::new();
+        let company_name = checks.take(text("company_name", company_name, 1, 100, false));
+        let website_url = checks.take(WebsiteUrl::parse("website_url", website_url));
+        let contact_email = checks.take(Email::parse("contact_email", contact_email));
+        let logo_ref = match logo_ref {
+            Some(l) => checks.take(text("logo_ref", l, 1, 500, false)),
+            None => None,
+        };
+        checks.finish()?;
+        Ok(SponsorDraft {
+            company_name: company_name.expect("checked"),
+            website_url: website_url.expect("checked"),
+            contact_email: contact_email.expect("checked"),
+            tier_id,
+            paid_through,
+            logo_ref,
+        })
+    }
+}
+
+/// Whether a sponsor may be shown: approved, and paid through today or later.
+pub fn sponsor_is_public(
+    status: SponsorStatus,
+    paid_through: Option<chrono::NaiveDate>,
+    today: chrono::NaiveDate,
+) -> bool {
+    status == SponsorStatus::Approved && paid_through.is_some_and(|d| d >= today)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_checked_and_normalised() {
+        let e = Email::parse("email", " Ann@Example.ORG ").unwrap();
+        assert_eq!(e.address, "Ann@Example.ORG");
+        assert_eq!(e.normalized, "ann@example.org");
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "Ann <ann@example.org>",
+            "a@[127.0.0.1]",
+            "a@localhost",
+        ] {
+            assert!(Email::parse("email", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn website_urls_must_be_plain_http_links() {
+        assert_eq!(
+            WebsiteUrl::parse("u", "HTTPS://Example.COM").unwrap().0,
+            "https://example.com/"
+        );
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "ftp://example.com",
+            "https://user:pw@example.com",
+            "example.com",
+            "https://nodot",
+        ] {
+            assert!(WebsiteUrl::parse("u", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sponsors_show_only_while_approved_and_paid() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 5, 10).unwrap();
+        let yesterday = today.pred_opt();
+        assert!(sponsor_is_public(
+            SponsorStatus::Approved,
+            Some(today),
+            today
+        ));
+        assert!(!sponsor_is_public(
+            SponsorStatus::Approved,
+            yesterday,
+            today
+        ));
+        assert!(!sponsor_is_public(SponsorStatus::Approved, None, today));
+        assert!(!sponsor_is_public(
+            SponsorStatus::Pending,
+            Some(today),
+            today
+        ));
+    }
+}

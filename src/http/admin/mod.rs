@@ -1,0 +1,95 @@
+//! The admin API under `/api/v1/admin`. Every route but login and setup
+//! needs a token; `Owner` routes refuse viewers.
+
+mod audit;
+mod auth;
+mod campaign;
+mod ledger;
+mod pledges;
+mod reports;
+mod supporters;
+mod tiers;
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+
+use super::AppState;
+use crate::{error::Result, store::Page};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(auth::routes())
+        .merge(tiers::routes())
+        .merge(campaign::routes())
+        .merge(supporters::routes())
+        .merge(pledges::routes())
+        .merge(ledger::routes())
+        .merge(audit::routes())
+        .merge(reports::routes())
+}
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 200;
+
+/// Keyset pagination: pass the previous page's `next_after` as `after`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Case-insensitive search in email and name.
+    pub q: Option<String>,
+    pub after: Option<i64>,
+    /// 1 to 200, default 50.
+    pub limit: Option<i64>,
+}
+
+pub fn page(after: Option<i64>, limit: Option<i64>) -> Result<Page> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(crate::error::Error::field(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    Ok(Page {
+        after: after.unwrap_or(0),
+        limit,
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Paged<T: ToSchema> {
+    pub items: Vec<T>,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next_after: Option<i64>,
+}
+
+impl<T: ToSchema> Paged<T> {
+    pub fn new(items: Vec<T>, limit: i64, id: impl Fn(&T) -> i64) -> Self {
+        let next_after = if items.len() as i64 == limit {
+            items.last().map(id)
+        } else {
+            None
+        };
+        Paged { items, next_after }
+    }
+}
+
+/// Refreshes the public snapshot after a committed write, so this replica's
+/// public views show it at once. A failure is logged, not returned: the
+/// write itself succeeded, and the poller will catch up.
+pub async fn published(state: &AppState) {
+    if let Err(e) = state.public.refresh().await {
+        tracing::warn!(error = %e, "public snapshot refresh failed after a write");
+    }
+}
+
+/// For optional fields that may be explicitly set to null in a PATCH:
+/// absent → None, null → Some(None), value → Some(Some(v)).
+pub fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}

@@ -1,0 +1,78 @@
+//! Monthly reports, as JSON or CSV. Viewers may read them.
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    domain::month::Month,
+    error::{Error, Result},
+    http::{
+        AppState,
+        extract::{Admin, Query},
+    },
+    reports::{self, MonthlyReport},
+};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(monthly_report))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct ReportQuery {
+    /// First month, YYYY-MM.
+    from: String,
+    /// Last month, YYYY-MM (at most 120 months after `from`).
+    to: String,
+    /// `json` (default) or `csv`; `Accept: text/csv` also selects CSV.
+    format: Option<String>,
+}
+
+/// Gross, refunds, disputes, fees, net, patrons and recurring amounts per
+/// month, with a per-tier breakdown.
+#[utoipa::path(get, path = "/api/v1/admin/reports/monthly", tag = "admin", security(("bearer" = [])), params(ReportQuery),
+    responses((status = 200, body = MonthlyReport), (status = 200, content_type = "text/csv", description = "The same as CSV"),
+              (status = 422, body = crate::error::Problem)))]
+async fn monthly_report(
+    State(state): State<AppState>,
+    _: Admin,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response> {
+    let from = Month::parse("from", &q.from)?;
+    let to = Month::parse("to", &q.to)?;
+    let wants_csv = match q.format.as_deref() {
+        Some("csv") => true,
+        Some("json") => false,
+        Some(_) => return Err(Error::field("format", "must be json or csv")),
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/csv")),
+    };
+    let report = reports::monthly(&state.db, from, to).await?;
+    if !wants_csv {
+        return Ok(axum::Json(report).into_response());
+    }
+    let filename = format!("attachment; filename=\"patronage-{from}-to-{to}.csv\"");
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&filename).map_err(Error::internal)?,
+            ),
+        ],
+        reports::to_csv(&report)?,
+    )
+        .into_response())
+}

@@ -1,0 +1,275 @@
+//! Patrons and sponsors: list, search, create, and sponsor moderation.
+
+use axum::{extract::State, http::StatusCode};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{PageQuery, Paged, page, published};
+use crate::{
+    domain::{
+        supporter::{PatronDraft, SponsorDraft, SponsorStatus, SupporterKind, Visibility},
+        text,
+    },
+    error::{Error, Result},
+    http::{
+        AppState,
+        extract::{Admin, Json, Owner, Path, Query},
+    },
+    store::{
+        self,
+        supporters::{Filter, SupporterRow},
+    },
+};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_patrons, create_patron))
+        .routes(routes!(get_supporter))
+        .routes(routes!(list_sponsors, create_sponsor))
+        .routes(routes!(approve_sponsor))
+        .routes(routes!(reject_sponsor))
+        .routes(routes!(set_paid_through))
+}
+
+/// A supporter as admins see it (emails included; never public).
+#[derive(Serialize, ToSchema)]
+struct SupporterView {
+    id: i64,
+    kind: SupporterKind,
+    email: String,
+    /// The patron's name, or the sponsor's company name.
+    display_name: String,
+    visibility: Visibility,
+    website_url: Option<String>,
+    tier_id: Option<i64>,
+    sponsor_status: Option<SponsorStatus>,
+    status_reason: Option<String>,
+    paid_through: Option<NaiveDate>,
+    logo_ref: Option<String>,
+    active_pledges: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<SupporterRow> for SupporterView {
+    fn from(s: SupporterRow) -> Self {
+        SupporterView {
+            id: s.id,
+            kind: s.kind,
+            email: s.email,
+            display_name: s.display_name,
+            visibility: s.visibility,
+            website_url: s.website_url,
+            tier_id: s.tier_id,
+            sponsor_status: s.sponsor_status,
+            status_reason: s.status_reason,
+            paid_through: s.paid_through,
+            logo_ref: s.logo_ref,
+            active_pledges: s.active_pledges,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+fn search(q: Option<String>) -> Option<String> {
+    q.map(|s| s.trim().chars().take(100).collect::<String>())
+        .filter(|s| !s.is_empty())
+}
+
+/// Patrons, oldest first, with search.
+#[utoipa::path(get, path = "/api/v1/admin/patrons", tag = "admin", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Paged<SupporterView>)))]
+async fn list_patrons(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(q): Query<PageQuery>,
+) -> Result<axum::Json<Paged<SupporterView>>> {
+    let page = page(q.after, q.limit)?;
+    let filter = Filter {
+        q: search(q.q),
+        sponsor_status: None,
+    };
+    let rows = store::supporters::list(&state.db, SupporterKind::Patron, &filter, page).await?;
+    Ok(axum::Json(Paged::new(
+        rows.into_iter().map(Into::into).collect(),
+        page.limit,
+        |s: &SupporterView| s.id,
+    )))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CreatePatron {
+    email: String,
+    display_name: String,
+    #[serde(default = "default_visibility")]
+    visibility: Visibility,
+}
+
+fn default_visibility() -> Visibility {
+    Visibility::Private
+}
+
+/// Adds a patron by hand (someone who pays by bank transfer, say).
+#[utoipa::path(post, path = "/api/v1/admin/patrons", tag = "admin", security(("bearer" = [])), request_body = CreatePatron,
+    responses((status = 201, body = SupporterView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+async fn create_patron(
+    State(state): State<AppState>,
+    Owner(admin): Owner,
+    Json(req): Json<CreatePatron>,
+) -> Result<(StatusCode, axum::Json<SupporterView>)> {
+    let draft = PatronDraft::parse(&req.email, &req.display_name, req.visibility)?;
+    let row = store::supporters::create_patron(&state.db, &admin.actor(), &draft).await?;
+    published(&state).await;
+    Ok((StatusCode::CREATED, axum::Json(row.into())))
+}
+
+/// One patron or sponsor.
+#[utoipa::path(get, path = "/api/v1/admin/supporters/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = SupporterView), (status = 404, body = crate::error::Problem)))]
+async fn get_supporter(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<SupporterView>> {
+    Ok(axum::Json(
+        store::supporters::get(&state.db, id).await?.into(),
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct SponsorQuery {
+    q: Option<String>,
+    status: Option<SponsorStatus>,
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// Sponsors, with search and a status filter (e.g. `status=pending`).
+#[utoipa::path(get, path = "/api/v1/admin/sponsors", tag = "admin", security(("bearer" = [])), params(SponsorQuery),
+    responses((status = 200, body = Paged<SupporterView>)))]
+async fn list_sponsors(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(q): Query<SponsorQuery>,
+) -> Result<axum::Json<Paged<SupporterView>>> {
+    let page = page(q.after, q.limit)?;
+    let filter = Filter {
+        q: search(q.q),
+        sponsor_status: q.status,
+    };
+    let rows = store::supporters::list(&state.db, SupporterKind::Sponsor, &filter, page).await?;
+    Ok(axum::Json(Paged::new(
+        rows.into_iter().map(Into::into).collect(),
+        page.limit,
+        |s: &SupporterView| s.id,
+    )))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CreateSponsor {
+    company_name: String,
+    website_url: String,
+    contact_email: String,
+    tier_id: i64,
+    /// Until when the sponsorship is paid (an invoice settled by bank, say).
+    paid_through: Option<NaiveDate>,
+    logo_ref: Option<String>,
+}
+
+/// Adds a sponsor by hand. It starts `pending` and is public only once
+/// approved and paid.
+#[utoipa::path(post, path = "/api/v1/admin/sponsors", tag = "admin", security(("bearer" = [])), request_body = CreateSponsor,
+    responses((status = 201, body = SupporterView), (status = 422, body = crate::error::Problem)))]
+async fn create_sponsor(
+    State(state): State<AppState>,
+    Owner(admin): Owner,
+    Json(req): Json<CreateSponsor>,
+) -> Result<(StatusCode, axum::Json<SupporterView>)> {
+    let draft = SponsorDraft::parse(
+        &req.company_name,
+        &req.website_url,
+        &req.contact_email,
+        req.tier_id,
+        req.paid_through,
+        req.logo_ref.as_deref(),
+    )?;
+    let row = store::supporters::create_sponsor(&state.db, &admin.actor(), &draft).await?;
+    published(&state).await;
+    Ok((StatusCode::CREATED, axum::Json(row.into())))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Decision {
+    /// Kept in the audit log; required for a rejection.
+    #[serde(default)]
+    reason: String,
+}
+
+async fn decide(
+    state: &AppState,
+    admin: &Admin,
+    id: i64,
+    decision: SponsorStatus,
+    reason: &str,
+) -> Result<axum::Json<SupporterView>> {
+    let min = usize::from(decision == SponsorStatus::Rejected);
+    let reason = text("reason", reason, min, 1000, true).map_err(|e| Error::Validation(vec![e]))?;
+    let today = Utc::now().date_naive();
+    let row =
+        store::supporters::decide_sponsor(&state.db, &admin.actor(), id, decision, &reason, today)
+            .await?;
+    published(state).await;
+    Ok(axum::Json(row.into()))
+}
+
+/// Approves a sponsor: it shows publicly while paid.
+#[utoipa::path(post, path = "/api/v1/admin/sponsors/{id}/approve", tag = "admin", security(("bearer" = [])), request_body = Decision,
+    params(("id" = i64, Path)), responses((status = 200, body = SupporterView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+async fn approve_sponsor(
+    State(state): State<AppState>,
+    Owner(admin): Owner,
+    Path(id): Path<i64>,
+    Json(req): Json<Decision>,
+) -> Result<axum::Json<SupporterView>> {
+    decide(&state, &admin, id, SponsorStatus::Approved, &req.reason).await
+}
+
+/// Rejects a sponsor, with a reason.
+#[utoipa::path(post, path = "/api/v1/admin/sponsors/{id}/reject", tag = "admin", security(("bearer" = [])), request_body = Decision,
+    params(("id" = i64, Path)), responses((status = 200, body = SupporterView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+async fn reject_sponsor(
+    State(state): State<AppState>,
+    Owner(admin): Owner,
+    Path(id): Path<i64>,
+    Json(req): Json<Decision>,
+) -> Result<axum::Json<SupporterView>> {
+    decide(&state, &admin, id, SponsorStatus::Rejected, &req.reason).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PaidThrough {
+    paid_through: Option<NaiveDate>,
+}
+
+/// Records until when a sponsor has paid (for invoices settled outside Stripe).
+#[utoipa::path(post, path = "/api/v1/admin/sponsors/{id}/paid-through", tag = "admin", security(("bearer" = [])), request_body = PaidThrough,
+    params(("id" = i64, Path)), responses((status = 200, body = SupporterView), (status = 404, body = crate::error::Problem)))]
+async fn set_paid_through(
+    State(state): State<AppState>,
+    Owner(admin): Owner,
+    Path(id): Path<i64>,
+    Json(req): Json<PaidThrough>,
+) -> Result<axum::Json<SupporterView>> {
+    let row = store::supporters::set_paid_through(&state.db, &admin.actor(), id, req.paid_through)
+        .await?;
+    published(&state).await;
+    Ok(axum::Json(row.into()))
+}

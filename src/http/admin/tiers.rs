@@ -1,0 +1,221 @@
+//! Tier management.
+
+use axum::{extract::State, http::StatusCode};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{nullable, published};
+use crate::{
+    domain::{
+        money::{Currency, Money, MoneyView},
+        tier::{Interval, TierDraft, TierKind},
+    },
+    error::{Error, Result},
+    http::{
+        AppState,
+        extract::{Admin, Json, Owner, Path, Query},
+    },
+    store::{self, tiers::TierRow},
+};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tiers, create_tier))
+        .routes(routes!(get_tier, update_tier))
+        .routes(routes!(archive_tier))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TierView {
+    id: i64,
+    kind: TierKind,
+    name: String,
+    description: String,
+    amount: MoneyView,
+    interval: Interval,
+    pwyw_min: Option<MoneyView>,
+    slots: Option<i64>,
+    rank: i64,
+    archived: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<TierRow> for TierView {
+    fn from(t: TierRow) -> Self {
+        TierView {
+            id: t.id,
+            kind: t.kind,
+            name: t.name,
+            description: t.description,
+            amount: Money::new(t.amount_minor, t.currency).view(),
+            interval: t.interval,
+            pwyw_min: t.pwyw_min_minor.map(|m| Money::new(m, t.currency).view()),
+            slots: t.slots,
+            rank: t.rank,
+            archived: t.archived,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    #[serde(default)]
+    include_archived: bool,
+}
+
+/// All tiers, archived ones on request.
+#[utoipa::path(get, path = "/api/v1/admin/tiers", tag = "admin", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = [TierView])))]
+async fn list_tiers(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(q): Query<ListQuery>,
+) -> Result<axum::Json<Vec<TierView>>> {
+    let rows = store::tiers::list(&state.db, q.include_archived).await?;
+    Ok(axum::Json(rows.into_iter().map(TierView::from).collect()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CreateTier {
+    kind: TierKind,
+    name: String,
+    #[serde(default)]
+    description: String,
+    /// Price in minor units (the suggested amount for pay-what-you-want).
+    amount_minor: i64,
+    /// Must be the campaign currency; defaults to it.
+    currency: Option<String>,
+    interval: Interval,
+    pwyw_min_minor: Option<i64>,
+    slots: Option<i64>,
+    #[serde(default)]
+    rank: i64,
+}
+
+/// The campaign currency, or a validation error naming `field`.
+pub async fn campaign_currency(
+    state: &AppState,
+    given: Option<&str>,
+    field: &str,
+) -> Result<Currency> {
+    let currency = store::campaign::get(&state.db).await?.currency;
+    match given {
+        None => Ok(currency),
+        Some(code) if Currency::parse(code) == Some(currency) => Ok(currency),
+        Some(code) if Currency::parse(code).is_none() => {
+            Err(Error::field(field, "must be an ISO 4217 currency code"))
+        }
+        Some(_) => Err(Error::field(
+            field,
+            format!("must be the campaign currency, {currency}"),
+        )),
+    }
+}
+
+/// Creates a tier.
+#[utoipa::path(post, path = "/api/v1/admin/tiers", tag = "admin", security(("bearer" = [])), request_body = CreateTier,
+    responses((status = 201, body = TierView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+async fn create_tier(
+    State(state): State<AppState>,
+    Owner(admin): Owner,
+    Json(req): Json<CreateTier>,
+) -> Result<(StatusCode, axum::Json<TierView>)> {
+    let currency = campaign_currency(&state, req.currency.as_deref(), "currency").await?;
+    let draft = TierDraft {
+        kind: req.kind,
+        name: req.name,
+        description: req.description,
+        amount_minor: req.amount_minor,
+        currency,
+        interval: req.interval,
+        pwyw_min_minor: req.pwyw_min_minor,
+        slots: req.slots,
+        rank: req.rank,
+    }
+    .validate()?;
+    let row = store::tiers::create(&state.db, &admin.actor(), &draft).await?;
+    published(&state).await;
+    Ok((StatusCode::CREATED, axum::Json(row.into())))
+}
+
+/// One tier.
+#[utoipa::path(get, path = "/api/v1/admin/tiers/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = TierView), (status = 404, body = crate::error::Problem)))]
+async fn get_tier(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<TierView>> {
+    Ok(axum::Json(store::tiers::get(&state.db, id).await?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct UpdateTier {
+    name: Option<String>,
+    description: Option<String>,
+    /// A new price applies to new pledges only; existing pledges keep theirs.
+    amount_minor: Option<i64>,
+    interval: Option<Interval>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    pwyw_min_minor: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    slots: Option<Option<i64>>,
+    rank: Option<i64>,
+}
+
+/// Changes a tier. Its kind and currency are fixed.
+#[utoipa::path(patch, path = "/api/v1/admin/tiers/{id}", tag = "admin", security(("bearer" = [])), request_body = UpdateTier,
+    params(("id" = i64, Path)), responses((status = 200, body = TierView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+async fn update_tier(
+    State(state): State<AppState>,
+    Owner(admin): Owner,
+    Path(id): Path<i64>,
+    Json(req): Json<UpdateTier>,
+) -> Result<axum::Json<TierView>> {
+    let before = store::tiers::get(&state.db, id).await?;
+    if before.archived {
+        return Err(Error::conflict(
+            "archived",
+            "an archived tier cannot be changed",
+        ));
+    }
+    let current = before.draft();
+    let draft = TierDraft {
+        name: req.name.unwrap_or(current.name.clone()),
+        description: req.description.unwrap_or(current.description.clone()),
+        amount_minor: req.amount_minor.unwrap_or(current.amount_minor),
+        interval: req.interval.unwrap_or(current.interval),
+        pwyw_min_minor: req.pwyw_min_minor.unwrap_or(current.pwyw_min_minor),
+        slots: req.slots.unwrap_or(current.slots),
+        rank: req.rank.unwrap_or(current.rank),
+        ..current
+    }
+    .validate()?;
+    let row = store::tiers::update(&state.db, &admin.actor(), id, &before, &draft).await?;
+    published(&state).await;
+    Ok(axum::Json(row.into()))
+}
+
+/// Archives a tier: hidden from the public, no new pledges; running
+/// pledges continue.
+#[utoipa::path(post, path = "/api/v1/admin/tiers/{id}/archive", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = TierView), (status = 404, body = crate::error::Problem)))]
+async fn archive_tier(
+    State(state): State<AppState>,
+    Owner(admin): Owner,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<TierView>> {
+    let row = store::tiers::archive(&state.db, &admin.actor(), id).await?;
+    published(&state).await;
+    Ok(axum::Json(row.into()))
+}

@@ -1,0 +1,21 @@
+//! patronage: a self-hostable crowdfunding and sponsorship backend.
+//!
+//! - `domain`: rules without I/O (money, tiers, supporters, pledges, ledger)
+//! - `store`: all SQL, for SQLite and PostgreSQL
+//! - `http`: routes and handlers (`public`, `admin`, `ops`)
+//! - `auth`: passwords, tokens, login limits
+//! - `snapshot`: the pre-rendered public views
+//! - `reports`: monthly reports and their CSV
+//! - `app`: building and running the service; `config`: settings
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod reports;
+pub mod seed;
+pub mod snapshot;
+pub mod store;
+pub mod telemetry;

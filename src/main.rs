@@ -1,0 +1,206 @@
+//! The `patronage` command.
+
+use std::{
+    io::{BufRead, IsTerminal},
+    path::PathBuf,
+    process::ExitCode,
+};
+
+use clap::{Parser, Subcommand};
+use patronage::{
+    app::{self, Application},
+    auth::{Role, password},
+    config::Settings,
+    domain::supporter::Email,
+    error::{Error, Result},
+    seed, store, telemetry,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "patronage",
+    version,
+    about = "Crowdfunding and sponsorship for community servers"
+)]
+struct Cli {
+    /// A TOML file layered over config/default.toml (env vars still win).
+    #[arg(long, global = true, env = "PATRONAGE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (migrates the database first).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage admin accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Fill an empty database with benchmark data.
+    Seed {
+        #[arg(long, default_value_t = 100_000)]
+        patrons: usize,
+        #[arg(long, default_value_t = 1_000)]
+        sponsors: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        ledger_entries: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an admin. The password is read from a prompt, or from the
+    /// first line of standard input when it is not a terminal.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration, secrets redacted.
+    Check,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| "must be owner or viewer".to_owned())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("patronage: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_tracing(&settings.log);
+    match run(cli.command, settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("patronage: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> Result<()> {
+    match command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            app::open_database(&settings).await?;
+            eprintln!("migrations applied to {}", redacted_url(&settings));
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Create { email, role },
+        } => create_admin(settings, &email, role).await,
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            print!("{}", settings.to_redacted_toml());
+            Ok(())
+        }
+        Command::Seed {
+            patrons,
+            sponsors,
+            ledger_entries,
+        } => {
+            let db = app::open_database(&settings).await?;
+            let started = std::time::Instant::now();
+            seed::seed(
+                &db,
+                seed::SeedPlan {
+                    patrons,
+                    sponsors,
+                    ledger_entries,
+                },
+            )
+            .await?;
+            let size = seed::database_size(&db).await?;
+            println!(
+                "seeded {patrons} patrons, {sponsors} sponsors, {ledger_entries} ledger entries in {:.1} s; database size {:.1} MiB",
+                started.elapsed().as_secs_f64(),
+                size as f64 / 1024.0 / 1024.0
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<()> {
+    let app = Application::build(settings.clone()).await?;
+    let addr = app.local_addr();
+    tracing::info!(%addr, database = %redacted_url(&settings), "patronage is listening");
+    if let Some(token) = &app.setup_token {
+        // Printed, never logged: it grants the first owner account.
+        eprintln!(
+            "\n  No owner account exists yet. Create one with either:\n\n    \
+             cargo run --release -- admin create --email you@example.org --role owner\n\n  \
+             or over HTTP with this one-time setup token (valid {} hours):\n\n    \
+             curl -X POST http://{addr}/api/v1/admin/setup -H 'content-type: application/json' \\\n      \
+             -d '{{\"setup_token\":\"{token}\",\"email\":\"you@example.org\",\"password\":\"at least 12 characters\"}}'\n",
+            settings.auth.setup_token_ttl_hours
+        );
+    }
+    app.run_until_stopped().await
+}
+
+async fn create_admin(settings: Settings, email: &str, role: Role) -> Result<()> {
+    let email = Email::parse("email", email)
+        .map_err(|e| Error::Config(format!("--email {}", e.message)))?;
+    let password = read_password()?;
+    password::check_strength(&password)
+        .map_err(|e| Error::Config(format!("password {}", e.message)))?;
+    let db = app::open_database(&settings).await?;
+    let hash = password::hash(&password)?;
+    let admin =
+        store::admins::create(&db, &store::audit::Actor::cli(), &email, &hash, role, None).await?;
+    println!("created {} {} (id {})", role, admin.email, admin.id);
+    Ok(())
+}
+
+fn read_password() -> Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password (at least 12 characters): ")
+            .map_err(Error::internal)?;
+        let again = rpassword::prompt_password("Repeat the password: ").map_err(Error::internal)?;
+        if first != again {
+            return Err(Error::Config("the passwords differ".into()));
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(Error::internal)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+fn redacted_url(settings: &Settings) -> String {
+    let url = settings.database_url();
+    match url::Url::parse(&url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => url,
+    }
+}

@@ -1,0 +1,260 @@
+//! Monthly funding reports: money from the ledger aggregates, people and
+//! recurring amounts from pledges, per month and per tier; JSON or CSV.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{
+    domain::{
+        ledger::EntryKind,
+        money::{Currency, Money, MoneyView},
+        month::Month,
+        pledge::monthly_recurring,
+    },
+    error::Result,
+    store::{self, Db},
+};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MonthlyReport {
+    pub currency: String,
+    pub from: String,
+    pub to: String,
+    pub months: Vec<MonthReport>,
+}
+
+/// Refunds, disputes and fees are shown as positive amounts taken away:
+/// net = gross − refunds − disputes − fees.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MonthReport {
+    pub month: String,
+    pub gross: MoneyView,
+    pub refunds: MoneyView,
+    pub disputes: MoneyView,
+    pub fees: MoneyView,
+    pub net: MoneyView,
+    /// Patrons whose first pledge began this month.
+    pub new_patrons: i64,
+    /// Patrons whose pledge ended this month with none running at its end.
+    pub churned_patrons: i64,
+    pub active_patrons: i64,
+    /// Recurring pledges running at the end of the month, per month.
+    pub monthly_recurring: MoneyView,
+    pub tiers: Vec<TierReport>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TierReport {
+    /// Null for money not tied to a tier (one-time and unattributed gifts).
+    pub tier_id: Option<i64>,
+    pub tier_name: String,
+    pub gross: MoneyView,
+    pub refunds: MoneyView,
+    pub disputes: MoneyView,
+    pub fees: MoneyView,
+    pub net: MoneyView,
+    pub new_pledges: i64,
+    pub ended_pledges: i64,
+    pub active_pledges: i64,
+    pub monthly_recurring: MoneyView,
+}
+
+/// Signed sums by kind, turned into report columns.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sums {
+    income: i64,
+    refunds: i64,
+    disputes: i64,
+    fees: i64,
+}
+
+impl Sums {
+    fn add(&mut self, kind: EntryKind, amount: i64) {
+        match kind {
+            EntryKind::Payment | EntryKind::Manual => self.income += amount,
+            EntryKind::Refund => self.refunds -= amount,
+            EntryKind::Dispute => self.disputes -= amount,
+            EntryKind::Fee => self.fees -= amount,
+        }
+    }
+
+    fn net(&self) -> i64 {
+        self.income - self.refunds - self.disputes - self.fees
+    }
+}
+
+pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
+    let months = Month::range(from, to)?;
+    let currency: Currency = store::campaign::get(db).await?.currency;
+    let money = |minor: i64| Money::new(minor, currency).view();
+    let tiers = store::tiers::list(db, true).await?;
+
+    // (month, tier_key) → sums; tier_key 0 is "no tier".
+    let mut sums: BTreeMap<(String, i64), Sums> = BTreeMap::new();
+    for row in store::reports::ledger_sums(db, currency, from, to).await? {
+        sums.entry((row.month, row.tier_key))
+            .or_default()
+            .add(row.kind, row.amount_minor);
+    }
+
+    let mut out = Vec::with_capacity(months.len());
+    for month in months {
+        let key = month.to_string();
+        let (start, end) = (month.start(), month.end());
+        let people = store::reports::patron_counts(db, start, end).await?;
+        let pledges = store::reports::tier_pledges(db, currency, start, end).await?;
+
+        let mut total = Sums::default();
+        let mut total_monthly = (0, 0);
+        let mut tier_rows = Vec::new();
+        let no_tier = sums.get(&(key.clone(), 0)).copied();
+        for tier in &tiers {
+            let s = sums.get(&(key.clone(), tier.id)).copied();
+            let p = pledges.get(&tier.id).cloned().unwrap_or_default();
+            let active = s.is_some() || p.started > 0 || p.ended > 0 || p.active_at_end > 0;
+            if tier.archived && !active {
+                continue;
+            }
+            let s = s.unwrap_or_default();
+            total_monthly.0 += p.monthly_sum_at_end;
+            total_monthly.1 += p.yearly_sum_at_end;
+            tier_rows.push(TierReport {
+                tier_id: Some(tier.id),
+                tier_name: tier.name.clone(),
+                gross: money(s.income),
+                refunds: money(s.refunds),
+                disputes: money(s.disputes),
+                fees: money(s.fees),
+                net: money(s.net()),
+                new_pledges: p.started,
+                ended_pledges: p.ended,
+                active_pledges: p.active_at_end,
+                monthly_recurring: money(monthly_recurring(
+                    p.monthly_sum_at_end,
+                    p.yearly_sum_at_end,
+                )),
+            });
+        }
+        if let Some(s) = no_tier {
+            tier_rows.push(TierReport {
+                tier_id: None,
+                tier_name: "No tier".into(),
+                gross: money(s.income),
+                refunds: money(s.refunds),
+                disputes: money(s.disputes),
+                fees: money(s.fees),
+                net: money(s.net()),
+                new_pledges: 0,
+                ended_pledges: 0,
+                active_pledges: 0,
+                monthly_recurring: money(0),
+            });
+        }
+        for ((m, _), s) in sums.range((key.clone(), i64::MIN)..=(key.clone(), i64::MAX)) {
+            debug_assert_eq!(m, &key);
+            total.income += s.income;
+            total.refunds += s.refunds;
+            total.disputes += s.disputes;
+            total.fees += s.fees;
+        }
+        out.push(MonthReport {
+            month: key,
+            gross: money(total.income),
+            refunds: money(total.refunds),
+            disputes: money(total.disputes),
+            fees: money(total.fees),
+            net: money(total.net()),
+            new_patrons: people.new,
+            churned_patrons: people.churned,
+            active_patrons: people.active_at_end,
+            monthly_recurring: money(monthly_recurring(total_monthly.0, total_monthly.1)),
+            tiers: tier_rows,
+        });
+    }
+    Ok(MonthlyReport {
+        currency: currency.code().to_owned(),
+        from: from.to_string(),
+        to: to.to_string(),
+        months: out,
+    })
+}
+
+/// The same report as CSV: one `total` row per month, then one row per tier.
+/// Amounts are decimals in major units, so spreadsheets sum them exactly.
+pub fn to_csv(report: &MonthlyReport) -> Result<String> {
+    let currency = Currency::parse(&report.currency)
+        .ok_or_else(|| crate::error::Error::internal("bad report currency"))?;
+    let dec = |m: &MoneyView| Money::new(m.amount_minor, currency).decimal();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "month",
+        "scope",
+        "tier_id",
+        "tier",
+        "currency",
+        "gross",
+        "refunds",
+        "disputes",
+        "fees",
+        "net",
+        "new",
+        "churned",
+        "active",
+        "monthly_recurring",
+    ];
+    let csv_err = |e: csv::Error| crate::error::Error::internal(e);
+    w.write_record(header).map_err(csv_err)?;
+    for m in &report.months {
+        w.write_record([
+            m.month.clone(),
+            "total".into(),
+            String::new(),
+            String::new(),
+            report.currency.clone(),
+            dec(&m.gross),
+            dec(&m.refunds),
+            dec(&m.disputes),
+            dec(&m.fees),
+            dec(&m.net),
+            m.new_patrons.to_string(),
+            m.churned_patrons.to_string(),
+            m.active_patrons.to_string(),
+            dec(&m.monthly_recurring),
+        ])
+        .map_err(csv_err)?;
+        for t in &m.tiers {
+            w.write_record([
+                m.month.clone(),
+                "tier".into(),
+                t.tier_id.map(|i| i.to_string()).unwrap_or_default(),
+                neutralise_formula(&t.tier_name),
+                report.currency.clone(),
+                dec(&t.gross),
+                dec(&t.refunds),
+                dec(&t.disputes),
+                dec(&t.fees),
+                dec(&t.net),
+                t.new_pledges.to_string(),
+                t.ended_pledges.to_string(),
+                t.active_pledges.to_string(),
+                dec(&t.monthly_recurring),
+            ])
+            .map_err(csv_err)?;
+        }
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| crate::error::Error::internal(e.to_string()))?;
+    String::from_utf8(bytes).map_err(crate::error::Error::internal)
+}
+
+/// A name starting with = + - @ would run as a formula in a spreadsheet.
+fn neutralise_formula(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    }
+}

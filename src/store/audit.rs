@@ -1,0 +1,85 @@
+//! The audit log: who changed what, when. Written in the same transaction as
+//! the change it describes, so neither exists without the other.
+
+use chrono::{DateTime, Utc};
+
+use super::Db;
+use crate::{db_run, error::Result};
+
+/// Who made a change: an admin, or the command line.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub id: Option<i64>,
+    pub label: String,
+}
+
+impl Actor {
+    pub fn admin(id: i64, email: &str) -> Self {
+        Actor {
+            id: Some(id),
+            label: email.to_owned(),
+        }
+    }
+
+    pub fn cli() -> Self {
+        Actor {
+            id: None,
+            label: "command line".to_owned(),
+        }
+    }
+}
+
+/// Inserts an audit row inside the transaction `$tx`.
+macro_rules! audit {
+    ($tx:expr, $actor:expr, $action:expr, $target_type:expr, $target_id:expr, $details:expr) => {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor_id, actor, action, target_type, target_id, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind($crate::store::now())
+        .bind($actor.id)
+        .bind(&$actor.label)
+        .bind($action)
+        .bind($target_type)
+        .bind(Some($target_id))
+        .bind(serde_json::Value::to_string(&$details))
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+pub(crate) use audit;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor_id: Option<i64>,
+    pub actor: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<i64>,
+    pub details: String,
+}
+
+/// Newest first, `limit` rows older than `before` (when given).
+pub async fn list(
+    db: &Db,
+    before: Option<i64>,
+    action: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AuditRow>> {
+    let before = before.unwrap_or(i64::MAX);
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, AuditRow>(
+            "SELECT id, at, actor_id, actor, action, target_type, target_id, details \
+             FROM audit_log WHERE id < $1 AND ($2 IS NULL OR action = $2) \
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(before)
+        .bind(action)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}

@@ -1,0 +1,103 @@
+//! The few aggregate reads behind the public snapshot. None scans the ledger:
+//! money comes from `ledger_monthly`.
+
+use chrono::NaiveDate;
+
+use super::Db;
+use crate::{
+    db_run,
+    domain::{
+        funding::{FundingFacts, TierFacts},
+        money::Currency,
+        month::Month,
+        tier::{Interval, TierKind},
+    },
+    error::Result,
+};
+
+#[derive(sqlx::FromRow)]
+struct TierCount {
+    id: i64,
+    name: String,
+    kind: TierKind,
+    amount_minor: i64,
+    interval: Interval,
+    supporters: i64,
+}
+
+pub async fn facts(db: &Db, today: NaiveDate) -> Result<FundingFacts> {
+    let campaign = super::campaign::get(db).await?;
+    let currency: Currency = campaign.currency;
+    let this_month = Month::of(today.and_hms_opt(0, 0, 0).expect("midnight").and_utc()).to_string();
+    let (sums, patrons, sponsors, raised, tiers) = db_run!(db, |pool| {
+        let sums: Vec<(Interval, i64)> = sqlx::query_as(
+            "SELECT interval, CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM pledges \
+             WHERE status IN ('active', 'past_due') AND currency = $1 GROUP BY interval",
+        )
+        .bind(currency.code())
+        .fetch_all(pool)
+        .await?;
+        let patrons: i64 = sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT supporter_id) FROM pledges WHERE status IN ('active', 'past_due') \
+             AND tier_id IN (SELECT id FROM tiers WHERE kind = 'patron')",
+        )
+        .fetch_one(pool)
+        .await?;
+        let sponsors: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM supporters WHERE kind = 'sponsor' AND sponsor_status = 'approved' \
+             AND paid_through >= $1",
+        )
+        .bind(today)
+        .fetch_one(pool)
+        .await?;
+        let raised: (i64, i64) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN month = $2 THEN amount_minor ELSE 0 END), 0) AS BIGINT) \
+             FROM ledger_monthly WHERE currency = $1 AND kind IN ('payment', 'manual', 'refund', 'dispute')",
+        )
+        .bind(currency.code())
+        .bind(&this_month)
+        .fetch_one(pool)
+        .await?;
+        // Patron tiers count people with a running pledge; sponsor tiers
+        // count the sponsors currently shown.
+        let tiers: Vec<TierCount> = sqlx::query_as(
+            "SELECT t.id, t.name, t.kind, t.amount_minor, t.interval, \
+             CASE WHEN t.kind = 'patron' THEN \
+               (SELECT COUNT(DISTINCT p.supporter_id) FROM pledges p WHERE p.tier_id = t.id AND p.status IN ('active', 'past_due')) \
+             ELSE \
+               (SELECT COUNT(*) FROM supporters s WHERE s.tier_id = t.id AND s.kind = 'sponsor' \
+                AND s.sponsor_status = 'approved' AND s.paid_through >= $1) \
+             END AS supporters \
+             FROM tiers t WHERE t.archived = $2 ORDER BY t.kind, t.rank, t.amount_minor, t.id",
+        )
+        .bind(today)
+        .bind(false)
+        .fetch_all(pool)
+        .await?;
+        (sums, patrons, sponsors, raised, tiers)
+    });
+    let sum_of = |i: Interval| sums.iter().find(|(k, _)| *k == i).map_or(0, |(_, s)| *s);
+    Ok(FundingFacts {
+        currency,
+        monthly_goal_minor: campaign.monthly_goal_minor,
+        monthly_pledges_sum: sum_of(Interval::Month),
+        yearly_pledges_sum: sum_of(Interval::Year),
+        patrons_count: patrons,
+        sponsors_count: sponsors,
+        raised_total: raised.0,
+        raised_this_month: raised.1,
+        tiers: tiers
+            .into_iter()
+            .map(|t| TierFacts {
+                id: t.id,
+                name: t.name,
+                kind: t.kind,
+                amount_minor: t.amount_minor,
+                interval: t.interval,
+                supporters: t.supporters,
+            })
+            .collect(),
+        updated_at: super::now(),
+    })
+}

@@ -1,0 +1,290 @@
+//! The ledger. Rows are only ever inserted (the database refuses UPDATE and
+//! DELETE), each with a `(source, external_ref)` that is unique, so the same
+//! external payment can never be recorded twice. Every insert also adds to
+//! `ledger_monthly` in the same transaction, which keeps totals and reports
+//! off the ledger itself.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{
+    Db,
+    audit::{Actor, audit},
+    begin_write, bump_version, is_unique_violation, now,
+};
+use crate::{
+    db_run,
+    domain::{
+        ledger::{EntryKind, ManualContribution},
+        money::Currency,
+        month::Month,
+        pledge::Source,
+    },
+    error::{Error, Result},
+};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EntryRow {
+    pub id: i64,
+    pub kind: EntryKind,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub pledge_id: Option<i64>,
+    pub supporter_id: Option<i64>,
+    pub tier_id: Option<i64>,
+    pub source: Source,
+    pub external_ref: String,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub note: String,
+    pub reverses_entry_id: Option<i64>,
+    pub created_by: Option<String>,
+    /// The entry that reverses this one, if any.
+    pub reversed_by: Option<i64>,
+}
+
+macro_rules! select {
+    () => {
+        "SELECT e.id, e.kind, e.amount_minor, e.currency, e.pledge_id, e.supporter_id, e.tier_id, e.source, \
+         e.external_ref, e.occurred_at, e.recorded_at, e.note, e.reverses_entry_id, e.created_by, \
+         r.id AS reversed_by FROM ledger_entries e LEFT JOIN ledger_entries r ON r.reverses_entry_id = e.id "
+    };
+}
+
+/// A row about to be appended.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub kind: EntryKind,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub pledge_id: Option<i64>,
+    pub supporter_id: Option<i64>,
+    pub tier_id: Option<i64>,
+    pub source: Source,
+    pub external_ref: String,
+    pub occurred_at: DateTime<Utc>,
+    pub note: String,
+    pub reverses_entry_id: Option<i64>,
+    pub created_by: Option<String>,
+}
+
+/// Appends `$entry` and its monthly aggregate inside transaction `$tx`;
+/// evaluates to the new id. A repeated external reference fails with the
+/// database's unique violation on `external_ref`.
+macro_rules! append {
+    ($tx:expr, $entry:expr) => {{
+        let e: &NewEntry = $entry;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO ledger_entries (kind, amount_minor, currency, pledge_id, supporter_id, tier_id, source, \
+             external_ref, occurred_at, recorded_at, note, reverses_entry_id, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+        )
+        .bind(e.kind.as_str())
+        .bind(e.amount_minor)
+        .bind(e.currency.code())
+        .bind(e.pledge_id)
+        .bind(e.supporter_id)
+        .bind(e.tier_id)
+        .bind(e.source.as_str())
+        .bind(&e.external_ref)
+        .bind(e.occurred_at)
+        .bind(now())
+        .bind(&e.note)
+        .bind(e.reverses_entry_id)
+        .bind(&e.created_by)
+        .fetch_one(&mut *$tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO ledger_monthly (month, currency, kind, tier_key, amount_minor, entries) \
+             VALUES ($1, $2, $3, $4, $5, 1) \
+             ON CONFLICT (month, currency, kind, tier_key) DO UPDATE SET \
+             amount_minor = ledger_monthly.amount_minor + excluded.amount_minor, \
+             entries = ledger_monthly.entries + 1",
+        )
+        .bind(Month::of(e.occurred_at).to_string())
+        .bind(e.currency.code())
+        .bind(e.kind.as_str())
+        .bind(e.tier_id.unwrap_or(0))
+        .bind(e.amount_minor)
+        .execute(&mut *$tx)
+        .await?;
+        id
+    }};
+}
+
+fn duplicate_reference(e: sqlx::Error) -> Error {
+    if is_unique_violation(&e, "external_ref") {
+        Error::conflict(
+            "external_reference",
+            "an entry with this external reference is already recorded",
+        )
+    } else if is_unique_violation(&e, "reverses_entry_id") {
+        Error::conflict("entry", "this entry is already voided")
+    } else {
+        e.into()
+    }
+}
+
+/// Records a contribution that arrived outside Stripe. With a pledge, the
+/// entry counts toward that pledge's tier in reports.
+pub async fn record_manual(
+    db: &Db,
+    actor: &Actor,
+    c: &ManualContribution,
+    pledge_id: Option<i64>,
+) -> Result<EntryRow> {
+    let id = db_run!(db, |pool| {
+        let mut tx = begin_write!(pool);
+        let mut supporter_id = c.supporter_id;
+        let mut tier_id = None;
+        if let Some(pid) = pledge_id {
+            let pledge: Option<(i64, Option<i64>)> =
+                sqlx::query_as("SELECT supporter_id, tier_id FROM pledges WHERE id = $1")
+                    .bind(pid)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some((owner, tier)) = pledge else {
+                return Err(Error::field("pledge_id", "no such pledge"));
+            };
+            if supporter_id.is_some_and(|s| s != owner) {
+                return Err(Error::field("pledge_id", "belongs to another supporter"));
+            }
+            supporter_id = Some(owner);
+            tier_id = tier;
+        } else if let Some(sid) = supporter_id {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM supporters WHERE id = $1")
+                .bind(sid)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Err(Error::field("supporter_id", "no such supporter"));
+            }
+        }
+        let entry = NewEntry {
+            kind: EntryKind::Manual,
+            amount_minor: c.amount_minor,
+            currency: c.currency,
+            pledge_id,
+            supporter_id,
+            tier_id,
+            source: Source::Manual,
+            external_ref: c.external_ref.clone(),
+            occurred_at: c.occurred_at,
+            note: c.note.clone(),
+            reverses_entry_id: None,
+            created_by: Some(actor.label.clone()),
+        };
+        let id = async { Ok::<_, sqlx::Error>(append!(tx, &entry)) }
+            .await
+            .map_err(duplicate_reference)?;
+        audit!(
+            tx,
+            actor,
+            "contribution.record",
+            "ledger_entry",
+            id,
+            json!({
+                "amount_minor": c.amount_minor, "currency": c.currency.code(),
+                "occurred_at": c.occurred_at, "external_reference": c.external_ref
+            })
+        );
+        bump_version!(tx);
+        tx.commit().await?;
+        id
+    });
+    get(db, id).await
+}
+
+/// Voids a manual entry by appending its exact opposite, dated like the
+/// original so the month it was booked in nets to zero. The original stays.
+pub async fn void_manual(db: &Db, actor: &Actor, id: i64, reason: &str) -> Result<EntryRow> {
+    let original = get(db, id).await?;
+    if original.source != Source::Manual || original.kind != EntryKind::Manual {
+        return Err(Error::conflict(
+            "entry",
+            "only manual contributions can be voided; Stripe payments are refunded",
+        ));
+    }
+    if original.reverses_entry_id.is_some() {
+        return Err(Error::conflict(
+            "entry",
+            "a reversing entry cannot be voided",
+        ));
+    }
+    if original.reversed_by.is_some() {
+        return Err(Error::conflict("entry", "this entry is already voided"));
+    }
+    let reversal = NewEntry {
+        kind: original.kind,
+        amount_minor: -original.amount_minor,
+        currency: original.currency,
+        pledge_id: original.pledge_id,
+        supporter_id: original.supporter_id,
+        tier_id: original.tier_id,
+        source: Source::Manual,
+        external_ref: format!("void:{}", original.id),
+        occurred_at: original.occurred_at,
+        note: reason.to_owned(),
+        reverses_entry_id: Some(original.id),
+        created_by: Some(actor.label.clone()),
+    };
+    let new_id = db_run!(db, |pool| {
+        let mut tx = begin_write!(pool);
+        let new_id = async { Ok::<_, sqlx::Error>(append!(tx, &reversal)) }
+            .await
+            .map_err(duplicate_reference)?;
+        audit!(
+            tx,
+            actor,
+            "contribution.void",
+            "ledger_entry",
+            id,
+            json!({
+                "reversing_entry_id": new_id, "amount_minor": original.amount_minor, "reason": reason
+            })
+        );
+        bump_version!(tx);
+        tx.commit().await?;
+        new_id
+    });
+    get(db, new_id).await
+}
+
+pub async fn get(db: &Db, id: i64) -> Result<EntryRow> {
+    let row = db_run!(db, |pool| {
+        sqlx::query_as::<_, EntryRow>(concat!(select!(), "WHERE e.id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+    });
+    row.ok_or(Error::NotFound("ledger entry"))
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub kind: Option<EntryKind>,
+    pub supporter_id: Option<i64>,
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Newest first, `limit` rows with ids below `before`.
+pub async fn list(db: &Db, f: &Filter, before: Option<i64>, limit: i64) -> Result<Vec<EntryRow>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, EntryRow>(concat!(
+            select!(),
+            "WHERE e.id < $1 AND ($2 IS NULL OR e.kind = $2) AND ($3 IS NULL OR e.supporter_id = $3) \
+             AND ($4 IS NULL OR e.occurred_at >= $4) AND ($5 IS NULL OR e.occurred_at < $5) \
+             ORDER BY e.id DESC LIMIT $6"
+        ))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(f.kind.map(|k| k.as_str()))
+        .bind(f.supporter_id)
+        .bind(f.from)
+        .bind(f.until)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}

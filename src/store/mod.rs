@@ -1,0 +1,198 @@
+//! All SQL lives here. One `Db` handle speaks SQLite or PostgreSQL, chosen by
+//! the URL scheme; `db_run!` expands the same body once per backend, so the
+//! SQL is written once and branches only where the dialects really differ.
+
+pub mod admins;
+pub mod audit;
+pub mod campaign;
+pub mod funding;
+pub mod ledger;
+pub mod pledges;
+pub mod reports;
+pub mod supporters;
+pub mod tiers;
+
+use std::{str::FromStr, time::Duration};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::{
+    PgPool, SqlitePool,
+    postgres::PgPoolOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the backend's concrete pool type.
+#[macro_export]
+macro_rules! db_run {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite:` or `postgres:`). A SQLite file and its
+    /// folder are created if missing.
+    pub async fn connect(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<Db> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| Error::Config(format!("database.url: {e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            if let Some(parent) = options.get_filename().parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    Error::Config(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(acquire_timeout)
+                .connect_with(options)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(acquire_timeout)
+                .connect(url)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else {
+            Err(Error::Config(
+                "database.url must start with sqlite: or postgres:".into(),
+            ))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies pending migrations. PostgreSQL takes an advisory lock, so
+    /// replicas starting together are safe.
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Db::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        db_run!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        db_run!(self, |pool| pool.close().await)
+    }
+
+    /// A counter bumped by every write that changes what the public sees; a
+    /// replica compares it to decide whether its snapshot is stale.
+    pub async fn data_version(&self) -> Result<i64> {
+        let version = db_run!(self, |pool| {
+            sqlx::query_scalar::<_, i64>("SELECT version FROM data_version WHERE id = 1")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(version)
+    }
+}
+
+/// Opens a write transaction. SQLite takes the write lock at BEGIN
+/// (IMMEDIATE), so two writers never deadlock upgrading a read lock.
+pub(crate) trait WritePool {
+    type Database: sqlx::Database;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>;
+}
+
+impl WritePool for SqlitePool {
+    type Database = sqlx::Sqlite;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl WritePool for PgPool {
+    type Database = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
+macro_rules! begin_write {
+    ($pool:expr) => {
+        $crate::store::WritePool::begin_write($pool).await?
+    };
+}
+pub(crate) use begin_write;
+
+/// Bumps the public data version inside the caller's transaction.
+macro_rules! bump_version {
+    ($tx:expr) => {
+        sqlx::query("UPDATE data_version SET version = version + 1 WHERE id = 1")
+            .execute(&mut *$tx)
+            .await?
+    };
+}
+pub(crate) use bump_version;
+
+/// The current time at the precision both databases keep (microseconds), so a
+/// value reads back exactly as it was written.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// True when `err` is a unique violation of the index or column named `key`.
+/// PostgreSQL reports the constraint name, SQLite the column list.
+pub fn is_unique_violation(err: &sqlx::Error, key: &str) -> bool {
+    match err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            db.constraint().is_some_and(|c| c.contains(key)) || db.message().contains(key)
+        }
+        _ => false,
+    }
+}
+
+/// A `LIKE` pattern that matches `needle` literally anywhere, lower-cased.
+pub fn contains_pattern(needle: &str) -> String {
+    let escaped = needle
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Keyset pagination: at most `limit` rows after id `after`.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub after: i64,
+    pub limit: i64,
+}

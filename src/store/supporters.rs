@@ -1,0 +1,322 @@
+//! Patrons and sponsors.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+
+use super::{
+    Db, Page,
+    audit::{Actor, audit},
+    begin_write, bump_version, contains_pattern, is_unique_violation, now,
+};
+use crate::{
+    db_run,
+    domain::{
+        supporter::{PatronDraft, SponsorDraft, SponsorStatus, SupporterKind, Visibility},
+        tier::TierKind,
+    },
+    error::{Error, Result},
+};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SupporterRow {
+    pub id: i64,
+    pub kind: SupporterKind,
+    pub email: String,
+    pub display_name: String,
+    pub visibility: Visibility,
+    pub website_url: Option<String>,
+    pub tier_id: Option<i64>,
+    pub sponsor_status: Option<SponsorStatus>,
+    pub status_reason: Option<String>,
+    pub paid_through: Option<NaiveDate>,
+    pub logo_ref: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Active or past-due pledges held.
+    pub active_pledges: i64,
+}
+
+macro_rules! select {
+    () => {
+        "SELECT s.id, s.kind, s.email, s.display_name, s.visibility, s.website_url, s.tier_id, \
+         s.sponsor_status, s.status_reason, s.paid_through, s.logo_ref, s.created_at, s.updated_at, \
+         (SELECT COUNT(*) FROM pledges p WHERE p.supporter_id = s.id AND p.status IN ('active', 'past_due')) AS active_pledges \
+         FROM supporters s "
+    };
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Matches email or name, case-insensitively.
+    pub q: Option<String>,
+    pub sponsor_status: Option<SponsorStatus>,
+}
+
+pub async fn list(
+    db: &Db,
+    kind: SupporterKind,
+    filter: &Filter,
+    page: Page,
+) -> Result<Vec<SupporterRow>> {
+    let pattern = filter.q.as_deref().map(contains_pattern);
+    let status = filter.sponsor_status.map(|s| s.as_str());
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, SupporterRow>(concat!(
+            select!(),
+            "WHERE s.kind = $1 AND s.id > $2 \
+             AND ($3 IS NULL OR s.email_normalized LIKE $3 ESCAPE '\\' OR lower(s.display_name) LIKE $3 ESCAPE '\\') \
+             AND ($4 IS NULL OR s.sponsor_status = $4) \
+             ORDER BY s.id LIMIT $5"
+        ))
+        .bind(kind.as_str())
+        .bind(page.after)
+        .bind(pattern)
+        .bind(status)
+        .bind(page.limit)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}
+
+pub async fn get(db: &Db, id: i64) -> Result<SupporterRow> {
+    let row = db_run!(db, |pool| {
+        sqlx::query_as::<_, SupporterRow>(concat!(select!(), "WHERE s.id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+    });
+    row.ok_or(Error::NotFound("supporter"))
+}
+
+pub async fn create_patron(db: &Db, actor: &Actor, p: &PatronDraft) -> Result<SupporterRow> {
+    let at = now();
+    let id = db_run!(db, |pool| {
+        let mut tx = begin_write!(pool);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO supporters (kind, email, email_normalized, display_name, visibility, created_at, updated_at) \
+             VALUES ('patron', $1, $2, $3, $4, $5, $5) RETURNING id",
+        )
+        .bind(&p.email.address)
+        .bind(&p.email.normalized)
+        .bind(&p.display_name)
+        .bind(p.visibility.as_str())
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e, "email_normalized") {
+                Error::conflict("email", "a patron with this email already exists")
+            } else {
+                e.into()
+            }
+        })?;
+        audit!(
+            tx,
+            actor,
+            "patron.create",
+            "supporter",
+            id,
+            json!({"display_name": p.display_name, "visibility": p.visibility})
+        );
+        bump_version!(tx);
+        tx.commit().await?;
+        id
+    });
+    get(db, id).await
+}
+
+/// Creates a sponsor, always `pending`: nothing is public before approval.
+pub async fn create_sponsor(db: &Db, actor: &Actor, s: &SponsorDraft) -> Result<SupporterRow> {
+    let at = now();
+    let id = db_run!(db, |pool| {
+        let mut tx = begin_write!(pool);
+        let tier: Option<(String, bool)> =
+            sqlx::query_as("SELECT kind, archived FROM tiers WHERE id = $1")
+                .bind(s.tier_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match tier {
+            Some((kind, false)) if kind == TierKind::Sponsor.as_str() => {}
+            Some((_, false)) => return Err(Error::field("tier_id", "must be a sponsor tier")),
+            Some((_, true)) => return Err(Error::field("tier_id", "this tier is archived")),
+            None => return Err(Error::field("tier_id", "no such tier")),
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO supporters (kind, email, email_normalized, display_name, visibility, website_url, \
+             tier_id, sponsor_status, paid_through, logo_ref, created_at, updated_at) \
+             VALUES ('sponsor', $1, $2, $3, 'public', $4, $5, 'pending', $6, $7, $8, $8) RETURNING id",
+        )
+        .bind(&s.contact_email.address)
+        .bind(&s.contact_email.normalized)
+        .bind(&s.company_name)
+        .bind(&s.website_url.0)
+        .bind(s.tier_id)
+        .bind(s.paid_through)
+        .bind(&s.logo_ref)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+        audit!(
+            tx,
+            actor,
+            "sponsor.create",
+            "supporter",
+            id,
+            json!({
+                "company_name": s.company_name, "website_url": s.website_url.0, "tier_id": s.tier_id
+            })
+        );
+        bump_version!(tx);
+        tx.commit().await?;
+        id
+    });
+    get(db, id).await
+}
+
+/// Approves or rejects a sponsor, with the reason in the audit log. A tier
+/// with slots refuses an approval that would exceed them.
+pub async fn decide_sponsor(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+    decision: SponsorStatus,
+    reason: &str,
+    today: NaiveDate,
+) -> Result<SupporterRow> {
+    let at = now();
+    db_run!(db, |pool| {
+        let mut tx = begin_write!(pool);
+        let current: Option<(String, Option<String>, Option<i64>)> =
+            sqlx::query_as("SELECT kind, sponsor_status, tier_id FROM supporters WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((kind, Some(status), tier_id)) = current else {
+            return Err(Error::NotFound("sponsor"));
+        };
+        if kind != "sponsor" {
+            return Err(Error::NotFound("sponsor"));
+        }
+        if status == decision.as_str() {
+            return Err(Error::conflict(
+                "status",
+                format!("the sponsor is already {decision}"),
+            ));
+        }
+        if decision == SponsorStatus::Approved
+            && let Some(tier_id) = tier_id
+        {
+            // Lock the tier row so two approvals cannot both take the last slot.
+            let slots: Option<i64> = sqlx::query_scalar(
+                "UPDATE tiers SET updated_at = updated_at WHERE id = $1 RETURNING slots",
+            )
+            .bind(tier_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if let Some(slots) = slots {
+                let taken: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM supporters WHERE kind = 'sponsor' AND tier_id = $1 \
+                     AND sponsor_status = 'approved' AND id <> $2 AND (paid_through IS NULL OR paid_through >= $3)",
+                )
+                .bind(tier_id)
+                .bind(id)
+                .bind(today)
+                .fetch_one(&mut *tx)
+                .await?;
+                if taken >= slots {
+                    return Err(Error::conflict(
+                        "tier_id",
+                        "every slot of this tier is taken",
+                    ));
+                }
+            }
+        }
+        sqlx::query("UPDATE supporters SET sponsor_status = $2, status_reason = $3, updated_at = $4 WHERE id = $1")
+            .bind(id)
+            .bind(decision.as_str())
+            .bind(reason)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        let action = match decision {
+            SponsorStatus::Approved => "sponsor.approve",
+            SponsorStatus::Rejected => "sponsor.reject",
+            SponsorStatus::Pending => "sponsor.reopen",
+        };
+        audit!(
+            tx,
+            actor,
+            action,
+            "supporter",
+            id,
+            json!({"from": status, "to": decision, "reason": reason})
+        );
+        bump_version!(tx);
+        tx.commit().await?;
+        Ok::<_, Error>(())
+    })?;
+    get(db, id).await
+}
+
+/// Sets how long a sponsor is paid for (an invoice settled outside Stripe).
+pub async fn set_paid_through(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+    paid_through: Option<NaiveDate>,
+) -> Result<SupporterRow> {
+    let at = now();
+    db_run!(db, |pool| {
+        let mut tx = begin_write!(pool);
+        let n = sqlx::query("UPDATE supporters SET paid_through = $2, updated_at = $3 WHERE id = $1 AND kind = 'sponsor'")
+            .bind(id)
+            .bind(paid_through)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(Error::NotFound("sponsor"));
+        }
+        audit!(
+            tx,
+            actor,
+            "sponsor.paid_through",
+            "supporter",
+            id,
+            json!({"paid_through": paid_through})
+        );
+        bump_version!(tx);
+        tx.commit().await?;
+        Ok::<_, Error>(())
+    })?;
+    get(db, id).await
+}
+
+/// Sponsors the public may see: approved and paid through `today` or later.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PublicSponsorRow {
+    pub id: i64,
+    pub display_name: String,
+    pub website_url: String,
+    pub logo_ref: Option<String>,
+    pub tier_id: i64,
+    pub tier_name: String,
+    pub tier_rank: i64,
+}
+
+pub async fn public_sponsors(db: &Db, today: NaiveDate) -> Result<Vec<PublicSponsorRow>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, PublicSponsorRow>(
+            "SELECT s.id, s.display_name, s.website_url, s.logo_ref, t.id AS tier_id, t.name AS tier_name, t.rank AS tier_rank \
+             FROM supporters s JOIN tiers t ON t.id = s.tier_id \
+             WHERE s.kind = 'sponsor' AND s.sponsor_status = 'approved' AND s.paid_through >= $1 \
+             ORDER BY t.rank, t.amount_minor DESC, s.id",
+        )
+        .bind(today)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}
