@@ -31,6 +31,12 @@ impl Email {
         if address.len() > 254 {
             return Err(FieldError::new(field, "must be at most 254 characters"));
         }
+        // Plain addresses only: no display names, comments or quoting, and
+        // nothing that could split a mail header.
+        let plain = |c: char| !(c.is_whitespace() || c.is_control() || "<>\"(),;:\\[]".contains(c));
+        if !address.chars().all(plain) {
+            return Err(FieldError::new(field, "must be an email address"));
+        }
         let parsed: email_address::EmailAddress = address
             .parse()
             .map_err(|_| FieldError::new(field, "must be an email address"))?;

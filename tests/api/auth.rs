@@ -1,0 +1,219 @@
+//! Signing in, the first owner, roles, and hostile tokens.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{OWNER_EMAIL, PASSWORD, TEST_SECRET, TestApp, expect_json, expect_problem};
+use crate::on_both_backends;
+
+on_both_backends!(
+    setup_token_creates_the_first_owner_only_once,
+    wrong_password_and_unknown_email_get_the_same_answer,
+    login_is_rate_limited_per_account,
+    viewers_read_but_cannot_change_anything,
+    missing_expired_forged_and_unsigned_tokens_are_refused,
+);
+
+async fn setup_token_creates_the_first_owner_only_once(app: TestApp) {
+    let token = app
+        .setup_token
+        .clone()
+        .expect("a fresh instance prints a setup token");
+    let body = json!({"setup_token": "not-the-token", "email": OWNER_EMAIL, "password": PASSWORD});
+    let res = app
+        .send(reqwest::Method::POST, "/api/v1/admin/setup", None, body)
+        .await;
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    let owner = app.owner_token().await;
+    let me = app.get_json("/api/v1/admin/me", Some(&owner)).await;
+    assert_eq!(me["email"], OWNER_EMAIL);
+    assert_eq!(me["role"], "owner");
+
+    // The token is spent: nobody else can become owner with it.
+    let again =
+        json!({"setup_token": token, "email": "intruder@example.org", "password": PASSWORD});
+    let res = app
+        .send(reqwest::Method::POST, "/api/v1/admin/setup", None, again)
+        .await;
+    expect_problem(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(
+        app.login("intruder@example.org", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let login = expect_json(app.login(OWNER_EMAIL, PASSWORD).await, StatusCode::OK).await;
+    assert_eq!(login["token_type"], "Bearer");
+    assert_eq!(login["expires_in"], 900);
+}
+
+async fn wrong_password_and_unknown_email_get_the_same_answer(app: TestApp) {
+    app.owner_token().await;
+    let wrong = app.login(OWNER_EMAIL, "not the right password").await;
+    let unknown = app
+        .login("nobody@example.org", "not the right password")
+        .await;
+    let wrong = expect_problem(wrong, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+    let unknown = expect_problem(unknown, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+    assert_eq!(wrong, unknown);
+}
+
+async fn login_is_rate_limited_per_account(app: TestApp) {
+    app.owner_token().await; // one successful login already counted
+    let mut limited = None;
+    for _ in 0..6 {
+        let res = app.login(OWNER_EMAIL, "guessing wrong password").await;
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(res);
+            break;
+        }
+    }
+    let res = limited.expect("the sixth attempt within a minute is refused");
+    assert!(res.headers().get("retry-after").is_some());
+    expect_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate-limited").await;
+    // Even the right password waits now.
+    assert_eq!(
+        app.login(OWNER_EMAIL, PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+async fn viewers_read_but_cannot_change_anything(app: TestApp) {
+    let owner = app.owner_token().await;
+    app.create_tier(
+        &owner,
+        json!({"kind": "patron", "name": "Supporter", "amount_minor": 300, "interval": "month"}),
+    )
+    .await;
+    let viewer = app.viewer_token("accountant@example.org").await;
+
+    assert_eq!(
+        app.get("/api/v1/admin/tiers", Some(&viewer)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get(
+            "/api/v1/admin/reports/monthly?from=2026-01&to=2026-02",
+            Some(&viewer)
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/v1/admin/audit", Some(&viewer)).await.status(),
+        StatusCode::OK
+    );
+
+    let writes = [
+        (
+            "/api/v1/admin/tiers",
+            json!({"kind": "patron", "name": "X", "amount_minor": 100, "interval": "month"}),
+        ),
+        (
+            "/api/v1/admin/contributions",
+            json!({"amount_minor": 100, "date": "2026-01-01"}),
+        ),
+        (
+            "/api/v1/admin/patrons",
+            json!({"email": "p@example.org", "display_name": "P"}),
+        ),
+        ("/api/v1/admin/tiers/1/archive", json!({})),
+    ];
+    for (path, body) in writes {
+        expect_problem(
+            app.post(path, &viewer, body).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+    }
+    let res = app
+        .patch(
+            "/api/v1/admin/campaign",
+            &viewer,
+            json!({"name": "Hijacked"}),
+        )
+        .await;
+    expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let tiers = app.get_json("/api/v1/admin/tiers", Some(&owner)).await;
+    assert_eq!(
+        tiers.as_array().unwrap().len(),
+        1,
+        "nothing was created by the viewer"
+    );
+}
+
+fn claims(exp_offset: i64, aud: &str) -> serde_json::Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({"sub": "1", "role": "owner", "iss": "patronage", "aud": aud, "iat": now, "exp": now + exp_offset})
+}
+
+fn sign(claims: &serde_json::Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn missing_expired_forged_and_unsigned_tokens_are_refused(app: TestApp) {
+    let owner = app.owner_token().await;
+    // A well-formed token with our own key works, so the refusals below are
+    // about what is wrong with each one.
+    let good = sign(&claims(300, "patronage-admin"), TEST_SECRET);
+    assert_eq!(
+        app.get("/api/v1/admin/me", Some(&good)).await.status(),
+        StatusCode::OK
+    );
+
+    let b64 = |v: serde_json::Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let unsigned = format!(
+        "{}.{}.",
+        b64(json!({"alg": "none", "typ": "JWT"})),
+        b64(claims(300, "patronage-admin"))
+    );
+    let mut tampered = owner.clone();
+    tampered.pop();
+    tampered.push(if owner.ends_with('A') { 'B' } else { 'A' });
+    let hostile = [
+        (
+            "expired",
+            sign(&claims(-120, "patronage-admin"), TEST_SECRET),
+        ),
+        (
+            "forged",
+            sign(
+                &claims(300, "patronage-admin"),
+                "another-secret-another-secret-another",
+            ),
+        ),
+        (
+            "wrong audience",
+            sign(&claims(300, "somebody-else"), TEST_SECRET),
+        ),
+        ("alg none", unsigned),
+        ("tampered", tampered),
+        ("garbage", "not.a.token".to_owned()),
+    ];
+    for (what, token) in hostile {
+        let res = app.get("/api/v1/admin/me", Some(&token)).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::UNAUTHORIZED,
+            "{what} token was accepted"
+        );
+        expect_problem(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    expect_problem(
+        app.get("/api/v1/admin/me", None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+}

@@ -1,0 +1,181 @@
+//! The `patronage` binary as an admin runs it.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_patronage");
+
+fn patronage(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir);
+    // Start from the defaults alone, whatever the test runner's environment says.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PATRONAGE") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+#[test]
+fn config_check_prints_settings_with_secrets_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "a-very-secret-signing-key-that-must-not-leak";
+    let out = patronage(dir.path())
+        .args(["config", "check"])
+        .env("PATRONAGE__AUTH__JWT_SECRET", secret)
+        .env(
+            "PATRONAGE__DATABASE__URL",
+            "postgres://app:hunter2@db.internal/patronage",
+        )
+        .env("PATRONAGE__SERVER__BIND", "0.0.0.0:9000")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("bind = \"0.0.0.0:9000\""), "{text}");
+    assert!(text.contains("[redacted]"), "{text}");
+    assert!(
+        !text.contains(secret) && !text.contains("hunter2"),
+        "{text}"
+    );
+
+    let bad = patronage(dir.path())
+        .args(["config", "check"])
+        .env("PATRONAGE__SERVER__BIND", "not an address")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn admin_create_takes_the_password_from_stdin_never_argv() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |password: &str, email: &str| {
+        let mut child = patronage(dir.path())
+            .args(["admin", "create", "--email", email, "--role", "viewer"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = run("short", "books@example.org");
+    assert!(!short.status.success(), "short passwords are refused");
+    let ok = run("a long enough password", "books@example.org");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("created viewer books@example.org"));
+    assert!(
+        dir.path().join("data/patronage.db").exists(),
+        "SQLite under ./data by default"
+    );
+    let twice = run("a long enough password", "books@example.org");
+    assert!(
+        !twice.status.success(),
+        "the same email cannot be created twice"
+    );
+
+    let with_flag = patronage(dir.path())
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "x@example.org",
+            "--role",
+            "owner",
+            "--password",
+            "secret secret",
+        ])
+        .output()
+        .unwrap();
+    assert!(!with_flag.status.success(), "there is no --password flag");
+}
+
+#[test]
+fn serve_starts_from_nothing_prints_a_setup_token_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = patronage(dir.path())
+        .arg("serve")
+        .env("PATRONAGE__SERVER__BIND", "127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut addr, mut token) = (None, None);
+    let started = Instant::now();
+    while (addr.is_none() || token.is_none()) && started.elapsed() < Duration::from_secs(30) {
+        let Some(Ok(line)) = lines.next() else { break };
+        if line.contains("listening") {
+            addr = line
+                .split("addr=")
+                .nth(1)
+                .and_then(|s| s.split_whitespace().next())
+                .map(str::to_owned);
+        }
+        if let Some(rest) = line.split("\"setup_token\":\"").nth(1) {
+            token = rest.split('"').next().map(str::to_owned);
+        }
+    }
+    let addr = addr.expect("serve logs its address");
+    let token = token.expect("serve prints a setup token while no owner exists");
+    assert!(
+        dir.path().join("data/jwt.key").exists(),
+        "the signing key is generated into ./data"
+    );
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let res = client
+            .post(format!("http://{addr}/api/v1/admin/setup"))
+            .json(&json!({"setup_token": token, "email": "me@example.org", "password": "a long enough password"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let login = client
+            .post(format!("http://{addr}/api/v1/admin/login"))
+            .json(&json!({"email": "me@example.org", "password": "a long enough password"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), 200);
+    });
+    let wal = std::fs::read(dir.path().join("data/patronage.db")).unwrap();
+    // SQLite header bytes 18 and 19 are 2 in WAL mode.
+    assert_eq!((wal[18], wal[19]), (2, 2), "the database runs in WAL mode");
+
+    sigterm(child.id());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sigterm(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
