@@ -18,6 +18,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub public: PublicSettings,
     pub log: LogSettings,
+    pub stripe: StripeSettings,
+    pub mail: MailSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -59,6 +61,50 @@ pub struct AuthSettings {
 pub struct PublicSettings {
     pub cache_max_age_secs: u32,
     pub snapshot_poll_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeSettings {
+    #[serde(serialize_with = "redact_secret")]
+    pub secret_key: SecretString,
+    #[serde(serialize_with = "redact_secret")]
+    pub webhook_secret: SecretString,
+    pub api_base: String,
+    pub success_url: String,
+    pub cancel_url: String,
+    pub portal_return_url: String,
+    pub one_time_min_minor: i64,
+    pub invoice_days_until_due: u32,
+    pub retry_base_secs: u64,
+}
+
+impl StripeSettings {
+    /// The configured webhook secrets, in order.
+    pub fn webhook_secrets(&self) -> Vec<String> {
+        self.webhook_secret
+            .expose_secret()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    pub transport: MailTransport,
+    pub from: String,
+    pub magic_link_ttl_minutes: i64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    File,
+    Memory,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -123,6 +169,12 @@ impl Settings {
             || self.auth.login_attempts_per_account_per_minute == 0
         {
             return Err(Error::Config("login attempt limits must be above 0".into()));
+        }
+        if self.stripe.one_time_min_minor <= 0 {
+            return Err(Error::Config("stripe.one_time_min_minor must be above 0".into()));
+        }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(Error::Config("mail.from must be an address, e.g. \"Name <a@b.org>\"".into()));
         }
         if self.public.snapshot_poll_secs == 0 {
             return Err(Error::Config(

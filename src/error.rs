@@ -54,6 +54,12 @@ pub enum Error {
     Timeout,
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
+    /// No Stripe secret key is configured.
+    #[error("payments are not configured")]
+    PaymentsNotConfigured,
+    /// Stripe refused or could not be reached.
+    #[error("payment provider: {0}")]
+    PaymentProvider(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("configuration: {0}")]
@@ -99,6 +105,8 @@ impl Error {
             Error::Conflict { .. } => "conflict",
             Error::RateLimited { .. } => "rate-limited",
             Error::Timeout => "request-timeout",
+            Error::PaymentsNotConfigured => "payments-not-configured",
+            Error::PaymentProvider(_) => "payment-provider-error",
             Error::Unavailable(_) | Error::Database(sqlx::Error::PoolTimedOut) => {
                 "service-unavailable"
             }
@@ -121,6 +129,8 @@ impl Error {
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Error::PaymentsNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+            Error::PaymentProvider(_) => StatusCode::BAD_GATEWAY,
             Error::Unavailable(_) | Error::Database(sqlx::Error::PoolTimedOut) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -142,6 +152,8 @@ impl Error {
             Error::Conflict { .. } => "The request conflicts with existing data",
             Error::RateLimited { .. } => "Too many requests",
             Error::Timeout => "The request took too long",
+            Error::PaymentsNotConfigured => "Payments are not configured on this server",
+            Error::PaymentProvider(_) => "The payment provider could not complete the request",
             _ if self.status() == StatusCode::SERVICE_UNAVAILABLE => {
                 "The service is temporarily unavailable"
             }

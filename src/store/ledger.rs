@@ -111,6 +111,7 @@ macro_rules! append {
         id
     }};
 }
+pub(crate) use append;
 
 fn duplicate_reference(e: sqlx::Error) -> Error {
     if is_unique_violation(&e, "external_ref") {

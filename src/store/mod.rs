@@ -9,6 +9,7 @@ pub mod funding;
 pub mod ledger;
 pub mod pledges;
 pub mod reports;
+pub mod stripe;
 pub mod supporters;
 pub mod tiers;
 

@@ -1,0 +1,230 @@
+//! Every call patronage makes to Stripe, through the async-stripe client.
+//! Each create call carries an idempotency key derived from our own record,
+//! so a retried call returns the object the first one made.
+
+use std::collections::HashMap;
+
+use stripe::Client;
+use stripe_billing::{
+    billing_portal_session::CreateBillingPortalSession,
+    invoice_payment::{ListInvoicePayment, ListInvoicePaymentStatus},
+    subscription::{CancelSubscription, RetrieveSubscription, UpdateSubscription},
+};
+use stripe_client_core::{IdempotencyKey, RequestStrategy, StripeRequest};
+use stripe_core::{
+    customer::CreateCustomer,
+    payment_intent::RetrievePaymentIntent,
+    refund::{CreateRefund, ListRefund},
+};
+use stripe_product::{
+    price::{CreatePrice, CreatePriceRecurring, CreatePriceRecurringInterval, ListPrice, UpdatePrice},
+    product::{CreateProduct, RetrieveProduct},
+};
+use stripe_shared::{Price, Refund, Subscription};
+
+use crate::{
+    config::StripeSettings,
+    domain::{money::Currency, tier::Interval},
+    error::{Error, Result},
+};
+
+/// The Stripe API version every request and webhook is read as. async-stripe
+/// pins it; upgrade the crates together and re-run the contract tests.
+pub const STRIPE_API_VERSION: &str = "2026-09-30.endive";
+
+#[derive(Clone)]
+pub struct Gateway {
+    client: Client,
+}
+
+fn upstream(e: stripe::StripeError) -> Error {
+    Error::PaymentProvider(e.to_string())
+}
+
+fn idempotent(key: &str) -> Result<RequestStrategy> {
+    let key = IdempotencyKey::new(key).map_err(Error::internal)?;
+    Ok(RequestStrategy::Idempotent(key))
+}
+
+pub fn stripe_currency(c: Currency) -> Result<stripe_types::Currency> {
+    c.code()
+        .to_ascii_lowercase()
+        .parse()
+        .map_err(|_| Error::internal(format!("Stripe does not know currency {c}")))
+}
+
+/// A paid charge: its id and the fee Stripe kept.
+#[derive(Debug, Clone)]
+pub struct ChargeFee {
+    pub charge_id: String,
+    pub fee_minor: i64,
+}
+
+impl Gateway {
+    /// `None` when no secret key is configured: payments are then off.
+    pub fn from_settings(settings: &StripeSettings) -> Result<Option<Self>> {
+        use secrecy::ExposeSecret;
+        let key = settings.secret_key.expose_secret();
+        if key.is_empty() {
+            return Ok(None);
+        }
+        let client = stripe::ClientBuilder::new(key)
+            .url(settings.api_base.clone())
+            .timeout(std::time::Duration::from_secs(20))
+            .app_info("patronage", Some(env!("CARGO_PKG_VERSION").to_owned()), None)
+            .build()
+            .map_err(|e| Error::Config(format!("stripe: {e}")))?;
+        Ok(Some(Gateway { client }))
+    }
+
+    /// Creates (or finds again) the product for a tier. Its id is ours, so a
+    /// second replica creating it at the same moment gets the same product.
+    pub async fn ensure_product(&self, product_id: &str, name: &str, tier_id: i64) -> Result<String> {
+        if let Ok(existing) = RetrieveProduct::new(product_id).send(&self.client).await {
+            return Ok(existing.id.to_string());
+        }
+        let metadata = HashMap::from([("patronage_tier_id".to_owned(), tier_id.to_string())]);
+        let created = CreateProduct::new(name)
+            .id(product_id)
+            .metadata(metadata)
+            .customize()
+            .request_strategy(idempotent(&format!("product-{product_id}"))?)
+            .send(&self.client)
+            .await
+            .map_err(upstream)?;
+        Ok(created.id.to_string())
+    }
+
+    pub async fn find_price(&self, lookup_key: &str) -> Result<Option<Price>> {
+        let list = ListPrice::new()
+            .lookup_keys(vec![lookup_key.to_owned()])
+            .send(&self.client)
+            .await
+            .map_err(upstream)?;
+        Ok(list.data.into_iter().next())
+    }
+
+    pub async fn create_price(
+        &self,
+        product_id: &str,
+        lookup_key: &str,
+        amount_minor: i64,
+        currency: Currency,
+        interval: Interval,
+    ) -> Result<Price> {
+        let interval = match interval {
+            Interval::Month => CreatePriceRecurringInterval::Month,
+            Interval::Year => CreatePriceRecurringInterval::Year,
+        };
+        CreatePrice::new(stripe_currency(currency)?)
+            .product(product_id)
+            .unit_amount(amount_minor)
+            .recurring(CreatePriceRecurring::new(interval))
+            .lookup_key(lookup_key)
+            .customize()
+            .request_strategy(idempotent(&format!("price-{lookup_key}"))?)
+            .send(&self.client)
+            .await
+            .map_err(upstream)
+    }
+
+    /// New checkouts stop using the price; subscriptions on it continue.
+    pub async fn deactivate_price(&self, price_id: &str) -> Result<()> {
+        UpdatePrice::new(price_id).active(false).send(&self.client).await.map_err(upstream)?;
+        Ok(())
+    }
+
+    pub async fn create_customer(&self, supporter_id: i64, email: &str, name: &str) -> Result<String> {
+        let metadata = HashMap::from([("patronage_supporter_id".to_owned(), supporter_id.to_string())]);
+        let customer = CreateCustomer::new()
+            .email(email)
+            .name(name)
+            .metadata(metadata)
+            .customize()
+            .request_strategy(idempotent(&format!("customer-{supporter_id}"))?)
+            .send(&self.client)
+            .await
+            .map_err(upstream)?;
+        Ok(customer.id.to_string())
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub async fn portal_url(&self, customer_id: &str, return_url: &str) -> Result<String> {
+        let session = CreateBillingPortalSession::new()
+            .customer(customer_id)
+            .return_url(return_url)
+            .send(&self.client)
+            .await
+            .map_err(upstream)?;
+        Ok(session.url)
+    }
+
+    pub async fn subscription(&self, id: &str) -> Result<Subscription> {
+        RetrieveSubscription::new(id).send(&self.client).await.map_err(upstream)
+    }
+
+    /// Ends a subscription now, or at the end of the paid period.
+    pub async fn cancel_subscription(&self, id: &str, at_period_end: bool) -> Result<Subscription> {
+        if at_period_end {
+            UpdateSubscription::new(id).cancel_at_period_end(true).send(&self.client).await.map_err(upstream)
+        } else {
+            CancelSubscription::new(id).send(&self.client).await.map_err(upstream)
+        }
+    }
+
+    /// The payment intent that paid an invoice, if Stripe collected it.
+    pub async fn invoice_payment_intent(&self, invoice_id: &str) -> Result<Option<String>> {
+        let payments = ListInvoicePayment::new()
+            .invoice(invoice_id)
+            .status(ListInvoicePaymentStatus::Paid)
+            .send(&self.client)
+            .await
+            .map_err(upstream)?;
+        Ok(payments
+            .data
+            .into_iter()
+            .find_map(|p| p.payment.payment_intent.map(|pi| pi.id().to_string())))
+    }
+
+    /// The charge behind a payment intent and the fee Stripe kept on it.
+    pub async fn charge_fee(&self, payment_intent: &str) -> Result<Option<ChargeFee>> {
+        let pi = RetrievePaymentIntent::new(payment_intent)
+            .expand(vec!["latest_charge.balance_transaction".to_owned()])
+            .send(&self.client)
+            .await
+            .map_err(upstream)?;
+        let Some(charge) = pi.latest_charge.and_then(|c| c.into_object()) else {
+            return Ok(None);
+        };
+        let fee = charge
+            .balance_transaction
+            .and_then(|bt| bt.into_object())
+            .map_or(0, |bt| bt.fee);
+        Ok(Some(ChargeFee {
+            charge_id: charge.id.to_string(),
+            fee_minor: fee,
+        }))
+    }
+
+    pub async fn refunds_of_charge(&self, charge_id: &str) -> Result<Vec<Refund>> {
+        let list = ListRefund::new().charge(charge_id).limit(100).send(&self.client).await.map_err(upstream)?;
+        Ok(list.data)
+    }
+
+    /// Refunds all or part of a payment. The key makes a retried request
+    /// refund once.
+    pub async fn refund(&self, payment_intent: &str, amount_minor: Option<i64>, key: &str) -> Result<Refund> {
+        let mut req = CreateRefund::new().payment_intent(payment_intent);
+        if let Some(a) = amount_minor {
+            req = req.amount(a);
+        }
+        req.customize()
+            .request_strategy(idempotent(key)?)
+            .send(&self.client)
+            .await
+            .map_err(upstream)
+    }
+}
