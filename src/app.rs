@@ -13,6 +13,8 @@ use crate::{
     config::Settings,
     error::{Error, Result},
     http::{self, AppContext, AppState},
+    mail::Mailer,
+    payments::{Gateway, events},
     snapshot::PublicCache,
     store::{self, Db},
     telemetry,
@@ -67,11 +69,22 @@ impl Application {
         let listener = TcpListener::bind(settings.server.bind).await.map_err(|e| {
             Error::Config(format!("cannot listen on {}: {e}", settings.server.bind))
         })?;
+        let gateway = Gateway::from_settings(&settings.stripe)?;
+        if gateway.is_none() {
+            tracing::info!("no stripe.secret_key: payments are off, everything else works");
+        }
+        let mailer = Mailer::new(&settings.mail, &settings.server.data_dir)?;
         let state = Arc::new(AppContext {
             login_limiter: LoginLimiter::new(
                 settings.auth.login_attempts_per_ip_per_minute,
                 settings.auth.login_attempts_per_account_per_minute,
             ),
+            manage_limiter: LoginLimiter::new(
+                settings.auth.login_attempts_per_ip_per_minute,
+                settings.auth.login_attempts_per_account_per_minute,
+            ),
+            gateway,
+            mailer,
             settings,
             db,
             tokens,
@@ -85,6 +98,11 @@ impl Application {
             shutdown: CancellationToken::new(),
             setup_token,
         })
+    }
+
+    /// The shared context, for tests that inspect what the service did.
+    pub fn context(&self) -> AppState {
+        self.state.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -110,6 +128,11 @@ impl Application {
             shutdown.clone(),
         );
         spawn_housekeeping(state.clone(), shutdown.clone());
+        events::spawn_retry_worker(
+            state.clone(),
+            Duration::from_secs(state.settings.stripe.retry_base_secs.max(1)),
+            shutdown.clone(),
+        );
         let grace = Duration::from_secs(state.settings.server.shutdown_grace_secs);
         let db = state.db.clone();
 

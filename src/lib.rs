@@ -14,6 +14,8 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod mail;
+pub mod payments;
 pub mod reports;
 pub mod seed;
 pub mod snapshot;

@@ -3,9 +3,12 @@
 //! values, call one store or domain function, shape the answer.
 
 pub mod admin;
+pub mod checkout;
 pub mod extract;
 pub mod ops;
+pub mod patron;
 pub mod public;
+pub mod webhooks;
 
 use std::{
     sync::Arc,
@@ -35,6 +38,8 @@ use crate::{
     auth::{ratelimit::LoginLimiter, token::TokenKeys},
     config::Settings,
     error::Error,
+    mail::Mailer,
+    payments::Gateway,
     snapshot::PublicCache,
     store::Db,
 };
@@ -45,8 +50,13 @@ pub struct AppContext {
     pub db: Db,
     pub tokens: TokenKeys,
     pub login_limiter: LoginLimiter,
+    /// Limits requests for patron management links, per address and email.
+    pub manage_limiter: LoginLimiter,
     pub public: Arc<PublicCache>,
     pub metrics: PrometheusHandle,
+    /// Stripe, when a secret key is configured.
+    pub gateway: Option<Gateway>,
+    pub mailer: Mailer,
 }
 
 pub type AppState = Arc<AppContext>;
@@ -89,6 +99,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(public::routes())
+        .merge(checkout::routes())
+        .merge(patron::routes())
         .merge(admin::routes())
         .merge(ops::routes())
         .split_for_parts();
@@ -105,7 +117,8 @@ pub fn router(state: AppState) -> Router {
         tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
     };
 
-    api.route(
+    api.merge(webhooks::routes())
+    .route(
         "/api/openapi.json",
         axum::routing::get(move || {
             let body = openapi_json.clone();

@@ -22,6 +22,13 @@ use stripe_product::{
 };
 use stripe_shared::{Price, Refund, Subscription};
 
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
+    CreateCheckoutSessionLineItemsPriceDataRecurring, CreateCheckoutSessionLineItemsPriceDataRecurringInterval,
+    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionSubscriptionData, ProductData,
+};
+use stripe_shared::CheckoutSessionMode;
+
 use crate::{
     config::StripeSettings,
     domain::{money::Currency, tier::Interval},
@@ -128,6 +135,11 @@ impl Gateway {
             .map_err(upstream)
     }
 
+    pub async fn activate_price(&self, price_id: &str) -> Result<()> {
+        UpdatePrice::new(price_id).active(true).send(&self.client).await.map_err(upstream)?;
+        Ok(())
+    }
+
     /// New checkouts stop using the price; subscriptions on it continue.
     pub async fn deactivate_price(&self, price_id: &str) -> Result<()> {
         UpdatePrice::new(price_id).active(false).send(&self.client).await.map_err(upstream)?;
@@ -148,8 +160,52 @@ impl Gateway {
         Ok(customer.id.to_string())
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// Creates a Checkout Session; returns its id and URL.
+    pub async fn create_checkout_session(&self, s: &SessionRequest<'_>) -> Result<(String, String)> {
+        let mut item = CreateCheckoutSessionLineItems::new();
+        item.quantity = Some(1);
+        match &s.line {
+            Line::Price(id) => item.price = Some((*id).to_owned()),
+            Line::Custom { amount_minor, currency, product, product_name, interval } => {
+                let mut data = CreateCheckoutSessionLineItemsPriceData::new(stripe_currency(*currency)?);
+                data.unit_amount = Some(*amount_minor);
+                data.product = product.map(str::to_owned);
+                data.product_data = product_name.map(ProductData::new);
+                data.recurring = interval.map(|i| {
+                    CreateCheckoutSessionLineItemsPriceDataRecurring::new(match i {
+                        Interval::Month => CreateCheckoutSessionLineItemsPriceDataRecurringInterval::Month,
+                        Interval::Year => CreateCheckoutSessionLineItemsPriceDataRecurringInterval::Year,
+                    })
+                });
+                item.price_data = Some(data);
+            }
+        }
+        let mut req = CreateCheckoutSession::new()
+            .customer(s.customer)
+            .client_reference_id(s.client_reference_id.clone())
+            .metadata(s.metadata.clone())
+            .line_items(vec![item])
+            .success_url(s.success_url)
+            .cancel_url(s.cancel_url);
+        if s.subscription {
+            let mut data = CreateCheckoutSessionSubscriptionData::new();
+            data.metadata = Some(s.metadata.clone());
+            req = req.mode(CheckoutSessionMode::Subscription).subscription_data(data);
+        } else {
+            let mut data = CreateCheckoutSessionPaymentIntentData::new();
+            data.metadata = Some(s.metadata.clone());
+            req = req.mode(CheckoutSessionMode::Payment).payment_intent_data(data);
+        }
+        let session = req
+            .customize()
+            .request_strategy(idempotent(&s.idempotency_key)?)
+            .send(&self.client)
+            .await
+            .map_err(upstream)?;
+        let url = session
+            .url
+            .ok_or_else(|| Error::PaymentProvider("Checkout Session without a URL".into()))?;
+        Ok((session.id.to_string(), url))
     }
 
     pub async fn portal_url(&self, customer_id: &str, return_url: &str) -> Result<String> {
@@ -209,6 +265,12 @@ impl Gateway {
         }))
     }
 
+    /// How much of a charge is refunded already, by Stripe's account.
+    pub async fn charge_refunded_amount(&self, charge_id: &str) -> Result<i64> {
+        let charge = stripe_core::charge::RetrieveCharge::new(charge_id).send(&self.client).await.map_err(upstream)?;
+        Ok(charge.amount_refunded)
+    }
+
     pub async fn refunds_of_charge(&self, charge_id: &str) -> Result<Vec<Refund>> {
         let list = ListRefund::new().charge(charge_id).limit(100).send(&self.client).await.map_err(upstream)?;
         Ok(list.data)
@@ -227,4 +289,33 @@ impl Gateway {
             .await
             .map_err(upstream)
     }
+}
+
+/// What is being sold in a Checkout Session.
+#[derive(Debug, Clone)]
+pub enum Line<'a> {
+    /// A catalogue price (a tier at its listed amount).
+    Price(&'a str),
+    /// An amount chosen by the supporter: pay what you want, or a gift.
+    Custom {
+        amount_minor: i64,
+        currency: Currency,
+        /// The tier's product; gifts name one instead.
+        product: Option<&'a str>,
+        product_name: Option<&'a str>,
+        interval: Option<Interval>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRequest<'a> {
+    pub idempotency_key: String,
+    pub customer: &'a str,
+    pub client_reference_id: String,
+    pub metadata: HashMap<String, String>,
+    pub line: Line<'a>,
+    /// Subscription mode (recurring) or payment mode (one-time).
+    pub subscription: bool,
+    pub success_url: &'a str,
+    pub cancel_url: &'a str,
 }

@@ -49,6 +49,24 @@ macro_rules! audit {
 }
 pub(crate) use audit;
 
+/// Records an action that has no transaction of its own here (its effect
+/// happened at Stripe, say).
+pub async fn record(
+    db: &Db,
+    actor: &Actor,
+    action: &str,
+    target_type: &str,
+    target_id: i64,
+    details: serde_json::Value,
+) -> Result<()> {
+    db_run!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        audit!(tx, actor, action, target_type, target_id, details);
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditRow {
     pub id: i64,

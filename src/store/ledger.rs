@@ -10,14 +10,13 @@ use serde_json::json;
 use super::{
     Db,
     audit::{Actor, audit},
-    begin_write, bump_version, is_unique_violation, now,
+    begin_write, bump_version, is_unique_violation,
 };
 use crate::{
     db_run,
     domain::{
         ledger::{EntryKind, ManualContribution},
         money::Currency,
-        month::Month,
         pledge::Source,
     },
     error::{Error, Result},
@@ -73,7 +72,7 @@ pub struct NewEntry {
 /// database's unique violation on `external_ref`.
 macro_rules! append {
     ($tx:expr, $entry:expr) => {{
-        let e: &NewEntry = $entry;
+        let e: &$crate::store::ledger::NewEntry = $entry;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO ledger_entries (kind, amount_minor, currency, pledge_id, supporter_id, tier_id, source, \
              external_ref, occurred_at, recorded_at, note, reverses_entry_id, created_by) \
@@ -88,7 +87,7 @@ macro_rules! append {
         .bind(e.source.as_str())
         .bind(&e.external_ref)
         .bind(e.occurred_at)
-        .bind(now())
+        .bind($crate::store::now())
         .bind(&e.note)
         .bind(e.reverses_entry_id)
         .bind(&e.created_by)
@@ -101,7 +100,7 @@ macro_rules! append {
              amount_minor = ledger_monthly.amount_minor + excluded.amount_minor, \
              entries = ledger_monthly.entries + 1",
         )
-        .bind(Month::of(e.occurred_at).to_string())
+        .bind($crate::domain::month::Month::of(e.occurred_at).to_string())
         .bind(e.currency.code())
         .bind(e.kind.as_str())
         .bind(e.tier_id.unwrap_or(0))
@@ -249,6 +248,17 @@ pub async fn void_manual(db: &Db, actor: &Actor, id: i64, reason: &str) -> Resul
         new_id
     });
     get(db, new_id).await
+}
+
+pub async fn get_by_reference(db: &Db, source: Source, external_ref: &str) -> Result<EntryRow> {
+    let row = db_run!(db, |pool| {
+        sqlx::query_as::<_, EntryRow>(concat!(select!(), "WHERE e.source = $1 AND e.external_ref = $2"))
+            .bind(source.as_str())
+            .bind(external_ref)
+            .fetch_optional(pool)
+            .await?
+    });
+    row.ok_or(Error::NotFound("ledger entry"))
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<EntryRow> {

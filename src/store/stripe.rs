@@ -694,3 +694,23 @@ pub async fn consume_magic_link(db: &Db, token_hash: &str) -> Result<Option<i64>
     });
     Ok(id)
 }
+
+pub async fn supporter_by_customer(db: &Db, customer_id: &str) -> Result<Option<i64>> {
+    let id = db_run!(db, |pool| {
+        sqlx::query_scalar::<_, i64>("SELECT id FROM supporters WHERE stripe_customer_id = $1")
+            .bind(customer_id)
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(id)
+}
+
+pub async fn tier_of_price(db: &Db, price_id: &str) -> Result<Option<i64>> {
+    let id = db_run!(db, |pool| {
+        sqlx::query_scalar::<_, i64>("SELECT tier_id FROM stripe_prices WHERE stripe_price_id = $1")
+            .bind(price_id)
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(id)
+}

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod campaign;
 mod ledger;
+mod payments;
 mod pledges;
 mod reports;
 mod supporters;
@@ -27,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(ledger::routes())
         .merge(audit::routes())
         .merge(reports::routes())
+        .merge(payments::routes())
 }
 
 pub const DEFAULT_LIMIT: i64 = 50;

@@ -1,0 +1,145 @@
+//! `POST /api/v1/checkout`: start paying. No account, no password.
+
+use axum::{extract::State, http::HeaderMap};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{AppState, extract::Json};
+use crate::{
+    domain::{
+        Checks,
+        supporter::{Email, SponsorDraft, Visibility},
+        text,
+    },
+    error::{Error, Result},
+    payments::checkout::{self, Checkout},
+};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(start_checkout))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    /// A recurring pledge on a patron tier.
+    Patron,
+    /// A one-time gift of any amount above the configured minimum.
+    Gift,
+    /// A company sponsorship on a sponsor tier; published once approved.
+    Sponsor,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CheckoutRequest {
+    kind: Kind,
+    tier_id: Option<i64>,
+    /// Pay-what-you-want amount (patron) or the gift's amount, in minor units.
+    amount_minor: Option<i64>,
+    /// The patron's email, or the sponsor's contact email.
+    email: String,
+    /// How a patron is named (patron and gift).
+    display_name: Option<String>,
+    visibility: Option<Visibility>,
+    company_name: Option<String>,
+    website_url: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct CheckoutResponse {
+    checkout_url: String,
+}
+
+impl CheckoutRequest {
+    fn parse(&self) -> Result<Checkout> {
+        let mut checks = Checks::new();
+        let need_tier = |checks: &mut Checks| {
+            if self.tier_id.is_none() {
+                checks.fail("tier_id", "is required");
+            }
+            self.tier_id.unwrap_or(0)
+        };
+        let checkout = match self.kind {
+            Kind::Patron | Kind::Gift => {
+                let email = checks.take(Email::parse("email", &self.email));
+                let name = checks.take(text("display_name", self.display_name.as_deref().unwrap_or(""), 1, 100, false));
+                let visibility = self.visibility.unwrap_or(Visibility::Private);
+                if matches!(self.kind, Kind::Patron) {
+                    let tier_id = need_tier(&mut checks);
+                    checks.finish()?;
+                    Checkout::Patron {
+                        tier_id,
+                        amount_minor: self.amount_minor,
+                        email: email.expect("checked"),
+                        display_name: name.expect("checked"),
+                        visibility,
+                    }
+                } else {
+                    let amount = self.amount_minor.unwrap_or(0);
+                    if let Err(e) = crate::domain::amount("amount_minor", amount) {
+                        checks.fail(&e.field, e.message);
+                    }
+                    checks.finish()?;
+                    Checkout::Gift {
+                        amount_minor: amount,
+                        email: email.expect("checked"),
+                        display_name: name.expect("checked"),
+                        visibility,
+                    }
+                }
+            }
+            Kind::Sponsor => {
+                let tier_id = need_tier(&mut checks);
+                checks.finish()?;
+                let sponsor = SponsorDraft::parse(
+                    self.company_name.as_deref().unwrap_or(""),
+                    self.website_url.as_deref().unwrap_or(""),
+                    &self.email,
+                    tier_id,
+                    None,
+                    None,
+                )
+                .map_err(|e| match e {
+                    Error::Validation(mut fields) => {
+                        for f in &mut fields {
+                            if f.field == "contact_email" {
+                                f.field = "email".into();
+                            }
+                        }
+                        Error::Validation(fields)
+                    }
+                    other => other,
+                })?;
+                Checkout::Sponsor { sponsor }
+            }
+        };
+        Ok(checkout)
+    }
+}
+
+/// Creates a Stripe Checkout Session and returns its URL. Send an
+/// `Idempotency-Key` header to get the same session back on a retry.
+#[utoipa::path(post, path = "/api/v1/checkout", tag = "public", request_body = CheckoutRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key, same session")),
+    responses((status = 200, body = CheckoutResponse), (status = 409, body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)))]
+async fn start_checkout(State(state): State<AppState>, headers: HeaderMap, Json(req): Json<CheckoutRequest>) -> Result<axum::Json<CheckoutResponse>> {
+    let gateway = state.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
+    let checkout = req.parse()?;
+    let key = match headers.get("idempotency-key") {
+        Some(v) => {
+            let key = v.to_str().map_err(|_| Error::field("Idempotency-Key", "must be printable ASCII"))?.trim();
+            if key.is_empty() || key.len() > 200 {
+                return Err(Error::field("Idempotency-Key", "must be 1 to 200 characters"));
+            }
+            format!("client:{key}")
+        }
+        None => format!("auto:{}", uuid::Uuid::new_v4()),
+    };
+    let hash = hex::encode(Sha256::digest(serde_json::to_vec(&req).map_err(Error::internal)?));
+    let url = checkout::start(&state.db, gateway, &state.settings.stripe, &key, &hash, checkout).await?;
+    Ok(axum::Json(CheckoutResponse { checkout_url: url }))
+}

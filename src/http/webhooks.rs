@@ -1,0 +1,70 @@
+//! `POST /webhooks/stripe`: verify, store, answer, then apply.
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+};
+
+use super::AppState;
+use crate::{
+    error::{Error, Result},
+    payments::{events, webhook},
+    store,
+};
+
+pub fn routes() -> axum::Router<AppState> {
+    // Events can be larger than the API body limit.
+    axum::Router::new()
+        .route("/webhooks/stripe", axum::routing::post(receive))
+        .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+}
+
+/// 400 for a bad or stale signature (Stripe shows it as failed); 5xx only
+/// when we could not store the event, so Stripe retries; 200 once stored,
+/// even if applying it failed: it is then retried from our own store.
+async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode> {
+    if state.gateway.is_none() {
+        return Err(Error::PaymentsNotConfigured);
+    }
+    let payload = std::str::from_utf8(&body).map_err(|_| Error::BadRequest("the body is not UTF-8".into()))?;
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| Error::BadRequest("missing Stripe-Signature".into()))?;
+    let secrets = state.settings.stripe.webhook_secrets();
+    let (id, type_, created) = match webhook::verify(payload, signature, &secrets) {
+        Ok(event) => (event.id.to_string(), event.type_.as_str().to_owned(), event.created),
+        Err(webhook::Rejection::BadSignature) => {
+            metrics::counter!("patronage_stripe_webhooks_rejected_total", "reason" => "signature").increment(1);
+            return Err(Error::BadRequest("the signature does not match".into()));
+        }
+        Err(webhook::Rejection::Stale) => {
+            metrics::counter!("patronage_stripe_webhooks_rejected_total", "reason" => "stale").increment(1);
+            return Err(Error::BadRequest("the signature is too old".into()));
+        }
+        Err(webhook::Rejection::Unreadable(reason)) => {
+            // Signed by Stripe but not parseable by this version: keep it so
+            // an admin can see it, and tell Stripe we have it.
+            let raw: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
+            let id = raw["id"].as_str().unwrap_or_default().to_owned();
+            if id.is_empty() {
+                return Err(Error::BadRequest("the event has no id".into()));
+            }
+            let type_ = raw["type"].as_str().unwrap_or("unknown").to_owned();
+            store::stripe::store_event(&state.db, &id, &type_, raw["created"].as_i64().unwrap_or(0), payload).await?;
+            let retry_at = store::now() + chrono::Duration::hours(1);
+            store::stripe::event_failed(&state.db, &id, &format!("unreadable: {reason}"), retry_at).await?;
+            return Ok(StatusCode::OK);
+        }
+    };
+    store::stripe::store_event(&state.db, &id, &type_, created, payload)
+        .await
+        .map_err(|e| Error::Unavailable(format!("cannot store the event: {e}")))?;
+    metrics::counter!("patronage_stripe_webhooks_received_total").increment(1);
+    // Apply now; a failure is recorded and retried by the worker.
+    if let Ok(true) = events::process(&state, &id).await {
+        crate::http::admin::published(&state).await;
+    }
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,234 @@
+//! Starting a payment: a patron subscribing to a tier, a one-time gift, or
+//! a company buying a sponsorship. The same Idempotency-Key returns the same
+//! Checkout Session; a retry after a crash reuses our row and Stripe's
+//! idempotency key, so it never makes a second session.
+
+use std::collections::HashMap;
+
+use super::{
+    Gateway, catalogue,
+    gateway::{Line, SessionRequest},
+};
+use crate::{
+    config::StripeSettings,
+    domain::{
+        money::Currency,
+        supporter::{Email, SponsorDraft, Visibility},
+        tier::TierKind,
+    },
+    error::{Error, Result},
+    store::{self, Db, audit::Actor, stripe::NewCheckout},
+};
+
+/// A validated checkout request.
+#[derive(Debug, Clone)]
+pub enum Checkout {
+    Patron {
+        tier_id: i64,
+        amount_minor: Option<i64>,
+        email: Email,
+        display_name: String,
+        visibility: Visibility,
+    },
+    Gift {
+        amount_minor: i64,
+        email: Email,
+        display_name: String,
+        visibility: Visibility,
+    },
+    Sponsor {
+        sponsor: SponsorDraft,
+    },
+}
+
+impl Checkout {
+    fn purpose(&self) -> &'static str {
+        match self {
+            Checkout::Patron { .. } => "patron",
+            Checkout::Gift { .. } => "gift",
+            Checkout::Sponsor { .. } => "sponsor",
+        }
+    }
+
+    fn tier_id(&self) -> Option<i64> {
+        match self {
+            Checkout::Patron { tier_id, .. } => Some(*tier_id),
+            Checkout::Gift { .. } => None,
+            Checkout::Sponsor { sponsor } => Some(sponsor.tier_id),
+        }
+    }
+}
+
+pub struct Urls {
+    pub success: String,
+    pub cancel: String,
+}
+
+/// Success and cancel URLs: configured, or under the campaign's base URL.
+pub fn urls(settings: &StripeSettings, public_base_url: Option<&str>) -> Result<Urls> {
+    let from_base = |path: &str| public_base_url.map(|b| format!("{b}{path}"));
+    let success = Some(settings.success_url.clone())
+        .filter(|s| !s.is_empty())
+        .or_else(|| from_base("/thanks?session_id={CHECKOUT_SESSION_ID}"));
+    let cancel = Some(settings.cancel_url.clone())
+        .filter(|s| !s.is_empty())
+        .or_else(|| from_base("/support"));
+    match (success, cancel) {
+        (Some(success), Some(cancel)) => Ok(Urls { success, cancel }),
+        _ => Err(Error::PaymentsNotConfigured),
+    }
+}
+
+/// Returns the Checkout URL for this request.
+pub async fn start(
+    db: &Db,
+    gateway: &Gateway,
+    settings: &StripeSettings,
+    idempotency_key: &str,
+    request_hash: &str,
+    checkout: Checkout,
+) -> Result<String> {
+    let campaign = store::campaign::get(db).await?;
+    let currency: Currency = campaign.currency;
+    let urls = urls(settings, campaign.public_base_url.as_deref())?;
+
+    let tier = match checkout.tier_id() {
+        Some(id) => {
+            let tier = store::tiers::get(db, id)
+                .await
+                .map_err(|_| Error::field("tier_id", "no such tier"))?;
+            let wanted = if matches!(checkout, Checkout::Sponsor { .. }) { TierKind::Sponsor } else { TierKind::Patron };
+            if tier.archived || tier.kind != wanted {
+                return Err(Error::field("tier_id", format!("must be an active {wanted} tier")));
+            }
+            if let Some(slots) = tier.slots
+                && store::stripe::slots_taken(db, tier.id).await? >= slots
+            {
+                return Err(Error::conflict("tier_id", "this tier is sold out"));
+            }
+            Some(tier)
+        }
+        None => None,
+    };
+    let amount = match (&checkout, &tier) {
+        (Checkout::Patron { amount_minor, .. }, Some(t)) => {
+            t.draft().pledge_amount(*amount_minor).map_err(|m| Error::field("amount_minor", m))?
+        }
+        (Checkout::Gift { amount_minor, .. }, _) => {
+            if *amount_minor < settings.one_time_min_minor {
+                return Err(Error::field(
+                    "amount_minor",
+                    format!("a one-time gift is at least {}", settings.one_time_min_minor),
+                ));
+            }
+            *amount_minor
+        }
+        (_, Some(t)) => t.amount_minor,
+        (_, None) => return Err(Error::field("tier_id", "is required")),
+    };
+
+    let row = store::stripe::claim_checkout(
+        db,
+        &NewCheckout {
+            idempotency_key,
+            request_hash,
+            purpose: checkout.purpose(),
+            tier_id: tier.as_ref().map(|t| t.id),
+            amount_minor: amount,
+            currency,
+        },
+    )
+    .await?;
+    if row.request_hash != request_hash {
+        return Err(Error::conflict(
+            "Idempotency-Key",
+            "this key was used for a different request",
+        ));
+    }
+    if let (Some(url), "open" | "completed") = (&row.url, row.status.as_str()) {
+        return Ok(url.clone());
+    }
+
+    // The supporter: found again on a retry, else created now.
+    let (email, name) = match &checkout {
+        Checkout::Patron { email, display_name, .. } | Checkout::Gift { email, display_name, .. } => {
+            (email.address.clone(), display_name.clone())
+        }
+        Checkout::Sponsor { sponsor } => (sponsor.contact_email.address.clone(), sponsor.company_name.clone()),
+    };
+    let supporter_id = match row.supporter_id {
+        Some(id) => id,
+        None => {
+            let id = match &checkout {
+                Checkout::Patron { email, display_name, visibility, .. }
+                | Checkout::Gift { email, display_name, visibility, .. } => {
+                    store::stripe::upsert_patron(db, email, display_name, *visibility).await?
+                }
+                Checkout::Sponsor { sponsor } => {
+                    let actor = Actor { id: None, label: format!("checkout ({})", sponsor.contact_email.address) };
+                    store::supporters::create_sponsor(db, &actor, sponsor).await?.id
+                }
+            };
+            store::stripe::set_checkout_supporter(db, row.id, id).await?;
+            id
+        }
+    };
+    let customer = match store::stripe::customer_of(db, supporter_id).await? {
+        Some(c) => c,
+        None => {
+            let c = gateway.create_customer(supporter_id, &email, &name).await?;
+            store::stripe::set_customer(db, supporter_id, &c).await?;
+            c
+        }
+    };
+
+    let mut metadata = HashMap::from([
+        ("patronage_checkout".to_owned(), row.id.to_string()),
+        ("patronage_supporter_id".to_owned(), supporter_id.to_string()),
+        ("patronage_purpose".to_owned(), checkout.purpose().to_owned()),
+    ]);
+    if let Some(t) = &tier {
+        metadata.insert("patronage_tier_id".to_owned(), t.id.to_string());
+    }
+    let gift_name = format!("One-time gift to {}", campaign.name);
+    let price_id = match &tier {
+        Some(t) if amount == t.amount_minor => catalogue::sync_tier(db, gateway, t).await?,
+        Some(t) => {
+            catalogue::sync_tier(db, gateway, t).await?;
+            None
+        }
+        None => None,
+    };
+    let product = tier.as_ref().map(|t| catalogue::product_id(t.id));
+    let line = match (&price_id, &tier) {
+        (Some(price), _) => Line::Price(price),
+        (None, Some(t)) => Line::Custom {
+            amount_minor: amount,
+            currency,
+            product: product.as_deref(),
+            product_name: None,
+            interval: Some(t.interval),
+        },
+        (None, None) => Line::Custom {
+            amount_minor: amount,
+            currency,
+            product: None,
+            product_name: Some(&gift_name),
+            interval: None,
+        },
+    };
+    let (session_id, url) = gateway
+        .create_checkout_session(&SessionRequest {
+            idempotency_key: format!("checkout-{}", row.id),
+            customer: &customer,
+            client_reference_id: row.id.to_string(),
+            metadata,
+            line,
+            subscription: tier.is_some(),
+            success_url: &urls.success,
+            cancel_url: &urls.cancel,
+        })
+        .await?;
+    store::stripe::open_checkout(db, row.id, &session_id, &url).await?;
+    Ok(url)
+}

@@ -1,0 +1,358 @@
+//! Applying Stripe's events. Each event is stored raw first (see the
+//! webhook handler), then applied under a lease by whichever replica claims
+//! it. Applying is idempotent and order-independent:
+//! - money is booked under Stripe's own ids (invoice, payment intent,
+//!   refund, dispute), which the ledger refuses to book twice;
+//! - subscription state is re-read from Stripe rather than taken from the
+//!   event, so a late `customer.subscription.updated` cannot roll it back.
+//!
+//! A failure leaves the event stored and due again later, with backoff.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use chrono::{DateTime, TimeZone, Utc};
+use stripe_shared::{
+    CheckoutSession, CheckoutSessionMode, CheckoutSessionPaymentStatus, Dispute, DisputeStatus, Invoice,
+    Subscription, SubscriptionStatus,
+};
+use stripe_webhook::{Event, EventObject};
+use tokio_util::sync::CancellationToken;
+
+use super::Gateway;
+use crate::{
+    domain::{ledger::EntryKind, money::Currency, pledge::{PledgeStatus, Source}, tier::Interval},
+    error::{Error, Result},
+    http::AppContext,
+    store::{
+        self, Db,
+        ledger::NewEntry,
+        stripe::{StripePayment, SubscriptionState},
+    },
+};
+
+/// How long one worker may hold an event before another may take it over.
+const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+
+fn at(ts: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(ts, 0).single().unwrap_or_else(Utc::now)
+}
+
+fn currency(c: &stripe_types::Currency) -> Result<Currency> {
+    Currency::parse(&c.to_string()).ok_or_else(|| Error::internal(format!("unknown currency {c}")))
+}
+
+fn meta_id(metadata: &HashMap<String, String>, key: &str) -> Option<i64> {
+    metadata.get(key).and_then(|v| v.parse().ok())
+}
+
+/// Claims, applies and marks one stored event. Returns false if another
+/// worker holds it or it was already applied.
+pub async fn process(ctx: &AppContext, event_id: &str) -> Result<bool> {
+    let gateway = ctx.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
+    let Some(row) = store::stripe::claim_event(&ctx.db, event_id, LEASE).await? else {
+        return Ok(false);
+    };
+    let outcome = match serde_json::from_str::<Event>(&row.payload) {
+        Ok(event) => apply(&ctx.db, gateway, &event).await,
+        Err(e) => Err(Error::internal(format!("unreadable event: {e}"))),
+    };
+    match outcome {
+        Ok(()) => {
+            store::stripe::event_processed(&ctx.db, event_id).await?;
+            metrics::counter!("patronage_stripe_events_applied_total").increment(1);
+            Ok(true)
+        }
+        Err(e) => {
+            let base = ctx.settings.stripe.retry_base_secs.max(1);
+            let delay = base.saturating_mul(1 << (row.attempts.clamp(1, 10) - 1)).min(3600);
+            let retry_at = store::now() + chrono::Duration::seconds(delay as i64);
+            tracing::warn!(event = event_id, attempts = row.attempts, error = %e, "stripe event failed; will retry");
+            metrics::counter!("patronage_stripe_events_failed_total").increment(1);
+            store::stripe::event_failed(&ctx.db, event_id, &e.to_string(), retry_at).await?;
+            Err(e)
+        }
+    }
+}
+
+/// Retries failed events when they come due, until shutdown.
+pub fn spawn_retry_worker(ctx: Arc<AppContext>, every: Duration, shutdown: CancellationToken) {
+    if ctx.gateway.is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    let due = match store::stripe::due_events(&ctx.db, 50).await {
+                        Ok(ids) => ids,
+                        Err(e) => { tracing::warn!(error = %e, "cannot list due stripe events"); continue; }
+                    };
+                    let mut changed = false;
+                    for id in due {
+                        changed |= process(&ctx, &id).await.unwrap_or(false);
+                    }
+                    if changed {
+                        let _ = ctx.public.refresh().await;
+                    }
+                }
+            }
+        }
+    });
+}
+
+async fn apply(db: &Db, gateway: &Gateway, event: &Event) -> Result<()> {
+    match &event.data.object {
+        EventObject::CheckoutSessionCompleted(s) | EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => {
+            checkout_paid(db, gateway, s).await
+        }
+        EventObject::CheckoutSessionAsyncPaymentFailed(s) => {
+            store::stripe::finish_checkout(db, s.id.as_str(), "failed").await
+        }
+        EventObject::CustomerSubscriptionCreated(sub)
+        | EventObject::CustomerSubscriptionUpdated(sub)
+        | EventObject::CustomerSubscriptionDeleted(sub) => sync_subscription(db, gateway, sub.id.as_str()).await.map(|_| ()),
+        EventObject::InvoicePaid(invoice) => invoice_paid(db, gateway, invoice, event.created).await,
+        EventObject::InvoicePaymentFailed(invoice) | EventObject::InvoicePaymentActionRequired(invoice) => {
+            match subscription_of(invoice) {
+                Some(sub) => sync_subscription(db, gateway, &sub).await.map(|_| ()),
+                None => Ok(()),
+            }
+        }
+        EventObject::ChargeRefunded(charge) => charge_refunded(db, gateway, charge.id.as_str()).await,
+        EventObject::ChargeDisputeCreated(dispute) => dispute_opened(db, dispute).await,
+        EventObject::ChargeDisputeClosed(dispute) => dispute_closed(db, dispute).await,
+        // Stored for the record; nothing to apply.
+        _ => Ok(()),
+    }
+}
+
+fn subscription_of(invoice: &Invoice) -> Option<String> {
+    invoice
+        .parent
+        .as_ref()
+        .and_then(|p| p.subscription_details.as_ref())
+        .map(|d| d.subscription.id().to_string())
+}
+
+fn pledge_status(status: &SubscriptionStatus) -> Option<PledgeStatus> {
+    match status {
+        SubscriptionStatus::Active | SubscriptionStatus::Trialing => Some(PledgeStatus::Active),
+        SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid | SubscriptionStatus::Paused => Some(PledgeStatus::PastDue),
+        SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired => Some(PledgeStatus::Canceled),
+        // Not paid yet: no pledge until the first payment goes through.
+        _ => None,
+    }
+}
+
+/// Reads the subscription from Stripe and makes our pledge match it.
+/// Returns the pledge, or `None` while the subscription is not yet paid.
+pub async fn sync_subscription(db: &Db, gateway: &Gateway, subscription_id: &str) -> Result<Option<i64>> {
+    let sub: Subscription = gateway.subscription(subscription_id).await?;
+    let Some(status) = pledge_status(&sub.status) else {
+        return Ok(None);
+    };
+    let customer = sub.customer.id().to_string();
+    let supporter_id = match meta_id(&sub.metadata, "patronage_supporter_id") {
+        Some(id) => id,
+        None => store::stripe::supporter_by_customer(db, &customer)
+            .await?
+            .ok_or_else(|| Error::internal(format!("no supporter for customer {customer}")))?,
+    };
+    let item = sub
+        .items
+        .data
+        .first()
+        .ok_or_else(|| Error::internal("subscription without items"))?;
+    let price = &item.price;
+    let interval = match price.recurring.as_ref().map(|r| r.interval.as_str()) {
+        Some("year") => Interval::Year,
+        _ => Interval::Month,
+    };
+    let quantity = i64::try_from(item.quantity.unwrap_or(1)).unwrap_or(1);
+    let tier_id = match meta_id(&sub.metadata, "patronage_tier_id") {
+        Some(id) => Some(id),
+        None => store::stripe::tier_of_price(db, price.id.as_str()).await?,
+    };
+    let state = SubscriptionState {
+        subscription_id: sub.id.to_string(),
+        supporter_id,
+        tier_id,
+        amount_minor: price.unit_amount.unwrap_or(0) * quantity,
+        currency: currency(&price.currency)?,
+        interval,
+        status,
+        started_at: at(sub.start_date),
+        ended_at: sub.ended_at.map(at),
+        current_period_end: Some(at(item.current_period_end)),
+        cancel_at_period_end: sub.cancel_at_period_end,
+    };
+    Ok(Some(store::stripe::upsert_subscription_pledge(db, &state).await?))
+}
+
+async fn invoice_paid(db: &Db, gateway: &Gateway, invoice: &Invoice, event_created: i64) -> Result<()> {
+    let Some(invoice_id) = invoice.id.as_ref().map(|i| i.to_string()) else {
+        return Ok(());
+    };
+    if invoice.amount_paid <= 0 {
+        return Ok(());
+    }
+    let subscription = subscription_of(invoice);
+    let pledge = match &subscription {
+        Some(sub) => {
+            sync_subscription(db, gateway, sub).await?;
+            store::stripe::pledge_by_subscription(db, sub).await?
+        }
+        None => None,
+    };
+    let payment_intent = gateway.invoice_payment_intent(&invoice_id).await?;
+    let fee = match &payment_intent {
+        Some(pi) => gateway.charge_fee(pi).await?,
+        None => None,
+    };
+    let period_end = invoice.lines.data.iter().map(|l| l.period.end).max().unwrap_or(invoice.period_end);
+    let paid_at = invoice.status_transitions.paid_at.unwrap_or(event_created);
+    store::stripe::record_payment(
+        db,
+        &StripePayment {
+            reference: invoice_id.clone(),
+            payment_intent,
+            charge_id: fee.as_ref().map(|f| f.charge_id.clone()),
+            invoice_id: Some(invoice_id),
+            amount_minor: invoice.amount_paid,
+            fee_minor: fee.as_ref().map_or(0, |f| f.fee_minor),
+            currency: currency(&invoice.currency)?,
+            occurred_at: at(paid_at),
+            pledge_id: pledge.as_ref().map(|p| p.id),
+            supporter_id: pledge.as_ref().map(|p| p.supporter_id),
+            tier_id: pledge.as_ref().and_then(|p| p.tier_id),
+            paid_through: Some(at(period_end).date_naive()),
+            note: invoice.number.clone().unwrap_or_default(),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn checkout_paid(db: &Db, gateway: &Gateway, session: &CheckoutSession) -> Result<()> {
+    store::stripe::finish_checkout(db, session.id.as_str(), "completed").await?;
+    match session.mode {
+        CheckoutSessionMode::Subscription => {
+            // The money arrives with invoice.paid; the pledge starts now.
+            if let Some(sub) = &session.subscription {
+                sync_subscription(db, gateway, sub.id().as_str()).await?;
+            }
+            Ok(())
+        }
+        CheckoutSessionMode::Payment if session.payment_status == CheckoutSessionPaymentStatus::Paid => {
+            let Some(pi) = session.payment_intent.as_ref().map(|p| p.id().to_string()) else {
+                return Err(Error::internal("paid session without a payment intent"));
+            };
+            let metadata = session.metadata.clone().unwrap_or_default();
+            let fee = gateway.charge_fee(&pi).await?;
+            let currency = currency(session.currency.as_ref().ok_or_else(|| Error::internal("session without currency"))?)?;
+            store::stripe::record_payment(
+                db,
+                &StripePayment {
+                    reference: pi.clone(),
+                    payment_intent: Some(pi),
+                    charge_id: fee.as_ref().map(|f| f.charge_id.clone()),
+                    invoice_id: None,
+                    amount_minor: session.amount_total.unwrap_or(0),
+                    fee_minor: fee.as_ref().map_or(0, |f| f.fee_minor),
+                    currency,
+                    occurred_at: at(session.created),
+                    pledge_id: None,
+                    supporter_id: meta_id(&metadata, "patronage_supporter_id"),
+                    tier_id: None,
+                    paid_through: None,
+                    note: "one-time gift".into(),
+                },
+            )
+            .await?;
+            Ok(())
+        }
+        // Paid later (bank debits): checkout.session.async_payment_succeeded books it.
+        _ => Ok(()),
+    }
+}
+
+/// An entry tied to the payment its charge belonged to.
+async fn entry_for_charge(
+    db: &Db,
+    charge_id: &str,
+    kind: EntryKind,
+    amount_minor: i64,
+    currency: Currency,
+    external_ref: String,
+    occurred_at: DateTime<Utc>,
+    note: &str,
+) -> Result<NewEntry> {
+    let payment = store::stripe::payment_by_charge(db, charge_id).await?;
+    Ok(NewEntry {
+        kind,
+        amount_minor,
+        currency,
+        pledge_id: payment.as_ref().and_then(|p| p.pledge_id),
+        supporter_id: payment.as_ref().and_then(|p| p.supporter_id),
+        tier_id: payment.as_ref().and_then(|p| p.tier_id),
+        source: Source::Stripe,
+        external_ref,
+        occurred_at,
+        note: note.to_owned(),
+        reverses_entry_id: None,
+        created_by: None,
+    })
+}
+
+/// Books every succeeded refund of a charge (each under its own id).
+pub async fn charge_refunded(db: &Db, gateway: &Gateway, charge_id: &str) -> Result<()> {
+    let mut entries = Vec::new();
+    for refund in gateway.refunds_of_charge(charge_id).await? {
+        if refund.status.as_deref() != Some("succeeded") {
+            continue;
+        }
+        let note = refund.reason.as_ref().map(|r| r.as_str().to_owned()).unwrap_or_else(|| "refund".into());
+        entries.push(
+            entry_for_charge(db, charge_id, EntryKind::Refund, -refund.amount, currency(&refund.currency)?,
+                refund.id.to_string(), at(refund.created), &note)
+            .await?,
+        );
+    }
+    store::stripe::record_entries(db, &entries).await?;
+    Ok(())
+}
+
+async fn dispute_opened(db: &Db, dispute: &Dispute) -> Result<()> {
+    let charge = dispute.charge.id().to_string();
+    let currency = currency(&dispute.currency)?;
+    let mut entries = vec![
+        entry_for_charge(db, &charge, EntryKind::Dispute, -dispute.amount, currency, dispute.id.to_string(),
+            at(dispute.created), &dispute.reason)
+        .await?,
+    ];
+    let fee: i64 = dispute.balance_transactions.iter().map(|bt| bt.fee).sum();
+    if fee != 0 {
+        entries.push(
+            entry_for_charge(db, &charge, EntryKind::Fee, -fee, currency, format!("{}:fee", dispute.id),
+                at(dispute.created), "dispute fee")
+            .await?,
+        );
+    }
+    store::stripe::record_entries(db, &entries).await?;
+    Ok(())
+}
+
+/// A won dispute gives the money back; a lost one stays booked as taken.
+async fn dispute_closed(db: &Db, dispute: &Dispute) -> Result<()> {
+    dispute_opened(db, dispute).await?;
+    if dispute.status == DisputeStatus::Won {
+        let entry = entry_for_charge(db, dispute.charge.id().as_str(), EntryKind::Dispute, dispute.amount,
+            currency(&dispute.currency)?, format!("{}:won", dispute.id), Utc::now(), "dispute won")
+        .await?;
+        store::stripe::record_entries(db, &[entry]).await?;
+    }
+    Ok(())
+}
