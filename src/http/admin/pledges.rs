@@ -19,6 +19,7 @@ use crate::{
         AppState,
         extract::{Admin, Json, Owner, Path, Query},
     },
+    payments::events,
     store::{
         self, now,
         pledges::{NewPledge, PledgeRow},
@@ -128,10 +129,18 @@ async fn create_pledge(
 struct CancelPledge {
     #[serde(default)]
     reason: String,
+    /// Stripe pledges only: end when the paid period ends (default) or now.
+    #[serde(default = "yes")]
+    at_period_end: bool,
 }
 
-/// Ends a manual pledge now. (Stripe subscriptions are cancelled through
-/// Stripe, so the ledger and Stripe never disagree.)
+fn yes() -> bool {
+    true
+}
+
+/// Ends a pledge. A manual pledge ends now; a Stripe pledge is cancelled
+/// at Stripe (at period end, or now) and then read back from Stripe, so the
+/// two never disagree.
 #[utoipa::path(post, path = "/api/v1/admin/pledges/{id}/cancel", tag = "admin", security(("bearer" = [])), request_body = CancelPledge,
     params(("id" = i64, Path)), responses((status = 200, body = PledgeView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 async fn cancel_pledge(
@@ -143,13 +152,20 @@ async fn cancel_pledge(
     let reason =
         text("reason", &req.reason, 0, 1000, true).map_err(|e| Error::Validation(vec![e]))?;
     let pledge = store::pledges::get(&state.db, id).await?;
-    if pledge.source != Source::Manual {
-        return Err(Error::conflict(
-            "source",
-            "this pledge is billed by Stripe; cancel it there",
-        ));
+    if pledge.status == PledgeStatus::Canceled {
+        return Err(Error::conflict("status", "the pledge is already canceled"));
     }
-    let row = store::pledges::cancel(&state.db, &admin.actor(), id, now(), &reason).await?;
+    let row = match (pledge.source, pledge.external_ref.as_deref()) {
+        (Source::Stripe, Some(subscription)) => {
+            let gateway = state.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
+            gateway.cancel_subscription(subscription, req.at_period_end).await?;
+            events::sync_subscription(&state.db, gateway, subscription).await?;
+            store::audit::record(&state.db, &admin.actor(), "pledge.cancel", "pledge", id,
+                serde_json::json!({"at_period_end": req.at_period_end, "reason": reason, "subscription": subscription})).await?;
+            store::pledges::get(&state.db, id).await?
+        }
+        _ => store::pledges::cancel(&state.db, &admin.actor(), id, now(), &reason).await?,
+    };
     published(&state).await;
     Ok(axum::Json(row.into()))
 }
