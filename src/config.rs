@@ -171,10 +171,14 @@ impl Settings {
             return Err(Error::Config("login attempt limits must be above 0".into()));
         }
         if self.stripe.one_time_min_minor <= 0 {
-            return Err(Error::Config("stripe.one_time_min_minor must be above 0".into()));
+            return Err(Error::Config(
+                "stripe.one_time_min_minor must be above 0".into(),
+            ));
         }
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
-            return Err(Error::Config("mail.from must be an address, e.g. \"Name <a@b.org>\"".into()));
+            return Err(Error::Config(
+                "mail.from must be an address, e.g. \"Name <a@b.org>\"".into(),
+            ));
         }
         if self.public.snapshot_poll_secs == 0 {
             return Err(Error::Config(

@@ -65,7 +65,13 @@ impl CheckoutRequest {
         let checkout = match self.kind {
             Kind::Patron | Kind::Gift => {
                 let email = checks.take(Email::parse("email", &self.email));
-                let name = checks.take(text("display_name", self.display_name.as_deref().unwrap_or(""), 1, 100, false));
+                let name = checks.take(text(
+                    "display_name",
+                    self.display_name.as_deref().unwrap_or(""),
+                    1,
+                    100,
+                    false,
+                ));
                 let visibility = self.visibility.unwrap_or(Visibility::Private);
                 if matches!(self.kind, Kind::Patron) {
                     let tier_id = need_tier(&mut checks);
@@ -126,20 +132,40 @@ impl CheckoutRequest {
     params(("Idempotency-Key" = Option<String>, Header, description = "Same key, same session")),
     responses((status = 200, body = CheckoutResponse), (status = 409, body = crate::error::Problem),
               (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)))]
-async fn start_checkout(State(state): State<AppState>, headers: HeaderMap, Json(req): Json<CheckoutRequest>) -> Result<axum::Json<CheckoutResponse>> {
+async fn start_checkout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(req): Json<CheckoutRequest>,
+) -> Result<axum::Json<CheckoutResponse>> {
     let gateway = state.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
     let checkout = req.parse()?;
     let key = match headers.get("idempotency-key") {
         Some(v) => {
-            let key = v.to_str().map_err(|_| Error::field("Idempotency-Key", "must be printable ASCII"))?.trim();
+            let key = v
+                .to_str()
+                .map_err(|_| Error::field("Idempotency-Key", "must be printable ASCII"))?
+                .trim();
             if key.is_empty() || key.len() > 200 {
-                return Err(Error::field("Idempotency-Key", "must be 1 to 200 characters"));
+                return Err(Error::field(
+                    "Idempotency-Key",
+                    "must be 1 to 200 characters",
+                ));
             }
             format!("client:{key}")
         }
         None => format!("auto:{}", uuid::Uuid::new_v4()),
     };
-    let hash = hex::encode(Sha256::digest(serde_json::to_vec(&req).map_err(Error::internal)?));
-    let url = checkout::start(&state.db, gateway, &state.settings.stripe, &key, &hash, checkout).await?;
+    let hash = hex::encode(Sha256::digest(
+        serde_json::to_vec(&req).map_err(Error::internal)?,
+    ));
+    let url = checkout::start(
+        &state.db,
+        gateway,
+        &state.settings.stripe,
+        &key,
+        &hash,
+        checkout,
+    )
+    .await?;
     Ok(axum::Json(CheckoutResponse { checkout_url: url }))
 }

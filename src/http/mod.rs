@@ -118,44 +118,44 @@ pub fn router(state: AppState) -> Router {
     };
 
     api.merge(webhooks::routes())
-    .route(
-        "/api/openapi.json",
-        axum::routing::get(move || {
-            let body = openapi_json.clone();
-            async move { ([(header::CONTENT_TYPE, "application/json")], body) }
-        }),
-    )
-    .fallback(|| async { Error::NotFound("route") })
-    .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
-    .layer(
-        ServiceBuilder::new()
-            .layer(SetSensitiveRequestHeadersLayer::new([
-                header::AUTHORIZATION,
-                header::COOKIE,
-            ]))
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-            .layer(
-                TraceLayer::new_for_http()
-                    .make_span_with(request_id_span)
-                    .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
-            )
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(CatchPanicLayer::custom(|_| {
-                Error::internal("handler panicked").into_response()
-            }))
-            .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                Error::Timeout
-            }))
-            .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(
-                settings.request_timeout_secs,
-            )))
-            .layer(middleware::from_fn(track_metrics))
-            .layer(middleware::from_fn(problem_for_bare_errors))
-            .layer(axum::extract::DefaultBodyLimit::max(
-                settings.body_limit_bytes,
-            )),
-    )
-    .with_state(state)
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let body = openapi_json.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+            }),
+        )
+        .fallback(|| async { Error::NotFound("route") })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                    header::COOKIE,
+                ]))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_id_span)
+                        .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(CatchPanicLayer::custom(|_| {
+                    Error::internal("handler panicked").into_response()
+                }))
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                    Error::Timeout
+                }))
+                .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(
+                    settings.request_timeout_secs,
+                )))
+                .layer(middleware::from_fn(track_metrics))
+                .layer(middleware::from_fn(problem_for_bare_errors))
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    settings.body_limit_bytes,
+                )),
+        )
+        .with_state(state)
 }
 
 /// Counts requests and their latency per route template.

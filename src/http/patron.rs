@@ -23,7 +23,9 @@ use crate::{
 };
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(request_link)).routes(routes!(open_portal))
+    OpenApiRouter::new()
+        .routes(routes!(request_link))
+        .routes(routes!(open_portal))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -54,20 +56,29 @@ pub async fn link_base(state: &AppState) -> Result<String> {
 /// answer never says whether it does.
 #[utoipa::path(post, path = "/api/v1/patron/manage", tag = "public", request_body = ManageRequest,
     responses((status = 202, body = ManageResponse), (status = 429, body = crate::error::Problem)))]
-async fn request_link(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req): Json<ManageRequest>) -> Result<(StatusCode, axum::Json<ManageResponse>)> {
+async fn request_link(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(req): Json<ManageRequest>,
+) -> Result<(StatusCode, axum::Json<ManageResponse>)> {
     let email = Email::parse("email", &req.email).map_err(|e| Error::Validation(vec![e]))?;
     state.manage_limiter.check(ip, &email.normalized)?;
     if state.gateway.is_none() {
         return Err(Error::PaymentsNotConfigured);
     }
-    if let Some((supporter_id, _customer)) = store::stripe::patron_customer_by_email(&state.db, &email.normalized).await? {
+    if let Some((supporter_id, _customer)) =
+        store::stripe::patron_customer_by_email(&state.db, &email.normalized).await?
+    {
         let mut raw = [0u8; 32];
         rand::rng().fill_bytes(&mut raw);
         let token = hex::encode(raw);
         let ttl = chrono::Duration::minutes(state.settings.mail.magic_link_ttl_minutes);
         store::stripe::create_magic_link(&state.db, &token_hash(&token), supporter_id, ttl).await?;
         let campaign = store::campaign::get(&state.db).await?;
-        let link = format!("{}/api/v1/patron/portal?token={token}", link_base(&state).await?);
+        let link = format!(
+            "{}/api/v1/patron/portal?token={token}",
+            link_base(&state).await?
+        );
         let message = mail::Email {
             to: email.address.clone(),
             subject: format!("Manage your support for {}", campaign.name),
@@ -81,7 +92,12 @@ async fn request_link(State(state): State<AppState>, ClientIp(ip): ClientIp, Jso
             tracing::error!(error = %e, "could not send a management link");
         }
     }
-    Ok((StatusCode::ACCEPTED, axum::Json(ManageResponse { status: "If this address supports us, a link is on its way." })))
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(ManageResponse {
+            status: "If this address supports us, a link is on its way.",
+        }),
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -93,11 +109,16 @@ struct PortalQuery {
 /// Spends a management link and redirects to the Stripe Billing Portal.
 #[utoipa::path(get, path = "/api/v1/patron/portal", tag = "public", params(PortalQuery),
     responses((status = 303, description = "Redirect to the Billing Portal"), (status = 404, body = crate::error::Problem)))]
-async fn open_portal(State(state): State<AppState>, Query(q): Query<PortalQuery>) -> Result<Response> {
+async fn open_portal(
+    State(state): State<AppState>,
+    Query(q): Query<PortalQuery>,
+) -> Result<Response> {
     let gateway = state.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
     let supporter = store::stripe::consume_magic_link(&state.db, &token_hash(q.token.trim()))
         .await?
-        .ok_or(Error::NotFound("management link (it expired or was already used)"))?;
+        .ok_or(Error::NotFound(
+            "management link (it expired or was already used)",
+        ))?;
     let customer = store::stripe::customer_of(&state.db, supporter)
         .await?
         .ok_or(Error::NotFound("management link"))?;

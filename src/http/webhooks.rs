@@ -23,24 +23,35 @@ pub fn routes() -> axum::Router<AppState> {
 /// 400 for a bad or stale signature (Stripe shows it as failed); 5xx only
 /// when we could not store the event, so Stripe retries; 200 once stored,
 /// even if applying it failed: it is then retried from our own store.
-async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode> {
+async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode> {
     if state.gateway.is_none() {
         return Err(Error::PaymentsNotConfigured);
     }
-    let payload = std::str::from_utf8(&body).map_err(|_| Error::BadRequest("the body is not UTF-8".into()))?;
+    let payload = std::str::from_utf8(&body)
+        .map_err(|_| Error::BadRequest("the body is not UTF-8".into()))?;
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| Error::BadRequest("missing Stripe-Signature".into()))?;
     let secrets = state.settings.stripe.webhook_secrets();
     let (id, type_, created) = match webhook::verify(payload, signature, &secrets) {
-        Ok(event) => (event.id.to_string(), event.type_.as_str().to_owned(), event.created),
+        Ok(event) => (
+            event.id.to_string(),
+            event.type_.as_str().to_owned(),
+            event.created,
+        ),
         Err(webhook::Rejection::BadSignature) => {
-            metrics::counter!("patronage_stripe_webhooks_rejected_total", "reason" => "signature").increment(1);
+            metrics::counter!("patronage_stripe_webhooks_rejected_total", "reason" => "signature")
+                .increment(1);
             return Err(Error::BadRequest("the signature does not match".into()));
         }
         Err(webhook::Rejection::Stale) => {
-            metrics::counter!("patronage_stripe_webhooks_rejected_total", "reason" => "stale").increment(1);
+            metrics::counter!("patronage_stripe_webhooks_rejected_total", "reason" => "stale")
+                .increment(1);
             return Err(Error::BadRequest("the signature is too old".into()));
         }
         Err(webhook::Rejection::Unreadable(reason)) => {
@@ -52,9 +63,17 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
                 return Err(Error::BadRequest("the event has no id".into()));
             }
             let type_ = raw["type"].as_str().unwrap_or("unknown").to_owned();
-            store::stripe::store_event(&state.db, &id, &type_, raw["created"].as_i64().unwrap_or(0), payload).await?;
+            store::stripe::store_event(
+                &state.db,
+                &id,
+                &type_,
+                raw["created"].as_i64().unwrap_or(0),
+                payload,
+            )
+            .await?;
             let retry_at = store::now() + chrono::Duration::hours(1);
-            store::stripe::event_failed(&state.db, &id, &format!("unreadable: {reason}"), retry_at).await?;
+            store::stripe::event_failed(&state.db, &id, &format!("unreadable: {reason}"), retry_at)
+                .await?;
             return Ok(StatusCode::OK);
         }
     };

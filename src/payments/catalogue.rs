@@ -38,7 +38,9 @@ pub async fn sync_tier(db: &Db, gateway: &Gateway, tier: &TierRow) -> Result<Opt
     if let Some(price) = store::stripe::active_price(db, tier.id, &key).await? {
         return Ok(Some(price.stripe_price_id));
     }
-    let product = gateway.ensure_product(&product_id(tier.id), &tier.name, tier.id).await?;
+    let product = gateway
+        .ensure_product(&product_id(tier.id), &tier.name, tier.id)
+        .await?;
     store::stripe::set_tier_product(db, tier.id, &product).await?;
     let price_id = match gateway.find_price(&key).await? {
         Some(p) if p.active => p.id.to_string(),
@@ -47,7 +49,13 @@ pub async fn sync_tier(db: &Db, gateway: &Gateway, tier: &TierRow) -> Result<Opt
             p.id.to_string()
         }
         None => gateway
-            .create_price(&product, &key, tier.amount_minor, tier.currency, tier.interval)
+            .create_price(
+                &product,
+                &key,
+                tier.amount_minor,
+                tier.currency,
+                tier.interval,
+            )
             .await?
             .id
             .to_string(),

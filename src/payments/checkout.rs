@@ -97,9 +97,16 @@ pub async fn start(
             let tier = store::tiers::get(db, id)
                 .await
                 .map_err(|_| Error::field("tier_id", "no such tier"))?;
-            let wanted = if matches!(checkout, Checkout::Sponsor { .. }) { TierKind::Sponsor } else { TierKind::Patron };
+            let wanted = if matches!(checkout, Checkout::Sponsor { .. }) {
+                TierKind::Sponsor
+            } else {
+                TierKind::Patron
+            };
             if tier.archived || tier.kind != wanted {
-                return Err(Error::field("tier_id", format!("must be an active {wanted} tier")));
+                return Err(Error::field(
+                    "tier_id",
+                    format!("must be an active {wanted} tier"),
+                ));
             }
             if let Some(slots) = tier.slots
                 && store::stripe::slots_taken(db, tier.id).await? >= slots
@@ -111,14 +118,18 @@ pub async fn start(
         None => None,
     };
     let amount = match (&checkout, &tier) {
-        (Checkout::Patron { amount_minor, .. }, Some(t)) => {
-            t.draft().pledge_amount(*amount_minor).map_err(|m| Error::field("amount_minor", m))?
-        }
+        (Checkout::Patron { amount_minor, .. }, Some(t)) => t
+            .draft()
+            .pledge_amount(*amount_minor)
+            .map_err(|m| Error::field("amount_minor", m))?,
         (Checkout::Gift { amount_minor, .. }, _) => {
             if *amount_minor < settings.one_time_min_minor {
                 return Err(Error::field(
                     "amount_minor",
-                    format!("a one-time gift is at least {}", settings.one_time_min_minor),
+                    format!(
+                        "a one-time gift is at least {}",
+                        settings.one_time_min_minor
+                    ),
                 ));
             }
             *amount_minor
@@ -151,22 +162,45 @@ pub async fn start(
 
     // The supporter: found again on a retry, else created now.
     let (email, name) = match &checkout {
-        Checkout::Patron { email, display_name, .. } | Checkout::Gift { email, display_name, .. } => {
-            (email.address.clone(), display_name.clone())
+        Checkout::Patron {
+            email,
+            display_name,
+            ..
         }
-        Checkout::Sponsor { sponsor } => (sponsor.contact_email.address.clone(), sponsor.company_name.clone()),
+        | Checkout::Gift {
+            email,
+            display_name,
+            ..
+        } => (email.address.clone(), display_name.clone()),
+        Checkout::Sponsor { sponsor } => (
+            sponsor.contact_email.address.clone(),
+            sponsor.company_name.clone(),
+        ),
     };
     let supporter_id = match row.supporter_id {
         Some(id) => id,
         None => {
             let id = match &checkout {
-                Checkout::Patron { email, display_name, visibility, .. }
-                | Checkout::Gift { email, display_name, visibility, .. } => {
-                    store::stripe::upsert_patron(db, email, display_name, *visibility).await?
+                Checkout::Patron {
+                    email,
+                    display_name,
+                    visibility,
+                    ..
                 }
+                | Checkout::Gift {
+                    email,
+                    display_name,
+                    visibility,
+                    ..
+                } => store::stripe::upsert_patron(db, email, display_name, *visibility).await?,
                 Checkout::Sponsor { sponsor } => {
-                    let actor = Actor { id: None, label: format!("checkout ({})", sponsor.contact_email.address) };
-                    store::supporters::create_sponsor(db, &actor, sponsor).await?.id
+                    let actor = Actor {
+                        id: None,
+                        label: format!("checkout ({})", sponsor.contact_email.address),
+                    };
+                    store::supporters::create_sponsor(db, &actor, sponsor)
+                        .await?
+                        .id
                 }
             };
             store::stripe::set_checkout_supporter(db, row.id, id).await?;
@@ -184,8 +218,14 @@ pub async fn start(
 
     let mut metadata = HashMap::from([
         ("patronage_checkout".to_owned(), row.id.to_string()),
-        ("patronage_supporter_id".to_owned(), supporter_id.to_string()),
-        ("patronage_purpose".to_owned(), checkout.purpose().to_owned()),
+        (
+            "patronage_supporter_id".to_owned(),
+            supporter_id.to_string(),
+        ),
+        (
+            "patronage_purpose".to_owned(),
+            checkout.purpose().to_owned(),
+        ),
     ]);
     if let Some(t) = &tier {
         metadata.insert("patronage_tier_id".to_owned(), t.id.to_string());

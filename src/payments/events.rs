@@ -12,15 +12,20 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use chrono::{DateTime, TimeZone, Utc};
 use stripe_shared::{
-    CheckoutSession, CheckoutSessionMode, CheckoutSessionPaymentStatus, Dispute, DisputeStatus, Invoice,
-    Subscription, SubscriptionStatus,
+    CheckoutSession, CheckoutSessionMode, CheckoutSessionPaymentStatus, Dispute, DisputeStatus,
+    Invoice, Subscription, SubscriptionStatus,
 };
 use stripe_webhook::{Event, EventObject};
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
 use crate::{
-    domain::{ledger::EntryKind, money::Currency, pledge::{PledgeStatus, Source}, tier::Interval},
+    domain::{
+        ledger::EntryKind,
+        money::Currency,
+        pledge::{PledgeStatus, Source},
+        tier::Interval,
+    },
     error::{Error, Result},
     http::AppContext,
     store::{
@@ -45,6 +50,23 @@ fn meta_id(metadata: &HashMap<String, String>, key: &str) -> Option<i64> {
     metadata.get(key).and_then(|v| v.parse().ok())
 }
 
+/// The event types patronage acts on. Others are stored for the record
+/// and marked processed without being parsed.
+pub const HANDLED: &[&str] = &[
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "invoice.payment_action_required",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+];
+
 /// Claims, applies and marks one stored event. Returns false if another
 /// worker holds it or it was already applied.
 pub async fn process(ctx: &AppContext, event_id: &str) -> Result<bool> {
@@ -52,9 +74,13 @@ pub async fn process(ctx: &AppContext, event_id: &str) -> Result<bool> {
     let Some(row) = store::stripe::claim_event(&ctx.db, event_id, LEASE).await? else {
         return Ok(false);
     };
-    let outcome = match serde_json::from_str::<Event>(&row.payload) {
-        Ok(event) => apply(&ctx.db, gateway, &event).await,
-        Err(e) => Err(Error::internal(format!("unreadable event: {e}"))),
+    let outcome = if !HANDLED.contains(&row.type_.as_str()) {
+        Ok(())
+    } else {
+        match serde_json::from_str::<Event>(&row.payload) {
+            Ok(event) => apply(&ctx.db, gateway, &event).await,
+            Err(e) => Err(Error::internal(format!("unreadable event: {e}"))),
+        }
     };
     match outcome {
         Ok(()) => {
@@ -64,7 +90,9 @@ pub async fn process(ctx: &AppContext, event_id: &str) -> Result<bool> {
         }
         Err(e) => {
             let base = ctx.settings.stripe.retry_base_secs.max(1);
-            let delay = base.saturating_mul(1 << (row.attempts.clamp(1, 10) - 1)).min(3600);
+            let delay = base
+                .saturating_mul(1 << (row.attempts.clamp(1, 10) - 1))
+                .min(3600);
             let retry_at = store::now() + chrono::Duration::seconds(delay as i64);
             tracing::warn!(event = event_id, attempts = row.attempts, error = %e, "stripe event failed; will retry");
             metrics::counter!("patronage_stripe_events_failed_total").increment(1);
@@ -105,7 +133,8 @@ pub fn spawn_retry_worker(ctx: Arc<AppContext>, every: Duration, shutdown: Cance
 
 async fn apply(db: &Db, gateway: &Gateway, event: &Event) -> Result<()> {
     match &event.data.object {
-        EventObject::CheckoutSessionCompleted(s) | EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => {
+        EventObject::CheckoutSessionCompleted(s)
+        | EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => {
             checkout_paid(db, gateway, s).await
         }
         EventObject::CheckoutSessionAsyncPaymentFailed(s) => {
@@ -113,17 +142,26 @@ async fn apply(db: &Db, gateway: &Gateway, event: &Event) -> Result<()> {
         }
         EventObject::CustomerSubscriptionCreated(sub)
         | EventObject::CustomerSubscriptionUpdated(sub)
-        | EventObject::CustomerSubscriptionDeleted(sub) => sync_subscription(db, gateway, sub.id.as_str()).await.map(|_| ()),
-        EventObject::InvoicePaid(invoice) => invoice_paid(db, gateway, invoice, event.created).await,
-        EventObject::InvoicePaymentFailed(invoice) | EventObject::InvoicePaymentActionRequired(invoice) => {
-            match subscription_of(invoice) {
-                Some(sub) => sync_subscription(db, gateway, &sub).await.map(|_| ()),
-                None => Ok(()),
-            }
+        | EventObject::CustomerSubscriptionDeleted(sub) => {
+            sync_subscription(db, gateway, sub.id.as_str())
+                .await
+                .map(|_| ())
         }
-        EventObject::ChargeRefunded(charge) => charge_refunded(db, gateway, charge.id.as_str()).await,
+        EventObject::InvoicePaid(invoice) => {
+            invoice_paid(db, gateway, invoice, event.created).await
+        }
+        EventObject::InvoicePaymentFailed(invoice)
+        | EventObject::InvoicePaymentActionRequired(invoice) => match subscription_of(invoice) {
+            Some(sub) => sync_subscription(db, gateway, &sub).await.map(|_| ()),
+            None => Ok(()),
+        },
+        EventObject::ChargeRefunded(charge) => {
+            charge_refunded(db, gateway, charge.id.as_str()).await
+        }
         EventObject::ChargeDisputeCreated(dispute) => dispute_opened(db, dispute).await,
-        EventObject::ChargeDisputeClosed(dispute) => dispute_closed(db, dispute).await,
+        EventObject::ChargeDisputeClosed(dispute) => {
+            dispute_closed(db, dispute, event.created).await
+        }
         // Stored for the record; nothing to apply.
         _ => Ok(()),
     }
@@ -140,8 +178,12 @@ fn subscription_of(invoice: &Invoice) -> Option<String> {
 fn pledge_status(status: &SubscriptionStatus) -> Option<PledgeStatus> {
     match status {
         SubscriptionStatus::Active | SubscriptionStatus::Trialing => Some(PledgeStatus::Active),
-        SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid | SubscriptionStatus::Paused => Some(PledgeStatus::PastDue),
-        SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired => Some(PledgeStatus::Canceled),
+        SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid | SubscriptionStatus::Paused => {
+            Some(PledgeStatus::PastDue)
+        }
+        SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired => {
+            Some(PledgeStatus::Canceled)
+        }
         // Not paid yet: no pledge until the first payment goes through.
         _ => None,
     }
@@ -149,7 +191,11 @@ fn pledge_status(status: &SubscriptionStatus) -> Option<PledgeStatus> {
 
 /// Reads the subscription from Stripe and makes our pledge match it.
 /// Returns the pledge, or `None` while the subscription is not yet paid.
-pub async fn sync_subscription(db: &Db, gateway: &Gateway, subscription_id: &str) -> Result<Option<i64>> {
+pub async fn sync_subscription(
+    db: &Db,
+    gateway: &Gateway,
+    subscription_id: &str,
+) -> Result<Option<i64>> {
     let sub: Subscription = gateway.subscription(subscription_id).await?;
     let Some(status) = pledge_status(&sub.status) else {
         return Ok(None);
@@ -189,10 +235,17 @@ pub async fn sync_subscription(db: &Db, gateway: &Gateway, subscription_id: &str
         current_period_end: Some(at(item.current_period_end)),
         cancel_at_period_end: sub.cancel_at_period_end,
     };
-    Ok(Some(store::stripe::upsert_subscription_pledge(db, &state).await?))
+    Ok(Some(
+        store::stripe::upsert_subscription_pledge(db, &state).await?,
+    ))
 }
 
-async fn invoice_paid(db: &Db, gateway: &Gateway, invoice: &Invoice, event_created: i64) -> Result<()> {
+async fn invoice_paid(
+    db: &Db,
+    gateway: &Gateway,
+    invoice: &Invoice,
+    event_created: i64,
+) -> Result<()> {
     let Some(invoice_id) = invoice.id.as_ref().map(|i| i.to_string()) else {
         return Ok(());
     };
@@ -212,7 +265,13 @@ async fn invoice_paid(db: &Db, gateway: &Gateway, invoice: &Invoice, event_creat
         Some(pi) => gateway.charge_fee(pi).await?,
         None => None,
     };
-    let period_end = invoice.lines.data.iter().map(|l| l.period.end).max().unwrap_or(invoice.period_end);
+    let period_end = invoice
+        .lines
+        .data
+        .iter()
+        .map(|l| l.period.end)
+        .max()
+        .unwrap_or(invoice.period_end);
     let paid_at = invoice.status_transitions.paid_at.unwrap_or(event_created);
     store::stripe::record_payment(
         db,
@@ -246,13 +305,20 @@ async fn checkout_paid(db: &Db, gateway: &Gateway, session: &CheckoutSession) ->
             }
             Ok(())
         }
-        CheckoutSessionMode::Payment if session.payment_status == CheckoutSessionPaymentStatus::Paid => {
+        CheckoutSessionMode::Payment
+            if session.payment_status == CheckoutSessionPaymentStatus::Paid =>
+        {
             let Some(pi) = session.payment_intent.as_ref().map(|p| p.id().to_string()) else {
                 return Err(Error::internal("paid session without a payment intent"));
             };
             let metadata = session.metadata.clone().unwrap_or_default();
             let fee = gateway.charge_fee(&pi).await?;
-            let currency = currency(session.currency.as_ref().ok_or_else(|| Error::internal("session without currency"))?)?;
+            let currency = currency(
+                session
+                    .currency
+                    .as_ref()
+                    .ok_or_else(|| Error::internal("session without currency"))?,
+            )?;
             store::stripe::record_payment(
                 db,
                 &StripePayment {
@@ -279,31 +345,40 @@ async fn checkout_paid(db: &Db, gateway: &Gateway, session: &CheckoutSession) ->
     }
 }
 
-/// An entry tied to the payment its charge belonged to.
-async fn entry_for_charge(
-    db: &Db,
-    charge_id: &str,
+/// A Stripe ledger entry, not yet tied to a pledge.
+fn stripe_entry(
     kind: EntryKind,
     amount_minor: i64,
     currency: Currency,
     external_ref: String,
     occurred_at: DateTime<Utc>,
     note: &str,
-) -> Result<NewEntry> {
-    let payment = store::stripe::payment_by_charge(db, charge_id).await?;
-    Ok(NewEntry {
+) -> NewEntry {
+    NewEntry {
         kind,
         amount_minor,
         currency,
-        pledge_id: payment.as_ref().and_then(|p| p.pledge_id),
-        supporter_id: payment.as_ref().and_then(|p| p.supporter_id),
-        tier_id: payment.as_ref().and_then(|p| p.tier_id),
+        pledge_id: None,
+        supporter_id: None,
+        tier_id: None,
         source: Source::Stripe,
         external_ref,
         occurred_at,
         note: note.to_owned(),
         reverses_entry_id: None,
         created_by: None,
+    }
+}
+
+/// Ties an entry to the pledge, supporter and tier of the payment whose
+/// charge it concerns.
+async fn attributed(db: &Db, charge_id: &str, entry: NewEntry) -> Result<NewEntry> {
+    let payment = store::stripe::payment_by_charge(db, charge_id).await?;
+    Ok(NewEntry {
+        pledge_id: payment.as_ref().and_then(|p| p.pledge_id),
+        supporter_id: payment.as_ref().and_then(|p| p.supporter_id),
+        tier_id: payment.as_ref().and_then(|p| p.tier_id),
+        ..entry
     })
 }
 
@@ -314,44 +389,67 @@ pub async fn charge_refunded(db: &Db, gateway: &Gateway, charge_id: &str) -> Res
         if refund.status.as_deref() != Some("succeeded") {
             continue;
         }
-        let note = refund.reason.as_ref().map(|r| r.as_str().to_owned()).unwrap_or_else(|| "refund".into());
-        entries.push(
-            entry_for_charge(db, charge_id, EntryKind::Refund, -refund.amount, currency(&refund.currency)?,
-                refund.id.to_string(), at(refund.created), &note)
-            .await?,
+        let note = refund
+            .reason
+            .as_ref()
+            .map_or("refund".to_owned(), |r| r.as_str().to_owned());
+        let entry = stripe_entry(
+            EntryKind::Refund,
+            -refund.amount,
+            currency(&refund.currency)?,
+            refund.id.to_string(),
+            at(refund.created),
+            &note,
         );
+        entries.push(attributed(db, charge_id, entry).await?);
     }
     store::stripe::record_entries(db, &entries).await?;
     Ok(())
 }
 
+/// Stripe takes the disputed amount (and a fee) when the dispute opens.
 async fn dispute_opened(db: &Db, dispute: &Dispute) -> Result<()> {
     let charge = dispute.charge.id().to_string();
     let currency = currency(&dispute.currency)?;
-    let mut entries = vec![
-        entry_for_charge(db, &charge, EntryKind::Dispute, -dispute.amount, currency, dispute.id.to_string(),
-            at(dispute.created), &dispute.reason)
-        .await?,
-    ];
+    let taken = stripe_entry(
+        EntryKind::Dispute,
+        -dispute.amount,
+        currency,
+        dispute.id.to_string(),
+        at(dispute.created),
+        &dispute.reason,
+    );
+    let mut entries = vec![attributed(db, &charge, taken).await?];
     let fee: i64 = dispute.balance_transactions.iter().map(|bt| bt.fee).sum();
     if fee != 0 {
-        entries.push(
-            entry_for_charge(db, &charge, EntryKind::Fee, -fee, currency, format!("{}:fee", dispute.id),
-                at(dispute.created), "dispute fee")
-            .await?,
+        let fee = stripe_entry(
+            EntryKind::Fee,
+            -fee,
+            currency,
+            format!("{}:fee", dispute.id),
+            at(dispute.created),
+            "dispute fee",
         );
+        entries.push(attributed(db, &charge, fee).await?);
     }
     store::stripe::record_entries(db, &entries).await?;
     Ok(())
 }
 
 /// A won dispute gives the money back; a lost one stays booked as taken.
-async fn dispute_closed(db: &Db, dispute: &Dispute) -> Result<()> {
+async fn dispute_closed(db: &Db, dispute: &Dispute, closed_at: i64) -> Result<()> {
+    // Books the opening too, in case that event never arrived.
     dispute_opened(db, dispute).await?;
     if dispute.status == DisputeStatus::Won {
-        let entry = entry_for_charge(db, dispute.charge.id().as_str(), EntryKind::Dispute, dispute.amount,
-            currency(&dispute.currency)?, format!("{}:won", dispute.id), Utc::now(), "dispute won")
-        .await?;
+        let returned = stripe_entry(
+            EntryKind::Dispute,
+            dispute.amount,
+            currency(&dispute.currency)?,
+            format!("{}:won", dispute.id),
+            at(closed_at),
+            "dispute won",
+        );
+        let entry = attributed(db, dispute.charge.id().as_str(), returned).await?;
         store::stripe::record_entries(db, &[entry]).await?;
     }
     Ok(())

@@ -17,14 +17,17 @@ use stripe_core::{
     refund::{CreateRefund, ListRefund},
 };
 use stripe_product::{
-    price::{CreatePrice, CreatePriceRecurring, CreatePriceRecurringInterval, ListPrice, UpdatePrice},
+    price::{
+        CreatePrice, CreatePriceRecurring, CreatePriceRecurringInterval, ListPrice, UpdatePrice,
+    },
     product::{CreateProduct, RetrieveProduct},
 };
 use stripe_shared::{Price, Refund, Subscription};
 
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
-    CreateCheckoutSessionLineItemsPriceDataRecurring, CreateCheckoutSessionLineItemsPriceDataRecurringInterval,
+    CreateCheckoutSessionLineItemsPriceDataRecurring,
+    CreateCheckoutSessionLineItemsPriceDataRecurringInterval,
     CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionSubscriptionData, ProductData,
 };
 use stripe_shared::CheckoutSessionMode;
@@ -78,7 +81,11 @@ impl Gateway {
         let client = stripe::ClientBuilder::new(key)
             .url(settings.api_base.clone())
             .timeout(std::time::Duration::from_secs(20))
-            .app_info("patronage", Some(env!("CARGO_PKG_VERSION").to_owned()), None)
+            .app_info(
+                "patronage",
+                Some(env!("CARGO_PKG_VERSION").to_owned()),
+                None,
+            )
             .build()
             .map_err(|e| Error::Config(format!("stripe: {e}")))?;
         Ok(Some(Gateway { client }))
@@ -86,7 +93,12 @@ impl Gateway {
 
     /// Creates (or finds again) the product for a tier. Its id is ours, so a
     /// second replica creating it at the same moment gets the same product.
-    pub async fn ensure_product(&self, product_id: &str, name: &str, tier_id: i64) -> Result<String> {
+    pub async fn ensure_product(
+        &self,
+        product_id: &str,
+        name: &str,
+        tier_id: i64,
+    ) -> Result<String> {
         if let Ok(existing) = RetrieveProduct::new(product_id).send(&self.client).await {
             return Ok(existing.id.to_string());
         }
@@ -136,18 +148,34 @@ impl Gateway {
     }
 
     pub async fn activate_price(&self, price_id: &str) -> Result<()> {
-        UpdatePrice::new(price_id).active(true).send(&self.client).await.map_err(upstream)?;
+        UpdatePrice::new(price_id)
+            .active(true)
+            .send(&self.client)
+            .await
+            .map_err(upstream)?;
         Ok(())
     }
 
     /// New checkouts stop using the price; subscriptions on it continue.
     pub async fn deactivate_price(&self, price_id: &str) -> Result<()> {
-        UpdatePrice::new(price_id).active(false).send(&self.client).await.map_err(upstream)?;
+        UpdatePrice::new(price_id)
+            .active(false)
+            .send(&self.client)
+            .await
+            .map_err(upstream)?;
         Ok(())
     }
 
-    pub async fn create_customer(&self, supporter_id: i64, email: &str, name: &str) -> Result<String> {
-        let metadata = HashMap::from([("patronage_supporter_id".to_owned(), supporter_id.to_string())]);
+    pub async fn create_customer(
+        &self,
+        supporter_id: i64,
+        email: &str,
+        name: &str,
+    ) -> Result<String> {
+        let metadata = HashMap::from([(
+            "patronage_supporter_id".to_owned(),
+            supporter_id.to_string(),
+        )]);
         let customer = CreateCustomer::new()
             .email(email)
             .name(name)
@@ -161,20 +189,34 @@ impl Gateway {
     }
 
     /// Creates a Checkout Session; returns its id and URL.
-    pub async fn create_checkout_session(&self, s: &SessionRequest<'_>) -> Result<(String, String)> {
+    pub async fn create_checkout_session(
+        &self,
+        s: &SessionRequest<'_>,
+    ) -> Result<(String, String)> {
         let mut item = CreateCheckoutSessionLineItems::new();
         item.quantity = Some(1);
         match &s.line {
             Line::Price(id) => item.price = Some((*id).to_owned()),
-            Line::Custom { amount_minor, currency, product, product_name, interval } => {
-                let mut data = CreateCheckoutSessionLineItemsPriceData::new(stripe_currency(*currency)?);
+            Line::Custom {
+                amount_minor,
+                currency,
+                product,
+                product_name,
+                interval,
+            } => {
+                let mut data =
+                    CreateCheckoutSessionLineItemsPriceData::new(stripe_currency(*currency)?);
                 data.unit_amount = Some(*amount_minor);
                 data.product = product.map(str::to_owned);
                 data.product_data = product_name.map(ProductData::new);
                 data.recurring = interval.map(|i| {
                     CreateCheckoutSessionLineItemsPriceDataRecurring::new(match i {
-                        Interval::Month => CreateCheckoutSessionLineItemsPriceDataRecurringInterval::Month,
-                        Interval::Year => CreateCheckoutSessionLineItemsPriceDataRecurringInterval::Year,
+                        Interval::Month => {
+                            CreateCheckoutSessionLineItemsPriceDataRecurringInterval::Month
+                        }
+                        Interval::Year => {
+                            CreateCheckoutSessionLineItemsPriceDataRecurringInterval::Year
+                        }
                     })
                 });
                 item.price_data = Some(data);
@@ -190,11 +232,15 @@ impl Gateway {
         if s.subscription {
             let mut data = CreateCheckoutSessionSubscriptionData::new();
             data.metadata = Some(s.metadata.clone());
-            req = req.mode(CheckoutSessionMode::Subscription).subscription_data(data);
+            req = req
+                .mode(CheckoutSessionMode::Subscription)
+                .subscription_data(data);
         } else {
             let mut data = CreateCheckoutSessionPaymentIntentData::new();
             data.metadata = Some(s.metadata.clone());
-            req = req.mode(CheckoutSessionMode::Payment).payment_intent_data(data);
+            req = req
+                .mode(CheckoutSessionMode::Payment)
+                .payment_intent_data(data);
         }
         let session = req
             .customize()
@@ -219,15 +265,25 @@ impl Gateway {
     }
 
     pub async fn subscription(&self, id: &str) -> Result<Subscription> {
-        RetrieveSubscription::new(id).send(&self.client).await.map_err(upstream)
+        RetrieveSubscription::new(id)
+            .send(&self.client)
+            .await
+            .map_err(upstream)
     }
 
     /// Ends a subscription now, or at the end of the paid period.
     pub async fn cancel_subscription(&self, id: &str, at_period_end: bool) -> Result<Subscription> {
         if at_period_end {
-            UpdateSubscription::new(id).cancel_at_period_end(true).send(&self.client).await.map_err(upstream)
+            UpdateSubscription::new(id)
+                .cancel_at_period_end(true)
+                .send(&self.client)
+                .await
+                .map_err(upstream)
         } else {
-            CancelSubscription::new(id).send(&self.client).await.map_err(upstream)
+            CancelSubscription::new(id)
+                .send(&self.client)
+                .await
+                .map_err(upstream)
         }
     }
 
@@ -267,18 +323,31 @@ impl Gateway {
 
     /// How much of a charge is refunded already, by Stripe's account.
     pub async fn charge_refunded_amount(&self, charge_id: &str) -> Result<i64> {
-        let charge = stripe_core::charge::RetrieveCharge::new(charge_id).send(&self.client).await.map_err(upstream)?;
+        let charge = stripe_core::charge::RetrieveCharge::new(charge_id)
+            .send(&self.client)
+            .await
+            .map_err(upstream)?;
         Ok(charge.amount_refunded)
     }
 
     pub async fn refunds_of_charge(&self, charge_id: &str) -> Result<Vec<Refund>> {
-        let list = ListRefund::new().charge(charge_id).limit(100).send(&self.client).await.map_err(upstream)?;
+        let list = ListRefund::new()
+            .charge(charge_id)
+            .limit(100)
+            .send(&self.client)
+            .await
+            .map_err(upstream)?;
         Ok(list.data)
     }
 
     /// Refunds all or part of a payment. The key makes a retried request
     /// refund once.
-    pub async fn refund(&self, payment_intent: &str, amount_minor: Option<i64>, key: &str) -> Result<Refund> {
+    pub async fn refund(
+        &self,
+        payment_intent: &str,
+        amount_minor: Option<i64>,
+        key: &str,
+    ) -> Result<Refund> {
         let mut req = CreateRefund::new().payment_intent(payment_intent);
         if let Some(a) = amount_minor {
             req = req.amount(a);

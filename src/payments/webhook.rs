@@ -27,7 +27,11 @@ pub fn verify(payload: &str, signature: &str, secrets: &[String]) -> Result<Even
             Err(_) => return Err(Rejection::BadSignature),
         }
     }
-    Err(if stale { Rejection::Stale } else { Rejection::BadSignature })
+    Err(if stale {
+        Rejection::Stale
+    } else {
+        Rejection::BadSignature
+    })
 }
 
 #[cfg(test)]
@@ -54,13 +58,28 @@ mod tests {
     fn refuses_forged_tampered_and_stale_signatures() {
         let secrets = ["whsec_right".to_owned()];
         let forged = Webhook::generate_test_header(EVENT, "whsec_wrong", Some(now()));
-        assert!(matches!(verify(EVENT, &forged, &secrets), Err(Rejection::BadSignature)));
+        assert!(matches!(
+            verify(EVENT, &forged, &secrets),
+            Err(Rejection::BadSignature)
+        ));
         let good = Webhook::generate_test_header(EVENT, "whsec_right", Some(now()));
         let tampered = EVENT.replace("evt_1", "evt_2");
-        assert!(matches!(verify(&tampered, &good, &secrets), Err(Rejection::BadSignature)));
+        assert!(matches!(
+            verify(&tampered, &good, &secrets),
+            Err(Rejection::BadSignature)
+        ));
         let old = Webhook::generate_test_header(EVENT, "whsec_right", Some(now() - 301));
-        assert!(matches!(verify(EVENT, &old, &secrets), Err(Rejection::Stale)));
-        assert!(matches!(verify(EVENT, "garbage", &secrets), Err(Rejection::BadSignature)));
-        assert!(matches!(verify(EVENT, &good, &[]), Err(Rejection::BadSignature)));
+        assert!(matches!(
+            verify(EVENT, &old, &secrets),
+            Err(Rejection::Stale)
+        ));
+        assert!(matches!(
+            verify(EVENT, "garbage", &secrets),
+            Err(Rejection::BadSignature)
+        ));
+        assert!(matches!(
+            verify(EVENT, &good, &[]),
+            Err(Rejection::BadSignature)
+        ));
     }
 }

@@ -252,11 +252,14 @@ pub async fn void_manual(db: &Db, actor: &Actor, id: i64, reason: &str) -> Resul
 
 pub async fn get_by_reference(db: &Db, source: Source, external_ref: &str) -> Result<EntryRow> {
     let row = db_run!(db, |pool| {
-        sqlx::query_as::<_, EntryRow>(concat!(select!(), "WHERE e.source = $1 AND e.external_ref = $2"))
-            .bind(source.as_str())
-            .bind(external_ref)
-            .fetch_optional(pool)
-            .await?
+        sqlx::query_as::<_, EntryRow>(concat!(
+            select!(),
+            "WHERE e.source = $1 AND e.external_ref = $2"
+        ))
+        .bind(source.as_str())
+        .bind(external_ref)
+        .fetch_optional(pool)
+        .await?
     });
     row.ok_or(Error::NotFound("ledger entry"))
 }

@@ -147,10 +147,12 @@ pub async fn set_customer(db: &Db, supporter_id: i64, customer_id: &str) -> Resu
 
 pub async fn customer_of(db: &Db, supporter_id: i64) -> Result<Option<String>> {
     let id = db_run!(db, |pool| {
-        sqlx::query_scalar::<_, Option<String>>("SELECT stripe_customer_id FROM supporters WHERE id = $1")
-            .bind(supporter_id)
-            .fetch_optional(pool)
-            .await?
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT stripe_customer_id FROM supporters WHERE id = $1",
+        )
+        .bind(supporter_id)
+        .fetch_optional(pool)
+        .await?
     });
     Ok(id.flatten())
 }
@@ -293,7 +295,13 @@ pub struct EventRow {
 
 /// Stores a verified event; a duplicate delivery changes nothing.
 /// Returns whether this delivery was the first.
-pub async fn store_event(db: &Db, id: &str, type_: &str, created: i64, payload: &str) -> Result<bool> {
+pub async fn store_event(
+    db: &Db,
+    id: &str,
+    type_: &str,
+    created: i64,
+    payload: &str,
+) -> Result<bool> {
     let at = now();
     let inserted = db_run!(db, |pool| {
         sqlx::query(
@@ -399,7 +407,14 @@ pub async fn replay_event(db: &Db, actor: &Actor, id: &str) -> Result<()> {
         if n == 0 {
             return Err(Error::NotFound("event"));
         }
-        audit!(tx, actor, "stripe_event.replay", "stripe_event", 0i64, json!({"event_id": id}));
+        audit!(
+            tx,
+            actor,
+            "stripe_event.replay",
+            "stripe_event",
+            0i64,
+            json!({"event_id": id})
+        );
         tx.commit().await?;
         Ok::<_, Error>(())
     })?;
@@ -460,6 +475,20 @@ pub async fn upsert_subscription_pledge(db: &Db, s: &SubscriptionState) -> Resul
         .bind(at)
         .fetch_one(&mut *tx)
         .await?;
+        // A sponsorship ended early (cancelled now, or Stripe gave up on an
+        // unpaid renewal) is paid through the day before it ended, no later.
+        if let (PledgeStatus::Canceled, Some(ended)) = (s.status, s.ended_at) {
+            let last_day = ended.date_naive().pred_opt().unwrap_or(ended.date_naive());
+            sqlx::query(
+                "UPDATE supporters SET paid_through = $2, updated_at = $3 WHERE id = $1 AND kind = 'sponsor' \
+                 AND paid_through > $2",
+            )
+            .bind(s.supporter_id)
+            .bind(last_day)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
         bump_version!(tx);
         tx.commit().await?;
         id
@@ -534,7 +563,7 @@ pub async fn record_payment(db: &Db, p: &StripePayment) -> Result<bool> {
         note: "Stripe fee".into(),
         ..gross.clone()
     };
-    let result = db_run!(db, |pool| {
+    db_run!(db, |pool| {
         let mut tx = begin_write!(pool);
         let done: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM ledger_entries WHERE source = 'stripe' AND external_ref = $1",
@@ -586,8 +615,7 @@ pub async fn record_payment(db: &Db, p: &StripePayment) -> Result<bool> {
         bump_version!(tx);
         tx.commit().await?;
         Ok::<_, Error>(true)
-    });
-    result
+    })
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -664,7 +692,12 @@ pub async fn record_entries(db: &Db, entries: &[NewEntry]) -> Result<usize> {
 
 // ---- magic links -------------------------------------------------------
 
-pub async fn create_magic_link(db: &Db, token_hash: &str, supporter_id: i64, ttl: chrono::Duration) -> Result<()> {
+pub async fn create_magic_link(
+    db: &Db,
+    token_hash: &str,
+    supporter_id: i64,
+    ttl: chrono::Duration,
+) -> Result<()> {
     let at = now();
     db_run!(db, |pool| {
         sqlx::query(

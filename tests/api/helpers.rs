@@ -46,6 +46,30 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Like `on_both_backends!`, for `async fn(TestApp, FakeStripe)`.
+#[macro_export]
+macro_rules! with_stripe_on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let (app, fake) = $crate::helpers::TestApp::spawn_with_stripe($crate::helpers::Backend::Sqlite).await.unwrap();
+                    super::$name(app, fake).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    match $crate::helpers::TestApp::spawn_with_stripe($crate::helpers::Backend::Postgres).await {
+                        Some((app, fake)) => super::$name(app, fake).await,
+                        None => eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL"),
+                    }
+                }
+            }
+        )*
+    };
+}
+
 pub fn postgres_url() -> Option<String> {
     std::env::var("PATRONAGE_TEST_DATABASE_URL")
         .or_else(|_| std::env::var("DATABASE_URL"))
@@ -55,6 +79,8 @@ pub fn postgres_url() -> Option<String> {
 
 pub struct TestApp {
     pub base: String,
+    /// The running service's context (its mailer, for instance).
+    pub ctx: patronage::http::AppState,
     pub client: reqwest::Client,
     pub setup_token: Option<String>,
     pub db: Db,
@@ -120,6 +146,7 @@ impl TestApp {
             .expect("application builds");
         let base = format!("http://{}", app.local_addr());
         let setup_token = app.setup_token.clone();
+        let ctx = app.context();
         let shutdown = app.shutdown_token();
         tokio::spawn(app.run_until_stopped());
         let db = Db::connect(&database_url, 2, std::time::Duration::from_secs(5))
@@ -127,6 +154,7 @@ impl TestApp {
             .unwrap();
         Some(TestApp {
             base,
+            ctx,
             client: reqwest::Client::new(),
             setup_token,
             db,
@@ -134,6 +162,29 @@ impl TestApp {
             pg_database,
             _dir: dir,
         })
+    }
+
+    /// The app wired to a fresh fake Stripe, which sends its webhooks here.
+    pub async fn spawn_with_stripe(
+        backend: Backend,
+    ) -> Option<(TestApp, crate::fake_stripe::FakeStripe)> {
+        let fake = crate::fake_stripe::FakeStripe::start().await;
+        let base = fake.base.clone();
+        let app = Self::spawn_with(backend, move |s| {
+            s.stripe.secret_key = SecretString::from("sk_test_patronage");
+            s.stripe.webhook_secret = SecretString::from(format!(
+                "whsec_rotated_out,{}",
+                crate::fake_stripe::WEBHOOK_SECRET
+            ));
+            s.stripe.api_base = base;
+            s.stripe.success_url = "https://fund.example.social/thanks".into();
+            s.stripe.cancel_url = "https://fund.example.social/support".into();
+            s.stripe.retry_base_secs = 1;
+            s.mail.transport = patronage::config::MailTransport::Memory;
+        })
+        .await?;
+        fake.send_webhooks_to(app.url("/webhooks/stripe"));
+        Some((app, fake))
     }
 
     pub fn url(&self, path: &str) -> String {

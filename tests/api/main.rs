@@ -1,6 +1,7 @@
 //! The HTTP API, end to end: the real application on loopback, on SQLite
 //! and on PostgreSQL.
 
+mod fake_stripe;
 mod helpers;
 
 mod auth;
@@ -9,6 +10,7 @@ mod contributions;
 mod errors;
 mod funding;
 mod ops;
+mod payments;
 mod reports;
 mod storage;
 mod supporters;

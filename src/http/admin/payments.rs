@@ -41,19 +41,34 @@ struct RefundRequest {
 #[utoipa::path(post, path = "/api/v1/admin/payments/{entry_id}/refund", tag = "admin", security(("bearer" = [])),
     request_body = RefundRequest, params(("entry_id" = i64, Path)),
     responses((status = 201, body = EntryView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-async fn refund_payment(State(state): State<AppState>, Owner(admin): Owner, Path(entry_id): Path<i64>, Json(req): Json<RefundRequest>) -> Result<(StatusCode, axum::Json<EntryView>)> {
+async fn refund_payment(
+    State(state): State<AppState>,
+    Owner(admin): Owner,
+    Path(entry_id): Path<i64>,
+    Json(req): Json<RefundRequest>,
+) -> Result<(StatusCode, axum::Json<EntryView>)> {
     let gateway = state.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
-    let payment = store::stripe::payment_by_entry(&state.db, entry_id).await?.ok_or(Error::NotFound("Stripe payment"))?;
-    let charge = payment.charge_id.as_deref().ok_or(Error::conflict("entry", "this payment has no charge to refund"))?;
+    let payment = store::stripe::payment_by_entry(&state.db, entry_id)
+        .await?
+        .ok_or(Error::NotFound("Stripe payment"))?;
+    let charge = payment.charge_id.as_deref().ok_or(Error::conflict(
+        "entry",
+        "this payment has no charge to refund",
+    ))?;
     let refunded = gateway.charge_refunded_amount(charge).await?;
     let remaining = payment.amount_minor - refunded;
     let amount = req.amount_minor.unwrap_or(remaining);
     if amount <= 0 || amount > remaining {
-        return Err(Error::field("amount_minor", format!("must be between 1 and the {remaining} not yet refunded")));
+        return Err(Error::field(
+            "amount_minor",
+            format!("must be between 1 and the {remaining} not yet refunded"),
+        ));
     }
     // The same request retried (the answer lost, say) has the same key.
     let key = format!("refund-{entry_id}-{refunded}-{amount}");
-    let refund = gateway.refund(&payment.payment_intent, Some(amount), &key).await?;
+    let refund = gateway
+        .refund(&payment.payment_intent, Some(amount), &key)
+        .await?;
     let entry = NewEntry {
         kind: EntryKind::Refund,
         amount_minor: -refund.amount,
@@ -64,15 +79,27 @@ async fn refund_payment(State(state): State<AppState>, Owner(admin): Owner, Path
         source: Source::Stripe,
         external_ref: refund.id.to_string(),
         occurred_at: store::now(),
-        note: if req.reason.is_empty() { "refund".into() } else { req.reason.clone() },
+        note: if req.reason.is_empty() {
+            "refund".into()
+        } else {
+            req.reason.clone()
+        },
         reverses_entry_id: None,
         created_by: Some(admin.email.clone()),
     };
     store::stripe::record_entries(&state.db, std::slice::from_ref(&entry)).await?;
-    store::audit::record(&state.db, &admin.actor(), "payment.refund", "ledger_entry", entry_id,
-        json!({"amount_minor": amount, "refund": refund.id.to_string(), "reason": req.reason})).await?;
+    store::audit::record(
+        &state.db,
+        &admin.actor(),
+        "payment.refund",
+        "ledger_entry",
+        entry_id,
+        json!({"amount_minor": amount, "refund": refund.id.to_string(), "reason": req.reason}),
+    )
+    .await?;
     published(&state).await;
-    let row = store::ledger::get_by_reference(&state.db, Source::Stripe, refund.id.as_str()).await?;
+    let row =
+        store::ledger::get_by_reference(&state.db, Source::Stripe, refund.id.as_str()).await?;
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }
 
@@ -85,7 +112,10 @@ struct SyncResult {
 /// Makes Stripe's Products and Prices match the tiers. Safe to repeat.
 #[utoipa::path(post, path = "/api/v1/admin/stripe/sync", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = SyncResult), (status = 503, body = crate::error::Problem)))]
-async fn sync_catalogue(State(state): State<AppState>, _owner: Owner) -> Result<axum::Json<SyncResult>> {
+async fn sync_catalogue(
+    State(state): State<AppState>,
+    _owner: Owner,
+) -> Result<axum::Json<SyncResult>> {
     let gateway = state.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
     let active_tiers = catalogue::sync_all(&state.db, gateway).await?;
     Ok(axum::Json(SyncResult { active_tiers }))
@@ -115,18 +145,35 @@ struct EventView {
 /// Stored webhook events, newest first; `status=failed` lists what needs attention.
 #[utoipa::path(get, path = "/api/v1/admin/stripe/events", tag = "admin", security(("bearer" = [])), params(EventQuery),
     responses((status = 200, body = [EventView])))]
-async fn list_events(State(state): State<AppState>, _: Admin, Query(q): Query<EventQuery>) -> Result<axum::Json<Vec<EventView>>> {
+async fn list_events(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(q): Query<EventQuery>,
+) -> Result<axum::Json<Vec<EventView>>> {
     if let Some(s) = q.status.as_deref()
         && !matches!(s, "pending" | "processed" | "failed")
     {
-        return Err(Error::field("status", "must be pending, processed or failed"));
+        return Err(Error::field(
+            "status",
+            "must be pending, processed or failed",
+        ));
     }
     let limit = super::page(None, q.limit)?.limit;
     let rows = store::stripe::list_events(&state.db, q.status.as_deref(), limit).await?;
-    Ok(axum::Json(rows.into_iter().map(|r| EventView {
-        id: r.id, type_: r.type_, status: r.status, attempts: r.attempts, last_error: r.last_error,
-        received_at: r.received_at, processed_at: r.processed_at, next_attempt_at: r.next_attempt_at,
-    }).collect()))
+    Ok(axum::Json(
+        rows.into_iter()
+            .map(|r| EventView {
+                id: r.id,
+                type_: r.type_,
+                status: r.status,
+                attempts: r.attempts,
+                last_error: r.last_error,
+                received_at: r.received_at,
+                processed_at: r.processed_at,
+                next_attempt_at: r.next_attempt_at,
+            })
+            .collect(),
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -137,7 +184,11 @@ struct ReplayResult {
 /// Applies a stored event again now (after fixing what made it fail).
 #[utoipa::path(post, path = "/api/v1/admin/stripe/events/{id}/replay", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = ReplayResult), (status = 404, body = crate::error::Problem)))]
-async fn replay_event(State(state): State<AppState>, Owner(admin): Owner, Path(id): Path<String>) -> Result<axum::Json<ReplayResult>> {
+async fn replay_event(
+    State(state): State<AppState>,
+    Owner(admin): Owner,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ReplayResult>> {
     store::stripe::replay_event(&state.db, &admin.actor(), &id).await?;
     let applied = events::process(&state, &id).await.is_ok();
     published(&state).await;

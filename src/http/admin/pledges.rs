@@ -158,7 +158,9 @@ async fn cancel_pledge(
     let row = match (pledge.source, pledge.external_ref.as_deref()) {
         (Source::Stripe, Some(subscription)) => {
             let gateway = state.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
-            gateway.cancel_subscription(subscription, req.at_period_end).await?;
+            gateway
+                .cancel_subscription(subscription, req.at_period_end)
+                .await?;
             events::sync_subscription(&state.db, gateway, subscription).await?;
             store::audit::record(&state.db, &admin.actor(), "pledge.cancel", "pledge", id,
                 serde_json::json!({"at_period_end": req.at_period_end, "reason": reason, "subscription": subscription})).await?;

@@ -99,6 +99,16 @@ struct CreateTier {
     rank: i64,
 }
 
+/// Brings Stripe's Price in line with a changed tier. Best effort: the tier
+/// is saved either way, and checkout or `POST /admin/stripe/sync` catches up.
+async fn sync_with_stripe(state: &AppState, tier: &TierRow) {
+    if let Some(gateway) = &state.gateway
+        && let Err(e) = crate::payments::catalogue::sync_tier(&state.db, gateway, tier).await
+    {
+        tracing::warn!(tier = tier.id, error = %e, "could not sync the tier to Stripe");
+    }
+}
+
 /// The campaign currency, or a validation error naming `field`.
 pub async fn campaign_currency(
     state: &AppState,
@@ -141,6 +151,7 @@ async fn create_tier(
     }
     .validate()?;
     let row = store::tiers::create(&state.db, &admin.actor(), &draft).await?;
+    sync_with_stripe(&state, &row).await;
     published(&state).await;
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }
@@ -202,6 +213,7 @@ async fn update_tier(
     }
     .validate()?;
     let row = store::tiers::update(&state.db, &admin.actor(), id, &before, &draft).await?;
+    sync_with_stripe(&state, &row).await;
     published(&state).await;
     Ok(axum::Json(row.into()))
 }
@@ -216,6 +228,7 @@ async fn archive_tier(
     Path(id): Path<i64>,
 ) -> Result<axum::Json<TierView>> {
     let row = store::tiers::archive(&state.db, &admin.actor(), id).await?;
+    sync_with_stripe(&state, &row).await;
     published(&state).await;
     Ok(axum::Json(row.into()))
 }
