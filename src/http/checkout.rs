@@ -46,6 +46,16 @@ struct CheckoutRequest {
     visibility: Option<Visibility>,
     company_name: Option<String>,
     website_url: Option<String>,
+    /// Sponsors: `card` (default) or `invoice` (yearly tiers; an emailed
+    /// invoice with `stripe.invoice_days_until_due` days to pay).
+    pay_by: Option<PayBy>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum PayBy {
+    Card,
+    Invoice,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -119,7 +129,10 @@ impl CheckoutRequest {
                     }
                     other => other,
                 })?;
-                Checkout::Sponsor { sponsor }
+                Checkout::Sponsor {
+                    sponsor,
+                    by_invoice: self.pay_by == Some(PayBy::Invoice),
+                }
             }
         };
         Ok(checkout)

@@ -14,7 +14,7 @@ use crate::{
     domain::{
         money::Currency,
         supporter::{Email, SponsorDraft, Visibility},
-        tier::TierKind,
+        tier::{Interval, TierKind},
     },
     error::{Error, Result},
     store::{self, Db, audit::Actor, stripe::NewCheckout},
@@ -38,6 +38,9 @@ pub enum Checkout {
     },
     Sponsor {
         sponsor: SponsorDraft,
+        /// Pay by emailed invoice with payment terms (yearly tiers only)
+        /// instead of by card at Checkout.
+        by_invoice: bool,
     },
 }
 
@@ -54,7 +57,7 @@ impl Checkout {
         match self {
             Checkout::Patron { tier_id, .. } => Some(*tier_id),
             Checkout::Gift { .. } => None,
-            Checkout::Sponsor { sponsor } => Some(sponsor.tier_id),
+            Checkout::Sponsor { sponsor, .. } => Some(sponsor.tier_id),
         }
     }
 }
@@ -106,6 +109,19 @@ pub async fn start(
                 return Err(Error::field(
                     "tier_id",
                     format!("must be an active {wanted} tier"),
+                ));
+            }
+            if matches!(
+                checkout,
+                Checkout::Sponsor {
+                    by_invoice: true,
+                    ..
+                }
+            ) && tier.interval != Interval::Year
+            {
+                return Err(Error::field(
+                    "pay_by",
+                    "invoices are for yearly sponsor tiers; pay by card",
                 ));
             }
             if let Some(slots) = tier.slots
@@ -172,7 +188,7 @@ pub async fn start(
             display_name,
             ..
         } => (email.address.clone(), display_name.clone()),
-        Checkout::Sponsor { sponsor } => (
+        Checkout::Sponsor { sponsor, .. } => (
             sponsor.contact_email.address.clone(),
             sponsor.company_name.clone(),
         ),
@@ -193,7 +209,7 @@ pub async fn start(
                     visibility,
                     ..
                 } => store::stripe::upsert_patron(db, email, display_name, *visibility).await?,
-                Checkout::Sponsor { sponsor } => {
+                Checkout::Sponsor { sponsor, .. } => {
                     let actor = Actor {
                         id: None,
                         label: format!("checkout ({})", sponsor.contact_email.address),
@@ -229,6 +245,28 @@ pub async fn start(
     ]);
     if let Some(t) = &tier {
         metadata.insert("patronage_tier_id".to_owned(), t.id.to_string());
+    }
+    if let (
+        Checkout::Sponsor {
+            by_invoice: true, ..
+        },
+        Some(t),
+    ) = (&checkout, &tier)
+    {
+        let price = catalogue::sync_tier(db, gateway, t)
+            .await?
+            .ok_or_else(|| Error::field("tier_id", "this tier is not on sale"))?;
+        let (subscription, url) = gateway
+            .create_invoiced_subscription(
+                &format!("invoice-subscription-{}", row.id),
+                &customer,
+                &price,
+                settings.invoice_days_until_due,
+                metadata,
+            )
+            .await?;
+        store::stripe::open_checkout(db, row.id, &subscription, &url).await?;
+        return Ok(url);
     }
     let gift_name = format!("One-time gift to {}", campaign.name);
     let price_id = match &tier {

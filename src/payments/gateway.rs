@@ -8,7 +8,10 @@ use stripe::Client;
 use stripe_billing::{
     billing_portal_session::CreateBillingPortalSession,
     invoice_payment::{ListInvoicePayment, ListInvoicePaymentStatus},
-    subscription::{CancelSubscription, RetrieveSubscription, UpdateSubscription},
+    subscription::{
+        CancelSubscription, CreateSubscription, CreateSubscriptionItems, RetrieveSubscription,
+        UpdateSubscription,
+    },
 };
 use stripe_client_core::{IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_core::{
@@ -99,9 +102,6 @@ impl Gateway {
         name: &str,
         tier_id: i64,
     ) -> Result<String> {
-        if let Ok(existing) = RetrieveProduct::new(product_id).send(&self.client).await {
-            return Ok(existing.id.to_string());
-        }
         let metadata = HashMap::from([("patronage_tier_id".to_owned(), tier_id.to_string())]);
         let created = CreateProduct::new(name)
             .id(product_id)
@@ -109,9 +109,15 @@ impl Gateway {
             .customize()
             .request_strategy(idempotent(&format!("product-{product_id}"))?)
             .send(&self.client)
-            .await
-            .map_err(upstream)?;
-        Ok(created.id.to_string())
+            .await;
+        match created {
+            Ok(product) => Ok(product.id.to_string()),
+            // Made earlier (another replica, or before a restart): use it.
+            Err(create_error) => match RetrieveProduct::new(product_id).send(&self.client).await {
+                Ok(existing) => Ok(existing.id.to_string()),
+                Err(_) => Err(upstream(create_error)),
+            },
+        }
     }
 
     pub async fn find_price(&self, lookup_key: &str) -> Result<Option<Price>> {
@@ -186,6 +192,38 @@ impl Gateway {
             .await
             .map_err(upstream)?;
         Ok(customer.id.to_string())
+    }
+
+    /// A subscription billed by emailed invoice (sponsors with payment
+    /// terms). Returns its id and the hosted invoice's URL.
+    pub async fn create_invoiced_subscription(
+        &self,
+        idempotency_key: &str,
+        customer: &str,
+        price: &str,
+        days_until_due: u32,
+        metadata: HashMap<String, String>,
+    ) -> Result<(String, String)> {
+        let mut item = CreateSubscriptionItems::new();
+        item.price = Some(price.to_owned());
+        let subscription = CreateSubscription::new()
+            .customer(customer)
+            .items(vec![item])
+            .collection_method(stripe_shared::SubscriptionCollectionMethod::SendInvoice)
+            .days_until_due(days_until_due)
+            .metadata(metadata)
+            .expand(vec!["latest_invoice".to_owned()])
+            .customize()
+            .request_strategy(idempotent(idempotency_key)?)
+            .send(&self.client)
+            .await
+            .map_err(upstream)?;
+        let url = subscription
+            .latest_invoice
+            .and_then(|i| i.into_object())
+            .and_then(|i| i.hosted_invoice_url)
+            .ok_or_else(|| Error::PaymentProvider("invoice without a hosted URL".into()))?;
+        Ok((subscription.id.to_string(), url))
     }
 
     /// Creates a Checkout Session; returns its id and URL.

@@ -323,6 +323,28 @@ impl FakeStripe {
                 b["flow"] = Value::Null;
                 Ok(s.put(b))
             }
+            ("POST", ["subscriptions"]) => {
+                let price_id = f["items[0][price]"].clone();
+                let price = s
+                    .objects
+                    .get(&price_id)
+                    .cloned()
+                    .ok_or_else(|| missing(&price_id))?;
+                let sub = new_subscription(
+                    &mut s,
+                    &f["customer"],
+                    price,
+                    prefixed(&f, "metadata"),
+                    &f["collection_method"],
+                );
+                let sub_id = sub["id"].as_str().unwrap().to_owned();
+                let invoice = open_invoice(&mut s, &sub_id);
+                let mut sub = s.objects[&sub_id].clone();
+                if q.values().chain(f.values()).any(|v| v == "latest_invoice") {
+                    sub["latest_invoice"] = invoice;
+                }
+                Ok(sub)
+            }
             ("GET", ["subscriptions", id]) => {
                 s.objects.get(*id).cloned().ok_or_else(|| missing(id))
             }
@@ -439,32 +461,8 @@ impl FakeStripe {
                     s.put(p)
                 }
             };
-            let sub_id = s.id("sub");
-            let start = now();
-            let mut sub = example("subscription");
-            sub["id"] = json!(sub_id);
-            sub["customer"] = json!(customer);
-            sub["status"] = json!("active");
-            sub["metadata"] = sub_meta;
-            sub["start_date"] = json!(start);
-            sub["created"] = json!(start);
-            sub["currency"] = json!(currency);
-            sub["cancel_at_period_end"] = json!(false);
-            sub["cancel_at"] = Value::Null;
-            sub["canceled_at"] = Value::Null;
-            sub["ended_at"] = Value::Null;
-            sub["collection_method"] = json!("charge_automatically");
-            sub["latest_invoice"] = Value::Null;
-            let mut item = sub["items"]["data"][0].clone();
-            item["id"] = json!(s.id("si"));
-            item["price"] = price.clone();
-            item["subscription"] = json!(sub_id);
-            item["quantity"] = json!(1);
-            item["current_period_start"] = json!(start);
-            item["current_period_end"] = json!(start + period(&price));
-            sub["items"]["data"] = json!([item]);
-            sub["items"]["url"] = json!(format!("/v1/subscription_items?subscription={sub_id}"));
-            s.put(sub.clone());
+            let sub = new_subscription(&mut s, &customer, price, sub_meta, "charge_automatically");
+            let sub_id = sub["id"].as_str().unwrap().to_owned();
             session["subscription"] = json!(sub_id);
             s.put(session.clone());
             events.push(event(&mut s, "checkout.session.completed", &session));
@@ -540,6 +538,17 @@ impl FakeStripe {
             event(&mut s, "invoice.paid", &invoice),
             event(&mut s, "customer.subscription.updated", &sub),
         ]
+    }
+
+    /// The sponsor pays the emailed invoice.
+    pub fn pay_latest_invoice(&self, sub_id: &str) -> Vec<Value> {
+        let mut s = self.store.lock().unwrap();
+        let invoice_id = s.objects[sub_id]["latest_invoice"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let invoice = pay_invoice(&mut s, &invoice_id);
+        vec![event(&mut s, "invoice.paid", &invoice)]
     }
 
     /// Stripe gives up retrying and cancels.
@@ -762,6 +771,46 @@ fn event(s: &mut Store, type_: &str, object: &Value) -> Value {
     e["pending_webhooks"] = json!(1);
     e["request"] = json!({"id": null, "idempotency_key": null});
     e
+}
+
+fn new_subscription(
+    s: &mut Store,
+    customer: &str,
+    price: Value,
+    metadata: Value,
+    collection: &str,
+) -> Value {
+    let sub_id = s.id("sub");
+    let start = now();
+    let mut sub = example("subscription");
+    sub["id"] = json!(sub_id);
+    sub["customer"] = json!(customer);
+    sub["status"] = json!("active");
+    sub["metadata"] = metadata;
+    sub["start_date"] = json!(start);
+    sub["created"] = json!(start);
+    sub["currency"] = price["currency"].clone();
+    sub["cancel_at_period_end"] = json!(false);
+    sub["cancel_at"] = Value::Null;
+    sub["canceled_at"] = Value::Null;
+    sub["ended_at"] = Value::Null;
+    sub["collection_method"] = json!(collection);
+    sub["days_until_due"] = if collection == "send_invoice" {
+        json!(30)
+    } else {
+        Value::Null
+    };
+    sub["latest_invoice"] = Value::Null;
+    let mut item = sub["items"]["data"][0].clone();
+    item["id"] = json!(s.id("si"));
+    item["subscription"] = json!(sub_id);
+    item["quantity"] = json!(1);
+    item["current_period_start"] = json!(start);
+    item["current_period_end"] = json!(start + period(&price));
+    item["price"] = price;
+    sub["items"]["data"] = json!([item]);
+    sub["items"]["url"] = json!(format!("/v1/subscription_items?subscription={sub_id}"));
+    s.put(sub)
 }
 
 /// A charge of `amount` with its balance transaction and payment intent.

@@ -22,6 +22,7 @@ with_stripe_on_both_backends!(
     forged_stale_and_unknown_webhooks,
     a_patron_manages_their_pledge_through_an_emailed_link,
     price_changes_make_new_prices_and_keep_old_subscriptions,
+    a_sponsor_pays_a_yearly_invoice_and_is_published_once_paid,
     a_failed_event_is_kept_and_can_be_replayed,
 );
 
@@ -369,6 +370,79 @@ async fn a_sponsor_pays_stays_hidden_until_approved_and_leaves_when_it_ends(
     .await;
     assert_eq!(public().await, 0, "ended: hidden");
     assert_eq!(app.funding().await["sponsors_count"], 0);
+}
+
+async fn a_sponsor_pays_a_yearly_invoice_and_is_published_once_paid(
+    app: TestApp,
+    fake: FakeStripe,
+) {
+    let owner = app.owner_token().await;
+    let platinum = app.create_tier(&owner, json!({"kind": "sponsor", "name": "Platinum", "amount_minor": 500000, "interval": "year"})).await;
+    let monthly = app.create_tier(&owner, json!({"kind": "sponsor", "name": "Monthly", "amount_minor": 10000, "interval": "month"})).await;
+    let body = |tier: &Value| {
+        json!({"kind": "sponsor", "tier_id": tier["id"], "email": "ap@bigco.example",
+        "company_name": "BigCo", "website_url": "https://bigco.example", "pay_by": "invoice"})
+    };
+    let res = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/checkout",
+            None,
+            body(&monthly),
+        )
+        .await;
+    let problem = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed").await;
+    assert_eq!(problem["errors"][0]["field"], "pay_by");
+
+    let res = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/checkout",
+            None,
+            body(&platinum),
+        )
+        .await;
+    let url = expect_json(res, StatusCode::OK).await["checkout_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        url.starts_with("https://invoice.stripe.test/i/in_"),
+        "{url}"
+    );
+    let invoice = fake.object(url.rsplit('/').next().unwrap());
+    let sub = invoice["parent"]["subscription_details"]["subscription"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(fake.object(&sub)["collection_method"], "send_invoice");
+
+    let sponsors = app.get_json("/api/v1/admin/sponsors", Some(&owner)).await;
+    let bigco = sponsors["items"][0].clone();
+    app.post_ok(
+        &format!("/api/v1/admin/sponsors/{}/approve", bigco["id"]),
+        &owner,
+        json!({}),
+        StatusCode::OK,
+    )
+    .await;
+    let public = || async {
+        app.get_json("/api/v1/sponsors", None).await["sponsors"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(
+        public().await,
+        0,
+        "approved but the invoice is unpaid: hidden"
+    );
+
+    fake.deliver(&fake.pay_latest_invoice(&sub), Delivery::HOSTILE)
+        .await;
+    assert_eq!(public().await, 1, "approved and paid: shown");
+    let entries = ledger(&app, &owner).await;
+    assert_eq!(sum(&entries, "payment"), (1, 500000));
 }
 
 async fn the_same_idempotency_key_returns_the_same_session(app: TestApp, fake: FakeStripe) {
