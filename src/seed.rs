@@ -210,13 +210,14 @@ pub async fn seed(db: &Db, plan: SeedPlan) -> Result<()> {
     for chunk in monthly.chunks(BATCH) {
         db_run!(db, |pool| {
             let mut q = QueryBuilder::new(
-                "INSERT INTO ledger_monthly (month, currency, kind, tier_key, amount_minor, entries) ",
+                "INSERT INTO ledger_monthly (month, currency, kind, tier_key, shard, amount_minor, entries) ",
             );
             q.push_values(chunk, |mut b, ((month, kind, tier), (sum, count))| {
                 b.push_bind(month.clone())
                     .push_bind(currency)
                     .push_bind(*kind)
                     .push_bind(*tier)
+                    .push("0")
                     .push_bind(*sum)
                     .push_bind(*count);
             });
@@ -235,7 +236,7 @@ pub async fn seed(db: &Db, plan: SeedPlan) -> Result<()> {
         sqlx::query("ANALYZE").execute(pool).await?;
     }
     db_run!(db, |pool| {
-        sqlx::query("UPDATE data_version SET version = version + 1")
+        sqlx::query("UPDATE data_version_shards SET version = version + 1 WHERE shard = 0")
             .execute(pool)
             .await?;
     });

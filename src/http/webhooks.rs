@@ -38,12 +38,8 @@ async fn receive(
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| Error::BadRequest("missing Stripe-Signature".into()))?;
     let secrets = state.settings.stripe.webhook_secrets();
-    let (id, type_, created) = match webhook::verify(payload, signature, &secrets) {
-        Ok(event) => (
-            event.id.to_string(),
-            event.type_.as_str().to_owned(),
-            event.created,
-        ),
+    let event = match webhook::verify(payload, signature, &secrets) {
+        Ok(event) => event,
         Err(webhook::Rejection::BadSignature) => {
             metrics::counter!("patronage_stripe_webhooks_rejected_total", "reason" => "signature")
                 .increment(1);
@@ -69,21 +65,21 @@ async fn receive(
                 &type_,
                 raw["created"].as_i64().unwrap_or(0),
                 payload,
+                chrono::Duration::seconds(60),
             )
-            .await?;
+            .await
+            .map_err(|e| Error::Unavailable(format!("cannot store the event: {e}")))?;
             let retry_at = store::now() + chrono::Duration::hours(1);
             store::stripe::event_failed(&state.db, &id, &format!("unreadable: {reason}"), retry_at)
                 .await?;
             return Ok(StatusCode::OK);
         }
     };
-    store::stripe::store_event(&state.db, &id, &type_, created, payload)
-        .await
-        .map_err(|e| Error::Unavailable(format!("cannot store the event: {e}")))?;
     metrics::counter!("patronage_stripe_webhooks_received_total").increment(1);
-    // Apply now; a failure is recorded and retried by the worker.
-    if let Ok(true) = events::process(&state, &id).await {
-        crate::http::admin::published(&state).await;
+    // Stored (or already stored) before we answer; applied now if nobody
+    // else is applying it, and retried from the store if applying fails.
+    if events::receive(&state, event, payload).await? {
+        state.public.mark_dirty();
     }
     Ok(StatusCode::OK)
 }

@@ -70,23 +70,61 @@ pub const HANDLED: &[&str] = &[
 /// Claims, applies and marks one stored event. Returns false if another
 /// worker holds it or it was already applied.
 pub async fn process(ctx: &AppContext, event_id: &str) -> Result<bool> {
+    match store::stripe::claim_event(&ctx.db, event_id, LEASE).await? {
+        Some(row) => apply_claimed(ctx, row, None).await.map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// Verifies nothing (the caller did), stores the event with its lease, and
+/// applies it. Returns whether this call applied it. Fails only if the event
+/// could not be stored.
+pub async fn receive(ctx: &AppContext, event: Event, payload: &str) -> Result<bool> {
+    let id = event.id.to_string();
+    let claimed = store::stripe::store_event(
+        &ctx.db,
+        &id,
+        event.type_.as_str(),
+        event.created,
+        payload,
+        LEASE,
+    )
+    .await
+    .map_err(|e| Error::Unavailable(format!("cannot store the event: {e}")))?;
+    match claimed {
+        // A failure is recorded with the event and retried by the worker.
+        Some(row) => Ok(apply_claimed(ctx, row, Some(event)).await.is_ok()),
+        None => Ok(false),
+    }
+}
+
+/// Applies an event we hold the lease on, then marks it processed, or
+/// failed and due again later. `parsed` saves parsing the payload again.
+async fn apply_claimed(
+    ctx: &AppContext,
+    row: store::stripe::EventRow,
+    parsed: Option<Event>,
+) -> Result<()> {
     let gateway = ctx.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
-    let Some(row) = store::stripe::claim_event(&ctx.db, event_id, LEASE).await? else {
-        return Ok(false);
-    };
+    let event_id = row.id.as_str();
     let outcome = if !HANDLED.contains(&row.type_.as_str()) {
         Ok(())
     } else {
-        match serde_json::from_str::<Event>(&row.payload) {
+        let event = match parsed {
+            Some(event) => Ok(event),
+            None => serde_json::from_str::<Event>(&row.payload)
+                .map_err(|e| Error::internal(format!("unreadable event: {e}"))),
+        };
+        match event {
             Ok(event) => apply(&ctx.db, gateway, &event).await,
-            Err(e) => Err(Error::internal(format!("unreadable event: {e}"))),
+            Err(e) => Err(e),
         }
     };
     match outcome {
         Ok(()) => {
             store::stripe::event_processed(&ctx.db, event_id).await?;
             metrics::counter!("patronage_stripe_events_applied_total").increment(1);
-            Ok(true)
+            Ok(())
         }
         Err(e) => {
             let base = ctx.settings.stripe.retry_base_secs.max(1);
@@ -123,7 +161,7 @@ pub fn spawn_retry_worker(ctx: Arc<AppContext>, every: Duration, shutdown: Cance
                         changed |= process(&ctx, &id).await.unwrap_or(false);
                     }
                     if changed {
-                        let _ = ctx.public.refresh().await;
+                        ctx.public.mark_dirty();
                     }
                 }
             }
@@ -253,11 +291,17 @@ async fn invoice_paid(
         return Ok(());
     }
     let subscription = subscription_of(invoice);
+    // The pledge's state follows customer.subscription.* events; here we
+    // only need to know which pledge the money belongs to, and make it if
+    // this invoice arrived first.
     let pledge = match &subscription {
-        Some(sub) => {
-            sync_subscription(db, gateway, sub).await?;
-            store::stripe::pledge_by_subscription(db, sub).await?
-        }
+        Some(sub) => match store::stripe::pledge_by_subscription(db, sub).await? {
+            Some(pledge) => Some(pledge),
+            None => {
+                sync_subscription(db, gateway, sub).await?;
+                store::stripe::pledge_by_subscription(db, sub).await?
+            }
+        },
         None => None,
     };
     let payment_intent = gateway.invoice_payment_intent(&invoice_id).await?;

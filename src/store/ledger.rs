@@ -94,9 +94,9 @@ macro_rules! append {
         .fetch_one(&mut *$tx)
         .await?;
         sqlx::query(
-            "INSERT INTO ledger_monthly (month, currency, kind, tier_key, amount_minor, entries) \
-             VALUES ($1, $2, $3, $4, $5, 1) \
-             ON CONFLICT (month, currency, kind, tier_key) DO UPDATE SET \
+            "INSERT INTO ledger_monthly (month, currency, kind, tier_key, shard, amount_minor, entries) \
+             VALUES ($1, $2, $3, $4, $6, $5, 1) \
+             ON CONFLICT (month, currency, kind, tier_key, shard) DO UPDATE SET \
              amount_minor = ledger_monthly.amount_minor + excluded.amount_minor, \
              entries = ledger_monthly.entries + 1",
         )
@@ -105,6 +105,7 @@ macro_rules! append {
         .bind(e.kind.as_str())
         .bind(e.tier_id.unwrap_or(0))
         .bind(e.amount_minor)
+        .bind($crate::store::shard())
         .execute(&mut *$tx)
         .await?;
         id

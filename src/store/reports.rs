@@ -30,8 +30,8 @@ pub async fn ledger_sums(
 ) -> Result<Vec<LedgerSum>> {
     let rows = db_run!(db, |pool| {
         sqlx::query_as::<_, LedgerSum>(
-            "SELECT month, kind, tier_key, amount_minor FROM ledger_monthly \
-             WHERE currency = $1 AND month >= $2 AND month <= $3",
+            "SELECT month, kind, tier_key, CAST(SUM(amount_minor) AS BIGINT) AS amount_minor FROM ledger_monthly \
+             WHERE currency = $1 AND month >= $2 AND month <= $3 GROUP BY month, kind, tier_key",
         )
         .bind(currency.code())
         .bind(from.to_string())

@@ -293,31 +293,37 @@ pub struct EventRow {
     pub processed_at: Option<DateTime<Utc>>,
 }
 
-/// Stores a verified event; a duplicate delivery changes nothing.
-/// Returns whether this delivery was the first.
+/// Stores a verified event and takes the lease on it in one commit. A
+/// duplicate delivery stores nothing; it gets the lease only if the first
+/// copy is not being applied right now (and not applied already).
 pub async fn store_event(
     db: &Db,
     id: &str,
     type_: &str,
     created: i64,
     payload: &str,
-) -> Result<bool> {
+    lease: chrono::Duration,
+) -> Result<Option<EventRow>> {
     let at = now();
     let inserted = db_run!(db, |pool| {
-        sqlx::query(
-            "INSERT INTO stripe_events (id, type, created, payload, status, attempts, next_attempt_at, received_at) \
-             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5) ON CONFLICT (id) DO NOTHING",
+        sqlx::query_as::<_, EventRow>(
+            "INSERT INTO stripe_events (id, type, created, payload, status, attempts, next_attempt_at, locked_until, received_at) \
+             VALUES ($1, $2, $3, $4, 'pending', 1, $5, $6, $5) ON CONFLICT (id) DO NOTHING \
+             RETURNING id, type, created, payload, status, attempts, next_attempt_at, last_error, received_at, processed_at",
         )
         .bind(id)
         .bind(type_)
         .bind(created)
         .bind(payload)
         .bind(at)
-        .execute(pool)
+        .bind(at + lease)
+        .fetch_optional(pool)
         .await?
-        .rows_affected()
     });
-    Ok(inserted == 1)
+    match inserted {
+        Some(row) => Ok(Some(row)),
+        None => claim_event(db, id, lease).await,
+    }
 }
 
 /// Takes a lease on a pending or due event, so one worker on one replica

@@ -322,8 +322,15 @@ impl TestApp {
             .await
     }
 
+    /// A public view once changes from webhooks have reached the snapshot
+    /// (they are applied in the background, within about 100 ms).
+    pub async fn public_json(&self, path: &str) -> Value {
+        self.ctx.public.refresh().await.unwrap();
+        self.get_json(path, None).await
+    }
+
     pub async fn funding(&self) -> Value {
-        self.get_json("/api/v1/funding", None).await
+        self.public_json("/api/v1/funding").await
     }
 }
 

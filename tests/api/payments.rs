@@ -330,7 +330,7 @@ async fn a_sponsor_pays_stays_hidden_until_approved_and_leaves_when_it_ends(
     fake.deliver(&fake.complete_checkout(&session), Delivery::HOSTILE)
         .await;
     let public = || async {
-        app.get_json("/api/v1/sponsors", None).await["sponsors"]
+        app.public_json("/api/v1/sponsors").await["sponsors"]
             .as_array()
             .unwrap()
             .len()
@@ -427,7 +427,7 @@ async fn a_sponsor_pays_a_yearly_invoice_and_is_published_once_paid(
     )
     .await;
     let public = || async {
-        app.get_json("/api/v1/sponsors", None).await["sponsors"]
+        app.public_json("/api/v1/sponsors").await["sponsors"]
             .as_array()
             .unwrap()
             .len()
