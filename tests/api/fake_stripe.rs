@@ -87,7 +87,8 @@ pub struct FakeStripe {
     pub base: String,
     store: Arc<Mutex<Store>>,
     client: reqwest::Client,
-    webhook_url: Arc<Mutex<Option<String>>>,
+    /// Where webhooks go; each delivery picks one at random (replicas).
+    webhook_urls: Arc<Mutex<Vec<String>>>,
 }
 
 /// How to deliver a batch of events.
@@ -154,7 +155,7 @@ impl FakeStripe {
             base: format!("http://{}/", listener.local_addr().unwrap()),
             store: Arc::default(),
             client: reqwest::Client::new(),
-            webhook_url: Arc::default(),
+            webhook_urls: Arc::default(),
         };
         let app = Router::new()
             .route("/v1/{*path}", get(handle).post(handle).delete(handle))
@@ -164,7 +165,7 @@ impl FakeStripe {
     }
 
     pub fn send_webhooks_to(&self, url: String) {
-        *self.webhook_url.lock().unwrap() = Some(url);
+        self.webhook_urls.lock().unwrap().push(url);
     }
 
     pub fn object(&self, id: &str) -> Value {
@@ -671,12 +672,11 @@ impl FakeStripe {
     }
 
     pub async fn post_raw(&self, payload: &str, signature: &str) -> StatusCode {
-        let url = self
-            .webhook_url
-            .lock()
-            .unwrap()
-            .clone()
-            .expect("send_webhooks_to was called");
+        let url = {
+            let urls = self.webhook_urls.lock().unwrap();
+            assert!(!urls.is_empty(), "send_webhooks_to was called");
+            urls[rand::random_range(0..urls.len())].clone()
+        };
         self.client
             .post(url)
             .header("stripe-signature", signature)

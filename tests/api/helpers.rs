@@ -85,6 +85,7 @@ pub struct TestApp {
     pub setup_token: Option<String>,
     pub db: Db,
     shutdown: CancellationToken,
+    settings: Settings,
     pg_database: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }
@@ -141,7 +142,7 @@ impl TestApp {
         };
         let mut settings = test_settings(dir.path(), &database_url);
         adjust(&mut settings);
-        let app = Application::build(settings)
+        let app = Application::build(settings.clone())
             .await
             .expect("application builds");
         let base = format!("http://{}", app.local_addr());
@@ -159,6 +160,7 @@ impl TestApp {
             setup_token,
             db,
             shutdown,
+            settings,
             pg_database,
             _dir: dir,
         })
@@ -185,6 +187,29 @@ impl TestApp {
         .await?;
         fake.send_webhooks_to(app.url("/webhooks/stripe"));
         Some((app, fake))
+    }
+
+    /// A second `patronage serve` on the same database (its own data dir),
+    /// as another replica would run. Stops with this app.
+    pub async fn replica(&self) -> Replica {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = self.settings.clone();
+        settings.server.data_dir = dir.path().to_path_buf();
+        let app = Application::build(settings).await.expect("replica builds");
+        let base = format!("http://{}", app.local_addr());
+        let ctx = app.context();
+        let stop = self.shutdown.clone();
+        let run = app.shutdown_token();
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            run.cancel();
+        });
+        tokio::spawn(app.run_until_stopped());
+        Replica {
+            base,
+            ctx,
+            _dir: dir,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -332,6 +357,12 @@ impl TestApp {
     pub async fn funding(&self) -> Value {
         self.public_json("/api/v1/funding").await
     }
+}
+
+pub struct Replica {
+    pub base: String,
+    pub ctx: patronage::http::AppState,
+    _dir: tempfile::TempDir,
 }
 
 impl Drop for TestApp {

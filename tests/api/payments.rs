@@ -24,6 +24,7 @@ with_stripe_on_both_backends!(
     price_changes_make_new_prices_and_keep_old_subscriptions,
     a_sponsor_pays_a_yearly_invoice_and_is_published_once_paid,
     a_failed_event_is_kept_and_can_be_replayed,
+    two_replicas_receiving_the_same_events_book_each_payment_once,
 );
 
 on_both_backends!(payments_answer_503_without_a_secret_key);
@@ -719,6 +720,43 @@ async fn a_failed_event_is_kept_and_can_be_replayed(app: TestApp, fake: FakeStri
         )
         .await;
     assert_eq!(audit["items"][0]["details"]["event_id"], "evt_orphan");
+}
+
+async fn two_replicas_receiving_the_same_events_book_each_payment_once(
+    app: TestApp,
+    fake: FakeStripe,
+) {
+    let owner = app.owner_token().await;
+    let replica = app.replica().await;
+    fake.send_webhooks_to(format!("{}/webhooks/stripe", replica.base));
+    let tier = tier(&app, &owner, 1200, "month").await;
+    let session = patron_checkout(&app, tier, "ann@example.org").await;
+    let mut events = fake.complete_checkout(&session);
+    let sub = fake.subscription_of(&session);
+    for _ in 0..5 {
+        events.extend(fake.renew(&sub));
+    }
+    events.extend(fake.refund(&fake.latest_charge(&sub), 200));
+    // Three copies of each, shuffled, all at once, each to either replica.
+    fake.deliver(&events, Delivery::HOSTILE).await;
+    let entries = ledger(&app, &owner).await;
+    assert_eq!(sum(&entries, "payment"), (6, 6 * 1200));
+    assert_eq!(sum(&entries, "fee"), (6, -6 * fee(1200)));
+    assert_eq!(sum(&entries, "refund"), (1, -200));
+    // Both replicas show the same totals once their snapshots catch up.
+    replica.ctx.public.refresh().await.unwrap();
+    let from_replica: Value = app
+        .client
+        .get(format!("{}/api/v1/funding", replica.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let from_first = app.funding().await;
+    assert_eq!(from_replica["raised_total"], from_first["raised_total"]);
+    assert_eq!(minor(&from_first["raised_total"]), 6 * 1200 - 200);
 }
 
 async fn payments_answer_503_without_a_secret_key(app: TestApp) {
