@@ -97,27 +97,10 @@ pub fn amount(field: &str, value: i64) -> Result<i64, FieldError> {
     Ok(value)
 }
 
-/// Defines a string-backed enum stored as TEXT and sent as lowercase JSON.
-macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-
-        // Stored as TEXT; decoding an unknown value is an error, not a default.
+/// Lets sqlx read `$name` from a TEXT column through `$name::parse`, on
+/// either database. An unknown value is an error, never a default.
+macro_rules! decode_from_text {
+    ($name:ident) => {
         impl<DB: sqlx::Database> sqlx::Type<DB> for $name
         where
             String: sqlx::Type<DB>,
@@ -138,9 +121,34 @@ macro_rules! text_enum {
                 value: <DB as sqlx::Database>::ValueRef<'r>,
             ) -> Result<Self, sqlx::error::BoxDynError> {
                 let s = <&str as sqlx::Decode<DB>>::decode(value)?;
-                Self::parse(s).ok_or_else(|| format!("unknown {} {s:?}", stringify!($name)).into())
+                $name::parse(s).ok_or_else(|| format!("unknown {} {s:?}", stringify!($name)).into())
             }
         }
+    };
+}
+pub(crate) use decode_from_text;
+
+/// Defines a string-backed enum stored as TEXT and sent as lowercase JSON.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        $crate::domain::decode_from_text!($name);
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -62,29 +62,7 @@ impl fmt::Display for Currency {
     }
 }
 
-impl<DB: sqlx::Database> sqlx::Type<DB> for Currency
-where
-    String: sqlx::Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <String as sqlx::Type<DB>>::type_info()
-    }
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <String as sqlx::Type<DB>>::compatible(ty)
-    }
-}
-
-impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for Currency
-where
-    &'r str: sqlx::Decode<'r, DB>,
-{
-    fn decode(
-        value: <DB as sqlx::Database>::ValueRef<'r>,
-    ) -> Result<Self, sqlx::error::BoxDynError> {
-        let code = <&str as sqlx::Decode<DB>>::decode(value)?;
-        Currency::parse(code).ok_or_else(|| format!("unknown currency {code:?}").into())
-    }
-}
+super::decode_from_text!(Currency);
 
 impl Serialize for Currency {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -25,6 +25,7 @@ with_stripe_on_both_backends!(
     a_sponsor_pays_a_yearly_invoice_and_is_published_once_paid,
     a_failed_event_is_kept_and_can_be_replayed,
     two_replicas_receiving_the_same_events_book_each_payment_once,
+    an_event_left_behind_by_a_crash_is_applied_after_its_lease,
 );
 
 on_both_backends!(payments_answer_503_without_a_secret_key);
@@ -757,6 +758,44 @@ async fn two_replicas_receiving_the_same_events_book_each_payment_once(
     let from_first = app.funding().await;
     assert_eq!(from_replica["raised_total"], from_first["raised_total"]);
     assert_eq!(minor(&from_first["raised_total"]), 6 * 1200 - 200);
+}
+
+async fn an_event_left_behind_by_a_crash_is_applied_after_its_lease(
+    app: TestApp,
+    fake: FakeStripe,
+) {
+    let owner = app.owner_token().await;
+    let tier = tier(&app, &owner, 900, "month").await;
+    let session = patron_checkout(&app, tier, "ann@example.org").await;
+    let events = fake.complete_checkout(&session);
+    // A replica stored the invoice.paid event, took its lease, and died
+    // before applying it (the lease below has already run out).
+    let paid = &events[2];
+    let stored = patronage::store::stripe::store_event(
+        &app.db,
+        paid["id"].as_str().unwrap(),
+        "invoice.paid",
+        paid["created"].as_i64().unwrap(),
+        &paid.to_string(),
+        chrono::Duration::seconds(-1),
+    )
+    .await
+    .unwrap();
+    assert!(stored.is_some());
+    assert!(ledger(&app, &owner).await.is_empty());
+    // The retry worker takes the expired lease over and applies it: the
+    // money is not lost...
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sum(&ledger(&app, &owner).await, "payment").0 == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stored event was never applied"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // ...nor booked twice when Stripe delivers everything again.
+    fake.deliver(&events, Delivery::HOSTILE).await;
+    assert_eq!(sum(&ledger(&app, &owner).await, "payment"), (1, 900));
 }
 
 async fn payments_answer_503_without_a_secret_key(app: TestApp) {
