@@ -103,8 +103,9 @@ pub async fn set_tier_product(db: &Db, tier_id: i64, product_id: &str) -> Result
 
 // ---- supporters from checkout ------------------------------------------
 
-/// The patron with this email, created if new. A returning patron keeps
-/// their record; the name and visibility they chose now replace the old.
+/// The patron with this email, created if new. An existing patron's name
+/// and visibility are never changed here: anyone can start a checkout with
+/// any address, so doing so must not rename somebody else in public.
 pub async fn upsert_patron(
     db: &Db,
     email: &crate::domain::supporter::Email,
@@ -117,8 +118,8 @@ pub async fn upsert_patron(
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO supporters (kind, email, email_normalized, display_name, visibility, created_at, updated_at) \
              VALUES ('patron', $1, $2, $3, $4, $5, $5) \
-             ON CONFLICT (email_normalized) WHERE kind = 'patron' DO UPDATE SET display_name = excluded.display_name, \
-             visibility = excluded.visibility, updated_at = excluded.updated_at RETURNING id",
+             ON CONFLICT (email_normalized) WHERE kind = 'patron' DO UPDATE SET updated_at = supporters.updated_at \
+             RETURNING id",
         )
         .bind(&email.address)
         .bind(&email.normalized)

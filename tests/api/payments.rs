@@ -26,6 +26,7 @@ with_stripe_on_both_backends!(
     a_failed_event_is_kept_and_can_be_replayed,
     two_replicas_receiving_the_same_events_book_each_payment_once,
     an_event_left_behind_by_a_crash_is_applied_after_its_lease,
+    a_checkout_cannot_rename_an_existing_patron,
 );
 
 on_both_backends!(payments_answer_503_without_a_secret_key);
@@ -552,6 +553,25 @@ async fn forged_stale_and_unknown_webhooks(app: TestApp, fake: FakeStripe) {
         types.contains(&"treasury.future_thing.created".to_owned()),
         "{types:?}"
     );
+}
+
+async fn a_checkout_cannot_rename_an_existing_patron(app: TestApp, _fake: FakeStripe) {
+    let owner = app.owner_token().await;
+    let tier = tier(&app, &owner, 500, "month").await;
+    let ann = app
+        .create_patron(&owner, "ann@example.org", "Ann Lovelace")
+        .await;
+    // Anyone may start a checkout with Ann's address; it must not rename her.
+    checkout(
+        &app,
+        json!({"kind": "patron", "tier_id": tier, "email": "ann@example.org",
+        "display_name": "Someone Else", "visibility": "public"}),
+    )
+    .await;
+    let stored = app
+        .get_json(&format!("/api/v1/admin/supporters/{ann}"), Some(&owner))
+        .await;
+    assert_eq!(stored["display_name"], "Ann Lovelace");
 }
 
 async fn a_patron_manages_their_pledge_through_an_emailed_link(app: TestApp, fake: FakeStripe) {
