@@ -265,8 +265,7 @@ pub async fn start(
                 metadata,
             )
             .await?;
-        store::stripe::open_checkout(db, row.id, &subscription, &url).await?;
-        return Ok(url);
+        return store::stripe::open_checkout(db, row.id, &subscription, &url).await;
     }
     let gift_name = format!("One-time gift to {}", campaign.name);
     let price_id = match &tier {
@@ -307,6 +306,5 @@ pub async fn start(
             cancel_url: &urls.cancel,
         })
         .await?;
-    store::stripe::open_checkout(db, row.id, &session_id, &url).await?;
-    Ok(url)
+    store::stripe::open_checkout(db, row.id, &session_id, &url).await
 }

@@ -196,9 +196,9 @@ async fn apply(db: &Db, gateway: &Gateway, event: &Event) -> Result<()> {
         EventObject::ChargeRefunded(charge) => {
             charge_refunded(db, gateway, charge.id.as_str()).await
         }
-        EventObject::ChargeDisputeCreated(dispute) => dispute_opened(db, dispute).await,
+        EventObject::ChargeDisputeCreated(dispute) => dispute_opened(db, gateway, dispute).await,
         EventObject::ChargeDisputeClosed(dispute) => {
-            dispute_closed(db, dispute, event.created).await
+            dispute_closed(db, gateway, dispute, event.created).await
         }
         // Stored for the record; nothing to apply.
         _ => Ok(()),
@@ -414,20 +414,56 @@ fn stripe_entry(
     }
 }
 
-/// Ties an entry to the pledge, supporter and tier of the payment whose
-/// charge it concerns.
-async fn attributed(db: &Db, charge_id: &str, entry: NewEntry) -> Result<NewEntry> {
-    let payment = store::stripe::payment_by_charge(db, charge_id).await?;
-    Ok(NewEntry {
-        pledge_id: payment.as_ref().and_then(|p| p.pledge_id),
-        supporter_id: payment.as_ref().and_then(|p| p.supporter_id),
-        tier_id: payment.as_ref().and_then(|p| p.tier_id),
+/// Who a charge's money belonged to: the pledge, supporter and tier of the
+/// payment we booked for it, or just the supporter when the payment is not
+/// booked yet (events arrive in any order). `None` when the charge is not
+/// ours at all: a Stripe account may sell other things too, and their
+/// refunds and disputes do not belong in this ledger.
+async fn owner_of_charge(
+    db: &Db,
+    gateway: &Gateway,
+    charge_id: &str,
+) -> Result<Option<ChargeOwner>> {
+    if let Some(p) = store::stripe::payment_by_charge(db, charge_id).await? {
+        return Ok(Some(ChargeOwner {
+            pledge_id: p.pledge_id,
+            supporter_id: p.supporter_id,
+            tier_id: p.tier_id,
+        }));
+    }
+    let Some(customer) = gateway.charge_customer(charge_id).await? else {
+        return Ok(None);
+    };
+    Ok(store::stripe::supporter_by_customer(db, &customer)
+        .await?
+        .map(|supporter| ChargeOwner {
+            pledge_id: None,
+            supporter_id: Some(supporter),
+            tier_id: None,
+        }))
+}
+
+struct ChargeOwner {
+    pledge_id: Option<i64>,
+    supporter_id: Option<i64>,
+    tier_id: Option<i64>,
+}
+
+/// Ties `entry` to the charge's owner.
+fn attributed(owner: &ChargeOwner, entry: NewEntry) -> NewEntry {
+    NewEntry {
+        pledge_id: owner.pledge_id,
+        supporter_id: owner.supporter_id,
+        tier_id: owner.tier_id,
         ..entry
-    })
+    }
 }
 
 /// Books every succeeded refund of a charge (each under its own id).
 pub async fn charge_refunded(db: &Db, gateway: &Gateway, charge_id: &str) -> Result<()> {
+    let Some(owner) = owner_of_charge(db, gateway, charge_id).await? else {
+        return Ok(());
+    };
     let mut entries = Vec::new();
     for refund in gateway.refunds_of_charge(charge_id).await? {
         if refund.status.as_deref() != Some("succeeded") {
@@ -445,15 +481,18 @@ pub async fn charge_refunded(db: &Db, gateway: &Gateway, charge_id: &str) -> Res
             at(refund.created),
             &note,
         );
-        entries.push(attributed(db, charge_id, entry).await?);
+        entries.push(attributed(&owner, entry));
     }
     store::stripe::record_entries(db, &entries).await?;
     Ok(())
 }
 
 /// Stripe takes the disputed amount (and a fee) when the dispute opens.
-async fn dispute_opened(db: &Db, dispute: &Dispute) -> Result<()> {
+async fn dispute_opened(db: &Db, gateway: &Gateway, dispute: &Dispute) -> Result<()> {
     let charge = dispute.charge.id().to_string();
+    let Some(owner) = owner_of_charge(db, gateway, &charge).await? else {
+        return Ok(());
+    };
     let currency = currency(&dispute.currency)?;
     let taken = stripe_entry(
         EntryKind::Dispute,
@@ -463,7 +502,7 @@ async fn dispute_opened(db: &Db, dispute: &Dispute) -> Result<()> {
         at(dispute.created),
         &dispute.reason,
     );
-    let mut entries = vec![attributed(db, &charge, taken).await?];
+    let mut entries = vec![attributed(&owner, taken)];
     let fee: i64 = dispute.balance_transactions.iter().map(|bt| bt.fee).sum();
     if fee != 0 {
         let fee = stripe_entry(
@@ -474,16 +513,21 @@ async fn dispute_opened(db: &Db, dispute: &Dispute) -> Result<()> {
             at(dispute.created),
             "dispute fee",
         );
-        entries.push(attributed(db, &charge, fee).await?);
+        entries.push(attributed(&owner, fee));
     }
     store::stripe::record_entries(db, &entries).await?;
     Ok(())
 }
 
 /// A won dispute gives the money back; a lost one stays booked as taken.
-async fn dispute_closed(db: &Db, dispute: &Dispute, closed_at: i64) -> Result<()> {
+async fn dispute_closed(
+    db: &Db,
+    gateway: &Gateway,
+    dispute: &Dispute,
+    closed_at: i64,
+) -> Result<()> {
     // Books the opening too, in case that event never arrived.
-    dispute_opened(db, dispute).await?;
+    dispute_opened(db, gateway, dispute).await?;
     if dispute.status == DisputeStatus::Won {
         let returned = stripe_entry(
             EntryKind::Dispute,
@@ -493,7 +537,10 @@ async fn dispute_closed(db: &Db, dispute: &Dispute, closed_at: i64) -> Result<()
             at(closed_at),
             "dispute won",
         );
-        let entry = attributed(db, dispute.charge.id().as_str(), returned).await?;
+        let Some(owner) = owner_of_charge(db, gateway, dispute.charge.id().as_str()).await? else {
+            return Ok(());
+        };
+        let entry = attributed(&owner, returned);
         store::stripe::record_entries(db, &[entry]).await?;
     }
     Ok(())

@@ -368,6 +368,15 @@ impl Gateway {
         Ok(charge.amount_refunded)
     }
 
+    /// The customer a charge was made to, if any.
+    pub async fn charge_customer(&self, charge_id: &str) -> Result<Option<String>> {
+        let charge = stripe_core::charge::RetrieveCharge::new(charge_id)
+            .send(&self.client)
+            .await
+            .map_err(upstream)?;
+        Ok(charge.customer.map(|c| c.id().to_string()))
+    }
+
     pub async fn refunds_of_charge(&self, charge_id: &str) -> Result<Vec<Refund>> {
         let list = ListRefund::new()
             .charge(charge_id)

@@ -235,16 +235,25 @@ pub async fn set_checkout_supporter(db: &Db, id: i64, supporter_id: i64) -> Resu
     Ok(())
 }
 
-pub async fn open_checkout(db: &Db, id: i64, stripe_session_id: &str, url: &str) -> Result<()> {
-    db_run!(db, |pool| {
-        sqlx::query("UPDATE checkout_sessions SET stripe_session_id = $2, url = $3, status = 'open' WHERE id = $1")
+/// Records the session made for a checkout row. If a concurrent request
+/// with the same key got there first, its URL wins and is returned.
+pub async fn open_checkout(db: &Db, id: i64, stripe_session_id: &str, url: &str) -> Result<String> {
+    let url = db_run!(db, |pool| {
+        sqlx::query(
+            "UPDATE checkout_sessions SET stripe_session_id = $2, url = $3, status = 'open' \
+             WHERE id = $1 AND stripe_session_id IS NULL",
+        )
+        .bind(id)
+        .bind(stripe_session_id)
+        .bind(url)
+        .execute(pool)
+        .await?;
+        sqlx::query_scalar::<_, String>("SELECT url FROM checkout_sessions WHERE id = $1")
             .bind(id)
-            .bind(stripe_session_id)
-            .bind(url)
-            .execute(pool)
-            .await?;
+            .fetch_one(pool)
+            .await?
     });
-    Ok(())
+    Ok(url)
 }
 
 pub async fn finish_checkout(db: &Db, stripe_session_id: &str, status: &str) -> Result<()> {

@@ -89,6 +89,7 @@ pub struct FakeStripe {
     client: reqwest::Client,
     /// Where webhooks go; each delivery picks one at random (replicas).
     webhook_urls: Arc<Mutex<Vec<String>>>,
+    idempotency_gate: Arc<Mutex<()>>,
 }
 
 /// How to deliver a batch of events.
@@ -156,6 +157,7 @@ impl FakeStripe {
             store: Arc::default(),
             client: reqwest::Client::new(),
             webhook_urls: Arc::default(),
+            idempotency_gate: Arc::default(),
         };
         let app = Router::new()
             .route("/v1/{*path}", get(handle).post(handle).delete(handle))
@@ -604,6 +606,14 @@ impl FakeStripe {
         vec![event(&mut s, "charge.refunded", &charge)]
     }
 
+    /// A charge for something else sold on the same Stripe account.
+    pub fn foreign_charge(&self, amount: i64) -> String {
+        let mut s = self.store.lock().unwrap();
+        let customer = s.id("cus");
+        let (_, charge) = payment(&mut s, &customer, amount, "eur", json!({}));
+        charge
+    }
+
     /// The card holder disputes a charge; Stripe takes the amount and a fee.
     pub fn dispute(&self, charge_id: &str) -> (String, Vec<Value>) {
         let mut s = self.store.lock().unwrap();
@@ -725,6 +735,9 @@ async fn handle(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // Like Stripe, requests with the same key run one at a time, so a
+    // concurrent retry sees the first one's result.
+    let _gate = key.as_ref().map(|_| fake.idempotency_gate.lock().unwrap());
     {
         let mut s = fake.store.lock().unwrap();
         s.requests.push(format!(

@@ -281,6 +281,13 @@ async fn refunds_and_disputes_reduce_net(app: TestApp, fake: FakeStripe) {
     events.extend(fake.close_dispute(&dispute, false));
     fake.deliver(&events, Delivery::HOSTILE).await;
 
+    // Refunds and disputes of charges for other things sold on the same
+    // Stripe account are not ours to book.
+    let foreign = fake.foreign_charge(9999);
+    let mut foreign_events = fake.refund(&foreign, 9999);
+    foreign_events.extend(fake.dispute(&foreign).1);
+    fake.deliver(&foreign_events, Delivery::ONCE).await;
+
     let entries = ledger(&app, &owner).await;
     assert_eq!(sum(&entries, "payment"), (2, 7000));
     assert_eq!(sum(&entries, "refund"), (2, -2500));
