@@ -14,7 +14,7 @@ use crate::{
     error::{Error, Result},
     http::{self, AppContext, AppState},
     mail::Mailer,
-    payments::{Gateway, events},
+    payments::{Gateway, events, gateway::STRIPE_API_VERSION},
     snapshot::PublicCache,
     store::{self, Db},
     telemetry,
@@ -70,8 +70,9 @@ impl Application {
             Error::Config(format!("cannot listen on {}: {e}", settings.server.bind))
         })?;
         let gateway = Gateway::from_settings(&settings.stripe)?;
-        if gateway.is_none() {
-            tracing::info!("no stripe.secret_key: payments are off, everything else works");
+        match gateway {
+            Some(_) => tracing::info!(api_version = STRIPE_API_VERSION, "payments are on"),
+            None => tracing::info!("no stripe.secret_key: payments are off, everything else works"),
         }
         let mailer = Mailer::new(&settings.mail, &settings.server.data_dir)?;
         let state = Arc::new(AppContext {

@@ -34,6 +34,11 @@ fn config_check_prints_settings_with_secrets_redacted() {
             "postgres://app:hunter2@db.internal/patronage",
         )
         .env("PATRONAGE__SERVER__BIND", "0.0.0.0:9000")
+        .env("PATRONAGE__STRIPE__SECRET_KEY", "sk_live_never_printed")
+        .env(
+            "PATRONAGE__STRIPE__WEBHOOK_SECRET",
+            "whsec_never_printed,whsec_old_never_printed",
+        )
         .output()
         .unwrap();
     assert!(
@@ -48,6 +53,7 @@ fn config_check_prints_settings_with_secrets_redacted() {
         !text.contains(secret) && !text.contains("hunter2"),
         "{text}"
     );
+    assert!(!text.contains("never_printed"), "{text}");
 
     let bad = patronage(dir.path())
         .args(["config", "check"])
