@@ -12,8 +12,8 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use chrono::{DateTime, TimeZone, Utc};
 use stripe_shared::{
-    CheckoutSession, CheckoutSessionMode, CheckoutSessionPaymentStatus, Dispute, DisputeStatus,
-    Invoice, Subscription, SubscriptionStatus,
+    Charge, CheckoutSession, CheckoutSessionMode, CheckoutSessionPaymentStatus, Dispute,
+    DisputeStatus, Invoice, Subscription, SubscriptionStatus,
 };
 use stripe_webhook::{Event, EventObject};
 use tokio_util::sync::CancellationToken;
@@ -31,7 +31,7 @@ use crate::{
     store::{
         self, Db,
         ledger::NewEntry,
-        stripe::{StripePayment, SubscriptionState},
+        stripe::{PaymentFee, StripePayment, SubscriptionState},
     },
 };
 
@@ -193,9 +193,7 @@ async fn apply(db: &Db, gateway: &Gateway, event: &Event) -> Result<()> {
             Some(sub) => sync_subscription(db, gateway, &sub).await.map(|_| ()),
             None => Ok(()),
         },
-        EventObject::ChargeRefunded(charge) => {
-            charge_refunded(db, gateway, charge.id.as_str()).await
-        }
+        EventObject::ChargeRefunded(charge) => charge_refunded(db, gateway, charge).await,
         EventObject::ChargeDisputeCreated(dispute) => dispute_opened(db, gateway, dispute).await,
         EventObject::ChargeDisputeClosed(dispute) => {
             dispute_closed(db, gateway, dispute, event.created).await
@@ -304,11 +302,15 @@ async fn invoice_paid(
         },
         None => None,
     };
-    let payment_intent = gateway.invoice_payment_intent(&invoice_id).await?;
-    let fee = match &payment_intent {
-        Some(pi) => gateway.charge_fee(pi).await?,
-        None => None,
-    };
+    // The fee needs two more reads from Stripe. If they fail, the payment is
+    // booked anyway and the event is retried until the fee is booked too.
+    let fee = async {
+        match gateway.invoice_payment_intent(&invoice_id).await? {
+            Some(pi) => payment_fee(gateway, pi).await,
+            None => Ok(None),
+        }
+    }
+    .await;
     let period_end = invoice
         .lines
         .data
@@ -321,11 +323,9 @@ async fn invoice_paid(
         db,
         &StripePayment {
             reference: invoice_id.clone(),
-            payment_intent,
-            charge_id: fee.as_ref().map(|f| f.charge_id.clone()),
             invoice_id: Some(invoice_id),
             amount_minor: invoice.amount_paid,
-            fee_minor: fee.as_ref().map_or(0, |f| f.fee_minor),
+            fee: fee.as_ref().ok().cloned().flatten(),
             currency: currency(&invoice.currency)?,
             occurred_at: at(paid_at),
             pledge_id: pledge.as_ref().map(|p| p.id),
@@ -336,7 +336,19 @@ async fn invoice_paid(
         },
     )
     .await?;
-    Ok(())
+    fee.map(|_| ())
+}
+
+/// The fee Stripe kept on a payment intent's charge, if it has one yet.
+async fn payment_fee(gateway: &Gateway, payment_intent: String) -> Result<Option<PaymentFee>> {
+    Ok(gateway
+        .charge_fee(&payment_intent)
+        .await?
+        .map(|f| PaymentFee {
+            payment_intent,
+            charge_id: f.charge_id,
+            fee_minor: f.fee_minor,
+        }))
 }
 
 async fn checkout_paid(db: &Db, gateway: &Gateway, session: &CheckoutSession) -> Result<()> {
@@ -356,7 +368,7 @@ async fn checkout_paid(db: &Db, gateway: &Gateway, session: &CheckoutSession) ->
                 return Err(Error::internal("paid session without a payment intent"));
             };
             let metadata = session.metadata.clone().unwrap_or_default();
-            let fee = gateway.charge_fee(&pi).await?;
+            let fee = payment_fee(gateway, pi.clone()).await;
             let currency = currency(
                 session
                     .currency
@@ -366,12 +378,10 @@ async fn checkout_paid(db: &Db, gateway: &Gateway, session: &CheckoutSession) ->
             store::stripe::record_payment(
                 db,
                 &StripePayment {
-                    reference: pi.clone(),
-                    payment_intent: Some(pi),
-                    charge_id: fee.as_ref().map(|f| f.charge_id.clone()),
+                    reference: pi,
                     invoice_id: None,
                     amount_minor: session.amount_total.unwrap_or(0),
-                    fee_minor: fee.as_ref().map_or(0, |f| f.fee_minor),
+                    fee: fee.as_ref().ok().cloned().flatten(),
                     currency,
                     occurred_at: at(session.created),
                     pledge_id: None,
@@ -382,7 +392,8 @@ async fn checkout_paid(db: &Db, gateway: &Gateway, session: &CheckoutSession) ->
                 },
             )
             .await?;
-            Ok(())
+            // Booked; a missing fee makes the event come back for it.
+            fee.map(|_| ())
         }
         // Paid later (bank debits): checkout.session.async_payment_succeeded books it.
         _ => Ok(()),
@@ -423,6 +434,7 @@ async fn owner_of_charge(
     db: &Db,
     gateway: &Gateway,
     charge_id: &str,
+    customer: Option<String>,
 ) -> Result<Option<ChargeOwner>> {
     if let Some(p) = store::stripe::payment_by_charge(db, charge_id).await? {
         return Ok(Some(ChargeOwner {
@@ -431,7 +443,23 @@ async fn owner_of_charge(
             tier_id: p.tier_id,
         }));
     }
-    let Some(customer) = gateway.charge_customer(charge_id).await? else {
+    let customer = match customer {
+        Some(c) => Some(c),
+        None => match gateway.charge_customer(charge_id).await {
+            Ok(c) => c,
+            Err(e) => {
+                // Without the charge we cannot tell whose it is. Booking it
+                // loses nothing; ignoring it could lose a refund of ours.
+                tracing::warn!(charge = charge_id, error = %e, "charge unreadable; booking without attribution");
+                return Ok(Some(ChargeOwner {
+                    pledge_id: None,
+                    supporter_id: None,
+                    tier_id: None,
+                }));
+            }
+        },
+    };
+    let Some(customer) = customer else {
         return Ok(None);
     };
     Ok(store::stripe::supporter_by_customer(db, &customer)
@@ -460,12 +488,22 @@ fn attributed(owner: &ChargeOwner, entry: NewEntry) -> NewEntry {
 }
 
 /// Books every succeeded refund of a charge (each under its own id).
-pub async fn charge_refunded(db: &Db, gateway: &Gateway, charge_id: &str) -> Result<()> {
-    let Some(owner) = owner_of_charge(db, gateway, charge_id).await? else {
+pub async fn charge_refunded(db: &Db, gateway: &Gateway, charge: &Charge) -> Result<()> {
+    let charge_id = charge.id.as_str();
+    let customer = charge.customer.as_ref().map(|c| c.id().to_string());
+    let Some(owner) = owner_of_charge(db, gateway, charge_id, customer).await? else {
         return Ok(());
     };
+    // Stripe's list is complete; the event's own copy may be truncated.
+    let refunds = match gateway.refunds_of_charge(charge_id).await {
+        Ok(refunds) => refunds,
+        Err(e) => match &charge.refunds {
+            Some(list) if !list.has_more => list.data.clone(),
+            _ => return Err(e),
+        },
+    };
     let mut entries = Vec::new();
-    for refund in gateway.refunds_of_charge(charge_id).await? {
+    for refund in refunds {
         if refund.status.as_deref() != Some("succeeded") {
             continue;
         }
@@ -490,7 +528,7 @@ pub async fn charge_refunded(db: &Db, gateway: &Gateway, charge_id: &str) -> Res
 /// Stripe takes the disputed amount (and a fee) when the dispute opens.
 async fn dispute_opened(db: &Db, gateway: &Gateway, dispute: &Dispute) -> Result<()> {
     let charge = dispute.charge.id().to_string();
-    let Some(owner) = owner_of_charge(db, gateway, &charge).await? else {
+    let Some(owner) = owner_of_charge(db, gateway, &charge, None).await? else {
         return Ok(());
     };
     let currency = currency(&dispute.currency)?;
@@ -537,7 +575,8 @@ async fn dispute_closed(
             at(closed_at),
             "dispute won",
         );
-        let Some(owner) = owner_of_charge(db, gateway, dispute.charge.id().as_str()).await? else {
+        let Some(owner) = owner_of_charge(db, gateway, dispute.charge.id().as_str(), None).await?
+        else {
             return Ok(());
         };
         let entry = attributed(&owner, returned);

@@ -539,11 +539,10 @@ pub async fn pledge_by_subscription(db: &Db, subscription_id: &str) -> Result<Op
 pub struct StripePayment {
     /// The invoice id for subscriptions, the payment intent id for gifts.
     pub reference: String,
-    pub payment_intent: Option<String>,
-    pub charge_id: Option<String>,
     pub invoice_id: Option<String>,
     pub amount_minor: i64,
-    pub fee_minor: i64,
+    /// `None` while Stripe could not tell us yet.
+    pub fee: Option<PaymentFee>,
     pub currency: Currency,
     pub occurred_at: DateTime<Utc>,
     pub pledge_id: Option<i64>,
@@ -554,10 +553,19 @@ pub struct StripePayment {
     pub note: String,
 }
 
-/// Books a payment (gross entry, fee entry, and the link from its charge) in
-/// one transaction. A second call for the same payment books nothing and
-/// returns false.
-pub async fn record_payment(db: &Db, p: &StripePayment) -> Result<bool> {
+/// The charge behind a payment and the fee Stripe kept on it.
+#[derive(Debug, Clone)]
+pub struct PaymentFee {
+    pub payment_intent: String,
+    pub charge_id: String,
+    pub fee_minor: i64,
+}
+
+/// Books a payment in one transaction: the gross entry, and, once the fee
+/// is known, the fee entry and the link from its charge. Each is booked at
+/// most once, so calling again after the fee became known completes a
+/// payment first booked without it.
+pub async fn record_payment(db: &Db, p: &StripePayment) -> Result<()> {
     let gross = NewEntry {
         kind: EntryKind::Payment,
         amount_minor: p.amount_minor,
@@ -572,43 +580,48 @@ pub async fn record_payment(db: &Db, p: &StripePayment) -> Result<bool> {
         reverses_entry_id: None,
         created_by: None,
     };
-    let fee = NewEntry {
+    let fee_entry = p.fee.as_ref().map(|f| NewEntry {
         kind: EntryKind::Fee,
-        amount_minor: -p.fee_minor,
+        amount_minor: -f.fee_minor,
         external_ref: format!("{}:fee", p.reference),
         note: "Stripe fee".into(),
         ..gross.clone()
-    };
+    });
     db_run!(db, |pool| {
         let mut tx = begin_write!(pool);
-        let done: Option<i64> = sqlx::query_scalar(
+        let existing: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM ledger_entries WHERE source = 'stripe' AND external_ref = $1",
         )
         .bind(&p.reference)
         .fetch_optional(&mut *tx)
         .await?;
-        if done.is_some() {
-            return Ok(false);
-        }
-        let entry_id = async { Ok::<_, sqlx::Error>(append!(tx, &gross)) }.await;
-        let entry_id = match entry_id {
-            Ok(id) => id,
-            // Another replica booked it between our check and insert.
-            Err(e) if is_unique_violation(&e, "external_ref") => return Ok(false),
-            Err(e) => return Err(e.into()),
+        let gross_id = match existing {
+            Some(id) => id,
+            None => match async { Ok::<_, sqlx::Error>(append!(tx, &gross)) }.await {
+                Ok(id) => id,
+                // Another replica is booking it right now; it will finish.
+                Err(e) if is_unique_violation(&e, "external_ref") => return Ok(()),
+                Err(e) => return Err(e.into()),
+            },
         };
-        if p.fee_minor != 0 {
-            append!(tx, &fee);
-        }
-        if let Some(pi) = &p.payment_intent {
+        if let (Some(fee), Some(entry)) = (&p.fee, &fee_entry) {
+            let fee_booked: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM ledger_entries WHERE source = 'stripe' AND external_ref = $1",
+            )
+            .bind(&entry.external_ref)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if fee_booked.is_none() && fee.fee_minor != 0 {
+                append!(tx, entry);
+            }
             sqlx::query(
                 "INSERT INTO stripe_payments (payment_intent, charge_id, invoice_id, ledger_entry_id, pledge_id, supporter_id, tier_id, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (payment_intent) DO NOTHING",
             )
-            .bind(pi)
-            .bind(&p.charge_id)
+            .bind(&fee.payment_intent)
+            .bind(&fee.charge_id)
             .bind(&p.invoice_id)
-            .bind(entry_id)
+            .bind(gross_id)
             .bind(p.pledge_id)
             .bind(p.supporter_id)
             .bind(p.tier_id)
@@ -630,7 +643,7 @@ pub async fn record_payment(db: &Db, p: &StripePayment) -> Result<bool> {
         }
         bump_version!(tx);
         tx.commit().await?;
-        Ok::<_, Error>(true)
+        Ok::<_, Error>(())
     })
 }
 

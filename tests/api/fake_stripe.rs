@@ -90,6 +90,8 @@ pub struct FakeStripe {
     /// Where webhooks go; each delivery picks one at random (replicas).
     webhook_urls: Arc<Mutex<Vec<String>>>,
     idempotency_gate: Arc<Mutex<()>>,
+    /// Path prefixes that answer 500, to play an outage.
+    down: Arc<Mutex<Vec<String>>>,
 }
 
 /// How to deliver a batch of events.
@@ -158,12 +160,22 @@ impl FakeStripe {
             client: reqwest::Client::new(),
             webhook_urls: Arc::default(),
             idempotency_gate: Arc::default(),
+            down: Arc::default(),
         };
         let app = Router::new()
             .route("/v1/{*path}", get(handle).post(handle).delete(handle))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         fake
+    }
+
+    /// Makes requests to `/v1/<prefix>…` fail with 500 until `restore`.
+    pub fn break_endpoint(&self, prefix: &str) {
+        self.down.lock().unwrap().push(prefix.to_owned());
+    }
+
+    pub fn restore(&self) {
+        self.down.lock().unwrap().clear();
     }
 
     pub fn send_webhooks_to(&self, url: String) {
@@ -753,6 +765,19 @@ async fn handle(
             )
                 .into_response();
         }
+    }
+    if fake
+        .down
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|p| path.starts_with(p.as_str()))
+    {
+        return *stripe_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "Stripe is having a bad day.",
+        );
     }
     assert_eq!(
         headers.get("stripe-version").and_then(|v| v.to_str().ok()),

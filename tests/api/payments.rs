@@ -27,6 +27,7 @@ with_stripe_on_both_backends!(
     two_replicas_receiving_the_same_events_book_each_payment_once,
     an_event_left_behind_by_a_crash_is_applied_after_its_lease,
     a_checkout_cannot_rename_an_existing_patron,
+    a_payment_is_booked_while_stripe_cannot_say_the_fee_and_the_fee_follows,
 );
 
 on_both_backends!(payments_answer_503_without_a_secret_key);
@@ -823,6 +824,45 @@ async fn an_event_left_behind_by_a_crash_is_applied_after_its_lease(
     // ...nor booked twice when Stripe delivers everything again.
     fake.deliver(&events, Delivery::HOSTILE).await;
     assert_eq!(sum(&ledger(&app, &owner).await, "payment"), (1, 900));
+}
+
+async fn a_payment_is_booked_while_stripe_cannot_say_the_fee_and_the_fee_follows(
+    app: TestApp,
+    fake: FakeStripe,
+) {
+    let owner = app.owner_token().await;
+    let tier = tier(&app, &owner, 1000, "month").await;
+    let session = patron_checkout(&app, tier, "ann@example.org").await;
+    let events = fake.complete_checkout(&session);
+    fake.break_endpoint("invoice_payments");
+    fake.deliver(&events, Delivery::ONCE).await;
+    let entries = ledger(&app, &owner).await;
+    assert_eq!(
+        sum(&entries, "payment"),
+        (1, 1000),
+        "the money is booked at once"
+    );
+    assert_eq!(sum(&entries, "fee").0, 0);
+    let failed = app
+        .get_json("/api/v1/admin/stripe/events?status=failed", Some(&owner))
+        .await;
+    assert_eq!(
+        failed[0]["type"], "invoice.paid",
+        "admins see what is pending"
+    );
+
+    fake.restore();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while sum(&ledger(&app, &owner).await, "fee").0 == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fee never followed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let entries = ledger(&app, &owner).await;
+    assert_eq!(sum(&entries, "payment"), (1, 1000));
+    assert_eq!(sum(&entries, "fee"), (1, -fee(1000)));
 }
 
 async fn payments_answer_503_without_a_secret_key(app: TestApp) {
