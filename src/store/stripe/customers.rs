@@ -1,0 +1,82 @@
+//! Supporters as Stripe customers, and those created by checkout.
+
+use super::prelude::*;
+
+/// The patron with this email, created if new. An existing patron's name
+/// and visibility are never changed here: anyone can start a checkout with
+/// any address, so doing so must not rename somebody else in public.
+pub async fn upsert_patron(
+    db: &Db,
+    email: &crate::domain::supporter::Email,
+    display_name: &str,
+    visibility: crate::domain::supporter::Visibility,
+) -> Result<i64> {
+    let at = now();
+    let id = db_run!(db, |pool| {
+        let mut tx = begin_write!(pool);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO supporters (kind, email, email_normalized, display_name, visibility, created_at, updated_at) \
+             VALUES ('patron', $1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (email_normalized) WHERE kind = 'patron' DO UPDATE SET updated_at = supporters.updated_at \
+             RETURNING id",
+        )
+        .bind(&email.address)
+        .bind(&email.normalized)
+        .bind(display_name)
+        .bind(visibility.as_str())
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+        bump_version!(tx);
+        tx.commit().await?;
+        id
+    });
+    Ok(id)
+}
+
+pub async fn set_customer(db: &Db, supporter_id: i64, customer_id: &str) -> Result<()> {
+    db_run!(db, |pool| {
+        sqlx::query("UPDATE supporters SET stripe_customer_id = $2 WHERE id = $1 AND (stripe_customer_id IS NULL OR stripe_customer_id = $2)")
+            .bind(supporter_id)
+            .bind(customer_id)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}
+
+pub async fn customer_of(db: &Db, supporter_id: i64) -> Result<Option<String>> {
+    let id = db_run!(db, |pool| {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT stripe_customer_id FROM supporters WHERE id = $1",
+        )
+        .bind(supporter_id)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(id.flatten())
+}
+
+/// A patron with a Stripe customer, by email: who may manage their support.
+pub async fn patron_customer_by_email(db: &Db, normalized: &str) -> Result<Option<(i64, String)>> {
+    let row = db_run!(db, |pool| {
+        sqlx::query_as::<_, (i64, String)>(
+            "SELECT id, stripe_customer_id FROM supporters WHERE kind = 'patron' AND email_normalized = $1 \
+             AND stripe_customer_id IS NOT NULL",
+        )
+        .bind(normalized)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(row)
+}
+
+pub async fn supporter_by_customer(db: &Db, customer_id: &str) -> Result<Option<i64>> {
+    let id = db_run!(db, |pool| {
+        sqlx::query_scalar::<_, i64>("SELECT id FROM supporters WHERE stripe_customer_id = $1")
+            .bind(customer_id)
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(id)
+}

@@ -1,0 +1,39 @@
+//! Single-use sign-in links for patrons, stored by hash.
+
+use super::prelude::*;
+
+pub async fn create_magic_link(
+    db: &Db,
+    token_hash: &str,
+    supporter_id: i64,
+    ttl: chrono::Duration,
+) -> Result<()> {
+    let at = now();
+    db_run!(db, |pool| {
+        sqlx::query(
+            "INSERT INTO magic_links (token_hash, supporter_id, purpose, created_at, expires_at) VALUES ($1, $2, 'manage', $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(supporter_id)
+        .bind(at)
+        .bind(at + ttl)
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Spends a link: the supporter it was for, if it was unused and unexpired.
+pub async fn consume_magic_link(db: &Db, token_hash: &str) -> Result<Option<i64>> {
+    let at = now();
+    let id = db_run!(db, |pool| {
+        sqlx::query_scalar::<_, i64>(
+            "UPDATE magic_links SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING supporter_id",
+        )
+        .bind(token_hash)
+        .bind(at)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(id)
+}

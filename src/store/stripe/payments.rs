@@ -1,0 +1,189 @@
+//! Booking Stripe's money: payments with their fees, refunds, disputes.
+
+use super::prelude::*;
+
+/// A payment Stripe collected: an invoice of a subscription, or a one-time
+/// gift's payment intent.
+#[derive(Debug, Clone)]
+pub struct StripePayment {
+    /// The invoice id for subscriptions, the payment intent id for gifts.
+    pub reference: String,
+    pub invoice_id: Option<String>,
+    pub amount_minor: i64,
+    /// `None` while Stripe could not tell us yet.
+    pub fee: Option<PaymentFee>,
+    pub currency: Currency,
+    pub occurred_at: DateTime<Utc>,
+    pub pledge_id: Option<i64>,
+    pub supporter_id: Option<i64>,
+    pub tier_id: Option<i64>,
+    /// For sponsors: the end of the period this payment covers.
+    pub paid_through: Option<NaiveDate>,
+    pub note: String,
+}
+
+/// The charge behind a payment and the fee Stripe kept on it.
+#[derive(Debug, Clone)]
+pub struct PaymentFee {
+    pub payment_intent: String,
+    pub charge_id: String,
+    pub fee_minor: i64,
+}
+
+/// Books a payment in one transaction: the gross entry, and, once the fee
+/// is known, the fee entry and the link from its charge. Each is booked at
+/// most once, so calling again after the fee became known completes a
+/// payment first booked without it.
+pub async fn record_payment(db: &Db, p: &StripePayment) -> Result<()> {
+    let gross = NewEntry {
+        kind: EntryKind::Payment,
+        amount_minor: p.amount_minor,
+        currency: p.currency,
+        pledge_id: p.pledge_id,
+        supporter_id: p.supporter_id,
+        tier_id: p.tier_id,
+        source: Source::Stripe,
+        external_ref: p.reference.clone(),
+        occurred_at: p.occurred_at,
+        note: p.note.clone(),
+        reverses_entry_id: None,
+        created_by: None,
+    };
+    let fee_entry = p.fee.as_ref().map(|f| NewEntry {
+        kind: EntryKind::Fee,
+        amount_minor: -f.fee_minor,
+        external_ref: format!("{}:fee", p.reference),
+        note: "Stripe fee".into(),
+        ..gross.clone()
+    });
+    db_run!(db, |pool| {
+        let mut tx = begin_write!(pool);
+        let existing: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM ledger_entries WHERE source = 'stripe' AND external_ref = $1",
+        )
+        .bind(&p.reference)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let gross_id = match existing {
+            Some(id) => id,
+            None => match async { Ok::<_, sqlx::Error>(append!(tx, &gross)) }.await {
+                Ok(id) => id,
+                // Another replica is booking it right now; it will finish.
+                Err(e) if is_unique_violation(&e, "external_ref") => return Ok(()),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if let (Some(fee), Some(entry)) = (&p.fee, &fee_entry) {
+            let fee_booked: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM ledger_entries WHERE source = 'stripe' AND external_ref = $1",
+            )
+            .bind(&entry.external_ref)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if fee_booked.is_none() && fee.fee_minor != 0 {
+                append!(tx, entry);
+            }
+            sqlx::query(
+                "INSERT INTO stripe_payments (payment_intent, charge_id, invoice_id, ledger_entry_id, pledge_id, supporter_id, tier_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (payment_intent) DO NOTHING",
+            )
+            .bind(&fee.payment_intent)
+            .bind(&fee.charge_id)
+            .bind(&p.invoice_id)
+            .bind(gross_id)
+            .bind(p.pledge_id)
+            .bind(p.supporter_id)
+            .bind(p.tier_id)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let (Some(supporter), Some(through)) = (p.supporter_id, p.paid_through) {
+            // The paid-through date only moves forward.
+            sqlx::query(
+                "UPDATE supporters SET paid_through = $2, updated_at = $3 WHERE id = $1 AND kind = 'sponsor' \
+                 AND (paid_through IS NULL OR paid_through < $2)",
+            )
+            .bind(supporter)
+            .bind(through)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        }
+        bump_version!(tx);
+        tx.commit().await?;
+        Ok::<_, Error>(())
+    })
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PaymentRow {
+    pub payment_intent: String,
+    pub charge_id: Option<String>,
+    pub ledger_entry_id: i64,
+    pub pledge_id: Option<i64>,
+    pub supporter_id: Option<i64>,
+    pub tier_id: Option<i64>,
+    pub amount_minor: i64,
+    pub currency: Currency,
+}
+
+macro_rules! payment_select {
+    () => {
+        "SELECT p.payment_intent, p.charge_id, p.ledger_entry_id, p.pledge_id, p.supporter_id, p.tier_id, \
+         e.amount_minor, e.currency FROM stripe_payments p JOIN ledger_entries e ON e.id = p.ledger_entry_id "
+    };
+}
+
+pub async fn payment_by_charge(db: &Db, charge_id: &str) -> Result<Option<PaymentRow>> {
+    let row = db_run!(db, |pool| {
+        sqlx::query_as::<_, PaymentRow>(concat!(payment_select!(), "WHERE p.charge_id = $1"))
+            .bind(charge_id)
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(row)
+}
+
+pub async fn payment_by_entry(db: &Db, entry_id: i64) -> Result<Option<PaymentRow>> {
+    let row = db_run!(db, |pool| {
+        sqlx::query_as::<_, PaymentRow>(concat!(payment_select!(), "WHERE p.ledger_entry_id = $1"))
+            .bind(entry_id)
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(row)
+}
+
+/// Appends Stripe entries (refunds, disputes) that are not booked yet.
+/// Returns how many were new.
+pub async fn record_entries(db: &Db, entries: &[NewEntry]) -> Result<usize> {
+    let mut booked = 0;
+    for entry in entries {
+        let new = db_run!(db, |pool| {
+            let mut tx = begin_write!(pool);
+            let done: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM ledger_entries WHERE source = $1 AND external_ref = $2",
+            )
+            .bind(entry.source.as_str())
+            .bind(&entry.external_ref)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if done.is_some() {
+                false
+            } else {
+                match async { Ok::<_, sqlx::Error>(append!(tx, entry)) }.await {
+                    Ok(_) => {
+                        bump_version!(tx);
+                        tx.commit().await?;
+                        true
+                    }
+                    Err(e) if is_unique_violation(&e, "external_ref") => false,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        });
+        booked += usize::from(new);
+    }
+    Ok(booked)
+}

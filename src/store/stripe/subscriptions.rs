@@ -1,0 +1,95 @@
+//! Pledges as Stripe reports their subscriptions.
+
+use super::prelude::*;
+
+/// A subscription as Stripe reports it now.
+#[derive(Debug, Clone)]
+pub struct SubscriptionState {
+    pub subscription_id: String,
+    pub supporter_id: i64,
+    pub tier_id: Option<i64>,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub interval: Interval,
+    pub status: PledgeStatus,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub current_period_end: Option<DateTime<Utc>>,
+    pub cancel_at_period_end: bool,
+}
+
+/// Creates or updates the pledge for a subscription. A canceled pledge
+/// stays canceled (Stripe never revives a subscription), so a stale read
+/// cannot bring it back.
+pub async fn upsert_subscription_pledge(db: &Db, s: &SubscriptionState) -> Result<i64> {
+    let at = now();
+    let id = db_run!(db, |pool| {
+        let mut tx = begin_write!(pool);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO pledges (supporter_id, tier_id, amount_minor, currency, interval, status, source, external_ref, \
+             started_at, ended_at, current_period_end, cancel_at_period_end, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'stripe', $7, $8, $9, $10, $11, $12, $12) \
+             ON CONFLICT (source, external_ref) DO UPDATE SET \
+               status = CASE WHEN pledges.status = 'canceled' THEN pledges.status ELSE excluded.status END, \
+               ended_at = COALESCE(pledges.ended_at, excluded.ended_at), \
+               amount_minor = excluded.amount_minor, \
+               tier_id = excluded.tier_id, \
+               interval = excluded.interval, \
+               current_period_end = excluded.current_period_end, \
+               cancel_at_period_end = excluded.cancel_at_period_end, \
+               updated_at = excluded.updated_at \
+             RETURNING id",
+        )
+        .bind(s.supporter_id)
+        .bind(s.tier_id)
+        .bind(s.amount_minor)
+        .bind(s.currency.code())
+        .bind(s.interval.as_str())
+        .bind(s.status.as_str())
+        .bind(&s.subscription_id)
+        .bind(s.started_at)
+        .bind(s.ended_at)
+        .bind(s.current_period_end)
+        .bind(s.cancel_at_period_end)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+        // A sponsorship ended early (cancelled now, or Stripe gave up on an
+        // unpaid renewal) is paid through the day before it ended, no later.
+        if let (PledgeStatus::Canceled, Some(ended)) = (s.status, s.ended_at) {
+            let last_day = ended.date_naive().pred_opt().unwrap_or(ended.date_naive());
+            sqlx::query(
+                "UPDATE supporters SET paid_through = $2, updated_at = $3 WHERE id = $1 AND kind = 'sponsor' \
+                 AND paid_through > $2",
+            )
+            .bind(s.supporter_id)
+            .bind(last_day)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        bump_version!(tx);
+        tx.commit().await?;
+        id
+    });
+    Ok(id)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PledgeRef {
+    pub id: i64,
+    pub supporter_id: i64,
+    pub tier_id: Option<i64>,
+}
+
+pub async fn pledge_by_subscription(db: &Db, subscription_id: &str) -> Result<Option<PledgeRef>> {
+    let row = db_run!(db, |pool| {
+        sqlx::query_as::<_, PledgeRef>(
+            "SELECT id, supporter_id, tier_id FROM pledges WHERE source = 'stripe' AND external_ref = $1",
+        )
+        .bind(subscription_id)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(row)
+}
