@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth::{password, ratelimit::LoginLimiter, token::TokenKeys},
+    background,
     config::Settings,
     error::{Error, Result},
     http::{self, AppContext, AppState},
@@ -165,17 +166,11 @@ impl Application {
 }
 
 fn spawn_housekeeping(state: AppState, shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(10));
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tick.tick() => {
-                    state.login_limiter.prune();
-                    state.metrics.run_upkeep();
-                }
-            }
-        }
+    background::every(Duration::from_secs(10), shutdown, move || {
+        state.login_limiter.prune();
+        state.manage_limiter.prune();
+        state.metrics.run_upkeep();
+        std::future::ready(())
     });
 }
 

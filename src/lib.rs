@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod background;
 pub mod config;
 pub mod domain;
 pub mod error;

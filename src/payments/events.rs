@@ -145,25 +145,22 @@ pub fn spawn_retry_worker(ctx: Arc<AppContext>, every: Duration, shutdown: Cance
     if ctx.gateway.is_none() {
         return;
     }
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tick.tick() => {
-                    let due = match store::stripe::due_events(&ctx.db, 50).await {
-                        Ok(ids) => ids,
-                        Err(e) => { tracing::warn!(error = %e, "cannot list due stripe events"); continue; }
-                    };
-                    let mut changed = false;
-                    for id in due {
-                        changed |= process(&ctx, &id).await.unwrap_or(false);
-                    }
-                    if changed {
-                        ctx.public.mark_dirty();
-                    }
+    crate::background::every(every, shutdown, move || {
+        let ctx = ctx.clone();
+        async move {
+            let due = match store::stripe::due_events(&ctx.db, 50).await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list due stripe events");
+                    return;
                 }
+            };
+            let mut changed = false;
+            for id in due {
+                changed |= process(&ctx, &id).await.unwrap_or(false);
+            }
+            if changed {
+                ctx.public.mark_dirty();
             }
         }
     });
