@@ -108,7 +108,7 @@ async fn apply_claimed(
     let gateway = ctx.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
     let event_id = row.id.as_str();
     let outcome = if !HANDLED.contains(&row.type_.as_str()) {
-        Ok(())
+        Ok(false)
     } else {
         let event = match parsed {
             Some(event) => Ok(event),
@@ -121,8 +121,10 @@ async fn apply_claimed(
         }
     };
     match outcome {
-        Ok(()) => {
-            store::stripe::event_processed(&ctx.db, event_id).await?;
+        Ok(marked) => {
+            if !marked {
+                store::stripe::event_processed(&ctx.db, event_id).await?;
+            }
             metrics::counter!("patronage_stripe_events_applied_total").increment(1);
             Ok(())
         }
@@ -166,37 +168,43 @@ pub fn spawn_retry_worker(ctx: Arc<AppContext>, every: Duration, shutdown: Cance
     });
 }
 
-async fn apply(db: &Db, gateway: &Gateway, event: &Event) -> Result<()> {
+/// Applies an event. Returns true when the event was marked processed in
+/// the same transaction as its effects (so the caller need not).
+async fn apply(db: &Db, gateway: &Gateway, event: &Event) -> Result<bool> {
+    let unmarked = |r: Result<()>| r.map(|()| false);
     match &event.data.object {
         EventObject::CheckoutSessionCompleted(s)
         | EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => {
-            checkout_paid(db, gateway, s).await
+            unmarked(checkout_paid(db, gateway, s).await)
         }
         EventObject::CheckoutSessionAsyncPaymentFailed(s) => {
-            store::stripe::finish_checkout(db, s.id.as_str(), "failed").await
+            unmarked(store::stripe::finish_checkout(db, s.id.as_str(), "failed").await)
         }
         EventObject::CustomerSubscriptionCreated(sub)
         | EventObject::CustomerSubscriptionUpdated(sub)
         | EventObject::CustomerSubscriptionDeleted(sub) => {
             sync_subscription(db, gateway, sub.id.as_str())
                 .await
-                .map(|_| ())
+                .map(|_| false)
         }
+        // Renewals are most of the traffic: book and mark in one commit.
         EventObject::InvoicePaid(invoice) => {
-            invoice_paid(db, gateway, invoice, event.created).await
+            invoice_paid(db, gateway, invoice, event.created, event.id.as_str()).await
         }
         EventObject::InvoicePaymentFailed(invoice)
         | EventObject::InvoicePaymentActionRequired(invoice) => match subscription_of(invoice) {
-            Some(sub) => sync_subscription(db, gateway, &sub).await.map(|_| ()),
-            None => Ok(()),
+            Some(sub) => sync_subscription(db, gateway, &sub).await.map(|_| false),
+            None => Ok(false),
         },
-        EventObject::ChargeRefunded(charge) => charge_refunded(db, gateway, charge).await,
-        EventObject::ChargeDisputeCreated(dispute) => dispute_opened(db, gateway, dispute).await,
+        EventObject::ChargeRefunded(charge) => unmarked(charge_refunded(db, gateway, charge).await),
+        EventObject::ChargeDisputeCreated(dispute) => {
+            unmarked(dispute_opened(db, gateway, dispute).await)
+        }
         EventObject::ChargeDisputeClosed(dispute) => {
-            dispute_closed(db, gateway, dispute, event.created).await
+            unmarked(dispute_closed(db, gateway, dispute, event.created).await)
         }
         // Stored for the record; nothing to apply.
-        _ => Ok(()),
+        _ => Ok(false),
     }
 }
 
@@ -273,17 +281,21 @@ pub async fn sync_subscription(
     ))
 }
 
+/// Books a paid invoice. When the fee is known too, the event is marked
+/// processed in the same commit (returns true); without the fee, the event
+/// fails and comes back for it.
 async fn invoice_paid(
     db: &Db,
     gateway: &Gateway,
     invoice: &Invoice,
     event_created: i64,
-) -> Result<()> {
+    event_id: &str,
+) -> Result<bool> {
     let Some(invoice_id) = invoice.id.as_ref().map(|i| i.to_string()) else {
-        return Ok(());
+        return Ok(false);
     };
     if invoice.amount_paid <= 0 {
-        return Ok(());
+        return Ok(false);
     }
     let subscription = subscription_of(invoice);
     // The pledge's state follows customer.subscription.* events; here we
@@ -331,9 +343,10 @@ async fn invoice_paid(
             paid_through: Some(at(period_end).date_naive()),
             note: invoice.number.clone().unwrap_or_default(),
         },
+        fee.is_ok().then_some(event_id),
     )
     .await?;
-    fee.map(|_| ())
+    fee.map(|_| true)
 }
 
 /// The fee Stripe kept on a payment intent's charge, if it has one yet.
@@ -387,6 +400,7 @@ async fn checkout_paid(db: &Db, gateway: &Gateway, session: &CheckoutSession) ->
                     paid_through: None,
                     note: "one-time gift".into(),
                 },
+                None,
             )
             .await?;
             // Booked; a missing fee makes the event come back for it.

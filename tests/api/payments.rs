@@ -162,6 +162,26 @@ async fn twelve_payments_land_once_despite_duplicated_shuffled_concurrent_webhoo
     assert_eq!(f["patrons_count"], 1);
     assert_eq!(minor(&f["monthly_recurring"]), 1000);
     assert_eq!(pledge_status(&app, &owner).await, "active");
+    for status in ["pending", "failed"] {
+        let left = app
+            .get_json(
+                &format!("/api/v1/admin/stripe/events?status={status}"),
+                Some(&owner),
+            )
+            .await;
+        assert!(left.as_array().unwrap().is_empty(), "{status}: {left}");
+    }
+    let processed = app
+        .get_json(
+            "/api/v1/admin/stripe/events?status=processed&limit=200",
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(
+        processed.as_array().unwrap().len(),
+        events.len(),
+        "each event stored once, all processed"
+    );
     // Delivering everything again changes nothing.
     fake.deliver(
         &events,

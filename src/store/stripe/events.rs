@@ -70,13 +70,25 @@ pub async fn claim_event(db: &Db, id: &str, lease: chrono::Duration) -> Result<O
     Ok(row)
 }
 
+/// Marks an event processed, through `$exec` (a pool, or a transaction's
+/// connection so it commits with the effects).
+macro_rules! mark_processed {
+    ($exec:expr, $id:expr) => {
+        sqlx::query(
+            "UPDATE stripe_events SET status = 'processed', processed_at = $2, locked_until = NULL, \
+             last_error = NULL WHERE id = $1",
+        )
+        .bind($id)
+        .bind($crate::store::now())
+        .execute($exec)
+        .await?
+    };
+}
+pub(crate) use mark_processed;
+
 pub async fn event_processed(db: &Db, id: &str) -> Result<()> {
     db_run!(db, |pool| {
-        sqlx::query("UPDATE stripe_events SET status = 'processed', processed_at = $2, locked_until = NULL, last_error = NULL WHERE id = $1")
-            .bind(id)
-            .bind(now())
-            .execute(pool)
-            .await?;
+        mark_processed!(pool, id);
     });
     Ok(())
 }

@@ -34,7 +34,14 @@ pub struct PaymentFee {
 /// is known, the fee entry and the link from its charge. Each is booked at
 /// most once, so calling again after the fee became known completes a
 /// payment first booked without it.
-pub async fn record_payment(db: &Db, p: &StripePayment) -> Result<()> {
+///
+/// With `processed_event`, that webhook event is marked processed in the same
+/// transaction: the booking and the mark commit together or not at all.
+pub async fn record_payment(
+    db: &Db,
+    p: &StripePayment,
+    processed_event: Option<&str>,
+) -> Result<()> {
     let gross = NewEntry {
         kind: EntryKind::Payment,
         amount_minor: p.amount_minor,
@@ -109,6 +116,9 @@ pub async fn record_payment(db: &Db, p: &StripePayment) -> Result<()> {
             .bind(now())
             .execute(&mut *tx)
             .await?;
+        }
+        if let Some(event) = processed_event {
+            mark_processed!(&mut *tx, event);
         }
         bump_version!(tx);
         tx.commit().await?;
