@@ -87,6 +87,9 @@ impl Application {
             ),
             gateway,
             mailer,
+            templates: crate::mail::templates::Templates::new(),
+            instance_id: instance_id(),
+            started_at: store::now(),
             settings,
             db,
             tokens,
@@ -130,6 +133,8 @@ impl Application {
             shutdown.clone(),
         );
         spawn_housekeeping(state.clone(), shutdown.clone());
+        crate::mail::outbox::spawn_worker(state.clone(), shutdown.clone());
+        crate::jobs::start(state.clone(), shutdown.clone()).await?;
         events::spawn_retry_worker(
             state.clone(),
             Duration::from_secs(state.settings.stripe.retry_base_secs.max(1)),
@@ -163,6 +168,19 @@ impl Application {
         db.close().await;
         outcome
     }
+}
+
+/// A name for this replica in leases: host, process and a random suffix, so
+/// a restarted process never mistakes another's lease for its own.
+fn instance_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let mut raw = [0u8; 3];
+    rand::rng().fill_bytes(&mut raw);
+    format!("{host}-{}-{}", std::process::id(), hex::encode(raw))
 }
 
 fn spawn_housekeeping(state: AppState, shutdown: CancellationToken) {

@@ -20,6 +20,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub stripe: StripeSettings,
     pub mail: MailSettings,
+    pub jobs: JobsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -77,6 +78,7 @@ pub struct StripeSettings {
     pub one_time_min_minor: i64,
     pub invoice_days_until_due: u32,
     pub retry_base_secs: u64,
+    pub event_lease_secs: u64,
 }
 
 impl StripeSettings {
@@ -98,13 +100,67 @@ pub struct MailSettings {
     pub transport: MailTransport,
     pub from: String,
     pub magic_link_ttl_minutes: i64,
+    pub email_link_ttl_hours: i64,
+    pub default_locale: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_security: SmtpSecurity,
+    pub smtp_username: String,
+    #[serde(serialize_with = "redact_secret")]
+    pub smtp_password: SecretString,
+    pub smtp_timeout_secs: u64,
+    pub outbox_poll_secs: u64,
+    pub outbox_lease_secs: u64,
+    pub outbox_max_retry_delay_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum MailTransport {
     File,
+    Smtp,
     Memory,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// Plain connection upgraded with STARTTLS, which is required (port 587).
+    Starttls,
+    /// No encryption: only for a relay on the same host or network.
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsSettings {
+    pub enabled: bool,
+    pub lease_secs: u64,
+    pub catch_up_limit: u32,
+    pub reconcile: String,
+    pub sponsorships: String,
+    pub funding_snapshot: String,
+    pub monthly_report: String,
+    pub cleanup: String,
+    pub sponsor_reminder_days: i64,
+    pub event_retention_days: i64,
+    pub outbox_retention_days: i64,
+    pub job_run_retention_days: i64,
+}
+
+impl JobsSettings {
+    /// Each job's name and cron schedule.
+    pub fn schedules(&self) -> [(&'static str, &str); 5] {
+        [
+            ("reconcile", &self.reconcile),
+            ("sponsorships", &self.sponsorships),
+            ("funding_snapshot", &self.funding_snapshot),
+            ("monthly_report", &self.monthly_report),
+            ("cleanup", &self.cleanup),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -179,6 +235,23 @@ impl Settings {
             return Err(Error::Config(
                 "mail.from must be an address, e.g. \"Name <a@b.org>\"".into(),
             ));
+        }
+        if self.mail.transport == MailTransport::Smtp && self.mail.smtp_host.trim().is_empty() {
+            return Err(Error::Config(
+                "mail.smtp_host is required when mail.transport = \"smtp\"".into(),
+            ));
+        }
+        if self.mail.outbox_poll_secs == 0 || self.mail.outbox_lease_secs == 0 {
+            return Err(Error::Config(
+                "mail.outbox_poll_secs and mail.outbox_lease_secs must be above 0".into(),
+            ));
+        }
+        if self.jobs.lease_secs == 0 {
+            return Err(Error::Config("jobs.lease_secs must be above 0".into()));
+        }
+        for (job, schedule) in self.jobs.schedules() {
+            crate::jobs::Schedule::parse(schedule)
+                .map_err(|e| Error::Config(format!("jobs.{job}: {e}")))?;
         }
         if self.public.snapshot_poll_secs == 0 {
             return Err(Error::Config(

@@ -15,6 +15,8 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod jobs;
+pub mod links;
 pub mod mail;
 pub mod payments;
 pub mod reports;

@@ -57,6 +57,11 @@ pub struct AppContext {
     /// Stripe, when a secret key is configured.
     pub gateway: Option<Gateway>,
     pub mailer: Mailer,
+    pub templates: crate::mail::templates::Templates,
+    /// This replica's name in leases (job runs, outbox messages).
+    pub instance_id: String,
+    /// When this replica started: jobs never ran here before it.
+    pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
 pub type AppState = Arc<AppContext>;

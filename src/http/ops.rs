@@ -20,21 +20,38 @@ struct Health {
     status: &'static str,
 }
 
+#[derive(Serialize, ToSchema)]
+struct Readiness {
+    /// "ready", or "degraded" when a scheduled job is overdue.
+    status: &'static str,
+    /// Scheduled jobs: an overdue one has not succeeded within twice its
+    /// period. The replica still serves (readiness is about the database).
+    jobs: Vec<crate::jobs::JobHealth>,
+}
+
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Health)))]
 async fn healthz() -> axum::Json<Health> {
     axum::Json(Health { status: "ok" })
 }
 
-/// The database answers; 503 when it does not.
+/// The database answers (503 when it does not), with the health of the
+/// scheduled jobs in detail.
 #[utoipa::path(get, path = "/readyz", tag = "ops",
-    responses((status = 200, body = Health), (status = 503, body = crate::error::Problem)))]
-async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Health>> {
-    state.db.ping().await.map_err(|e| {
+    responses((status = 200, body = Readiness), (status = 503, body = crate::error::Problem)))]
+async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Readiness>> {
+    let unreachable = |e: Error| {
         tracing::warn!(error = %e, "readiness check failed");
         Error::Unavailable("database unreachable".into())
-    })?;
-    Ok(axum::Json(Health { status: "ready" }))
+    };
+    state.db.ping().await.map_err(unreachable)?;
+    let jobs = crate::jobs::health(&state).await.map_err(unreachable)?;
+    let status = if jobs.iter().any(|j| j.overdue) {
+        "degraded"
+    } else {
+        "ready"
+    };
+    Ok(axum::Json(Readiness { status, jobs }))
 }
 
 /// Prometheus text format.

@@ -6,9 +6,8 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -19,7 +18,7 @@ use super::{
 use crate::{
     domain::supporter::Email,
     error::{Error, Result},
-    mail, store,
+    links, store,
 };
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -40,17 +39,6 @@ struct ManageResponse {
     status: &'static str,
 }
 
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// The public base for links in emails: the campaign's, else our own address.
-pub async fn link_base(state: &AppState) -> Result<String> {
-    let campaign = store::campaign::get(&state.db).await?;
-    Ok(campaign
-        .public_base_url
-        .unwrap_or_else(|| format!("http://{}", state.settings.server.bind)))
-}
 
 /// Emails a management link if the address belongs to a paying patron. The
 /// answer never says whether it does.
@@ -69,28 +57,12 @@ async fn request_link(
     if let Some((supporter_id, _customer)) =
         store::stripe::patron_customer_by_email(&state.db, &email.normalized).await?
     {
-        let mut raw = [0u8; 32];
-        rand::rng().fill_bytes(&mut raw);
-        let token = hex::encode(raw);
-        let ttl = chrono::Duration::minutes(state.settings.mail.magic_link_ttl_minutes);
-        store::stripe::create_magic_link(&state.db, &token_hash(&token), supporter_id, ttl).await?;
-        let campaign = store::campaign::get(&state.db).await?;
-        let link = format!(
-            "{}/api/v1/patron/portal?token={token}",
-            link_base(&state).await?
-        );
-        let message = mail::Email {
-            to: email.address.clone(),
-            subject: format!("Manage your support for {}", campaign.name),
-            text: format!(
-                "Hello,\n\nUse this link to change your card, switch tier or cancel your support for {}:\n\n{link}\n\n\
-                 It works once and expires in {} minutes. If you did not ask for it, ignore this email.\n",
-                campaign.name, state.settings.mail.magic_link_ttl_minutes
-            ),
-        };
-        if let Err(e) = state.mailer.send(&message).await {
-            tracing::error!(error = %e, "could not send a management link");
-        }
+        // Through the outbox like every email: the link itself is made
+        // when the message is sent, so no usable token sits in the database.
+        let cause = format!("manage_link:{}", uuid::Uuid::new_v4());
+        store::outbox::queue_to_supporter(&state.db, supporter_id, &cause, "manage_link", json!({}))
+            .await?;
+        state.mailer.wake();
     }
     Ok((
         StatusCode::ACCEPTED,
@@ -114,7 +86,7 @@ async fn open_portal(
     Query(q): Query<PortalQuery>,
 ) -> Result<Response> {
     let gateway = state.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
-    let supporter = store::stripe::consume_magic_link(&state.db, &token_hash(q.token.trim()))
+    let supporter = store::stripe::consume_magic_link(&state.db, &links::token_hash(q.token.trim()))
         .await?
         .ok_or(Error::NotFound(
             "management link (it expired or was already used)",
@@ -123,7 +95,7 @@ async fn open_portal(
         .await?
         .ok_or(Error::NotFound("management link"))?;
     let return_url = match state.settings.stripe.portal_return_url.as_str() {
-        "" => link_base(&state).await?,
+        "" => links::public_base(&state.db, &state.settings).await?,
         url => url.to_owned(),
     };
     let url = gateway.portal_url(&customer, &return_url).await?;

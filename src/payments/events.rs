@@ -36,7 +36,9 @@ use crate::{
 };
 
 /// How long one worker may hold an event before another may take it over.
-const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+fn lease(ctx: &AppContext) -> chrono::Duration {
+    chrono::Duration::seconds(ctx.settings.stripe.event_lease_secs.max(1) as i64)
+}
 
 fn at(ts: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(ts, 0).single().unwrap_or_else(Utc::now)
@@ -70,7 +72,7 @@ pub const HANDLED: &[&str] = &[
 /// Claims, applies and marks one stored event. Returns false if another
 /// worker holds it or it was already applied.
 pub async fn process(ctx: &AppContext, event_id: &str) -> Result<bool> {
-    match store::stripe::claim_event(&ctx.db, event_id, LEASE).await? {
+    match store::stripe::claim_event(&ctx.db, event_id, lease(ctx)).await? {
         Some(row) => apply_claimed(ctx, row, None).await.map(|()| true),
         None => Ok(false),
     }
@@ -87,7 +89,7 @@ pub async fn receive(ctx: &AppContext, event: Event, payload: &str) -> Result<bo
         event.type_.as_str(),
         event.created,
         payload,
-        LEASE,
+        lease(ctx),
     )
     .await
     .map_err(|e| Error::Unavailable(format!("cannot store the event: {e}")))?;
@@ -191,11 +193,12 @@ async fn apply(db: &Db, gateway: &Gateway, event: &Event) -> Result<bool> {
         EventObject::InvoicePaid(invoice) => {
             invoice_paid(db, gateway, invoice, event.created, event.id.as_str()).await
         }
-        EventObject::InvoicePaymentFailed(invoice)
-        | EventObject::InvoicePaymentActionRequired(invoice) => match subscription_of(invoice) {
-            Some(sub) => sync_subscription(db, gateway, &sub).await.map(|_| false),
-            None => Ok(false),
-        },
+        EventObject::InvoicePaymentFailed(invoice) => {
+            payment_issue(db, gateway, invoice, false, event).await
+        }
+        EventObject::InvoicePaymentActionRequired(invoice) => {
+            payment_issue(db, gateway, invoice, true, event).await
+        }
         EventObject::ChargeRefunded(charge) => unmarked(charge_refunded(db, gateway, charge).await),
         EventObject::ChargeDisputeCreated(dispute) => {
             unmarked(dispute_opened(db, gateway, dispute).await)
@@ -208,6 +211,52 @@ async fn apply(db: &Db, gateway: &Gateway, event: &Event) -> Result<bool> {
     }
 }
 
+/// A renewal failed or waits for the payer: the pledge's state follows the
+/// subscription, and the payer gets one email per invoice saying how to fix
+/// it, committed with the event's processed mark.
+async fn payment_issue(
+    db: &Db,
+    gateway: &Gateway,
+    invoice: &Invoice,
+    action_required: bool,
+    event: &Event,
+) -> Result<bool> {
+    let Some(invoice_id) = invoice.id.as_ref().map(|i| i.to_string()) else {
+        return Ok(false);
+    };
+    let pledge = match subscription_of(invoice) {
+        Some(sub) => {
+            sync_subscription(db, gateway, &sub).await?;
+            store::stripe::pledge_by_subscription(db, &sub).await?
+        }
+        None => None,
+    };
+    let supporter_id = match &pledge {
+        Some(p) => Some(p.supporter_id),
+        None => match invoice.customer.as_ref() {
+            Some(c) => store::stripe::supporter_by_customer(db, c.id().as_str()).await?,
+            None => None,
+        },
+    };
+    store::stripe::record_payment_issue(
+        db,
+        &store::stripe::PaymentIssue {
+            invoice_id,
+            supporter_id,
+            pledge_id: pledge.as_ref().map(|p| p.id),
+            tier_id: pledge.as_ref().and_then(|p| p.tier_id),
+            amount_minor: invoice.amount_due,
+            currency: currency(&invoice.currency)?,
+            occurred_at: at(event.created),
+            hosted_url: invoice.hosted_invoice_url.clone(),
+            action_required,
+        },
+        event.id.as_str(),
+    )
+    .await?;
+    Ok(true)
+}
+
 fn subscription_of(invoice: &Invoice) -> Option<String> {
     invoice
         .parent
@@ -216,7 +265,7 @@ fn subscription_of(invoice: &Invoice) -> Option<String> {
         .map(|d| d.subscription.id().to_string())
 }
 
-fn pledge_status(status: &SubscriptionStatus) -> Option<PledgeStatus> {
+pub(crate) fn pledge_status(status: &SubscriptionStatus) -> Option<PledgeStatus> {
     match status {
         SubscriptionStatus::Active | SubscriptionStatus::Trialing => Some(PledgeStatus::Active),
         SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid | SubscriptionStatus::Paused => {
@@ -275,6 +324,11 @@ pub async fn sync_subscription(
         ended_at: sub.ended_at.map(at),
         current_period_end: Some(at(item.current_period_end)),
         cancel_at_period_end: sub.cancel_at_period_end,
+        cancel_reason: sub
+            .cancellation_details
+            .as_ref()
+            .and_then(|d| d.reason.as_ref())
+            .map(|r| r.as_str().to_owned()),
     };
     Ok(Some(
         store::stripe::upsert_subscription_pledge(db, &state).await?,

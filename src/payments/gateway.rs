@@ -9,11 +9,13 @@ use stripe_billing::{
     billing_portal_session::CreateBillingPortalSession,
     invoice_payment::{ListInvoicePayment, ListInvoicePaymentStatus},
     subscription::{
-        CancelSubscription, CreateSubscription, CreateSubscriptionItems, RetrieveSubscription,
-        UpdateSubscription,
+        CancelSubscription, CreateSubscription, CreateSubscriptionItems, ListSubscription,
+        ListSubscriptionStatus, RetrieveSubscription, UpdateSubscription,
     },
 };
-use stripe_client_core::{IdempotencyKey, RequestStrategy, StripeRequest};
+use stripe_client_core::{
+    IdempotencyKey, RequestBuilder, RequestStrategy, StripeMethod, StripeRequest,
+};
 use stripe_core::{
     customer::CreateCustomer,
     payment_intent::RetrievePaymentIntent,
@@ -307,6 +309,60 @@ impl Gateway {
             .send(&self.client)
             .await
             .map_err(upstream)
+    }
+
+    /// One page of subscriptions in every status, oldest page last.
+    pub async fn subscriptions_page(
+        &self,
+        starting_after: Option<&str>,
+    ) -> Result<(Vec<Subscription>, bool)> {
+        let mut request = ListSubscription::new()
+            .status(ListSubscriptionStatus::All)
+            .limit(100);
+        if let Some(after) = starting_after {
+            request = request.starting_after(after);
+        }
+        let list = request.send(&self.client).await.map_err(upstream)?;
+        Ok((list.data, list.has_more))
+    }
+
+    /// One page of events created at or after `created_from`, newest first,
+    /// each as its raw JSON: the same bytes a webhook would have carried,
+    /// so a missed event is applied exactly as a delivered one.
+    pub async fn events_page(
+        &self,
+        created_from: i64,
+        starting_after: Option<&str>,
+    ) -> Result<(Vec<serde_json::Value>, bool)> {
+        #[derive(serde::Serialize)]
+        struct Created {
+            gte: i64,
+        }
+        #[derive(serde::Serialize)]
+        struct Query<'a> {
+            limit: i64,
+            created: Created,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            starting_after: Option<&'a str>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Page {
+            data: Vec<serde_json::Value>,
+            has_more: bool,
+        }
+        let raw: miniserde::json::Value = RequestBuilder::new(StripeMethod::Get, "/events")
+            .query(&Query {
+                limit: 100,
+                created: Created { gte: created_from },
+                starting_after,
+            })
+            .customize()
+            .send(&self.client)
+            .await
+            .map_err(upstream)?;
+        let page: Page = serde_json::from_str(&miniserde::json::to_string(&raw))
+            .map_err(|e| Error::PaymentProvider(format!("unreadable event list: {e}")))?;
+        Ok((page.data, page.has_more))
     }
 
     /// Ends a subscription now, or at the end of the paid period.

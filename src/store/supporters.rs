@@ -7,6 +7,7 @@ use super::{
     Db, Page,
     audit::{Actor, audit},
     begin_write, bump_version, contains_pattern, is_unique_violation, now,
+    outbox::{AdminAudience, mail_admins, mail_supporter},
 };
 use crate::{
     db_run,
@@ -167,6 +168,21 @@ pub async fn create_sponsor(db: &Db, actor: &Actor, s: &SponsorDraft) -> Result<
                 "company_name": s.company_name, "website_url": s.website_url.0, "tier_id": s.tier_id
             })
         );
+        // A sponsor who applied (not one an admin entered) hears back, and
+        // the owners learn there is one to review.
+        if actor.id.is_none() {
+            let tier_name: String = sqlx::query_scalar("SELECT name FROM tiers WHERE id = $1")
+                .bind(s.tier_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let context = json!({
+                "sponsor_name": s.company_name, "tier_name": tier_name, "website_url": s.website_url.0,
+                "review_url": format!("/api/v1/admin/sponsors/{id}"),
+            });
+            let cause = format!("sponsor_applied:{id}");
+            mail_supporter!(tx, id, cause.as_str(), "sponsor_applied", context);
+            mail_admins!(tx, AdminAudience::Owners, cause.as_str(), "sponsor_applied_admin", context);
+        }
         bump_version!(tx);
         tx.commit().await?;
         id
@@ -252,6 +268,27 @@ pub async fn decide_sponsor(
             id,
             json!({"from": status, "to": decision, "reason": reason})
         );
+        let template = match decision {
+            SponsorStatus::Approved => Some("sponsor_approved"),
+            SponsorStatus::Rejected => Some("sponsor_rejected"),
+            SponsorStatus::Pending => None,
+        };
+        if let Some(template) = template {
+            let (name, tier_name, paid_through): (String, Option<String>, Option<NaiveDate>) = sqlx::query_as(
+                "SELECT s.display_name, t.name, s.paid_through FROM supporters s LEFT JOIN tiers t ON t.id = s.tier_id WHERE s.id = $1",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let context = json!({
+                "sponsor_name": name, "tier_name": tier_name, "reason": reason,
+                "paid_through": paid_through.map(|d| d.to_string()),
+            });
+            // Each decision is its own cause: a sponsor approved again after
+            // a reopen hears about it again.
+            let cause = format!("{template}:{id}:{}", at.timestamp_micros());
+            mail_supporter!(tx, id, cause, template, context);
+        }
         bump_version!(tx);
         tx.commit().await?;
         Ok::<_, Error>(())

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod campaign;
 mod ledger;
+mod operations;
 mod payments;
 mod pledges;
 mod reports;
@@ -29,6 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(audit::routes())
         .merge(reports::routes())
         .merge(payments::routes())
+        .merge(operations::routes())
 }
 
 pub const DEFAULT_LIMIT: i64 = 50;

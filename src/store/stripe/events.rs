@@ -162,3 +162,15 @@ pub async fn replay_event(db: &Db, actor: &Actor, id: &str) -> Result<()> {
     })?;
     Ok(())
 }
+
+/// Deletes raw events applied before `before`. Failed and pending ones stay.
+pub async fn prune_events(db: &Db, before: DateTime<Utc>) -> Result<u64> {
+    let n = db_run!(db, |pool| {
+        sqlx::query("DELETE FROM stripe_events WHERE status = 'processed' AND processed_at < $1")
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(n)
+}

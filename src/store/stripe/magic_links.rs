@@ -37,3 +37,21 @@ pub async fn consume_magic_link(db: &Db, token_hash: &str) -> Result<Option<i64>
     });
     Ok(id)
 }
+
+/// Deletes management links and setup tokens that can no longer be used.
+pub async fn prune_links(db: &Db, at: DateTime<Utc>) -> Result<u64> {
+    let n = db_run!(db, |pool| {
+        let links = sqlx::query("DELETE FROM magic_links WHERE expires_at < $1")
+            .bind(at)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        let tokens = sqlx::query("DELETE FROM setup_tokens WHERE expires_at < $1")
+            .bind(at)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        links + tokens
+    });
+    Ok(n)
+}

@@ -31,12 +31,13 @@ mod prelude {
         begin_write, bump_version, is_unique_violation,
         ledger::{NewEntry, append},
         now,
+        outbox::mail_supporter,
     };
     pub(super) use crate::{
         db_run,
         domain::{
             ledger::EntryKind,
-            money::Currency,
+            money::{Currency, Money},
             pledge::{PledgeStatus, Source},
             tier::Interval,
         },

@@ -71,10 +71,10 @@ pub async fn record_payment(
         .bind(&p.reference)
         .fetch_optional(&mut *tx)
         .await?;
-        let gross_id = match existing {
-            Some(id) => id,
+        let (gross_id, newly_booked) = match existing {
+            Some(id) => (id, false),
             None => match async { Ok::<_, sqlx::Error>(append!(tx, &gross)) }.await {
-                Ok(id) => id,
+                Ok(id) => (id, true),
                 // Another replica is booking it right now; it will finish.
                 Err(e) if is_unique_violation(&e, "external_ref") => return Ok(()),
                 Err(e) => return Err(e.into()),
@@ -117,10 +117,107 @@ pub async fn record_payment(
             .execute(&mut *tx)
             .await?;
         }
+        if newly_booked && let Some(supporter) = p.supporter_id {
+            // The receipt commits with the booking: one per payment.
+            let tier: Option<(String, String)> = match p.tier_id {
+                Some(tier) => sqlx::query_as("SELECT name, interval FROM tiers WHERE id = $1")
+                    .bind(tier)
+                    .fetch_optional(&mut *tx)
+                    .await?,
+                None => None,
+            };
+            let (template, reference) = match &p.invoice_id {
+                Some(_) if !p.note.is_empty() => ("receipt", p.note.as_str()),
+                Some(_) => ("receipt", p.reference.as_str()),
+                None => ("gift_thanks", p.reference.as_str()),
+            };
+            let context = json!({
+                "amount": Money::new(p.amount_minor, p.currency).view().display,
+                "date": p.occurred_at.date_naive().to_string(),
+                "tier_name": tier.as_ref().map(|t| &t.0),
+                "interval": tier.as_ref().map(|t| &t.1),
+                "reference": reference,
+            });
+            mail_supporter!(tx, supporter, format!("{template}:{}", p.reference), template, context);
+        }
+        if let Some(invoice) = &p.invoice_id {
+            // A payment that failed before and went through now is recovered.
+            sqlx::query("UPDATE payment_issues SET recovered_at = $2 WHERE invoice_id = $1 AND recovered_at IS NULL")
+                .bind(invoice)
+                .bind(p.occurred_at)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(event) = processed_event {
             mark_processed!(&mut *tx, event);
         }
         bump_version!(tx);
+        tx.commit().await?;
+        Ok::<_, Error>(())
+    })
+}
+
+/// An invoice Stripe could not collect, or that waits for the payer to
+/// confirm it with their bank (3-D Secure).
+#[derive(Debug, Clone)]
+pub struct PaymentIssue {
+    pub invoice_id: String,
+    pub supporter_id: Option<i64>,
+    pub pledge_id: Option<i64>,
+    pub tier_id: Option<i64>,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub occurred_at: DateTime<Utc>,
+    /// Stripe's page where the payer can pay or confirm the invoice.
+    pub hosted_url: Option<String>,
+    pub action_required: bool,
+}
+
+/// Records a payment problem and, in the same commit, the email that tells
+/// the payer how to fix it (once per invoice and kind), and marks the event
+/// processed. An invoice already paid (its events came out of order) is
+/// recorded as recovered and mails nobody.
+pub async fn record_payment_issue(db: &Db, issue: &PaymentIssue, processed_event: &str) -> Result<()> {
+    db_run!(db, |pool| {
+        let mut tx = begin_write!(pool);
+        let paid: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM ledger_entries WHERE source = 'stripe' AND external_ref = $1",
+        )
+        .bind(&issue.invoice_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO payment_issues (invoice_id, supporter_id, pledge_id, amount_minor, currency, first_failed_at, recovered_at)              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (invoice_id) DO NOTHING",
+        )
+        .bind(&issue.invoice_id)
+        .bind(issue.supporter_id)
+        .bind(issue.pledge_id)
+        .bind(issue.amount_minor)
+        .bind(issue.currency.code())
+        .bind(issue.occurred_at)
+        .bind(paid.map(|_| issue.occurred_at))
+        .execute(&mut *tx)
+        .await?;
+        if paid.is_none() && let Some(supporter) = issue.supporter_id {
+            let tier_name: Option<String> = match issue.tier_id {
+                Some(tier) => sqlx::query_scalar("SELECT name FROM tiers WHERE id = $1")
+                    .bind(tier)
+                    .fetch_optional(&mut *tx)
+                    .await?,
+                None => None,
+            };
+            let template = if issue.action_required { "action_required" } else { "payment_failed" };
+            let mut context = json!({
+                "amount": Money::new(issue.amount_minor, issue.currency).view().display,
+                "tier_name": tier_name,
+            });
+            if let Some(url) = &issue.hosted_url {
+                context["action_url"] = json!(url);
+                context["fix_url"] = json!(url);
+            }
+            mail_supporter!(tx, supporter, format!("{template}:{}", issue.invoice_id), template, context);
+        }
+        mark_processed!(&mut *tx, processed_event);
         tx.commit().await?;
         Ok::<_, Error>(())
     })

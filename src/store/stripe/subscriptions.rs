@@ -16,6 +16,8 @@ pub struct SubscriptionState {
     pub ended_at: Option<DateTime<Utc>>,
     pub current_period_end: Option<DateTime<Utc>>,
     pub cancel_at_period_end: bool,
+    /// Why Stripe canceled it: "payment_failed" when it gave up collecting.
+    pub cancel_reason: Option<String>,
 }
 
 /// Creates or updates the pledge for a subscription. A canceled pledge
@@ -25,6 +27,12 @@ pub async fn upsert_subscription_pledge(db: &Db, s: &SubscriptionState) -> Resul
     let at = now();
     let id = db_run!(db, |pool| {
         let mut tx = begin_write!(pool);
+        let before: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM pledges WHERE source = 'stripe' AND external_ref = $1",
+        )
+        .bind(&s.subscription_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO pledges (supporter_id, tier_id, amount_minor, currency, interval, status, source, external_ref, \
              started_at, ended_at, current_period_end, cancel_at_period_end, created_at, updated_at) \
@@ -67,6 +75,33 @@ pub async fn upsert_subscription_pledge(db: &Db, s: &SubscriptionState) -> Resul
             .bind(at)
             .execute(&mut *tx)
             .await?;
+        }
+        // Patrons hear when their support starts and when it ends; the
+        // emails commit with the change, once per pledge.
+        let (kind, tier_name): (String, Option<String>) = sqlx::query_as(
+            "SELECT s.kind, t.name FROM supporters s LEFT JOIN tiers t ON t.id = $2 WHERE s.id = $1",
+        )
+        .bind(s.supporter_id)
+        .bind(s.tier_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if kind == "patron" {
+            if before.is_none() && s.status == PledgeStatus::Active {
+                let context = json!({
+                    "tier_name": tier_name,
+                    "amount": Money::new(s.amount_minor, s.currency).view().display,
+                    "interval": s.interval.as_str(),
+                });
+                mail_supporter!(tx, s.supporter_id, format!("welcome:{}", s.supporter_id), "welcome", context);
+            }
+            if s.status == PledgeStatus::Canceled && before.as_deref() != Some("canceled") {
+                let reason = match s.cancel_reason.as_deref() {
+                    Some("payment_failed") => "payment_failed",
+                    _ => "requested",
+                };
+                let context = json!({"tier_name": tier_name, "reason": reason});
+                mail_supporter!(tx, s.supporter_id, format!("pledge_cancelled:{id}"), "pledge_cancelled", context);
+            }
         }
         bump_version!(tx);
         tx.commit().await?;

@@ -1,0 +1,185 @@
+//! What runs by itself: scheduled jobs and their health, the email outbox,
+//! reconciliation findings, and the daily funding history.
+
+use axum::{
+    extract::State,
+    http::StatusCode,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::Paged;
+use crate::{
+    error::{Error, Result},
+    http::{
+        AppState,
+        extract::{Admin, Owner, Path, Query},
+    },
+    jobs::{self, JobHealth},
+    store::{
+        self,
+        jobs::{FundingDay, JobRun, Mismatch},
+        outbox::OutboxRow,
+    },
+};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_jobs))
+        .routes(routes!(list_outbox))
+        .routes(routes!(retry_message))
+        .routes(routes!(reconciliation))
+        .routes(routes!(funding_history))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct JobsQuery {
+    job: Option<String>,
+    /// running, succeeded or failed.
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct JobsView {
+    /// Each job's schedule, last success and whether it is overdue.
+    health: Vec<JobHealth>,
+    /// Runs, newest slot first: one per (job, slot) across all replicas.
+    runs: Vec<JobRun>,
+}
+
+/// Scheduled jobs: their health and history.
+#[utoipa::path(get, path = "/api/v1/admin/jobs", tag = "admin", security(("bearer" = [])), params(JobsQuery),
+    responses((status = 200, body = JobsView)))]
+async fn list_jobs(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(q): Query<JobsQuery>,
+) -> Result<axum::Json<JobsView>> {
+    let page = super::page(None, q.limit)?;
+    Ok(axum::Json(JobsView {
+        health: jobs::health(&state).await?,
+        runs: store::jobs::history(&state.db, q.job.as_deref(), q.status.as_deref(), page.limit)
+            .await?,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct OutboxQuery {
+    /// pending, sent or failed.
+    status: Option<String>,
+    /// Pass the previous page's `next_after` here.
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct OutboxView {
+    /// How many messages are in each status.
+    counts: Vec<StatusCount>,
+    #[serde(flatten)]
+    messages: Paged<OutboxRow>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct StatusCount {
+    status: String,
+    count: i64,
+}
+
+/// The email outbox, newest first: what was sent, what waits, what failed.
+#[utoipa::path(get, path = "/api/v1/admin/outbox", tag = "admin", security(("bearer" = [])), params(OutboxQuery),
+    responses((status = 200, body = OutboxView)))]
+async fn list_outbox(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(q): Query<OutboxQuery>,
+) -> Result<axum::Json<OutboxView>> {
+    if let Some(status) = &q.status
+        && !["pending", "sent", "failed"].contains(&status.as_str())
+    {
+        return Err(Error::field("status", "must be pending, sent or failed"));
+    }
+    let page = super::page(None, q.limit)?;
+    let rows = store::outbox::list(&state.db, q.status.as_deref(), q.before, page.limit).await?;
+    let counts = store::outbox::counts(&state.db)
+        .await?
+        .into_iter()
+        .map(|(status, count)| StatusCount { status, count })
+        .collect();
+    Ok(axum::Json(OutboxView {
+        counts,
+        messages: Paged::new(rows, page.limit, |m: &OutboxRow| m.id),
+    }))
+}
+
+/// Sends a failed message again.
+#[utoipa::path(post, path = "/api/v1/admin/outbox/{id}/retry", tag = "admin", security(("bearer" = [])),
+    responses((status = 202, description = "Queued again"), (status = 404, body = crate::error::Problem)))]
+async fn retry_message(
+    State(state): State<AppState>,
+    _: Owner,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
+    store::outbox::retry(&state.db, id).await?;
+    state.mailer.wake();
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Serialize, ToSchema)]
+struct ReconciliationView {
+    /// The slot of the latest reconciliation that finished, or null.
+    run_slot: Option<DateTime<Utc>>,
+    /// What differed between Stripe and our pledges after applying missed events.
+    mismatches: Vec<Mismatch>,
+}
+
+/// The latest reconciliation with Stripe.
+#[utoipa::path(get, path = "/api/v1/admin/reconciliation", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = ReconciliationView)))]
+async fn reconciliation(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<axum::Json<ReconciliationView>> {
+    let (run_slot, mismatches) = store::jobs::latest_mismatches(&state.db).await?;
+    Ok(axum::Json(ReconciliationView {
+        run_slot,
+        mismatches,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    /// First day, YYYY-MM-DD (default: a year ago).
+    from: Option<NaiveDate>,
+    /// Last day, YYYY-MM-DD (default: today).
+    to: Option<NaiveDate>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct HistoryView {
+    days: Vec<FundingDay>,
+}
+
+/// The public figures as they were each day (kept by the daily job).
+#[utoipa::path(get, path = "/api/v1/admin/funding/history", tag = "admin", security(("bearer" = [])), params(HistoryQuery),
+    responses((status = 200, body = HistoryView)))]
+async fn funding_history(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(q): Query<HistoryQuery>,
+) -> Result<axum::Json<HistoryView>> {
+    let to = q.to.unwrap_or_else(|| Utc::now().date_naive());
+    let from = q.from.unwrap_or(to - chrono::Duration::days(365));
+    if from > to {
+        return Err(Error::field("from", "must not be after to"));
+    }
+    Ok(axum::Json(HistoryView {
+        days: store::jobs::funding_days(&state.db, from, to).await?,
+    }))
+}

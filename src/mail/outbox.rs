@@ -1,0 +1,172 @@
+//! The outbox worker, one per replica: claims due messages, renders them
+//! with what is true at sending time (names, fresh management links), and
+//! sends them. A temporary failure (the SMTP server is down) keeps the
+//! message and tries again with doubling delays; nothing is dropped. A
+//! permanent one (an address the server refuses) marks it failed, for an
+//! admin to see and retry.
+//!
+//! Delivery is once per (cause, recipient): the row is unique, and only the
+//! lease holder sends it. The one gap SMTP leaves is a replica dying after
+//! the server accepted a message but before it was marked sent; then its
+//! lease lapses and it is sent again, with the same Message-ID.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::{Email, SendError};
+use crate::{
+    error::{Error, Result},
+    http::{AppContext, AppState},
+    links, store,
+};
+
+/// Messages whose context gets a fresh management link when sent.
+const WITH_MANAGE_LINK: &[&str] = &["welcome", "receipt", "payment_failed", "manage_link"];
+
+const BATCH: i64 = 20;
+
+pub fn spawn_worker(ctx: AppState, shutdown: CancellationToken) {
+    let wake = ctx.mailer.woken();
+    let poll = Duration::from_secs(ctx.settings.mail.outbox_poll_secs);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+                _ = wake.notified() => {}
+            }
+            loop {
+                match deliver_due(&ctx).await {
+                    Ok(n) if n as i64 == BATCH && !shutdown.is_cancelled() => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox: cannot claim messages");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Sends one batch of due messages; returns how many were claimed.
+pub async fn deliver_due(ctx: &AppContext) -> Result<usize> {
+    let lease = chrono::Duration::seconds(ctx.settings.mail.outbox_lease_secs as i64);
+    let claimed = store::outbox::claim(&ctx.db, &ctx.instance_id, lease, BATCH).await?;
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    let base = links::public_base(&ctx.db, &ctx.settings).await?;
+    let campaign = store::campaign::get(&ctx.db).await?;
+    for mail in &claimed {
+        let outcome = match render(ctx, &base, &campaign.name, mail).await {
+            Ok(email) => ctx.mailer.send(&email).await,
+            Err(e) => Err(SendError::Temporary(e.to_string())),
+        };
+        match outcome {
+            Ok(()) => {
+                metrics::counter!("patronage_emails_sent_total", "template" => mail.template.clone())
+                    .increment(1);
+                store::outbox::sent(&ctx.db, mail.id, &ctx.instance_id).await?;
+            }
+            Err(SendError::Temporary(e)) => {
+                let retry_at = store::now() + retry_delay(ctx, mail.attempts);
+                tracing::warn!(outbox = mail.id, attempts = mail.attempts, error = %e, "email not sent; will retry");
+                metrics::counter!("patronage_emails_failed_total", "kind" => "temporary").increment(1);
+                store::outbox::not_sent(&ctx.db, mail.id, &ctx.instance_id, &e, Some(retry_at))
+                    .await?;
+            }
+            Err(SendError::Permanent(e)) => {
+                tracing::error!(outbox = mail.id, error = %e, "email refused for good");
+                metrics::counter!("patronage_emails_failed_total", "kind" => "permanent").increment(1);
+                store::outbox::not_sent(&ctx.db, mail.id, &ctx.instance_id, &e, None).await?;
+            }
+        }
+    }
+    Ok(claimed.len())
+}
+
+/// Doubling delays from the poll interval, capped.
+fn retry_delay(ctx: &AppContext, attempts: i32) -> chrono::Duration {
+    let base = ctx.settings.mail.outbox_poll_secs.max(1);
+    let secs = base
+        .saturating_mul(1 << attempts.clamp(1, 16))
+        .min(ctx.settings.mail.outbox_max_retry_delay_secs.max(1));
+    chrono::Duration::seconds(secs as i64)
+}
+
+async fn render(
+    ctx: &AppContext,
+    base: &str,
+    site_name: &str,
+    mail: &store::outbox::ClaimedMail,
+) -> Result<Email> {
+    let mut context: Map<String, Value> = match serde_json::from_str(&mail.context) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    let locale = if mail.locale.is_empty() {
+        ctx.settings.mail.default_locale.clone()
+    } else {
+        mail.locale.clone()
+    };
+    let support_url = format!("{base}/support");
+    let mut common = json!({
+        "site_name": site_name,
+        "base_url": base,
+        "support_url": support_url,
+        "manage_request_url": support_url,
+        "locale": locale,
+        "recipient_name": "",
+    });
+    if let Some(supporter) = mail.supporter_id {
+        match store::supporters::get(&ctx.db, supporter).await {
+            Ok(s) => common["recipient_name"] = json!(s.display_name),
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        if WITH_MANAGE_LINK.contains(&mail.template.as_str()) {
+            let ttl = if mail.template == "manage_link" {
+                chrono::Duration::minutes(ctx.settings.mail.magic_link_ttl_minutes)
+            } else {
+                chrono::Duration::hours(ctx.settings.mail.email_link_ttl_hours)
+            };
+            let url = links::mint_manage_link(&ctx.db, base, supporter, ttl).await?;
+            common["manage_url"] = json!(url);
+            common["link_ttl_minutes"] = json!(ttl.num_minutes());
+        }
+    }
+    if let Value::Object(common) = common {
+        for (k, v) in common {
+            context.entry(k).or_insert(v);
+        }
+    }
+    for key in ["renew_url", "come_back_url"] {
+        context
+            .entry(key)
+            .or_insert_with(|| json!(format!("{base}/support")));
+    }
+    if let Some(Value::String(path)) = context.get("review_url")
+        && path.starts_with('/')
+    {
+        let absolute = format!("{base}{path}");
+        context.insert("review_url".into(), json!(absolute));
+    }
+    if !context.contains_key("fix_url")
+        && let Some(url) = context.get("manage_url").cloned()
+    {
+        context.insert("fix_url".into(), url);
+    }
+    let rendered = ctx.templates.render(&mail.template, &locale, &context)?;
+    Ok(Email {
+        to: mail.recipient.clone(),
+        subject: rendered.subject,
+        text: rendered.text,
+        html: rendered.html,
+        outbox_id: mail.id,
+    })
+}

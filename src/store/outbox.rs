@@ -1,0 +1,274 @@
+//! The email outbox. Messages are queued inside the transaction of the
+//! change that causes them (the macros below), so a change and its email
+//! commit together or not at all. `(cause, recipient)` is unique: the same
+//! cause never mails the same person twice, however often it is replayed.
+//!
+//! Any replica's worker claims due rows under a lease (`FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL; SQLite has one writer), sends, and marks them.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Db, begin_write, now};
+use crate::{
+    db_run,
+    error::{Error, Result},
+};
+
+/// Queues `template` to a supporter in the caller's transaction, addressed
+/// as the supporter row says now.
+macro_rules! mail_supporter {
+    ($tx:expr, $supporter_id:expr, $cause:expr, $template:expr, $context:expr) => {
+        sqlx::query(
+            "INSERT INTO outbox (cause, recipient, template, locale, context, supporter_id, status, next_attempt_at, created_at) \
+             SELECT $1, s.email, $2, COALESCE(s.locale, ''), $3, s.id, 'pending', $4, $4 FROM supporters s WHERE s.id = $5 \
+             ON CONFLICT (cause, recipient) DO NOTHING",
+        )
+        .bind(String::from($cause))
+        .bind($template)
+        .bind(serde_json::Value::to_string(&$context))
+        .bind($crate::store::now())
+        .bind($supporter_id)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+pub(crate) use mail_supporter;
+
+/// Who among the admins receives a message.
+#[derive(Debug, Clone, Copy)]
+pub enum AdminAudience {
+    Owners,
+    OwnersAndViewers,
+}
+
+impl AdminAudience {
+    pub fn roles(self) -> (&'static str, &'static str) {
+        match self {
+            AdminAudience::Owners => ("owner", "owner"),
+            AdminAudience::OwnersAndViewers => ("owner", "viewer"),
+        }
+    }
+}
+
+/// Queues `template` to every enabled admin of the audience, in the
+/// caller's transaction.
+macro_rules! mail_admins {
+    ($tx:expr, $audience:expr, $cause:expr, $template:expr, $context:expr) => {{
+        let (first, second) = $crate::store::outbox::AdminAudience::roles($audience);
+        sqlx::query(
+            "INSERT INTO outbox (cause, recipient, template, locale, context, supporter_id, status, next_attempt_at, created_at) \
+             SELECT $1, a.email, $2, '', $3, NULL, 'pending', $4, $4 FROM admins a \
+             WHERE NOT a.disabled AND (a.role = $5 OR a.role = $6) \
+             ON CONFLICT (cause, recipient) DO NOTHING",
+        )
+        .bind(String::from($cause))
+        .bind($template)
+        .bind(serde_json::Value::to_string(&$context))
+        .bind($crate::store::now())
+        .bind(first)
+        .bind(second)
+        .execute(&mut *$tx)
+        .await?
+    }};
+}
+pub(crate) use mail_admins;
+
+/// Queues one message to a supporter in a transaction of its own, for
+/// causes that change nothing else (a requested management link).
+pub async fn queue_to_supporter(
+    db: &Db,
+    supporter_id: i64,
+    cause: &str,
+    template: &str,
+    context: serde_json::Value,
+) -> Result<()> {
+    db_run!(db, |pool| {
+        let mut tx = begin_write!(pool);
+        mail_supporter!(tx, supporter_id, cause, template, context);
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// A message this worker holds the lease on.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedMail {
+    pub id: i64,
+    pub cause: String,
+    pub recipient: String,
+    pub template: String,
+    pub locale: String,
+    pub context: String,
+    pub supporter_id: Option<i64>,
+    pub attempts: i32,
+}
+
+/// The claim, with the row lock PostgreSQL needs so that workers skip each
+/// other's rows instead of waiting or taking them twice.
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE outbox SET locked_by = $1, locked_until = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 \
+             AND (locked_until IS NULL OR locked_until < $3) ORDER BY id LIMIT $4 ",
+            $lock,
+            ") RETURNING id, cause, recipient, template, locale, context, supporter_id, attempts"
+        )
+    };
+}
+
+/// Takes up to `limit` due messages for `owner` until `lease` ends. A
+/// message whose owner died comes due again when its lease lapses.
+pub async fn claim(
+    db: &Db,
+    owner: &str,
+    lease: chrono::Duration,
+    limit: i64,
+) -> Result<Vec<ClaimedMail>> {
+    let at = now();
+    let rows = match db {
+        Db::Sqlite(pool) => {
+            let mut tx = begin_write!(pool);
+            let rows = sqlx::query_as::<_, ClaimedMail>(claim_sql!(""))
+                .bind(owner)
+                .bind(at + lease)
+                .bind(at)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            rows
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_as::<_, ClaimedMail>(claim_sql!("FOR UPDATE SKIP LOCKED"))
+                .bind(owner)
+                .bind(at + lease)
+                .bind(at)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    Ok(rows)
+}
+
+/// Marks a message sent, if this owner still holds it.
+pub async fn sent(db: &Db, id: i64, owner: &str) -> Result<()> {
+    db_run!(db, |pool| {
+        sqlx::query(
+            "UPDATE outbox SET status = 'sent', sent_at = $3, locked_by = NULL, locked_until = NULL, last_error = NULL \
+             WHERE id = $1 AND locked_by = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(now())
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Releases a message after a failed send: due again at `retry_at`, or
+/// failed for good when `retry_at` is `None`.
+pub async fn not_sent(
+    db: &Db,
+    id: i64,
+    owner: &str,
+    error: &str,
+    retry_at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    let status = if retry_at.is_some() { "pending" } else { "failed" };
+    db_run!(db, |pool| {
+        sqlx::query(
+            "UPDATE outbox SET status = $3, next_attempt_at = COALESCE($4, next_attempt_at), last_error = $5, \
+             locked_by = NULL, locked_until = NULL WHERE id = $1 AND locked_by = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(status)
+        .bind(retry_at)
+        .bind(error.chars().take(1000).collect::<String>())
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub cause: String,
+    pub recipient: String,
+    pub template: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// The newest messages first, optionally of one status, before `before`.
+pub async fn list(
+    db: &Db,
+    status: Option<&str>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<OutboxRow>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, OutboxRow>(
+            "SELECT id, cause, recipient, template, status, attempts, next_attempt_at, last_error, created_at, sent_at \
+             FROM outbox WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+        )
+        .bind(status)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}
+
+/// Sends a failed message again from the start.
+pub async fn retry(db: &Db, id: i64) -> Result<()> {
+    let changed = db_run!(db, |pool| {
+        sqlx::query(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2 WHERE id = $1 AND status = 'failed'",
+        )
+        .bind(id)
+        .bind(now())
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    if changed == 0 {
+        return Err(Error::NotFound("failed message"));
+    }
+    Ok(())
+}
+
+/// How many messages are in each status.
+pub async fn counts(db: &Db) -> Result<Vec<(String, i64)>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, (String, i64)>(
+            "SELECT status, CAST(COUNT(*) AS BIGINT) FROM outbox GROUP BY status ORDER BY status",
+        )
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}
+
+/// Deletes sent messages older than `before`.
+pub async fn prune_sent(db: &Db, before: DateTime<Utc>) -> Result<u64> {
+    let n = db_run!(db, |pool| {
+        sqlx::query("DELETE FROM outbox WHERE status = 'sent' AND sent_at < $1")
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(n)
+}
