@@ -39,7 +39,6 @@ struct ManageResponse {
     status: &'static str,
 }
 
-
 /// Emails a management link if the address belongs to a paying patron. The
 /// answer never says whether it does.
 #[utoipa::path(post, path = "/api/v1/patron/manage", tag = "public", request_body = ManageRequest,
@@ -60,8 +59,14 @@ async fn request_link(
         // Through the outbox like every email: the link itself is made
         // when the message is sent, so no usable token sits in the database.
         let cause = format!("manage_link:{}", uuid::Uuid::new_v4());
-        store::outbox::queue_to_supporter(&state.db, supporter_id, &cause, "manage_link", json!({}))
-            .await?;
+        store::outbox::queue_to_supporter(
+            &state.db,
+            supporter_id,
+            &cause,
+            "manage_link",
+            json!({}),
+        )
+        .await?;
         state.mailer.wake();
     }
     Ok((
@@ -86,11 +91,12 @@ async fn open_portal(
     Query(q): Query<PortalQuery>,
 ) -> Result<Response> {
     let gateway = state.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
-    let supporter = store::stripe::consume_magic_link(&state.db, &links::token_hash(q.token.trim()))
-        .await?
-        .ok_or(Error::NotFound(
-            "management link (it expired or was already used)",
-        ))?;
+    let supporter =
+        store::stripe::consume_magic_link(&state.db, &links::token_hash(q.token.trim()))
+            .await?
+            .ok_or(Error::NotFound(
+                "management link (it expired or was already used)",
+            ))?;
     let customer = store::stripe::customer_of(&state.db, supporter)
         .await?
         .ok_or(Error::NotFound("management link"))?;

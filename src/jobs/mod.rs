@@ -228,7 +228,10 @@ async fn run_claimed(ctx: &AppContext, kind: JobKind, slot: DateTime<Utc>) {
     let heartbeat = tokio::spawn(async move {
         loop {
             tokio::time::sleep(renew_every).await;
-            if !matches!(store::jobs::renew(&db, kind.name(), slot, &owner, lease).await, Ok(true)) {
+            if !matches!(
+                store::jobs::renew(&db, kind.name(), slot, &owner, lease).await,
+                Ok(true)
+            ) {
                 break;
             }
         }
@@ -249,8 +252,14 @@ async fn run_claimed(ctx: &AppContext, kind: JobKind, slot: DateTime<Utc>) {
             tracing::warn!(job = kind.name(), %slot, error = %e, "job failed");
             metrics::counter!("patronage_job_runs_total", "job" => kind.name(), "status" => "failed")
                 .increment(1);
-            store::jobs::finish(&ctx.db, kind.name(), slot, &ctx.instance_id, Err(&e.to_string()))
-                .await
+            store::jobs::finish(
+                &ctx.db,
+                kind.name(),
+                slot,
+                &ctx.instance_id,
+                Err(&e.to_string()),
+            )
+            .await
         }
     };
     if let Err(e) = recorded {
@@ -285,7 +294,8 @@ pub async fn health(ctx: &AppContext) -> Result<Vec<JobHealth>> {
         let since = last.unwrap_or(ctx.started_at);
         let allowed = schedule.period(now) * 2 + chrono::Duration::seconds(60);
         let overdue = ctx.settings.jobs.enabled && now - since > allowed;
-        metrics::gauge!("patronage_job_overdue", "job" => kind.name()).set(f64::from(u8::from(overdue)));
+        metrics::gauge!("patronage_job_overdue", "job" => kind.name())
+            .set(f64::from(u8::from(overdue)));
         if let Some(at) = last {
             metrics::gauge!("patronage_job_last_success_timestamp_seconds", "job" => kind.name())
                 .set(at.timestamp() as f64);

@@ -74,7 +74,11 @@ pub async fn run(ctx: &AppContext, slot: DateTime<Utc>) -> Result<String> {
     let mut seen = std::collections::HashSet::new();
     let mut mismatches = Vec::new();
     let detected_at = store::now();
-    let mismatch = |kind: &str, sub: &str, pledge: Option<i64>, ours: Option<String>, theirs: Option<String>| Mismatch {
+    let mismatch = |kind: &str,
+                    sub: &str,
+                    pledge: Option<i64>,
+                    ours: Option<String>,
+                    theirs: Option<String>| Mismatch {
         run_slot: slot,
         kind: kind.to_owned(),
         subscription_id: sub.to_owned(),
@@ -108,7 +112,13 @@ pub async fn run(ctx: &AppContext, slot: DateTime<Utc>) -> Result<String> {
                 }
                 (Some(p), theirs) => {
                     if theirs.as_deref().is_some_and(|t| t != p.status) {
-                        mismatches.push(mismatch("status", &id, Some(p.id), Some(p.status.clone()), theirs));
+                        mismatches.push(mismatch(
+                            "status",
+                            &id,
+                            Some(p.id),
+                            Some(p.status.clone()),
+                            theirs,
+                        ));
                     }
                     if p.status != "canceled" && amount != p.amount_minor {
                         mismatches.push(mismatch(
@@ -129,7 +139,13 @@ pub async fn run(ctx: &AppContext, slot: DateTime<Utc>) -> Result<String> {
     }
     for (id, p) in &pledges {
         if !seen.contains(id) && p.status != "canceled" {
-            mismatches.push(mismatch("extra", id, Some(p.id), Some(p.status.clone()), None));
+            mismatches.push(mismatch(
+                "extra",
+                id,
+                Some(p.id),
+                Some(p.status.clone()),
+                None,
+            ));
         }
     }
     store::jobs::record_mismatches(&ctx.db, &mismatches).await?;

@@ -14,10 +14,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Mailbox, MultiPart, header::HeaderName, header::HeaderValue},
-    transport::{
-        smtp::authentication::Credentials,
-        stub::AsyncStubTransport,
-    },
+    transport::{smtp::authentication::Credentials, stub::AsyncStubTransport},
 };
 use secrecy::ExposeSecret;
 use tokio::sync::Notify;
@@ -148,7 +145,9 @@ fn smtp(settings: &MailSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>> {
     let builder = match settings.smtp_security {
         SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
         SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
-        SmtpSecurity::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)),
+        SmtpSecurity::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+            host,
+        )),
     }
     .map_err(|e| Error::Config(format!("mail.smtp_host: {e}")))?;
     let mut builder = builder

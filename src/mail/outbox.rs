@@ -76,13 +76,15 @@ pub async fn deliver_due(ctx: &AppContext) -> Result<usize> {
             Err(SendError::Temporary(e)) => {
                 let retry_at = store::now() + retry_delay(ctx, mail.attempts);
                 tracing::warn!(outbox = mail.id, attempts = mail.attempts, error = %e, "email not sent; will retry");
-                metrics::counter!("patronage_emails_failed_total", "kind" => "temporary").increment(1);
+                metrics::counter!("patronage_emails_failed_total", "kind" => "temporary")
+                    .increment(1);
                 store::outbox::not_sent(&ctx.db, mail.id, &ctx.instance_id, &e, Some(retry_at))
                     .await?;
             }
             Err(SendError::Permanent(e)) => {
                 tracing::error!(outbox = mail.id, error = %e, "email refused for good");
-                metrics::counter!("patronage_emails_failed_total", "kind" => "permanent").increment(1);
+                metrics::counter!("patronage_emails_failed_total", "kind" => "permanent")
+                    .increment(1);
                 store::outbox::not_sent(&ctx.db, mail.id, &ctx.instance_id, &e, None).await?;
             }
         }

@@ -393,7 +393,11 @@ pub struct SponsorTerm {
 }
 
 /// Approved sponsors whose paid term ends between `from` and `to`.
-pub async fn sponsor_terms_ending(db: &Db, from: NaiveDate, to: NaiveDate) -> Result<Vec<SponsorTerm>> {
+pub async fn sponsor_terms_ending(
+    db: &Db,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<SponsorTerm>> {
     let rows = db_run!(db, |pool| {
         sqlx::query_as::<_, SponsorTerm>(
             "SELECT s.id, s.display_name AS name, t.name AS tier_name, s.paid_through FROM supporters s \
@@ -409,7 +413,11 @@ pub async fn sponsor_terms_ending(db: &Db, from: NaiveDate, to: NaiveDate) -> Re
 }
 
 /// Queues one renewal reminder per sponsor and term, in one commit.
-pub async fn queue_renewal_reminders(db: &Db, today: NaiveDate, terms: &[SponsorTerm]) -> Result<()> {
+pub async fn queue_renewal_reminders(
+    db: &Db,
+    today: NaiveDate,
+    terms: &[SponsorTerm],
+) -> Result<()> {
     db_run!(db, |pool| {
         let mut tx = super::begin_write!(pool);
         for term in terms {

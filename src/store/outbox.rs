@@ -179,7 +179,11 @@ pub async fn not_sent(
     error: &str,
     retry_at: Option<DateTime<Utc>>,
 ) -> Result<()> {
-    let status = if retry_at.is_some() { "pending" } else { "failed" };
+    let status = if retry_at.is_some() {
+        "pending"
+    } else {
+        "failed"
+    };
     db_run!(db, |pool| {
         sqlx::query(
             "UPDATE outbox SET status = $3, next_attempt_at = COALESCE($4, next_attempt_at), last_error = $5, \

@@ -181,7 +181,13 @@ pub async fn create_sponsor(db: &Db, actor: &Actor, s: &SponsorDraft) -> Result<
             });
             let cause = format!("sponsor_applied:{id}");
             mail_supporter!(tx, id, cause.as_str(), "sponsor_applied", context);
-            mail_admins!(tx, AdminAudience::Owners, cause.as_str(), "sponsor_applied_admin", context);
+            mail_admins!(
+                tx,
+                AdminAudience::Owners,
+                cause.as_str(),
+                "sponsor_applied_admin",
+                context
+            );
         }
         bump_version!(tx);
         tx.commit().await?;

@@ -49,6 +49,8 @@ struct Store {
     /// Ids of children by parent, e.g. "invoice_payment:in_…" → [inpay_…],
     /// so lookups stay fast when the benchmark makes thousands of objects.
     children: HashMap<String, Vec<String>>,
+    /// Every event made, in order: what `GET /v1/events` lists.
+    events: Vec<Value>,
 }
 
 impl Store {
@@ -381,6 +383,31 @@ impl FakeStripe {
                 }
                 Ok(sub)
             }
+            ("GET", ["events"]) => {
+                // Newest first, like Stripe; one page.
+                let from: i64 = q
+                    .get("created[gte]")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let data: Vec<Value> = s
+                    .events
+                    .iter()
+                    .rev()
+                    .filter(|e| e["created"].as_i64().unwrap_or(0) >= from)
+                    .cloned()
+                    .collect();
+                Ok(list(data, "/v1/events"))
+            }
+            ("GET", ["subscriptions"]) => {
+                let mut data: Vec<Value> = s
+                    .objects
+                    .values()
+                    .filter(|o| o["object"] == "subscription")
+                    .cloned()
+                    .collect();
+                data.sort_by(|a, b| b["id"].as_str().cmp(&a["id"].as_str()));
+                Ok(list(data, "/v1/subscriptions"))
+            }
             ("GET", ["subscriptions", id]) => {
                 s.objects.get(*id).cloned().ok_or_else(|| missing(id))
             }
@@ -587,6 +614,8 @@ impl FakeStripe {
         sub["status"] = json!("canceled");
         sub["canceled_at"] = json!(now());
         sub["ended_at"] = json!(now());
+        sub["cancellation_details"] =
+            json!({"comment": null, "feedback": null, "reason": "payment_failed"});
         let sub = sub.clone();
         vec![event(&mut s, "customer.subscription.deleted", &sub)]
     }
@@ -818,6 +847,7 @@ fn event(s: &mut Store, type_: &str, object: &Value) -> Value {
     e["livemode"] = json!(false);
     e["pending_webhooks"] = json!(1);
     e["request"] = json!({"id": null, "idempotency_key": null});
+    s.events.push(e.clone());
     e
 }
 
@@ -932,6 +962,7 @@ fn open_invoice(s: &mut Store, sub_id: &str) -> Value {
     inv["amount_due"] = json!(amount);
     inv["amount_paid"] = json!(0);
     inv["amount_remaining"] = json!(amount);
+    inv["hosted_invoice_url"] = json!(format!("https://invoice.stripe.test/i/{id}"));
     inv["total"] = json!(amount);
     inv["subtotal"] = json!(amount);
     inv["status"] = json!("open");

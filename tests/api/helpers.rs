@@ -170,6 +170,14 @@ impl TestApp {
     pub async fn spawn_with_stripe(
         backend: Backend,
     ) -> Option<(TestApp, crate::fake_stripe::FakeStripe)> {
+        Self::spawn_with_stripe_and(backend, |_| {}).await
+    }
+
+    /// The app wired to a fresh fake Stripe, with settings adjusted after.
+    pub async fn spawn_with_stripe_and(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Option<(TestApp, crate::fake_stripe::FakeStripe)> {
         let fake = crate::fake_stripe::FakeStripe::start().await;
         let base = fake.base.clone();
         let app = Self::spawn_with(backend, move |s| {
@@ -183,6 +191,7 @@ impl TestApp {
             s.stripe.cancel_url = "https://fund.example.social/support".into();
             s.stripe.retry_base_secs = 1;
             s.mail.transport = patronage::config::MailTransport::Memory;
+            adjust(s);
         })
         .await?;
         fake.send_webhooks_to(app.url("/webhooks/stripe"));
@@ -349,6 +358,27 @@ impl TestApp {
 
     /// A public view once changes from webhooks have reached the snapshot
     /// (they are applied in the background, within about 100 ms).
+    /// Messages the outbox sent (memory transport) that `wanted` picks,
+    /// decoded as a mail client shows them; waits until there are `count`.
+    pub async fn mails(&self, wanted: impl Fn(&Mail) -> bool, count: usize) -> Vec<Mail> {
+        for _ in 0..150 {
+            let found: Vec<Mail> = self
+                .ctx
+                .mailer
+                .sent()
+                .await
+                .iter()
+                .map(|raw| Mail::parse(raw))
+                .filter(|m| wanted(m))
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("fewer than {count} of the expected messages were sent");
+    }
+
     pub async fn public_json(&self, path: &str) -> Value {
         self.ctx.public.refresh().await.unwrap();
         self.get_json(path, None).await
@@ -423,4 +453,55 @@ pub fn minor(v: &Value) -> i64 {
     v["amount_minor"]
         .as_i64()
         .unwrap_or_else(|| panic!("not money: {v}"))
+}
+
+/// A received email, decoded (MIME, encodings) as a mail client shows it.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub from: String,
+    pub from_name: String,
+    pub subject: String,
+    pub message_id: String,
+    pub text: String,
+    pub html: String,
+    pub raw: String,
+}
+
+impl Mail {
+    pub fn parse(raw: &str) -> Mail {
+        let m = mail_parser::MessageParser::default()
+            .parse(raw.as_bytes())
+            .expect("an RFC 5322 message");
+        let first = |a: Option<&mail_parser::Address>| {
+            a.and_then(|a| a.first())
+                .map(|a| {
+                    (
+                        a.name.as_deref().unwrap_or_default().to_owned(),
+                        a.address.as_deref().unwrap_or_default().to_owned(),
+                    )
+                })
+                .unwrap_or_default()
+        };
+        let (_, to) = first(m.to());
+        let (from_name, from) = first(m.from());
+        Mail {
+            to,
+            from,
+            from_name,
+            subject: m.subject().unwrap_or_default().to_owned(),
+            message_id: m.message_id().unwrap_or_default().to_owned(),
+            text: m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+            html: m.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+            raw: raw.to_owned(),
+        }
+    }
+
+    /// The first link in the text part that contains `needle`.
+    pub fn link(&self, needle: &str) -> Option<String> {
+        self.text
+            .split_whitespace()
+            .find(|w| w.contains(needle))
+            .map(str::to_owned)
+    }
 }

@@ -9,6 +9,7 @@ mod cli;
 mod contributions;
 mod errors;
 mod funding;
+mod lifecycle;
 mod ops;
 mod payments;
 mod reports;

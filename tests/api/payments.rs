@@ -621,22 +621,19 @@ async fn a_patron_manages_their_pledge_through_an_emailed_link(app: TestApp, fak
     let unknown = expect_json(ask("nobody@example.org").await, StatusCode::ACCEPTED).await;
     assert_eq!(known, unknown, "the answer does not reveal who supports us");
 
-    // Read the message as a mail client would: undo quoted-printable.
-    let sent: Vec<String> = app
-        .ctx
-        .mailer
-        .sent()
-        .await
-        .iter()
-        .map(|m| m.replace("=\r\n", "").replace("=3D", "="))
-        .collect();
-    assert_eq!(sent.len(), 1, "only the known patron gets mail");
-    assert!(sent[0].contains("To: Ann@example.org"));
+    let sent = app
+        .mails(|m| m.subject.starts_with("Manage your support"), 1)
+        .await;
+    assert_eq!(sent.len(), 1, "one link for one request");
+    assert_eq!(sent[0].to, "ann@example.org", "the address on file");
+    let all = app.mails(|_| true, 1).await;
+    assert!(
+        all.iter().all(|m| m.to != "nobody@example.org"),
+        "only the known patron gets mail"
+    );
     let link = sent[0]
-        .split_whitespace()
-        .find(|w| w.contains("/api/v1/patron/portal?token="))
-        .expect("a link in the message")
-        .to_owned();
+        .link("/api/v1/patron/portal?token=")
+        .expect("a link in the message");
     let path = &link[link.find("/api/v1/patron/portal").unwrap()..];
     let no_redirect = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -1,10 +1,7 @@
 //! What runs by itself: scheduled jobs and their health, the email outbox,
 //! reconciliation findings, and the daily funding history.
 
-use axum::{
-    extract::State,
-    http::StatusCode,
-};
+use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

@@ -120,10 +120,12 @@ pub async fn record_payment(
         if newly_booked && let Some(supporter) = p.supporter_id {
             // The receipt commits with the booking: one per payment.
             let tier: Option<(String, String)> = match p.tier_id {
-                Some(tier) => sqlx::query_as("SELECT name, interval FROM tiers WHERE id = $1")
-                    .bind(tier)
-                    .fetch_optional(&mut *tx)
-                    .await?,
+                Some(tier) => {
+                    sqlx::query_as("SELECT name, interval FROM tiers WHERE id = $1")
+                        .bind(tier)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                }
                 None => None,
             };
             let (template, reference) = match &p.invoice_id {
@@ -138,7 +140,13 @@ pub async fn record_payment(
                 "interval": tier.as_ref().map(|t| &t.1),
                 "reference": reference,
             });
-            mail_supporter!(tx, supporter, format!("{template}:{}", p.reference), template, context);
+            mail_supporter!(
+                tx,
+                supporter,
+                format!("{template}:{}", p.reference),
+                template,
+                context
+            );
         }
         if let Some(invoice) = &p.invoice_id {
             // A payment that failed before and went through now is recovered.
@@ -177,7 +185,11 @@ pub struct PaymentIssue {
 /// the payer how to fix it (once per invoice and kind), and marks the event
 /// processed. An invoice already paid (its events came out of order) is
 /// recorded as recovered and mails nobody.
-pub async fn record_payment_issue(db: &Db, issue: &PaymentIssue, processed_event: &str) -> Result<()> {
+pub async fn record_payment_issue(
+    db: &Db,
+    issue: &PaymentIssue,
+    processed_event: &str,
+) -> Result<()> {
     db_run!(db, |pool| {
         let mut tx = begin_write!(pool);
         let paid: Option<i64> = sqlx::query_scalar(
@@ -198,15 +210,23 @@ pub async fn record_payment_issue(db: &Db, issue: &PaymentIssue, processed_event
         .bind(paid.map(|_| issue.occurred_at))
         .execute(&mut *tx)
         .await?;
-        if paid.is_none() && let Some(supporter) = issue.supporter_id {
+        if paid.is_none()
+            && let Some(supporter) = issue.supporter_id
+        {
             let tier_name: Option<String> = match issue.tier_id {
-                Some(tier) => sqlx::query_scalar("SELECT name FROM tiers WHERE id = $1")
-                    .bind(tier)
-                    .fetch_optional(&mut *tx)
-                    .await?,
+                Some(tier) => {
+                    sqlx::query_scalar("SELECT name FROM tiers WHERE id = $1")
+                        .bind(tier)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                }
                 None => None,
             };
-            let template = if issue.action_required { "action_required" } else { "payment_failed" };
+            let template = if issue.action_required {
+                "action_required"
+            } else {
+                "payment_failed"
+            };
             let mut context = json!({
                 "amount": Money::new(issue.amount_minor, issue.currency).view().display,
                 "tier_name": tier_name,
@@ -215,7 +235,13 @@ pub async fn record_payment_issue(db: &Db, issue: &PaymentIssue, processed_event
                 context["action_url"] = json!(url);
                 context["fix_url"] = json!(url);
             }
-            mail_supporter!(tx, supporter, format!("{template}:{}", issue.invoice_id), template, context);
+            mail_supporter!(
+                tx,
+                supporter,
+                format!("{template}:{}", issue.invoice_id),
+                template,
+                context
+            );
         }
         mark_processed!(&mut *tx, processed_event);
         tx.commit().await?;

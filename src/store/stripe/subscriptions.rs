@@ -92,7 +92,13 @@ pub async fn upsert_subscription_pledge(db: &Db, s: &SubscriptionState) -> Resul
                     "amount": Money::new(s.amount_minor, s.currency).view().display,
                     "interval": s.interval.as_str(),
                 });
-                mail_supporter!(tx, s.supporter_id, format!("welcome:{}", s.supporter_id), "welcome", context);
+                mail_supporter!(
+                    tx,
+                    s.supporter_id,
+                    format!("welcome:{}", s.supporter_id),
+                    "welcome",
+                    context
+                );
             }
             if s.status == PledgeStatus::Canceled && before.as_deref() != Some("canceled") {
                 let reason = match s.cancel_reason.as_deref() {
@@ -100,7 +106,13 @@ pub async fn upsert_subscription_pledge(db: &Db, s: &SubscriptionState) -> Resul
                     _ => "requested",
                 };
                 let context = json!({"tier_name": tier_name, "reason": reason});
-                mail_supporter!(tx, s.supporter_id, format!("pledge_cancelled:{id}"), "pledge_cancelled", context);
+                mail_supporter!(
+                    tx,
+                    s.supporter_id,
+                    format!("pledge_cancelled:{id}"),
+                    "pledge_cancelled",
+                    context
+                );
             }
         }
         bump_version!(tx);

@@ -1,0 +1,503 @@
+//! What patronage does by itself: emails through the outbox and a real
+//! SMTP server, dunning notices, scheduled jobs claimed once per slot across
+//! replicas, stalled runs taken over, and missed webhooks caught up.
+
+use std::{
+    collections::HashSet,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{
+    fake_stripe::{Delivery, FakeStripe},
+    helpers::{Mail, TestApp, expect_json},
+};
+
+crate::with_stripe_on_both_backends!(failed_renewals_and_cancellations_email_the_patron_once,);
+
+crate::on_both_backends!(a_stalled_run_is_taken_over_after_its_lease,);
+
+async fn checkout(app: &TestApp, owner: &str, email: &str) -> String {
+    let tier = app
+        .create_tier(
+            owner,
+            json!({"kind": "patron", "name": "Friends", "amount_minor": 500, "interval": "month"}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let res = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/checkout",
+            None,
+            json!({"kind": "patron", "tier_id": tier, "email": email, "display_name": "Ann <b>", "visibility": "public"}),
+        )
+        .await;
+    let body = expect_json(res, StatusCode::OK).await;
+    let url = body["checkout_url"].as_str().unwrap();
+    url.rsplit('/').next().unwrap().to_owned()
+}
+
+async fn failed_renewals_and_cancellations_email_the_patron_once(app: TestApp, fake: FakeStripe) {
+    let owner = app.owner_token().await;
+    let session = checkout(&app, &owner, "ann@example.org").await;
+    fake.deliver(&fake.complete_checkout(&session), Delivery::HOSTILE)
+        .await;
+    let sub = fake.subscription_of(&session);
+    let welcome = app
+        .mails(|m| m.subject.starts_with("Thank you for your"), 1)
+        .await;
+    assert_eq!(
+        welcome[0].subject,
+        "Thank you for your €5 per month pledge to Our community"
+    );
+    // The display name is data, not markup, in the HTML part.
+    assert!(
+        welcome[0].html.contains("Ann &lt;b&gt;"),
+        "{}",
+        welcome[0].html
+    );
+    assert!(welcome[0].text.contains("Ann <b>"));
+
+    let (invoice, events) = fake.fail_renewal(&sub);
+    fake.deliver(&events, Delivery::HOSTILE).await;
+    let failed = app
+        .mails(|m| m.subject.contains("did not go through"), 1)
+        .await;
+    assert!(
+        failed[0]
+            .link(&format!("https://invoice.stripe.test/i/{invoice}"))
+            .is_some(),
+        "the notice links to the page where the payer fixes it: {}",
+        failed[0].text
+    );
+
+    fake.deliver(&fake.give_up(&sub), Delivery::HOSTILE).await;
+    let goodbye = app
+        .mails(|m| m.subject.contains("ended after failed payments"), 1)
+        .await;
+    assert!(
+        goodbye[0].text.contains("could not collect"),
+        "{}",
+        goodbye[0].text
+    );
+    assert!(goodbye[0].link("/support").is_some(), "with a way back");
+
+    // Duplicated, reordered deliveries sent each message once.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let all = app.mails(|m| m.to == "ann@example.org", 4).await;
+    let subjects: Vec<&str> = all.iter().map(|m| m.subject.as_str()).collect();
+    assert_eq!(
+        subjects.len(),
+        4,
+        "welcome, receipt, failure, goodbye: {subjects:?}"
+    );
+    assert_eq!(
+        subjects.iter().collect::<HashSet<_>>().len(),
+        4,
+        "{subjects:?}"
+    );
+}
+
+async fn a_stalled_run_is_taken_over_after_its_lease(app: TestApp) {
+    // A replica died holding this slot: its lease lapsed a while ago.
+    let slot = patronage::store::now() - chrono::Duration::seconds(5);
+    patronage::db_run!(&app.db, |pool| {
+        sqlx::query(
+            "INSERT INTO job_runs (job, slot, owner, status, attempts, started_at, lease_until) \
+             VALUES ('funding_snapshot', $1, 'dead-replica', 'running', 1, $1, $2)",
+        )
+        .bind(slot)
+        .bind(slot + chrono::Duration::seconds(1))
+        .execute(pool)
+        .await
+        .unwrap();
+    });
+    patronage::jobs::tick(&app.ctx, patronage::jobs::JobKind::FundingSnapshot).await;
+    let owner = app.owner_token().await;
+    let jobs = app
+        .get_json("/api/v1/admin/jobs?job=funding_snapshot", Some(&owner))
+        .await;
+    let run = &jobs["runs"][0];
+    assert_eq!(run["status"], "succeeded", "{jobs}");
+    assert_eq!(run["attempts"], 2);
+    assert_ne!(run["owner"], "dead-replica");
+    let history = app
+        .get_json("/api/v1/admin/funding/history", Some(&owner))
+        .await;
+    assert_eq!(history["days"].as_array().unwrap().len(), 1, "{history}");
+}
+
+/// Jobs fire every second on two replicas for a few seconds: each slot is
+/// run once, the day's figures are kept once, the month's report mailed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_slot_runs_once_across_replicas_sqlite() {
+    each_slot_runs_once(crate::helpers::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_slot_runs_once_across_replicas_postgres() {
+    each_slot_runs_once(crate::helpers::Backend::Postgres).await;
+}
+
+async fn each_slot_runs_once(backend: crate::helpers::Backend) {
+    let Some((app, _fake)) = TestApp::spawn_with_stripe_and(backend, |s| {
+        for schedule in [
+            &mut s.jobs.reconcile,
+            &mut s.jobs.sponsorships,
+            &mut s.jobs.funding_snapshot,
+            &mut s.jobs.monthly_report,
+            &mut s.jobs.cleanup,
+        ] {
+            *schedule = "* * * * * *".into();
+        }
+    })
+    .await
+    else {
+        eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL");
+        return;
+    };
+    let owner = app.owner_token().await;
+    let replica = app.replica().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    let jobs = app
+        .get_json("/api/v1/admin/jobs?limit=200", Some(&owner))
+        .await;
+    let runs = jobs["runs"].as_array().unwrap();
+    let owners: HashSet<&str> = runs.iter().map(|r| r["owner"].as_str().unwrap()).collect();
+    assert!(!runs.is_empty());
+    assert!(owners.len() <= 2, "{owners:?}");
+    for job in [
+        "reconcile",
+        "funding_snapshot",
+        "monthly_report",
+        "cleanup",
+        "sponsorships",
+    ] {
+        let mut slots: Vec<&str> = runs
+            .iter()
+            .filter(|r| r["job"] == job && r["status"] == "succeeded")
+            .map(|r| r["slot"].as_str().unwrap())
+            .collect();
+        assert!(slots.len() >= 3, "{job} ran every second: {slots:?}");
+        let n = slots.len();
+        slots.dedup();
+        assert_eq!(slots.len(), n, "{job}: a slot ran twice");
+    }
+    assert!(
+        runs.iter().all(|r| r["status"] != "failed"),
+        "no run failed: {jobs}"
+    );
+    assert!(
+        jobs["health"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["overdue"] == false)
+    );
+
+    let history = app
+        .get_json("/api/v1/admin/funding/history", Some(&owner))
+        .await;
+    assert_eq!(
+        history["days"].as_array().unwrap().len(),
+        1,
+        "one row per day"
+    );
+
+    // The report was claimed by whichever replica; it went to the owner once.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let outbox = app.get_json("/api/v1/admin/outbox", Some(&owner)).await;
+    let reports: Vec<&Value> = outbox["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["template"] == "monthly_report")
+        .collect();
+    assert_eq!(reports.len(), 1, "one report per month and admin: {outbox}");
+    let sent = count_sent(&app, "Subject:").await + count_sent_replica(&replica, "Subject:").await;
+    assert_eq!(sent, 1, "sent once, by one replica");
+}
+
+async fn count_sent(app: &TestApp, needle: &str) -> usize {
+    app.ctx
+        .mailer
+        .sent()
+        .await
+        .iter()
+        .filter(|m| m.contains(needle))
+        .count()
+}
+
+async fn count_sent_replica(replica: &crate::helpers::Replica, needle: &str) -> usize {
+    replica
+        .ctx
+        .mailer
+        .sent()
+        .await
+        .iter()
+        .filter(|m| m.contains(needle))
+        .count()
+}
+
+/// A webhook endpoint that was never reached: reconciliation reads the
+/// events from Stripe and applies them, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_webhooks_are_caught_up_sqlite() {
+    missed_webhooks_are_caught_up(crate::helpers::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_webhooks_are_caught_up_postgres() {
+    missed_webhooks_are_caught_up(crate::helpers::Backend::Postgres).await;
+}
+
+async fn missed_webhooks_are_caught_up(backend: crate::helpers::Backend) {
+    let Some((app, fake)) = TestApp::spawn_with_stripe_and(backend, |s| {
+        s.jobs.reconcile = "*/2 * * * * *".into();
+    })
+    .await
+    else {
+        eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL");
+        return;
+    };
+    let owner = app.owner_token().await;
+    let session = checkout(&app, &owner, "ann@example.org").await;
+    // Stripe made the events; none reached us.
+    let sub = {
+        let _ = fake.complete_checkout(&session);
+        fake.subscription_of(&session)
+    };
+    let _ = fake.renew(&sub);
+    let mut patrons = 0;
+    for _ in 0..80 {
+        patrons = app.funding().await["patrons_count"].as_i64().unwrap();
+        let ledger = app.get_json("/api/v1/admin/ledger", Some(&owner)).await;
+        let payments = ledger["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "payment")
+            .count();
+        if patrons == 1 && payments == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(patrons, 1, "the missed subscription became a pledge");
+    // Another pass changes nothing: the events are stored once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ledger = app.get_json("/api/v1/admin/ledger", Some(&owner)).await;
+    let payments = ledger["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "payment")
+        .count();
+    assert_eq!(
+        payments, 2,
+        "checkout and renewal, each booked once: {ledger}"
+    );
+    let found = app
+        .get_json("/api/v1/admin/reconciliation", Some(&owner))
+        .await;
+    assert!(found["run_slot"].is_string(), "{found}");
+    assert_eq!(
+        found["mismatches"],
+        json!([]),
+        "Stripe and we agree: {found}"
+    );
+}
+
+/// aiosmtpd on loopback, writing what it receives into a Maildir.
+struct SmtpServer {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl SmtpServer {
+    fn start(port: u16, maildir: &Path) -> SmtpServer {
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aiosmtpd runs (pip install aiosmtpd; .ci/run installs it)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return SmtpServer {
+                    child,
+                    port,
+                    maildir: maildir.to_path_buf(),
+                };
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("aiosmtpd did not start on port {port}");
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Every message received, raw.
+    fn messages(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            if let Ok(entries) = std::fs::read_dir(self.maildir.join(sub)) {
+                for e in entries.flatten() {
+                    out.push(std::fs::read_to_string(e.path()).unwrap_or_default());
+                }
+            }
+        }
+        out
+    }
+
+    fn wait_for(&self, count: usize) -> Vec<String> {
+        for _ in 0..150 {
+            let found = self.messages();
+            if found.len() >= count {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the SMTP server received fewer than {count} messages");
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emails_reach_a_real_smtp_server_and_wait_while_it_is_down_sqlite() {
+    emails_through_smtp(crate::helpers::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emails_reach_a_real_smtp_server_and_wait_while_it_is_down_postgres() {
+    emails_through_smtp(crate::helpers::Backend::Postgres).await;
+}
+
+async fn emails_through_smtp(backend: crate::helpers::Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut smtp = SmtpServer::start(port, &dir.path().join("maildir"));
+    let Some((app, fake)) = TestApp::spawn_with_stripe_and(backend, move |s| {
+        s.mail.transport = patronage::config::MailTransport::Smtp;
+        s.mail.smtp_host = "127.0.0.1".into();
+        s.mail.smtp_port = port;
+        s.mail.smtp_security = patronage::config::SmtpSecurity::None;
+        s.mail.smtp_timeout_secs = 2;
+        s.mail.outbox_poll_secs = 1;
+        s.mail.outbox_max_retry_delay_secs = 1;
+        s.mail.from = "Fund Team <fund@example.social>".into();
+    })
+    .await
+    else {
+        eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL");
+        return;
+    };
+    let owner = app.owner_token().await;
+    let session = checkout(&app, &owner, "ann@example.org").await;
+    fake.deliver(&fake.complete_checkout(&session), Delivery::HOSTILE)
+        .await;
+    let received: Vec<Mail> = smtp.wait_for(2).iter().map(|m| Mail::parse(m)).collect();
+    let receipt = received
+        .iter()
+        .find(|m| m.subject.starts_with("Receipt: €5 to Our community"))
+        .expect("a receipt");
+    assert_eq!(receipt.to, "ann@example.org");
+    assert_eq!(
+        (receipt.from_name.as_str(), receipt.from.as_str()),
+        ("Fund Team", "fund@example.social")
+    );
+    assert!(
+        receipt.message_id.starts_with("outbox-"),
+        "{}",
+        receipt.message_id
+    );
+    assert!(receipt.raw.contains("multipart/alternative"));
+    assert!(receipt.text.contains("€5") && receipt.html.contains("€5"));
+    assert!(
+        receipt.html.contains("<th scope=\"row\""),
+        "figures in a table"
+    );
+    // The receipt's management link works against the running service.
+    let link = receipt
+        .link("/api/v1/patron/portal?token=")
+        .expect("a management link");
+    let path = &link[link.find("/api/v1/patron/portal").unwrap()..];
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = no_redirect.get(app.url(path)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+
+    // The server goes away; a failed renewal's notice waits for it.
+    smtp.stop();
+    let sub = fake.subscription_of(&session);
+    let (_invoice, events) = fake.fail_renewal(&sub);
+    fake.deliver(&events, Delivery::ONCE).await;
+    let mut waiting = Value::Null;
+    for _ in 0..50 {
+        waiting = app
+            .get_json("/api/v1/admin/outbox?status=pending", Some(&owner))
+            .await;
+        if waiting["items"].as_array().unwrap().iter().any(|m| {
+            m["template"] == "payment_failed"
+                && m["attempts"].as_i64().unwrap() >= 1
+                && m["last_error"].is_string()
+        }) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        waiting["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["template"] == "payment_failed"),
+        "the notice waits in the outbox: {waiting}"
+    );
+    let before = smtp.messages().len();
+    let smtp = SmtpServer::start(smtp.port, &smtp.maildir.clone());
+    let all = smtp.wait_for(before + 1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let all_after = smtp.messages();
+    assert_eq!(all_after.len(), all.len(), "nothing sent twice");
+    let mails: Vec<Mail> = all_after.iter().map(|m| Mail::parse(m)).collect();
+    let ids: HashSet<&str> = mails.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(ids.len(), mails.len(), "every message once");
+    assert_eq!(
+        mails
+            .iter()
+            .filter(|m| m.subject.contains("did not go through"))
+            .count(),
+        1,
+        "the failure notice arrived once, after the server came back"
+    );
+}
