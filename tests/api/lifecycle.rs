@@ -324,7 +324,7 @@ struct SmtpServer {
 
 impl SmtpServer {
     fn start(port: u16, maildir: &Path) -> SmtpServer {
-        let child = Command::new("python3")
+        let mut child = Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
@@ -343,6 +343,8 @@ impl SmtpServer {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("aiosmtpd did not start on port {port}");
     }
 
