@@ -94,6 +94,8 @@ pub struct FakeStripe {
     idempotency_gate: Arc<Mutex<()>>,
     /// Path prefixes that answer 500, to play an outage.
     down: Arc<Mutex<Vec<String>>>,
+    /// Path prefixes that answer only after a delay, to play a slow API.
+    slow: Arc<Mutex<Vec<(String, std::time::Duration)>>>,
 }
 
 /// How to deliver a batch of events.
@@ -163,6 +165,7 @@ impl FakeStripe {
             webhook_urls: Arc::default(),
             idempotency_gate: Arc::default(),
             down: Arc::default(),
+            slow: Arc::default(),
         };
         let app = Router::new()
             .route("/v1/{*path}", get(handle).post(handle).delete(handle))
@@ -174,6 +177,11 @@ impl FakeStripe {
     /// Makes requests to `/v1/<prefix>…` fail with 500 until `restore`.
     pub fn break_endpoint(&self, prefix: &str) {
         self.down.lock().unwrap().push(prefix.to_owned());
+    }
+
+    /// Requests under `prefix` take `delay` before they are answered.
+    pub fn slow_endpoint(&self, prefix: &str, delay: std::time::Duration) {
+        self.slow.lock().unwrap().push((prefix.to_owned(), delay));
     }
 
     pub fn restore(&self) {
@@ -772,6 +780,16 @@ async fn handle(
     headers: HeaderMap,
     body: String,
 ) -> Response {
+    let delay = fake
+        .slow
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(p, _)| path.starts_with(p.as_str()))
+        .map(|(_, d)| *d);
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())

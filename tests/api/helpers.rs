@@ -91,7 +91,7 @@ pub struct TestApp {
 }
 
 /// A fresh database on the test server: `(admin url, new db url, name)`.
-async fn create_pg_database(admin_url: &str) -> (String, String) {
+pub async fn create_pg_database(admin_url: &str) -> (String, String) {
     let name = format!("patronage_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = PgConnection::connect(admin_url)
         .await
@@ -399,25 +399,30 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
         if let Some((admin, name)) = self.pg_database.take() {
-            // Dropping needs async I/O; do it on a small runtime of its own.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    if let Ok(mut conn) = PgConnection::connect(&admin).await {
-                        let _ = conn
-                            .execute(sqlx::AssertSqlSafe(format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            )))
-                            .await;
-                    }
-                });
-            })
-            .join();
+            drop_pg_database(admin, name);
         }
     }
+}
+
+/// Drops a test database, from sync code (a `Drop`).
+pub fn drop_pg_database(admin: String, name: String) {
+    // Dropping needs async I/O; do it on a small runtime of its own.
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            if let Ok(mut conn) = PgConnection::connect(&admin).await {
+                let _ = conn
+                    .execute(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .await;
+            }
+        });
+    })
+    .join();
 }
 
 pub async fn expect_json(res: Response, expected: StatusCode) -> Value {

@@ -316,14 +316,14 @@ async fn missed_webhooks_are_caught_up(backend: crate::helpers::Backend) {
 }
 
 /// aiosmtpd on loopback, writing what it receives into a Maildir.
-struct SmtpServer {
+pub struct SmtpServer {
     child: Child,
-    port: u16,
+    pub port: u16,
     maildir: PathBuf,
 }
 
 impl SmtpServer {
-    fn start(port: u16, maildir: &Path) -> SmtpServer {
+    pub fn start(port: u16, maildir: &Path) -> SmtpServer {
         let mut child = Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
@@ -348,13 +348,13 @@ impl SmtpServer {
         panic!("aiosmtpd did not start on port {port}");
     }
 
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// Every message received, raw.
-    fn messages(&self) -> Vec<String> {
+    pub fn messages(&self) -> Vec<String> {
         let mut out = Vec::new();
         for sub in ["new", "cur"] {
             if let Ok(entries) = std::fs::read_dir(self.maildir.join(sub)) {
@@ -366,7 +366,7 @@ impl SmtpServer {
         out
     }
 
-    fn wait_for(&self, count: usize) -> Vec<String> {
+    pub fn wait_for(&self, count: usize) -> Vec<String> {
         for _ in 0..150 {
             let found = self.messages();
             if found.len() >= count {
@@ -384,7 +384,7 @@ impl Drop for SmtpServer {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

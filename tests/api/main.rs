@@ -13,6 +13,7 @@ mod lifecycle;
 mod ops;
 mod payments;
 mod reports;
+mod scaleout;
 mod storage;
 mod supporters;
 mod tiers;

@@ -1,0 +1,447 @@
+//! Three real `patronage serve` processes on one PostgreSQL, each running
+//! the scheduler and the outbox worker, with a real SMTP server: webhooks
+//! land on random replicas, repeated; every job fires on all three; one
+//! replica is killed with SIGKILL while it holds work. Every payment is
+//! booked once, every email sent once, every job slot run once, and the
+//! dead replica's leased work is taken over.
+
+use std::{
+    collections::{HashMap, HashSet},
+    io::Write,
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use rand::seq::SliceRandom;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection, Row};
+
+use crate::{
+    fake_stripe::{FakeStripe, WEBHOOK_SECRET},
+    helpers::{Mail, create_pg_database, drop_pg_database, postgres_url},
+    lifecycle::{SmtpServer, free_port},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_patronage");
+const OWNER: &str = "owner@example.org";
+const VIEWER: &str = "books@example.org";
+const PASSWORD: &str = "a long enough password";
+
+struct Replica {
+    child: Child,
+    base: String,
+    alive: Arc<AtomicBool>,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct DropDb(Option<(String, String)>);
+
+impl Drop for DropDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.0.take() {
+            drop_pg_database(admin, name);
+        }
+    }
+}
+
+fn command(env: &[(String, String)], dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PATRONAGE") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.current_dir(dir).envs(env.iter().cloned());
+    cmd
+}
+
+fn create_admin(env: &[(String, String)], dir: &std::path::Path, email: &str, role: &str) {
+    let mut child = command(env, dir)
+        .args(["admin", "create", "--email", email, "--role", role])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    assert!(child.wait().unwrap().success(), "admin create");
+}
+
+async fn start_replica(env: &[(String, String)], dir: &std::path::Path, i: usize) -> Replica {
+    let port = free_port();
+    let data = dir.join(format!("replica{i}"));
+    std::fs::create_dir_all(&data).unwrap();
+    let log = std::fs::File::create(dir.join(format!("replica{i}.log"))).unwrap();
+    let child = command(env, dir)
+        .arg("serve")
+        .env("PATRONAGE__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("PATRONAGE__SERVER__DATA_DIR", &data)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if let Ok(res) = client.get(format!("{base}/healthz")).send().await
+            && res.status() == StatusCode::OK
+        {
+            return Replica {
+                child,
+                base,
+                alive: Arc::new(AtomicBool::new(true)),
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("replica {i} did not start; see its log");
+}
+
+/// Delivers like Stripe: three copies of each event, shuffled, at once, to
+/// random replicas; a delivery that fails (a dead replica) is retried
+/// elsewhere until one answers 200.
+async fn deliver(replicas: &[(String, Arc<AtomicBool>)], events: &[Value]) {
+    let client = reqwest::Client::new();
+    let mut batch: Vec<&Value> = events.iter().flat_map(|e| [e, e, e]).collect();
+    batch.shuffle(&mut rand::rng());
+    futures::future::join_all(batch.into_iter().map(|event| {
+        let client = client.clone();
+        async move {
+            let payload = event.to_string();
+            for _ in 0..200 {
+                let live: Vec<&String> = replicas
+                    .iter()
+                    .filter(|(_, alive)| alive.load(Ordering::SeqCst))
+                    .map(|(base, _)| base)
+                    .collect();
+                let base = live[rand::random_range(0..live.len())];
+                let signature =
+                    FakeStripe::sign(&payload, WEBHOOK_SECRET, chrono::Utc::now().timestamp());
+                let sent = client
+                    .post(format!("{base}/webhooks/stripe"))
+                    .header("stripe-signature", signature)
+                    .header("content-type", "application/json")
+                    .body(payload.clone())
+                    .send()
+                    .await;
+                if matches!(sent, Ok(ref r) if r.status() == StatusCode::OK) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("no replica accepted the event");
+        }
+    }))
+    .await;
+}
+
+async fn json_at(client: &reqwest::Client, url: String, token: &str) -> Value {
+    let res = client.get(url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+async fn payments(client: &reqwest::Client, base: &str, token: &str) -> usize {
+    let ledger = json_at(
+        client,
+        format!("{base}/api/v1/admin/ledger?limit=200"),
+        token,
+    )
+    .await;
+    ledger["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "payment")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_do_everything_once_even_when_one_is_killed() {
+    let Some(admin_url) = postgres_url() else {
+        eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL");
+        return;
+    };
+    let (db_url, db_name) = create_pg_database(&admin_url).await;
+    let _db = DropDb(Some((admin_url, db_name)));
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(free_port(), &dir.path().join("maildir"));
+    let fake = FakeStripe::start().await;
+    // Reconciliation reads events slowly, so a replica can die holding it.
+    fake.slow_endpoint("events", Duration::from_millis(1500));
+
+    let every_second = "* * * * * *".to_owned();
+    let env: Vec<(String, String)> = [
+        ("PATRONAGE__DATABASE__URL", db_url.clone()),
+        ("PATRONAGE__AUTH__JWT_SECRET", "s".repeat(40)),
+        ("PATRONAGE__LOG__LEVEL", "warn".into()),
+        ("PATRONAGE__STRIPE__SECRET_KEY", "sk_test_patronage".into()),
+        ("PATRONAGE__STRIPE__WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
+        ("PATRONAGE__STRIPE__API_BASE", fake.base.clone()),
+        ("PATRONAGE__STRIPE__RETRY_BASE_SECS", "1".into()),
+        (
+            "PATRONAGE__STRIPE__SUCCESS_URL",
+            "https://fund.example.social/thanks".into(),
+        ),
+        (
+            "PATRONAGE__STRIPE__CANCEL_URL",
+            "https://fund.example.social/support".into(),
+        ),
+        ("PATRONAGE__STRIPE__EVENT_LEASE_SECS", "3".into()),
+        ("PATRONAGE__MAIL__TRANSPORT", "smtp".into()),
+        ("PATRONAGE__MAIL__SMTP_HOST", "127.0.0.1".into()),
+        ("PATRONAGE__MAIL__SMTP_PORT", smtp.port.to_string()),
+        ("PATRONAGE__MAIL__SMTP_SECURITY", "none".into()),
+        ("PATRONAGE__MAIL__OUTBOX_POLL_SECS", "1".into()),
+        ("PATRONAGE__MAIL__OUTBOX_LEASE_SECS", "3".into()),
+        ("PATRONAGE__JOBS__LEASE_SECS", "3".into()),
+        ("PATRONAGE__JOBS__RECONCILE", "*/2 * * * * *".into()),
+        ("PATRONAGE__JOBS__SPONSORSHIPS", every_second.clone()),
+        ("PATRONAGE__JOBS__FUNDING_SNAPSHOT", every_second.clone()),
+        ("PATRONAGE__JOBS__MONTHLY_REPORT", every_second.clone()),
+        ("PATRONAGE__JOBS__CLEANUP", every_second.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    create_admin(&env, dir.path(), OWNER, "owner");
+    create_admin(&env, dir.path(), VIEWER, "viewer");
+    let mut replicas = Vec::new();
+    for i in 0..3 {
+        replicas.push(start_replica(&env, dir.path(), i).await);
+    }
+    let targets: Vec<(String, Arc<AtomicBool>)> = replicas
+        .iter()
+        .map(|r| (r.base.clone(), r.alive.clone()))
+        .collect();
+    let client = reqwest::Client::new();
+    let base0 = replicas[0].base.clone();
+
+    let login: Value = client
+        .post(format!("{base0}/api/v1/admin/login"))
+        .json(&json!({"email": OWNER, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let tier: Value = client
+        .post(format!("{}/api/v1/admin/tiers", replicas[1].base))
+        .bearer_auth(&token)
+        .json(
+            &json!({"kind": "patron", "name": "Friends", "amount_minor": 500, "interval": "month"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let checkout: Value = client
+        .post(format!("{}/api/v1/checkout", replicas[2].base))
+        .json(
+            &json!({"kind": "patron", "tier_id": tier["id"], "email": "ann@example.org",
+            "display_name": "Ann", "visibility": "public"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(checkout["checkout_url"].is_string(), "{checkout} {tier}");
+    let session = checkout["checkout_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // A patron subscribes, renews four times, fails once and recovers.
+    deliver(&targets, &fake.complete_checkout(&session)).await;
+    let sub = fake.subscription_of(&session);
+    for _ in 0..4 {
+        deliver(&targets, &fake.renew(&sub)).await;
+    }
+    let (invoice, failed) = fake.fail_renewal(&sub);
+    deliver(&targets, &failed).await;
+    deliver(&targets, &fake.recover(&sub, &invoice)).await;
+
+    // Kill a replica while it holds a reconciliation run (and takes
+    // webhooks): wait until one of them is running it.
+    let mut db = PgConnection::connect(&db_url).await.unwrap();
+    let pids: Vec<u32> = replicas.iter().map(|r| r.child.id()).collect();
+    let (victim, killed_slot) = 'found: {
+        for _ in 0..200 {
+            let rows = sqlx::query(
+                "SELECT owner, slot FROM job_runs WHERE job = 'reconcile' AND status = 'running'",
+            )
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+            for row in rows {
+                let owner: String = row.get("owner");
+                let slot: chrono::DateTime<chrono::Utc> = row.get("slot");
+                if let Some(i) = pids
+                    .iter()
+                    .position(|pid| owner.contains(&format!("-{pid}-")))
+                {
+                    break 'found (i, slot);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no replica was seen running reconciliation");
+    };
+    let more: Vec<Value> = (0..3).flat_map(|_| fake.renew(&sub)).collect();
+    let burst = {
+        let targets = targets.clone();
+        tokio::spawn(async move { deliver(&targets, &more).await })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    replicas[victim].alive.store(false, Ordering::SeqCst);
+    replicas[victim].child.kill().unwrap(); // SIGKILL
+    replicas[victim].child.wait().unwrap();
+    burst.await.unwrap();
+
+    // Every payment booked once: 1 + 4 + recovered 1 + 3 after the kill.
+    let live = replicas
+        .iter()
+        .find(|r| r.alive.load(Ordering::SeqCst))
+        .unwrap()
+        .base
+        .clone();
+    let mut booked = 0;
+    for _ in 0..200 {
+        booked = payments(&client, &live, &token).await;
+        if booked >= 9 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(booked, 9, "every invoice booked, none twice");
+
+    // The dead replica's run was taken over after its lease.
+    let mut taken = Value::Null;
+    for _ in 0..100 {
+        let jobs = json_at(
+            &client,
+            format!("{live}/api/v1/admin/jobs?job=reconcile&limit=200"),
+            &token,
+        )
+        .await;
+        taken = jobs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| {
+                r["slot"]
+                    .as_str()
+                    .and_then(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok())
+                    == Some(killed_slot)
+            })
+            .cloned()
+            .unwrap_or(Value::Null);
+        if taken["status"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(taken["status"], "succeeded", "{taken}");
+    assert!(taken["attempts"].as_i64().unwrap() >= 2, "{taken}");
+    assert!(
+        !taken["owner"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("-{}-", pids[victim]))
+    );
+
+    // Job slots: each ran once, work spread over the replicas, none failed
+    // for good, one funding row for the day.
+    let jobs = json_at(
+        &client,
+        format!("{live}/api/v1/admin/jobs?limit=200"),
+        &token,
+    )
+    .await;
+    let runs = jobs["runs"].as_array().unwrap();
+    let mut per_slot: HashMap<(String, String), usize> = HashMap::new();
+    for r in runs {
+        *per_slot
+            .entry((
+                r["job"].as_str().unwrap().into(),
+                r["slot"].as_str().unwrap().into(),
+            ))
+            .or_default() += 1;
+    }
+    assert!(per_slot.values().all(|n| *n == 1));
+    let owners: HashSet<&str> = runs.iter().map(|r| r["owner"].as_str().unwrap()).collect();
+    assert!(
+        owners.len() >= 2,
+        "jobs ran on several replicas: {owners:?}"
+    );
+    assert!(
+        runs.iter()
+            .all(|r| r["status"] != "failed" || r["attempts"].as_i64() < Some(3)),
+        "{jobs}"
+    );
+    let history = json_at(
+        &client,
+        format!("{live}/api/v1/admin/funding/history"),
+        &token,
+    )
+    .await;
+    assert_eq!(history["days"].as_array().unwrap().len(), 1);
+
+    // Emails: one welcome, a receipt per payment, one failure notice, one
+    // monthly report per admin; each delivered once.
+    let expected = 1 + 9 + 1 + 2;
+    for _ in 0..200 {
+        if smtp.messages().len() >= expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mails: Vec<Mail> = smtp.messages().iter().map(|m| Mail::parse(m)).collect();
+    let count = |prefix: &str| {
+        mails
+            .iter()
+            .filter(|m| m.subject.starts_with(prefix))
+            .count()
+    };
+    let subjects: Vec<&str> = mails.iter().map(|m| m.subject.as_str()).collect();
+    assert_eq!(count("Thank you for your"), 1, "{subjects:?}");
+    assert_eq!(count("Receipt:"), 9, "{subjects:?}");
+    assert_eq!(
+        mails
+            .iter()
+            .filter(|m| m.subject.contains("did not go through"))
+            .count(),
+        1,
+        "{subjects:?}"
+    );
+    let reports: HashSet<&str> = mails
+        .iter()
+        .filter(|m| m.subject.contains("report"))
+        .map(|m| m.to.as_str())
+        .collect();
+    assert_eq!(reports, HashSet::from([OWNER, VIEWER]), "{subjects:?}");
+    assert_eq!(mails.len(), expected, "{subjects:?}");
+    let ids: HashSet<&str> = mails.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(ids.len(), mails.len(), "no message sent twice");
+}
