@@ -179,6 +179,16 @@ pub async fn start(ctx: AppState, shutdown: CancellationToken) -> Result<()> {
             if let Err(e) = health(&ctx).await {
                 tracing::warn!(error = %e, "cannot read job health");
             }
+            // Mail waiting or failed shows in /metrics as well as to admins.
+            if let Ok(counts) = store::outbox::counts(&ctx.db).await {
+                for status in ["pending", "sent", "failed"] {
+                    let n = counts
+                        .iter()
+                        .find(|(s, _)| s == status)
+                        .map_or(0, |(_, n)| *n);
+                    metrics::gauge!("patronage_outbox_messages", "status" => status).set(n as f64);
+                }
+            }
         }
     });
     tokio::spawn(async move {
