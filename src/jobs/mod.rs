@@ -319,3 +319,40 @@ pub async fn health(ctx: &AppContext) -> Result<Vec<JobHealth>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, h, m, s).unwrap()
+    }
+
+    #[test]
+    fn slots_are_the_firings_after_the_last_one_up_to_now() {
+        let every_15 = Schedule::parse("0 */15 * * * *").unwrap();
+        let slots = every_15.slots(at(10, 0, 0), at(10, 50, 0), 10);
+        assert_eq!(slots, vec![at(10, 15, 0), at(10, 30, 0), at(10, 45, 0)]);
+        assert!(every_15.slots(at(10, 45, 0), at(10, 59, 59), 10).is_empty());
+    }
+
+    #[test]
+    fn catching_up_keeps_the_latest_slots_within_the_limit() {
+        let hourly = Schedule::parse("0 0 * * * *").unwrap();
+        let slots = hourly.slots(at(0, 0, 0), at(10, 30, 0), 2);
+        assert_eq!(slots, vec![at(9, 0, 0), at(10, 0, 0)]);
+    }
+
+    #[test]
+    fn the_period_is_the_gap_between_firings() {
+        let daily = Schedule::parse("0 5 0 * * *").unwrap();
+        assert_eq!(daily.period(at(12, 0, 0)), chrono::Duration::days(1));
+        assert!(Schedule::parse("every day").is_err());
+        assert!(
+            Schedule::parse("*/5 * * * *").is_err(),
+            "seconds are required"
+        );
+    }
+}

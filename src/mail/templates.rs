@@ -83,3 +83,64 @@ impl Templates {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Every message patronage sends.
+    const ALL: &[&str] = &[
+        "welcome",
+        "receipt",
+        "payment_failed",
+        "action_required",
+        "pledge_cancelled",
+        "gift_thanks",
+        "manage_link",
+        "sponsor_applied",
+        "sponsor_applied_admin",
+        "sponsor_approved",
+        "sponsor_rejected",
+        "sponsor_expiring",
+        "sponsor_ended",
+        "sponsor_ended_admin",
+        "monthly_report",
+    ];
+
+    #[test]
+    fn every_message_renders_in_every_language_with_data_escaped() {
+        let hostile = "<script>alert(1)</script>";
+        let context = json!({
+            "site_name": "Example Social", "base_url": "https://fund.example", "support_url": "https://fund.example/support",
+            "manage_request_url": "https://fund.example/support", "manage_url": "https://fund.example/m?t=1",
+            "recipient_name": hostile, "amount": "€5", "interval": "month", "tier_name": "Friends",
+            "date": "2026-11-27", "reference": "PAT-1", "fix_url": "https://invoice.example/i/1",
+            "action_url": "https://invoice.example/i/1", "reason": "payment_failed",
+            "come_back_url": "https://fund.example/support", "sponsor_name": hostile, "website_url": "https://acme.example",
+            "review_url": "https://fund.example/r", "paid_through": "2026-12-31", "days_left": 14,
+            "renew_url": "https://fund.example/support", "month": "2026-10", "currency": "EUR", "gross": "€100",
+            "fees": "€3", "refunds": "€0", "net": "€97", "new_supporters": 2, "churned_supporters": 1,
+            "failed_payments": 1, "recovered_payments": 1, "report_url": "https://fund.example/report",
+            "upcoming_renewals": [{"name": hostile, "tier_name": "Gold", "paid_through": "2026-12-01"}],
+            "link_ttl_minutes": 30, "locale": "en",
+        });
+        let templates = Templates::new();
+        for name in ALL {
+            assert!(Templates::exists(name), "{name}");
+            for locale in ["en", "fr", "xx"] {
+                let r = templates.render(name, locale, &context).unwrap();
+                assert!(!r.subject.is_empty() && !r.subject.contains('\n'), "{name}");
+                assert!(!r.text.is_empty(), "{name}");
+                assert!(
+                    !r.html.contains("<script>"),
+                    "{name} {locale}: HTML escapes data"
+                );
+            }
+        }
+        let fr = templates.render("receipt", "fr", &context).unwrap();
+        let en = templates.render("receipt", "en", &context).unwrap();
+        assert_ne!(fr.subject, en.subject, "the French template is used");
+    }
+}

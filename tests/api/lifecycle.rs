@@ -19,7 +19,10 @@ use crate::{
 
 crate::with_stripe_on_both_backends!(failed_renewals_and_cancellations_email_the_patron_once,);
 
-crate::on_both_backends!(a_stalled_run_is_taken_over_after_its_lease,);
+crate::on_both_backends!(
+    a_stalled_run_is_taken_over_after_its_lease,
+    slots_missed_while_every_replica_was_down_are_caught_up,
+);
 
 async fn checkout(app: &TestApp, owner: &str, email: &str) -> String {
     let tier = app
@@ -131,6 +134,50 @@ async fn a_stalled_run_is_taken_over_after_its_lease(app: TestApp) {
         .get_json("/api/v1/admin/funding/history", Some(&owner))
         .await;
     assert_eq!(history["days"].as_array().unwrap().len(), 1, "{history}");
+}
+
+async fn slots_missed_while_every_replica_was_down_are_caught_up(app: TestApp) {
+    // The last run anyone made was three hours ago (default schedule: hourly).
+    let now = patronage::store::now();
+    let last = now - chrono::Duration::hours(3);
+    let last = last - chrono::Duration::seconds(last.timestamp() % 3600);
+    patronage::db_run!(&app.db, |pool| {
+        sqlx::query(
+            "INSERT INTO job_runs (job, slot, owner, status, attempts, started_at, lease_until, finished_at) \
+             VALUES ('sponsorships', $1, 'gone', 'succeeded', 1, $1, $1, $1)",
+        )
+        .bind(last)
+        .execute(pool)
+        .await
+        .unwrap();
+    });
+    patronage::jobs::tick(&app.ctx, patronage::jobs::JobKind::Sponsorships).await;
+    let owner = app.owner_token().await;
+    let jobs = app
+        .get_json("/api/v1/admin/jobs?job=sponsorships", Some(&owner))
+        .await;
+    let slots: Vec<chrono::DateTime<chrono::Utc>> = jobs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "succeeded" && r["owner"] != "gone")
+        .map(|r| r["slot"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let expected: Vec<_> = (1..=3)
+        .rev()
+        .map(|h| last + chrono::Duration::hours(h))
+        .filter(|slot| *slot <= now)
+        .collect();
+    assert_eq!(slots, expected, "every missed hour ran once: {jobs}");
+    // A second tick finds nothing new to run.
+    patronage::jobs::tick(&app.ctx, patronage::jobs::JobKind::Sponsorships).await;
+    let again = app
+        .get_json("/api/v1/admin/jobs?job=sponsorships", Some(&owner))
+        .await;
+    assert_eq!(
+        again["runs"].as_array().unwrap().len(),
+        jobs["runs"].as_array().unwrap().len()
+    );
 }
 
 /// Jobs fire every second on two replicas for a few seconds: each slot is
