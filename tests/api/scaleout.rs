@@ -83,7 +83,7 @@ async fn start_replica(env: &[(String, String)], dir: &std::path::Path, i: usize
     let data = dir.join(format!("replica{i}"));
     std::fs::create_dir_all(&data).unwrap();
     let log = std::fs::File::create(dir.join(format!("replica{i}.log"))).unwrap();
-    let child = command(env, dir)
+    let mut child = command(env, dir)
         .arg("serve")
         .env("PATRONAGE__SERVER__BIND", format!("127.0.0.1:{port}"))
         .env("PATRONAGE__SERVER__DATA_DIR", &data)
@@ -105,6 +105,8 @@ async fn start_replica(env: &[(String, String)], dir: &std::path::Path, i: usize
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("replica {i} did not start; see its log");
 }
 
