@@ -592,6 +592,18 @@ impl FakeStripe {
         )
     }
 
+    /// The renewal waits for the payer to confirm it with their bank.
+    pub fn require_action(&self, sub_id: &str) -> (String, Vec<Value>) {
+        let mut s = self.store.lock().unwrap();
+        advance(&mut s, sub_id);
+        let invoice = open_invoice(&mut s, sub_id);
+        let id = invoice["id"].as_str().unwrap().to_owned();
+        (
+            id,
+            vec![event(&mut s, "invoice.payment_action_required", &invoice)],
+        )
+    }
+
     /// A retry of the failed invoice succeeds.
     pub fn recover(&self, sub_id: &str, invoice_id: &str) -> Vec<Value> {
         let mut s = self.store.lock().unwrap();

@@ -80,6 +80,20 @@ async fn failed_renewals_and_cancellations_email_the_patron_once(app: TestApp, f
         failed[0].text
     );
 
+    // The next renewal needs the bank's confirmation (3-D Secure).
+    fake.deliver(&fake.recover(&sub, &invoice), Delivery::HOSTILE)
+        .await;
+    let (confirm, events) = fake.require_action(&sub);
+    fake.deliver(&events, Delivery::HOSTILE).await;
+    let action = app.mails(|m| m.subject.contains("confirm"), 1).await;
+    assert!(
+        action[0]
+            .link(&format!("https://invoice.stripe.test/i/{confirm}"))
+            .is_some(),
+        "{}",
+        action[0].text
+    );
+
     fake.deliver(&fake.give_up(&sub), Delivery::HOSTILE).await;
     let goodbye = app
         .mails(|m| m.subject.contains("ended after failed payments"), 1)
@@ -93,18 +107,15 @@ async fn failed_renewals_and_cancellations_email_the_patron_once(app: TestApp, f
 
     // Duplicated, reordered deliveries sent each message once.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let all = app.mails(|m| m.to == "ann@example.org", 4).await;
+    let all = app.mails(|m| m.to == "ann@example.org", 6).await;
     let subjects: Vec<&str> = all.iter().map(|m| m.subject.as_str()).collect();
     assert_eq!(
         subjects.len(),
-        4,
-        "welcome, receipt, failure, goodbye: {subjects:?}"
+        6,
+        "welcome, receipt, failure, receipt of the recovery, confirmation, goodbye: {subjects:?}"
     );
-    assert_eq!(
-        subjects.iter().collect::<HashSet<_>>().len(),
-        4,
-        "{subjects:?}"
-    );
+    let ids: HashSet<&str> = all.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(ids.len(), 6, "{subjects:?}");
 }
 
 async fn a_stalled_run_is_taken_over_after_its_lease(app: TestApp) {
