@@ -184,6 +184,17 @@ impl FakeStripe {
         self.slow.lock().unwrap().push((prefix.to_owned(), delay));
     }
 
+    /// Changes an object at Stripe without any event: drift that only a
+    /// comparison finds. `path` is a JSON pointer, e.g. "/status".
+    pub fn drift(&self, id: &str, path: &str, value: Value) {
+        let mut s = self.store.lock().unwrap();
+        *s.objects
+            .get_mut(id)
+            .unwrap()
+            .pointer_mut(path)
+            .expect("an existing field") = value;
+    }
+
     pub fn restore(&self) {
         self.down.lock().unwrap().clear();
     }

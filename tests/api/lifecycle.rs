@@ -561,3 +561,68 @@ async fn emails_through_smtp(backend: crate::helpers::Backend) {
         "the failure notice arrived once, after the server came back"
     );
 }
+
+/// Stripe and our pledges drift apart without any event (a change made in
+/// Stripe's dashboard while webhooks were off): reconciliation shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_reports_what_differs_sqlite() {
+    reconciliation_reports_what_differs(crate::helpers::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_reports_what_differs_postgres() {
+    reconciliation_reports_what_differs(crate::helpers::Backend::Postgres).await;
+}
+
+async fn reconciliation_reports_what_differs(backend: crate::helpers::Backend) {
+    let Some((app, fake)) = TestApp::spawn_with_stripe_and(backend, |s| {
+        s.jobs.reconcile = "* * * * * *".into();
+    })
+    .await
+    else {
+        eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL");
+        return;
+    };
+    let owner = app.owner_token().await;
+    let ann = checkout(&app, &owner, "ann@example.org").await;
+    fake.deliver(&fake.complete_checkout(&ann), Delivery::ONCE)
+        .await;
+    let ann_sub = fake.subscription_of(&ann);
+    fake.drift(&ann_sub, "/items/data/0/price/unit_amount", json!(900));
+    fake.drift(&ann_sub, "/status", json!("past_due"));
+
+    let mut found = Value::Null;
+    for _ in 0..60 {
+        found = app
+            .get_json("/api/v1/admin/reconciliation", Some(&owner))
+            .await;
+        if found["mismatches"].as_array().is_some_and(|m| m.len() >= 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let kinds: HashSet<(&str, &str, &str)> = found["mismatches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["kind"].as_str().unwrap(),
+                m["ours"].as_str().unwrap(),
+                m["theirs"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        HashSet::from([("amount", "500", "900"), ("status", "active", "past_due")]),
+        "{found}"
+    );
+    assert!(
+        found["mismatches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["subscription_id"] == ann_sub.as_str())
+    );
+}
