@@ -46,21 +46,25 @@ macro_rules! on_both_backends {
     };
 }
 
-/// Like `on_both_backends!`, for `async fn(TestApp, FakeStripe)`.
+/// Like `on_both_backends!`, for `async fn(TestApp, FakeStripe)`. With
+/// `@adjust (f)` first, `f(&mut Settings)` adjusts the settings.
 #[macro_export]
 macro_rules! with_stripe_on_both_backends {
     ($($name:ident),* $(,)?) => {
+        $crate::with_stripe_on_both_backends!(@adjust (|_| {}) $($name),*);
+    };
+    (@adjust ($adjust:expr) $($name:ident),* $(,)?) => {
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    let (app, fake) = $crate::helpers::TestApp::spawn_with_stripe($crate::helpers::Backend::Sqlite).await.unwrap();
+                    let (app, fake) = $crate::helpers::TestApp::spawn_with_stripe_and($crate::helpers::Backend::Sqlite, $adjust).await.unwrap();
                     super::$name(app, fake).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    match $crate::helpers::TestApp::spawn_with_stripe($crate::helpers::Backend::Postgres).await {
+                    match $crate::helpers::TestApp::spawn_with_stripe_and($crate::helpers::Backend::Postgres, $adjust).await {
                         Some((app, fake)) => super::$name(app, fake).await,
                         None => eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL"),
                     }

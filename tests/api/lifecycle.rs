@@ -19,6 +19,29 @@ use crate::{
 
 crate::with_stripe_on_both_backends!(failed_renewals_and_cancellations_email_the_patron_once,);
 
+crate::with_stripe_on_both_backends!(@adjust (super::every_job_every_second) each_slot_runs_once_across_replicas);
+crate::with_stripe_on_both_backends!(@adjust (super::reconcile_every_second)
+    missed_webhooks_are_caught_up,
+    reconciliation_reports_what_differs,
+);
+
+fn every_job_every_second(s: &mut patronage::config::Settings) {
+    reconcile_every_second(s);
+    let jobs = &mut s.jobs;
+    for schedule in [
+        &mut jobs.sponsorships,
+        &mut jobs.funding_snapshot,
+        &mut jobs.monthly_report,
+        &mut jobs.cleanup,
+    ] {
+        *schedule = "* * * * * *".into();
+    }
+}
+
+fn reconcile_every_second(s: &mut patronage::config::Settings) {
+    s.jobs.reconcile = "* * * * * *".into();
+}
+
 crate::on_both_backends!(
     a_stalled_run_is_taken_over_after_its_lease,
     slots_missed_while_every_replica_was_down_are_caught_up,
@@ -193,33 +216,7 @@ async fn slots_missed_while_every_replica_was_down_are_caught_up(app: TestApp) {
 
 /// Jobs fire every second on two replicas for a few seconds: each slot is
 /// run once, the day's figures are kept once, the month's report mailed once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_slot_runs_once_across_replicas_sqlite() {
-    each_slot_runs_once(crate::helpers::Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_slot_runs_once_across_replicas_postgres() {
-    each_slot_runs_once(crate::helpers::Backend::Postgres).await;
-}
-
-async fn each_slot_runs_once(backend: crate::helpers::Backend) {
-    let Some((app, _fake)) = TestApp::spawn_with_stripe_and(backend, |s| {
-        for schedule in [
-            &mut s.jobs.reconcile,
-            &mut s.jobs.sponsorships,
-            &mut s.jobs.funding_snapshot,
-            &mut s.jobs.monthly_report,
-            &mut s.jobs.cleanup,
-        ] {
-            *schedule = "* * * * * *".into();
-        }
-    })
-    .await
-    else {
-        eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL");
-        return;
-    };
+async fn each_slot_runs_once_across_replicas(app: TestApp, _fake: FakeStripe) {
     let owner = app.owner_token().await;
     let replica = app.replica().await;
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -306,25 +303,7 @@ async fn count_sent_replica(replica: &crate::helpers::Replica, needle: &str) -> 
 
 /// A webhook endpoint that was never reached: reconciliation reads the
 /// events from Stripe and applies them, once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missed_webhooks_are_caught_up_sqlite() {
-    missed_webhooks_are_caught_up(crate::helpers::Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missed_webhooks_are_caught_up_postgres() {
-    missed_webhooks_are_caught_up(crate::helpers::Backend::Postgres).await;
-}
-
-async fn missed_webhooks_are_caught_up(backend: crate::helpers::Backend) {
-    let Some((app, fake)) = TestApp::spawn_with_stripe_and(backend, |s| {
-        s.jobs.reconcile = "*/2 * * * * *".into();
-    })
-    .await
-    else {
-        eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL");
-        return;
-    };
+async fn missed_webhooks_are_caught_up(app: TestApp, fake: FakeStripe) {
     let owner = app.owner_token().await;
     let session = checkout(&app, &owner, "ann@example.org").await;
     // Stripe made the events; none reached us.
@@ -564,25 +543,7 @@ async fn emails_through_smtp(backend: crate::helpers::Backend) {
 
 /// Stripe and our pledges drift apart without any event (a change made in
 /// Stripe's dashboard while webhooks were off): reconciliation shows it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconciliation_reports_what_differs_sqlite() {
-    reconciliation_reports_what_differs(crate::helpers::Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconciliation_reports_what_differs_postgres() {
-    reconciliation_reports_what_differs(crate::helpers::Backend::Postgres).await;
-}
-
-async fn reconciliation_reports_what_differs(backend: crate::helpers::Backend) {
-    let Some((app, fake)) = TestApp::spawn_with_stripe_and(backend, |s| {
-        s.jobs.reconcile = "* * * * * *".into();
-    })
-    .await
-    else {
-        eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL");
-        return;
-    };
+async fn reconciliation_reports_what_differs(app: TestApp, fake: FakeStripe) {
     let owner = app.owner_token().await;
     let ann = checkout(&app, &owner, "ann@example.org").await;
     fake.deliver(&fake.complete_checkout(&ann), Delivery::ONCE)

@@ -148,6 +148,14 @@ async fn deliver(replicas: &[(String, Arc<AtomicBool>)], events: &[Value]) {
     .await;
 }
 
+async fn post(client: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
+    let mut request = client.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 async fn json_at(client: &reqwest::Client, url: String, token: &str) -> Value {
     let res = client.get(url).bearer_auth(token).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
@@ -230,40 +238,29 @@ async fn three_replicas_do_everything_once_even_when_one_is_killed() {
     let client = reqwest::Client::new();
     let base0 = replicas[0].base.clone();
 
-    let login: Value = client
-        .post(format!("{base0}/api/v1/admin/login"))
-        .json(&json!({"email": OWNER, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = post(
+        &client,
+        format!("{base0}/api/v1/admin/login"),
+        None,
+        json!({"email": OWNER, "password": PASSWORD}),
+    )
+    .await;
     let token = login["access_token"].as_str().unwrap().to_owned();
-    let tier: Value = client
-        .post(format!("{}/api/v1/admin/tiers", replicas[1].base))
-        .bearer_auth(&token)
-        .json(
-            &json!({"kind": "patron", "name": "Friends", "amount_minor": 500, "interval": "month"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let checkout: Value = client
-        .post(format!("{}/api/v1/checkout", replicas[2].base))
-        .json(
-            &json!({"kind": "patron", "tier_id": tier["id"], "email": "ann@example.org",
+    let tier = post(
+        &client,
+        format!("{}/api/v1/admin/tiers", replicas[1].base),
+        Some(&token),
+        json!({"kind": "patron", "name": "Friends", "amount_minor": 500, "interval": "month"}),
+    )
+    .await;
+    let checkout = post(
+        &client,
+        format!("{}/api/v1/checkout", replicas[2].base),
+        None,
+        json!({"kind": "patron", "tier_id": tier["id"], "email": "ann@example.org",
             "display_name": "Ann", "visibility": "public"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    )
+    .await;
     assert!(checkout["checkout_url"].is_string(), "{checkout} {tier}");
     let session = checkout["checkout_url"]
         .as_str()
