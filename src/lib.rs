@@ -17,6 +17,7 @@ pub mod error;
 pub mod http;
 pub mod mail;
 pub mod payments;
+pub mod render;
 pub mod reports;
 pub mod seed;
 pub mod snapshot;

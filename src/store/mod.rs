@@ -7,6 +7,7 @@ pub mod audit;
 pub mod campaign;
 pub mod funding;
 pub mod ledger;
+pub mod logos;
 pub mod pledges;
 pub mod reports;
 pub mod stripe;
