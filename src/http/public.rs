@@ -58,7 +58,15 @@ async fn sponsors(State(state): State<AppState>, headers: HeaderMap) -> Response
 /// configured Cache-Control.
 pub(crate) fn conditional(state: &AppState, rendered: &Rendered, headers: &HeaderMap) -> Response {
     let max_age = state.settings.public.cache_max_age_secs;
-    conditional_with(rendered, headers, &format!("public, max-age={max_age}"), &[])
+    conditional_with(
+        rendered,
+        headers,
+        &format!("public, max-age={max_age}"),
+        &[(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        )],
+    )
 }
 
 /// Like `conditional`, with a given Cache-Control and extra headers (sent on

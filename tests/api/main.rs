@@ -5,12 +5,14 @@ mod fake_stripe;
 mod helpers;
 
 mod auth;
+mod browser;
 mod cli;
 mod contributions;
 mod errors;
 mod funding;
 mod ops;
 mod payments;
+mod public_pages;
 mod reports;
 mod storage;
 mod supporters;
