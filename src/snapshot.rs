@@ -289,12 +289,14 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
                     id: s.tier_id,
                     name: s.tier_name.clone(),
                 },
-                logo: logo_of.get(&(s.id, LogoVariant::Light)).map(|l| PublicLogo {
-                    url: l.path(),
-                    alt: l.alt.clone(),
-                    width: l.width,
-                    height: l.height,
-                }),
+                logo: logo_of
+                    .get(&(s.id, LogoVariant::Light))
+                    .map(|l| PublicLogo {
+                        url: l.path(),
+                        alt: l.alt.clone(),
+                        width: l.width,
+                        height: l.height,
+                    }),
             })
             .collect(),
     };
@@ -336,7 +338,12 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
         description: campaign.description.clone(),
         currency: campaign.currency,
         site_url: render::site_url(settings, campaign.public_base_url.as_deref()),
-        instance_url: settings.pages.instance_url.trim().trim_end_matches('/').to_owned(),
+        instance_url: settings
+            .pages
+            .instance_url
+            .trim()
+            .trim_end_matches('/')
+            .to_owned(),
         rel_me: settings.pages.rel_me.trim().to_owned(),
         funding: funding.clone(),
         tiers,

@@ -101,9 +101,8 @@ impl TokenKeys {
             iat: now,
             exp,
         };
-        let token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-                .map_err(Error::internal)?;
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(Error::internal)?;
         Ok((token, exp))
     }
 

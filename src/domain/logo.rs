@@ -48,7 +48,9 @@ const MAX_SOURCE_SIDE: u32 = 8192;
 impl Logo {
     pub fn parse(bytes: &[u8], alt_text: &str, rules: &LogoRules) -> Result<Logo, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let alt = text("alt_text", alt_text, 1, 200, false).map_err(|e| errors.push(e)).ok();
+        let alt = text("alt_text", alt_text, 1, 200, false)
+            .map_err(|e| errors.push(e))
+            .ok();
         let image = decode(bytes, rules).map_err(|e| errors.push(e)).ok();
         let (Some(alt_text), Some(image)) = (alt, image) else {
             return Err(errors);

@@ -37,10 +37,20 @@ pub fn minor_units(text: &str, exponent: u32) -> Option<i64> {
     {
         return None;
     }
-    let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
-    let frac_value: i64 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let frac_value: i64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
     let frac_scaled = frac_value * 10i64.pow(exponent - frac.len() as u32);
-    let minor = whole.checked_mul(10i64.pow(exponent))?.checked_add(frac_scaled)?;
+    let minor = whole
+        .checked_mul(10i64.pow(exponent))?
+        .checked_add(frac_scaled)?;
     (minor > 0).then_some(minor)
 }
 

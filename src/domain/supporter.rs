@@ -271,7 +271,10 @@ mod tests {
     #[test]
     fn blocklisted_domains_include_their_subdomains() {
         let list = vec!["casino.example".to_owned(), "*.spam.test".to_owned()];
-        assert_eq!(blocked_domain("casino.example", &list), Some("casino.example"));
+        assert_eq!(
+            blocked_domain("casino.example", &list),
+            Some("casino.example")
+        );
         assert!(blocked_domain("WWW.Casino.Example.", &list).is_some());
         assert!(blocked_domain("a.spam.test", &list).is_some());
         assert!(blocked_domain("notcasino.example", &list).is_none());

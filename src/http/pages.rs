@@ -76,7 +76,10 @@ fn cors() -> (HeaderName, HeaderValue) {
 }
 
 fn max_age(state: &AppState) -> String {
-    format!("public, max-age={}", state.settings.public.cache_max_age_secs)
+    format!(
+        "public, max-age={}",
+        state.settings.public.cache_max_age_secs
+    )
 }
 
 async fn support(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -88,7 +91,10 @@ async fn support(State(state): State<AppState>, headers: HeaderMap) -> Response 
         &[
             csp(PAGE_CSP),
             NOSNIFF,
-            (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
         ],
     )
 }
@@ -390,7 +396,9 @@ fn message_page(e: &Error, title: &str, back: &str) -> Response {
     let message = match e {
         Error::Validation(_) | Error::Conflict { .. } => "Please check the following:".to_owned(),
         Error::PaymentsNotConfigured => "Payments are not set up on this server yet.".to_owned(),
-        Error::Unauthorized => "This link is invalid or has expired. Ask us for a new one.".to_owned(),
+        Error::Unauthorized => {
+            "This link is invalid or has expired. Ask us for a new one.".to_owned()
+        }
         other if other.status().is_server_error() => {
             tracing::warn!(error = %other, "page request failed");
             "Something went wrong on our side. Please try again later.".to_owned()
@@ -435,7 +443,10 @@ async fn logo_form(State(state): State<AppState>, Query(q): Query<TokenQuery>) -
             let (name, value) = csp(PAGE_CSP);
             h.insert(name, value);
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+            h.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
             response
         }
         Err(e) => message_page(&e, "Logo upload", "/support"),

@@ -35,7 +35,11 @@ impl Campaign {
                 .filter(|t| t.interval == Interval::Month)
                 .map(|t| t.amount_minor)
                 .collect();
-            if from_tiers.is_empty() { vec![300, 500, 1000] } else { from_tiers }
+            if from_tiers.is_empty() {
+                vec![300, 500, 1000]
+            } else {
+                from_tiers
+            }
         } else {
             cfg.monthly.clone()
         };
@@ -48,13 +52,8 @@ impl Campaign {
         }
         let donation_url = data.support_url();
         // The id changes when anything shown changes, and only then.
-        let content = serde_json::to_string(&(
-            &cfg.messages,
-            &amounts,
-            &donation_url,
-            currency,
-        ))
-        .unwrap_or_default();
+        let content = serde_json::to_string(&(&cfg.messages, &amounts, &donation_url, currency))
+            .unwrap_or_default();
         let id = campaign_id(cfg.campaign_id.trim(), &content);
         let mut by_locale: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for m in &cfg.messages {

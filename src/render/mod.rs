@@ -195,7 +195,10 @@ impl PublicData {
 
     /// Progress for bars, 0 to 100.
     pub fn bar_percent(&self) -> Option<i64> {
-        self.funding.progress.as_ref().map(|p| p.percent.clamp(0, 100))
+        self.funding
+            .progress
+            .as_ref()
+            .map(|p| p.percent.clamp(0, 100))
     }
 
     pub fn money(&self, minor: i64) -> String {

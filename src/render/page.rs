@@ -38,11 +38,26 @@ fn env() -> &'static Environment<'static> {
             }
         });
         for (name, source) in [
-            ("pages/base.html", include_str!("../../templates/pages/base.html")),
-            ("pages/support.html", include_str!("../../templates/pages/support.html")),
-            ("pages/message.html", include_str!("../../templates/pages/message.html")),
-            ("pages/logo_upload.html", include_str!("../../templates/pages/logo_upload.html")),
-            ("embed/progress.html", include_str!("../../templates/embed/progress.html")),
+            (
+                "pages/base.html",
+                include_str!("../../templates/pages/base.html"),
+            ),
+            (
+                "pages/support.html",
+                include_str!("../../templates/pages/support.html"),
+            ),
+            (
+                "pages/message.html",
+                include_str!("../../templates/pages/message.html"),
+            ),
+            (
+                "pages/logo_upload.html",
+                include_str!("../../templates/pages/logo_upload.html"),
+            ),
+            (
+                "embed/progress.html",
+                include_str!("../../templates/embed/progress.html"),
+            ),
         ] {
             env.add_template(name, source).expect("template parses");
         }
@@ -105,7 +120,11 @@ pub fn support_page(data: &PublicData, payments: bool, sold_out: impl Fn(i64) ->
         description: t.description.clone(),
         price: match t.pwyw_min_minor {
             Some(min) => format!("From {} a {}", data.money(min), interval_word(t.interval)),
-            None => format!("{} a {}", data.money(t.amount_minor), interval_word(t.interval)),
+            None => format!(
+                "{} a {}",
+                data.money(t.amount_minor),
+                interval_word(t.interval)
+            ),
         },
         interval: interval_word(t.interval),
         yearly: t.interval == Interval::Year,
@@ -126,7 +145,10 @@ pub fn support_page(data: &PublicData, payments: bool, sold_out: impl Fn(i64) ->
                     url: s.url.clone(),
                     logo: s.light.as_ref().map(|l| l.path()),
                     dark_logo: s.dark.as_ref().map(|l| l.path()),
-                    alt: s.light.as_ref().map_or_else(|| s.name.clone(), |l| l.alt.clone()),
+                    alt: s
+                        .light
+                        .as_ref()
+                        .map_or_else(|| s.name.clone(), |l| l.alt.clone()),
                     width: s.light.as_ref().map_or(0, |l| l.width),
                     height: s.light.as_ref().map_or(0, |l| l.height),
                 })
@@ -148,7 +170,7 @@ pub fn support_page(data: &PublicData, payments: bool, sold_out: impl Fn(i64) ->
             goal_line => data.goal_line(),
             bar_percent => data.bar_percent(),
             sponsors_count => sponsors_count,
-            sponsors_line => format!("and {} {}", thousands(sponsors_count), if sponsors_count == 1 { "sponsor" } else { "sponsors" }),
+            sponsors_line => format!("Plus {} {} (below).", thousands(sponsors_count), if sponsors_count == 1 { "company sponsor" } else { "company sponsors" }),
             currency => data.currency.code(),
             patron_tiers => Value::from(Serde(data.patron_tiers().map(tier_view).collect::<Vec<_>>())),
             sponsor_tiers => Value::from(Serde(data.sponsor_tiers().map(tier_view).collect::<Vec<_>>())),

@@ -29,12 +29,11 @@ fn options() -> &'static usvg::Options<'static> {
 pub fn rasterize(svg: &str) -> Result<Vec<u8>, String> {
     let tree = usvg::Tree::from_str(svg, options()).map_err(|e| e.to_string())?;
     let size = tree.size().to_int_size();
-    let mut pixmap = tiny_skia::Pixmap::new(size.width().max(1), size.height().max(1))
-        .ok_or("empty image")?;
+    let mut pixmap =
+        tiny_skia::Pixmap::new(size.width().max(1), size.height().max(1)).ok_or("empty image")?;
     resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
     pixmap.encode_png().map_err(|e| e.to_string())
 }
-
 
 #[cfg(test)]
 mod tests {

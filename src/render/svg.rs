@@ -222,12 +222,22 @@ pub fn wall_svg(data: &PublicData, p: &WallParams) -> String {
                 y += row_h + p.margin;
                 row_h = 0;
             }
-            placed.push(Placed { sponsor, x, y, w, h });
+            placed.push(Placed {
+                sponsor,
+                x,
+                y,
+                w,
+                h,
+            });
             x += w + p.margin;
             row_h = row_h.max(h);
         }
     }
-    let height = if placed.is_empty() { 0 } else { y + row_h + p.margin };
+    let height = if placed.is_empty() {
+        0
+    } else {
+        y + row_h + p.margin
+    };
     let mut out = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="{w}" height="{height}" viewBox="0 0 {w} {height}" role="img" aria-label="Sponsors of {name}"><title>Sponsors of {name}</title>"#,
         w = p.width,
@@ -326,8 +336,12 @@ mod tests {
 
     #[test]
     fn wall_params_are_clamped() {
-        let p = WallParams::normalised(Some("Gold Tier"), Some(99_999), Some(0), Some(1), Some(500));
+        let p =
+            WallParams::normalised(Some("Gold Tier"), Some(99_999), Some(0), Some(1), Some(500));
         assert_eq!(p.tier.as_deref(), Some("gold-tier"));
-        assert_eq!((p.width, p.limit, p.avatar_height, p.margin), (2000, 1, 16, 50));
+        assert_eq!(
+            (p.width, p.limit, p.avatar_height, p.margin),
+            (2000, 1, 16, 50)
+        );
     }
 }

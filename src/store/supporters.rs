@@ -418,7 +418,11 @@ pub async fn sweep_publication(
                 continue;
             }
             let reason = publication_reason(row.sponsor_status, row.paid_through, public);
-            let action = if public { "sponsor.publish" } else { "sponsor.unpublish" };
+            let action = if public {
+                "sponsor.publish"
+            } else {
+                "sponsor.unpublish"
+            };
             audit!(
                 tx,
                 actor,
