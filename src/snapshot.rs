@@ -87,6 +87,9 @@ impl Rendered {
     }
 }
 
+/// The campaign's answers, by locale and variant.
+pub type CampaignViews = HashMap<(String, usize), Rendered>;
+
 /// A badge as SVG and as shields.io endpoint JSON.
 #[derive(Debug)]
 pub struct BadgeViews {
@@ -104,7 +107,7 @@ pub struct Snapshot {
     pub badges: HashMap<&'static str, BadgeViews>,
     pub funding_manifest: Rendered,
     /// Per locale, the campaign's variants; None when no campaign is set.
-    pub campaign: Option<(Campaign, HashMap<(String, usize), Rendered>)>,
+    pub campaign: Option<(Campaign, CampaignViews)>,
     /// Approved logos of public sponsors, by content hash.
     pub logos: HashMap<String, LogoImage>,
     /// What the views were rendered from, for walls with other parameters.
