@@ -99,12 +99,16 @@ impl Progress {
 }
 
 impl Funding {
-    /// The public view. Totals are shown only once `privacy_threshold`
-    /// people contribute, and a tier's count only once it has that many.
+    /// The public view. Totals are hidden while 1 to `privacy_threshold - 1`
+    /// people contribute, and a tier's count is shown only once it has
+    /// `privacy_threshold` supporters.
     pub fn from_facts(f: &FundingFacts, privacy_threshold: i64) -> Self {
         let money = |minor| Money::new(minor, f.currency).view();
         let recurring = monthly_recurring(f.monthly_pledges_sum, f.yearly_pledges_sum);
-        let totals_shown = f.patrons_count + f.sponsors_count >= privacy_threshold;
+        // Hidden while one or a few people contribute; with nobody
+        // contributing (yet) the totals tell nothing about anyone's pledge.
+        let contributors = f.patrons_count + f.sponsors_count;
+        let totals_shown = contributors == 0 || contributors >= privacy_threshold;
         let total = |minor| totals_shown.then(|| money(minor));
         Funding {
             currency: f.currency.code().to_owned(),
