@@ -66,11 +66,12 @@ impl Application {
             store::admins::replace_setup_token(&db, &hash_setup_token(&token), ttl).await?;
             Some(token)
         };
-        let public = Arc::new(PublicCache::new(db.clone()).await?);
+        let gateway = Gateway::from_settings(&settings.stripe)?;
+        let public =
+            Arc::new(PublicCache::new(db.clone(), settings.clone(), gateway.is_some()).await?);
         let listener = TcpListener::bind(settings.server.bind).await.map_err(|e| {
             Error::Config(format!("cannot listen on {}: {e}", settings.server.bind))
         })?;
-        let gateway = Gateway::from_settings(&settings.stripe)?;
         match gateway {
             Some(_) => tracing::info!(api_version = STRIPE_API_VERSION, "payments are on"),
             None => tracing::info!("no stripe.secret_key: payments are off, everything else works"),
@@ -135,6 +136,7 @@ impl Application {
         spawn_housekeeping(state.clone(), shutdown.clone());
         crate::mail::outbox::spawn_worker(state.clone(), shutdown.clone());
         crate::jobs::start(state.clone(), shutdown.clone()).await?;
+        spawn_publication_sweep(state.clone(), shutdown.clone());
         events::spawn_retry_worker(
             state.clone(),
             Duration::from_secs(state.settings.stripe.retry_base_secs.max(1)),
@@ -190,6 +192,40 @@ fn spawn_housekeeping(state: AppState, shutdown: CancellationToken) {
         state.metrics.run_upkeep();
         std::future::ready(())
     });
+}
+
+/// Records sponsors that appeared or disappeared as time passed (the audit
+/// log's `sponsor.publish` / `sponsor.unpublish`). The public views do not
+/// wait for it: they filter by date themselves.
+fn spawn_publication_sweep(state: AppState, shutdown: CancellationToken) {
+    let period = Duration::from_secs(state.settings.sponsors.sweep_secs);
+    background::every(period, shutdown, move || {
+        let state = state.clone();
+        async move { sweep_publication(&state).await }
+    });
+}
+
+/// One publication sweep; also run right after an admin's sponsor decision,
+/// so its audit entry is immediate.
+pub async fn sweep_publication(state: &AppState) {
+    let today = chrono::Utc::now().date_naive();
+    let grace = state.settings.sponsors.grace_days;
+    match store::supporters::sweep_publication(&state.db, today, grace).await {
+        Ok(changes) => {
+            for c in &changes {
+                tracing::info!(
+                    sponsor = c.supporter_id,
+                    published = c.published,
+                    reason = c.reason,
+                    "sponsor publication changed"
+                );
+            }
+            if !changes.is_empty() {
+                state.public.mark_dirty();
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "publication sweep failed; retrying at the next tick"),
+    }
 }
 
 async fn termination() {

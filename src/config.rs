@@ -21,6 +21,8 @@ pub struct Settings {
     pub stripe: StripeSettings,
     pub mail: MailSettings,
     pub jobs: JobsSettings,
+    pub sponsors: SponsorSettings,
+    pub pages: PagesSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -133,6 +135,60 @@ pub enum SmtpSecurity {
     None,
 }
 
+/// Sponsor publication: when a sponsor shows, which links are refused, and
+/// what a logo may be.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SponsorSettings {
+    /// Days a sponsor stays public after its paid period ends.
+    pub grace_days: i64,
+    /// Domains refused as sponsor links (subdomains included).
+    pub domain_blocklist: Vec<String>,
+    /// Add `nofollow` to sponsor links (they always carry `sponsored noopener`).
+    pub nofollow: bool,
+    /// Largest logo upload, in bytes.
+    pub logo_max_bytes: usize,
+    /// Logos are scaled down to fit this box, in pixels.
+    pub logo_max_width: u32,
+    pub logo_max_height: u32,
+    /// Smallest accepted logo side, in pixels.
+    pub logo_min_side: u32,
+    /// Lifetime of the logo upload link sent to a sponsor, in hours.
+    pub upload_link_ttl_hours: i64,
+    /// Seconds between publication sweeps (audit entries for sponsors that
+    /// appear or disappear as time passes).
+    pub sweep_secs: u64,
+}
+
+/// The public pages, embeds and feeds for an about page.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagesSettings {
+    /// Where patronage is reached from outside, e.g. https://fund.example.social.
+    /// Empty: the campaign's public_base_url, else http://<server.bind>.
+    pub site_url: String,
+    /// The instance these pages are for, e.g. https://example.social.
+    pub instance_url: String,
+    /// Origins allowed to frame /embed/progress (Content-Security-Policy
+    /// frame-ancestors). Empty: the instance URL only.
+    pub frame_ancestors: Vec<String>,
+    /// The admin's profile, linked with rel="me" from every page.
+    pub rel_me: String,
+    /// Below this many supporters, a tier's count (and below this many
+    /// contributors, every money total) is not shown.
+    pub privacy_threshold: i64,
+    /// funding.json: who is funded.
+    pub entity_type: String,
+    pub entity_role: String,
+    pub entity_email: String,
+    /// funding.json: the project's repository, if any.
+    pub repository_url: String,
+    pub licenses: Vec<String>,
+    pub tags: Vec<String>,
+    /// Mastodon donation campaign (DONATION_CAMPAIGNS_URL); off when empty.
+    pub mastodon: MastodonCampaign,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobsSettings {
@@ -161,6 +217,31 @@ impl JobsSettings {
             ("cleanup", &self.cleanup),
         ]
     }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MastodonCampaign {
+    /// A stable name for this campaign; empty means no campaign (204).
+    pub campaign_id: String,
+    pub default_locale: String,
+    /// Suggested amounts, minor units of the campaign currency.
+    pub one_time: Vec<i64>,
+    pub monthly: Vec<i64>,
+    pub yearly: Vec<i64>,
+    /// Messages per locale; several variants per locale are picked by seed.
+    pub messages: Vec<CampaignMessage>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignMessage {
+    pub locale: String,
+    pub banner_message: String,
+    pub banner_button_text: String,
+    pub donation_message: String,
+    pub donation_button_text: String,
+    pub donation_success_post: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -252,6 +333,16 @@ impl Settings {
         for (job, schedule) in self.jobs.schedules() {
             crate::jobs::Schedule::parse(schedule)
                 .map_err(|e| Error::Config(format!("jobs.{job}: {e}")))?;
+        }
+        if self.sponsors.grace_days < 0 || self.sponsors.sweep_secs == 0 {
+            return Err(Error::Config(
+                "sponsors.grace_days must be 0 or more and sponsors.sweep_secs above 0".into(),
+            ));
+        }
+        if self.pages.privacy_threshold < 1 {
+            return Err(Error::Config(
+                "pages.privacy_threshold must be at least 1".into(),
+            ));
         }
         if self.public.snapshot_poll_secs == 0 {
             return Err(Error::Config(

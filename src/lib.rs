@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod links;
 pub mod mail;
 pub mod payments;
+pub mod render;
 pub mod reports;
 pub mod seed;
 pub mod snapshot;

@@ -5,9 +5,20 @@
 //! before its response is sent; a webhook's within about 100 ms after. Other replicas notice the database's
 //! `data_version` within `public.snapshot_poll_secs`, and every replica
 //! rebuilds at least once a minute, so month and expiry boundaries pass too.
+//! A sponsor whose paid period plus grace ends at midnight UTC therefore
+//! leaves every public view by 00:01 UTC at the latest (plus the clients'
+//! `public.cache_max_age_secs`).
+//!
+//! Besides the JSON API it holds every public page and image (see
+//! `crate::render`): the support page, the embed in two themes, the badges,
+//! the default sponsor wall, funding.json, the Mastodon campaign and the
+//! approved logos. Sponsor walls with other parameters and the PNG images
+//! are rendered on first request from the snapshot's own data and cached in
+//! it (at most `MAX_CACHED` each), so no request ever reads the database.
 
 use std::{
-    sync::Arc,
+    collections::HashMap,
+    sync::{Arc, Mutex as StdMutex, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -20,43 +31,148 @@ use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
 use crate::{
+    config::Settings,
     domain::{
         funding::Funding,
+        logo::LogoVariant,
         money::{Money, MoneyView},
         tier::{Interval, TierKind},
     },
     error::Result,
+    render::{
+        self, LogoImage, PublicData, SponsorGroup, WallSponsor,
+        campaign::Campaign,
+        page,
+        svg::{self, WallParams},
+    },
     store::{self, Db},
 };
 
+/// Most distinct sponsor-wall renders (SVG and PNG each) kept per snapshot.
+pub const MAX_CACHED: usize = 64;
+
 const MAX_AGE: Duration = Duration::from_secs(60);
 
-/// One pre-rendered JSON body.
+/// One pre-rendered body with its type.
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub body: Bytes,
     /// A strong ETag, quoted.
     pub etag: String,
+    pub content_type: &'static str,
 }
 
 impl Rendered {
-    fn json<T: Serialize>(value: &T) -> Self {
+    pub fn json<T: Serialize>(value: &T) -> Self {
         let body = serde_json::to_vec(value).expect("serialisable");
+        Self::bytes(body, "application/json")
+    }
+
+    pub fn bytes(body: impl Into<Bytes>, content_type: &'static str) -> Self {
+        let body = body.into();
         let digest = Sha256::digest(&body);
         Rendered {
             etag: format!("\"{}\"", hex::encode(&digest[..12])),
-            body: Bytes::from(body),
+            body,
+            content_type,
         }
+    }
+
+    pub fn html(body: String) -> Self {
+        Self::bytes(body, "text/html; charset=utf-8")
+    }
+
+    pub fn svg(body: String) -> Self {
+        Self::bytes(body, "image/svg+xml")
     }
 }
 
+/// The campaign's answers, by locale and variant.
+pub type CampaignViews = HashMap<(String, usize), Rendered>;
+
+/// A badge as SVG and as shields.io endpoint JSON.
 #[derive(Debug)]
+pub struct BadgeViews {
+    pub svg: Rendered,
+    pub json: Rendered,
+}
+
 pub struct Snapshot {
     pub funding: Rendered,
     pub tiers: Rendered,
     pub sponsors: Rendered,
+    pub support_page: Rendered,
+    pub embed_light: Rendered,
+    pub embed_dark: Rendered,
+    pub badges: HashMap<&'static str, BadgeViews>,
+    pub funding_manifest: Rendered,
+    /// Per locale, the campaign's variants; None when no campaign is set.
+    pub campaign: Option<(Campaign, CampaignViews)>,
+    /// Approved logos of public sponsors, by content hash.
+    pub logos: HashMap<String, LogoImage>,
+    /// What the views were rendered from, for walls with other parameters.
+    pub data: Arc<PublicData>,
+    walls: StdMutex<HashMap<(WallParams, bool), Rendered>>,
+    card: OnceLock<Rendered>,
     version: i64,
     built: Instant,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Snapshot {
+    /// The sponsor wall for `params`, as SVG or (`png`) rasterised; cached.
+    /// Rendering a PNG takes milliseconds, so callers on the async runtime
+    /// should use `spawn_blocking` for it.
+    pub fn wall(&self, params: &WallParams, png: bool) -> Rendered {
+        let key = (params.clone(), png);
+        if let Some(r) = self.walls.lock().expect("not poisoned").get(&key) {
+            return r.clone();
+        }
+        let svg = svg::wall_svg(&self.data, params);
+        let rendered = if png {
+            match render::png::rasterize(&svg) {
+                Ok(bytes) => Rendered::bytes(bytes, "image/png"),
+                Err(e) => {
+                    tracing::error!(error = %e, "sponsor wall PNG failed");
+                    Rendered::svg(svg)
+                }
+            }
+        } else {
+            Rendered::svg(svg)
+        };
+        let mut walls = self.walls.lock().expect("not poisoned");
+        if walls.len() < MAX_CACHED {
+            walls.insert(key, rendered.clone());
+        }
+        rendered
+    }
+
+    /// The 1200×630 link-preview card, rendered once per snapshot.
+    pub fn card(&self) -> Rendered {
+        self.card
+            .get_or_init(|| {
+                let svg = svg::card_svg(&self.data);
+                match render::png::rasterize(&svg) {
+                    Ok(bytes) => Rendered::bytes(bytes, "image/png"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "card PNG failed");
+                        Rendered::svg(svg)
+                    }
+                }
+            })
+            .clone()
+    }
+
+    pub fn has_card(&self) -> bool {
+        self.card.get().is_some()
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -83,6 +199,17 @@ pub struct PublicSponsor {
     pub name: String,
     pub url: String,
     pub tier: PublicSponsorTier,
+    /// The approved logo, served by patronage itself; null without one.
+    pub logo: Option<PublicLogo>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicLogo {
+    /// A path on this server, e.g. `/logos/<sha256>.png`.
+    pub url: String,
+    pub alt: String,
+    pub width: u32,
+    pub height: u32,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -96,14 +223,19 @@ pub struct PublicSponsorList {
     pub sponsors: Vec<PublicSponsor>,
 }
 
-async fn build(db: &Db) -> Result<Snapshot> {
+async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot> {
     // Read the version first: a write landing mid-build bumps it again, so
     // the next poll rebuilds rather than keeping a half-old snapshot.
     let version = db.data_version().await?;
     let today = Utc::now().date_naive();
-    let facts = store::funding::facts(db, today).await?;
+    let grace = settings.sponsors.grace_days;
+    let facts = store::funding::facts(db, today, grace).await?;
+    let campaign = store::campaign::get(db).await?;
     let tiers = store::tiers::list(db, false).await?;
-    let sponsors = store::supporters::public_sponsors(db, today).await?;
+    let sponsors = store::supporters::public_sponsors(db, today, grace).await?;
+    let logo_rows = store::logos::public(db, today, grace).await?;
+    let patron_names = store::supporters::public_patron_names(db, 1000).await?;
+    let history = store::funding::yearly_history(db, campaign.currency).await?;
 
     let taken = |id: i64| {
         facts
@@ -112,6 +244,12 @@ async fn build(db: &Db) -> Result<Snapshot> {
             .find(|t| t.id == id)
             .map_or(0, |t| t.supporters)
     };
+    let sold_out_ids: Vec<i64> = tiers
+        .iter()
+        .filter(|t| t.slots.is_some_and(|s| taken(t.id) >= s))
+        .map(|t| t.id)
+        .collect();
+    let sold_out = |id: i64| sold_out_ids.contains(&id);
     let public_tiers = PublicTierList {
         tiers: tiers
             .iter()
@@ -124,27 +262,155 @@ async fn build(db: &Db) -> Result<Snapshot> {
                 interval: t.interval,
                 pay_what_you_want_min: t.pwyw_min_minor.map(|m| Money::new(m, t.currency).view()),
                 slots: t.slots,
-                sold_out: t.slots.is_some_and(|s| taken(t.id) >= s),
+                sold_out: sold_out(t.id),
             })
             .collect(),
     };
+
+    // Logos by sponsor and variant.
+    let mut logos: HashMap<String, LogoImage> = HashMap::new();
+    let mut logo_of: HashMap<(i64, LogoVariant), LogoImage> = HashMap::new();
+    for row in logo_rows {
+        let image = LogoImage::new(
+            row.sha256,
+            u32::try_from(row.width).unwrap_or(0),
+            u32::try_from(row.height).unwrap_or(0),
+            row.alt_text,
+            row.bytes,
+        );
+        logos.insert(image.sha256.clone(), image.clone());
+        logo_of.insert((row.supporter_id, row.variant), image);
+    }
+
     let public_sponsors = PublicSponsorList {
         sponsors: sponsors
-            .into_iter()
+            .iter()
             .map(|s| PublicSponsor {
-                name: s.display_name,
-                url: s.website_url,
+                name: s.display_name.clone(),
+                url: s.website_url.clone(),
                 tier: PublicSponsorTier {
                     id: s.tier_id,
-                    name: s.tier_name,
+                    name: s.tier_name.clone(),
                 },
+                logo: logo_of
+                    .get(&(s.id, LogoVariant::Light))
+                    .map(|l| PublicLogo {
+                        url: l.path(),
+                        alt: l.alt.clone(),
+                        width: l.width,
+                        height: l.height,
+                    }),
             })
             .collect(),
     };
+
+    // Sponsors grouped by tier, the tier that pays most first.
+    let mut groups: Vec<SponsorGroup> = Vec::new();
+    let mut ordered = sponsors.clone();
+    ordered.sort_by_key(|s| {
+        (
+            std::cmp::Reverse(render::tier_weight(s.tier_amount_minor, s.tier_interval)),
+            s.tier_rank,
+            s.tier_id,
+            s.id,
+        )
+    });
+    for s in ordered {
+        let sponsor = WallSponsor {
+            id: s.id,
+            name: s.display_name.clone(),
+            url: s.website_url.clone(),
+            light: logo_of.get(&(s.id, LogoVariant::Light)).cloned(),
+            dark: logo_of.get(&(s.id, LogoVariant::Dark)).cloned(),
+        };
+        match groups.last_mut() {
+            Some(g) if g.tier_id == s.tier_id => g.sponsors.push(sponsor),
+            _ => groups.push(SponsorGroup {
+                tier_id: s.tier_id,
+                tier_name: s.tier_name.clone(),
+                tier_slug: render::slug(&s.tier_name),
+                size_rank: groups.len(),
+                sponsors: vec![sponsor],
+            }),
+        }
+    }
+
+    let funding = Funding::from_facts(&facts, settings.pages.privacy_threshold);
+    let data = Arc::new(PublicData {
+        name: campaign.name.clone(),
+        description: campaign.description.clone(),
+        currency: campaign.currency,
+        site_url: render::site_url(settings, campaign.public_base_url.as_deref()),
+        instance_url: settings
+            .pages
+            .instance_url
+            .trim()
+            .trim_end_matches('/')
+            .to_owned(),
+        rel_me: settings.pages.rel_me.trim().to_owned(),
+        funding: funding.clone(),
+        tiers,
+        sponsor_groups: groups,
+        patron_names,
+        history,
+        sponsor_rel: render::sponsor_rel(settings.sponsors.nofollow),
+    });
+
+    let cache_secs = settings.public.cache_max_age_secs;
+    let badges = svg::BADGES
+        .iter()
+        .filter_map(|name| {
+            let b = svg::badge(&data, name)?;
+            Some((
+                *name,
+                BadgeViews {
+                    svg: Rendered::svg(svg::badge_svg(&b)),
+                    json: Rendered::json(&svg::badge_json(&b, cache_secs)),
+                },
+            ))
+        })
+        .collect();
+    let fallback_email = settings
+        .mail
+        .from
+        .parse::<lettre::message::Mailbox>()
+        .map(|m| m.email.to_string())
+        .unwrap_or_default();
+    let campaign_views = Campaign::build(&data, &settings.pages.mastodon).map(|c| {
+        let rendered = c
+            .by_locale
+            .iter()
+            .flat_map(|(locale, variants)| {
+                variants
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, v)| ((locale.clone(), i), Rendered::json(v)))
+            })
+            .collect();
+        (c, rendered)
+    });
+
     Ok(Snapshot {
-        funding: Rendered::json(&Funding::from_facts(&facts)),
+        funding: Rendered::json(&funding),
         tiers: Rendered::json(&public_tiers),
         sponsors: Rendered::json(&public_sponsors),
+        support_page: Rendered::html(page::support_page(&data, payments, sold_out)),
+        embed_light: Rendered::html(page::embed(&data, page::LIGHT)),
+        embed_dark: Rendered::html(page::embed(&data, page::DARK)),
+        badges,
+        funding_manifest: Rendered::json(&render::manifest::funding_json(
+            &data,
+            &settings.pages,
+            &fallback_email,
+        )),
+        campaign: campaign_views,
+        logos,
+        walls: StdMutex::new(HashMap::from([(
+            (WallParams::default(), false),
+            Rendered::svg(svg::wall_svg(&data, &WallParams::default())),
+        )])),
+        data,
+        card: OnceLock::new(),
         version,
         built: Instant::now(),
     })
@@ -152,6 +418,8 @@ async fn build(db: &Db) -> Result<Snapshot> {
 
 pub struct PublicCache {
     db: Db,
+    settings: Settings,
+    payments: bool,
     current: ArcSwap<Snapshot>,
     rebuilding: Mutex<()>,
     /// Signalled by writers that need not wait for the rebuild (webhooks).
@@ -162,10 +430,13 @@ pub struct PublicCache {
 const DEBOUNCE: Duration = Duration::from_millis(100);
 
 impl PublicCache {
-    pub async fn new(db: Db) -> Result<Self> {
-        let first = build(&db).await?;
+    /// `payments`: whether checkout works (the support page shows its forms).
+    pub async fn new(db: Db, settings: Settings, payments: bool) -> Result<Self> {
+        let first = build(&db, &settings, payments).await?;
         Ok(PublicCache {
             db,
+            settings,
+            payments,
             current: ArcSwap::from_pointee(first),
             rebuilding: Mutex::new(()),
             dirty: tokio::sync::Notify::new(),
@@ -184,7 +455,7 @@ impl PublicCache {
         if self.current.load().built > requested {
             return Ok(());
         }
-        let next = build(&self.db).await?;
+        let next = build(&self.db, &self.settings, self.payments).await?;
         self.current.store(Arc::new(next));
         metrics::counter!("patronage_snapshot_rebuilds_total").increment(1);
         Ok(())

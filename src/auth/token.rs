@@ -24,6 +24,17 @@ pub struct Claims {
     pub exp: i64,
 }
 
+const LOGO_UPLOAD_AUDIENCE: &str = "patronage-logo-upload";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LinkClaims {
+    sub: String,
+    iss: String,
+    aud: String,
+    iat: i64,
+    exp: i64,
+}
+
 #[derive(Clone)]
 pub struct TokenKeys {
     encoding: EncodingKey,
@@ -75,6 +86,34 @@ impl TokenKeys {
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(Error::internal)
+    }
+
+    /// A link token that lets a sponsor upload its own logo: signed with the
+    /// same key, for its own audience (never accepted as an admin token, and
+    /// an admin token is never accepted here), bound to the sponsor's id.
+    pub fn issue_logo_upload(&self, sponsor_id: i64, ttl_secs: i64) -> Result<(String, i64)> {
+        let now = chrono::Utc::now().timestamp();
+        let exp = now + ttl_secs.max(60);
+        let claims = LinkClaims {
+            sub: sponsor_id.to_string(),
+            iss: self.issuer.clone(),
+            aud: LOGO_UPLOAD_AUDIENCE.to_owned(),
+            iat: now,
+            exp,
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(Error::internal)?;
+        Ok((token, exp))
+    }
+
+    /// The sponsor a logo-upload token was issued for, if it is valid.
+    pub fn verify_logo_upload(&self, token: &str) -> Result<i64> {
+        let mut validation = self.validation.clone();
+        validation.set_audience(&[LOGO_UPLOAD_AUDIENCE]);
+        jsonwebtoken::decode::<LinkClaims>(token, &self.decoding, &validation)
+            .ok()
+            .and_then(|data| data.claims.sub.parse().ok())
+            .ok_or(Error::Unauthorized)
     }
 
     /// Accepts only HS256 tokens signed with our key, unexpired, for our
@@ -152,6 +191,18 @@ mod tests {
         s.audience = "someone-else".into();
         let foreign = TokenKeys::from_secret(b"0123456789abcdef0123456789abcdef", &s);
         assert!(k.verify(&foreign.issue(1, Role::Owner).unwrap()).is_err());
+    }
+
+    #[test]
+    fn logo_upload_tokens_are_not_admin_tokens() {
+        let k = keys("0123456789abcdef0123456789abcdef");
+        let (link, _) = k.issue_logo_upload(42, 3600).unwrap();
+        assert_eq!(k.verify_logo_upload(&link).unwrap(), 42);
+        assert!(k.verify(&link).is_err());
+        let admin = k.issue(1, Role::Owner).unwrap();
+        assert!(k.verify_logo_upload(&admin).is_err());
+        let other = keys("fedcba9876543210fedcba9876543210");
+        assert!(other.verify_logo_upload(&link).is_err());
     }
 
     #[test]

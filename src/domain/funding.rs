@@ -42,7 +42,9 @@ pub struct TierFacts {
 pub struct Funding {
     pub currency: String,
     /// Active recurring pledges per month; yearly pledges count as a twelfth.
-    pub monthly_recurring: MoneyView,
+    /// Null (like `progress` and `raised_*`) while fewer people contribute
+    /// than `pages.privacy_threshold`, so no total tells one person's amount.
+    pub monthly_recurring: Option<MoneyView>,
     pub patrons_count: i64,
     pub sponsors_count: i64,
     /// The monthly goal, or null.
@@ -52,8 +54,8 @@ pub struct Funding {
     pub progress: Option<Progress>,
     /// Recurring, one-time and manual income this calendar month (UTC), less
     /// refunds and disputes.
-    pub raised_this_month: MoneyView,
-    pub raised_total: MoneyView,
+    pub raised_this_month: Option<MoneyView>,
+    pub raised_total: Option<MoneyView>,
     pub tiers: Vec<TierFunding>,
     pub updated_at: DateTime<Utc>,
 }
@@ -73,7 +75,13 @@ pub struct TierFunding {
     pub kind: TierKind,
     pub amount: MoneyView,
     pub interval: Interval,
-    pub supporters: i64,
+    /// Null while the tier has fewer supporters than the privacy threshold.
+    pub supporters: Option<i64>,
+}
+
+/// Whether a count of supporters may be published: at least `threshold`.
+pub fn shown_count(count: i64, threshold: i64) -> Option<i64> {
+    (count >= threshold).then_some(count)
 }
 
 impl Progress {
@@ -91,20 +99,29 @@ impl Progress {
 }
 
 impl Funding {
-    pub fn from_facts(f: &FundingFacts) -> Self {
+    /// The public view. Totals are hidden while 1 to `privacy_threshold - 1`
+    /// people contribute, and a tier's count is shown only once it has
+    /// `privacy_threshold` supporters.
+    pub fn from_facts(f: &FundingFacts, privacy_threshold: i64) -> Self {
         let money = |minor| Money::new(minor, f.currency).view();
         let recurring = monthly_recurring(f.monthly_pledges_sum, f.yearly_pledges_sum);
+        // Hidden while one or a few people contribute; with nobody
+        // contributing (yet) the totals tell nothing about anyone's pledge.
+        let contributors = f.patrons_count + f.sponsors_count;
+        let totals_shown = contributors == 0 || contributors >= privacy_threshold;
+        let total = |minor| totals_shown.then(|| money(minor));
         Funding {
             currency: f.currency.code().to_owned(),
-            monthly_recurring: money(recurring),
+            monthly_recurring: total(recurring),
             patrons_count: f.patrons_count,
             sponsors_count: f.sponsors_count,
             goal: f.monthly_goal_minor.map(money),
             progress: f
                 .monthly_goal_minor
+                .filter(|_| totals_shown)
                 .and_then(|g| Progress::toward(recurring, g)),
-            raised_this_month: money(f.raised_this_month),
-            raised_total: money(f.raised_total),
+            raised_this_month: total(f.raised_this_month),
+            raised_total: total(f.raised_total),
             tiers: f
                 .tiers
                 .iter()
@@ -114,7 +131,7 @@ impl Funding {
                     kind: t.kind,
                     amount: money(t.amount_minor),
                     interval: t.interval,
-                    supporters: t.supporters,
+                    supporters: shown_count(t.supporters, privacy_threshold),
                 })
                 .collect(),
             updated_at: f.updated_at,
@@ -142,7 +159,7 @@ mod tests {
     #[test]
     fn totals_combine_monthly_and_yearly_pledges() {
         let eur = Currency::parse("EUR").unwrap();
-        let f = Funding::from_facts(&FundingFacts {
+        let facts = FundingFacts {
             currency: eur,
             monthly_goal_minor: Some(100_000),
             monthly_pledges_sum: 1_500_000,
@@ -153,9 +170,45 @@ mod tests {
             raised_total: 0,
             tiers: vec![],
             updated_at: Utc::now(),
-        });
-        assert_eq!(f.monthly_recurring.amount_minor, 1_610_000);
-        assert_eq!(f.monthly_recurring.display, "€16,100");
+        };
+        let f = Funding::from_facts(&facts, 3);
+        let monthly = f.monthly_recurring.unwrap();
+        assert_eq!(monthly.amount_minor, 1_610_000);
+        assert_eq!(monthly.display, "€16,100");
         assert_eq!(f.progress.unwrap().percent, 1610);
+    }
+
+    #[test]
+    fn small_numbers_are_not_published() {
+        let eur = Currency::parse("EUR").unwrap();
+        let tier = |supporters| TierFacts {
+            id: 1,
+            name: "Patron".into(),
+            kind: TierKind::Patron,
+            amount_minor: 700,
+            interval: Interval::Month,
+            supporters,
+        };
+        let facts = |patrons: i64| FundingFacts {
+            currency: eur,
+            monthly_goal_minor: Some(10_000),
+            monthly_pledges_sum: 700 * patrons,
+            yearly_pledges_sum: 0,
+            patrons_count: patrons,
+            sponsors_count: 0,
+            raised_this_month: 700 * patrons,
+            raised_total: 700 * patrons,
+            tiers: vec![tier(patrons)],
+            updated_at: Utc::now(),
+        };
+        let two = Funding::from_facts(&facts(2), 3);
+        assert_eq!(two.patrons_count, 2);
+        assert!(two.monthly_recurring.is_none() && two.progress.is_none());
+        assert!(two.raised_total.is_none() && two.raised_this_month.is_none());
+        assert_eq!(two.tiers[0].supporters, None);
+        assert!(two.goal.is_some());
+        let three = Funding::from_facts(&facts(3), 3);
+        assert_eq!(three.monthly_recurring.unwrap().amount_minor, 2100);
+        assert_eq!(three.tiers[0].supporters, Some(3));
     }
 }

@@ -5,9 +5,11 @@
 pub mod campaign;
 pub mod funding;
 pub mod ledger;
+pub mod logo;
 pub mod money;
 pub mod month;
 pub mod pledge;
+pub mod public;
 pub mod supporter;
 pub mod tier;
 

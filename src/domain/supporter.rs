@@ -148,13 +148,65 @@ impl SponsorDraft {
     }
 }
 
-/// Whether a sponsor may be shown: approved, and paid through today or later.
+impl SponsorDraft {
+    /// Refuses a website on the configured domain blocklist.
+    pub fn check_blocklist(&self, blocklist: &[String]) -> Result<()> {
+        match blocked_domain(&self.website_url.host(), blocklist) {
+            Some(domain) => Err(crate::error::Error::field(
+                "website_url",
+                format!("links to {domain} are not accepted"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether a sponsor may be shown: approved, and paid through `today` less
+/// the grace period or later. A sponsor paid through the 10th with 14 days of
+/// grace shows until the 24th inclusive.
 pub fn sponsor_is_public(
     status: SponsorStatus,
     paid_through: Option<chrono::NaiveDate>,
     today: chrono::NaiveDate,
+    grace_days: i64,
 ) -> bool {
-    status == SponsorStatus::Approved && paid_through.is_some_and(|d| d >= today)
+    status == SponsorStatus::Approved
+        && paid_through.is_some_and(|d| d >= visible_paid_through(today, grace_days))
+}
+
+/// The earliest `paid_through` date still shown on `today`.
+pub fn visible_paid_through(today: chrono::NaiveDate, grace_days: i64) -> chrono::NaiveDate {
+    today - chrono::Duration::days(grace_days.max(0))
+}
+
+/// Why a sponsor's publication changed, as the audit log records it.
+pub fn publication_reason(
+    status: SponsorStatus,
+    paid_through: Option<chrono::NaiveDate>,
+    now_public: bool,
+) -> &'static str {
+    match (now_public, status, paid_through) {
+        (true, _, _) => "approved and paid",
+        (false, SponsorStatus::Rejected, _) => "rejected",
+        (false, SponsorStatus::Pending, _) => "no longer approved",
+        (false, SponsorStatus::Approved, None) => "no paid period",
+        (false, SponsorStatus::Approved, Some(_)) => "paid period and grace ended",
+    }
+}
+
+/// A domain blocklist: a host matches an entry equal to it or to one of its
+/// parent domains (`casino.example` blocks `www.casino.example`).
+pub fn blocked_domain<'a>(host: &str, blocklist: &'a [String]) -> Option<&'a str> {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    blocklist
+        .iter()
+        .map(|b| b.trim().trim_start_matches("*.").trim_end_matches('.'))
+        .find(|b| {
+            !b.is_empty() && {
+                let b = b.to_ascii_lowercase();
+                host == b || host.ends_with(&format!(".{b}"))
+            }
+        })
 }
 
 #[cfg(test)]
@@ -197,24 +249,35 @@ mod tests {
     }
 
     #[test]
-    fn sponsors_show_only_while_approved_and_paid() {
+    fn sponsors_show_only_while_approved_and_paid_plus_grace() {
         let today = chrono::NaiveDate::from_ymd_opt(2026, 5, 10).unwrap();
         let yesterday = today.pred_opt();
-        assert!(sponsor_is_public(
-            SponsorStatus::Approved,
-            Some(today),
-            today
-        ));
-        assert!(!sponsor_is_public(
-            SponsorStatus::Approved,
-            yesterday,
-            today
-        ));
-        assert!(!sponsor_is_public(SponsorStatus::Approved, None, today));
+        let approved = SponsorStatus::Approved;
+        assert!(sponsor_is_public(approved, Some(today), today, 0));
+        assert!(!sponsor_is_public(approved, yesterday, today, 0));
+        assert!(sponsor_is_public(approved, yesterday, today, 1));
+        let ended = today - chrono::Duration::days(14);
+        assert!(sponsor_is_public(approved, Some(ended), today, 14));
+        assert!(!sponsor_is_public(approved, ended.pred_opt(), today, 14));
+        assert!(!sponsor_is_public(approved, None, today, 14));
         assert!(!sponsor_is_public(
             SponsorStatus::Pending,
             Some(today),
-            today
+            today,
+            14
         ));
+    }
+
+    #[test]
+    fn blocklisted_domains_include_their_subdomains() {
+        let list = vec!["casino.example".to_owned(), "*.spam.test".to_owned()];
+        assert_eq!(
+            blocked_domain("casino.example", &list),
+            Some("casino.example")
+        );
+        assert!(blocked_domain("WWW.Casino.Example.", &list).is_some());
+        assert!(blocked_domain("a.spam.test", &list).is_some());
+        assert!(blocked_domain("notcasino.example", &list).is_none());
+        assert!(blocked_domain("example", &list).is_none());
     }
 }

@@ -23,7 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-enum Kind {
+pub(crate) enum Kind {
     /// A recurring pledge on a patron tier.
     Patron,
     /// A one-time gift of any amount above the configured minimum.
@@ -34,26 +34,26 @@ enum Kind {
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CheckoutRequest {
-    kind: Kind,
-    tier_id: Option<i64>,
+pub(crate) struct CheckoutRequest {
+    pub(crate) kind: Kind,
+    pub(crate) tier_id: Option<i64>,
     /// Pay-what-you-want amount (patron) or the gift's amount, in minor units.
-    amount_minor: Option<i64>,
+    pub(crate) amount_minor: Option<i64>,
     /// The patron's email, or the sponsor's contact email.
-    email: String,
+    pub(crate) email: String,
     /// How a patron is named (patron and gift).
-    display_name: Option<String>,
-    visibility: Option<Visibility>,
-    company_name: Option<String>,
-    website_url: Option<String>,
+    pub(crate) display_name: Option<String>,
+    pub(crate) visibility: Option<Visibility>,
+    pub(crate) company_name: Option<String>,
+    pub(crate) website_url: Option<String>,
     /// Sponsors: `card` (default) or `invoice` (yearly tiers; an emailed
     /// invoice with `stripe.invoice_days_until_due` days to pay).
-    pay_by: Option<PayBy>,
+    pub(crate) pay_by: Option<PayBy>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-enum PayBy {
+pub(crate) enum PayBy {
     Card,
     Invoice,
 }
@@ -150,8 +150,33 @@ async fn start_checkout(
     headers: HeaderMap,
     Json(req): Json<CheckoutRequest>,
 ) -> Result<axum::Json<CheckoutResponse>> {
+    let url = run(&state, &headers, &req).await?;
+    Ok(axum::Json(CheckoutResponse { checkout_url: url }))
+}
+
+/// Starts a checkout for `req` (from the JSON API or the support page's
+/// forms) and returns Stripe's URL. Sponsors on the domain blocklist are
+/// refused here, when they apply.
+pub(crate) async fn run(
+    state: &AppState,
+    headers: &HeaderMap,
+    req: &CheckoutRequest,
+) -> Result<String> {
     let gateway = state.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
     let checkout = req.parse()?;
+    if let Checkout::Sponsor { sponsor, .. } = &checkout {
+        sponsor
+            .check_blocklist(&state.settings.sponsors.domain_blocklist)
+            .map_err(|e| match e {
+                Error::Validation(mut fields) => {
+                    for f in &mut fields {
+                        f.field = "website_url".into();
+                    }
+                    Error::Validation(fields)
+                }
+                other => other,
+            })?;
+    }
     let key = match headers.get("idempotency-key") {
         Some(v) => {
             let key = v
@@ -169,9 +194,9 @@ async fn start_checkout(
         None => format!("auto:{}", uuid::Uuid::new_v4()),
     };
     let hash = hex::encode(Sha256::digest(
-        serde_json::to_vec(&req).map_err(Error::internal)?,
+        serde_json::to_vec(req).map_err(Error::internal)?,
     ));
-    let url = checkout::start(
+    checkout::start(
         &state.db,
         gateway,
         &state.settings.stripe,
@@ -179,6 +204,5 @@ async fn start_checkout(
         &hash,
         checkout,
     )
-    .await?;
-    Ok(axum::Json(CheckoutResponse { checkout_url: url }))
+    .await
 }

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod checkout;
 pub mod extract;
 pub mod ops;
+pub mod pages;
 pub mod patron;
 pub mod public;
 pub mod webhooks;
@@ -123,6 +124,7 @@ pub fn router(state: AppState) -> Router {
     };
 
     api.merge(webhooks::routes())
+        .merge(pages::routes(&state))
         .route(
             "/api/openapi.json",
             axum::routing::get(move || {

@@ -4,7 +4,7 @@
 
 use axum::{
     extract::State,
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use tower_http::cors::{Any, CorsLayer};
@@ -54,12 +54,29 @@ async fn sponsors(State(state): State<AppState>, headers: HeaderMap) -> Response
     conditional(&state, &snapshot.sponsors, &headers)
 }
 
-/// 304 when the client's ETag matches, the body otherwise.
-fn conditional(state: &AppState, rendered: &Rendered, headers: &HeaderMap) -> Response {
-    let cache_control = format!(
-        "public, max-age={}",
-        state.settings.public.cache_max_age_secs
-    );
+/// 304 when the client's ETag matches, the body otherwise, with the
+/// configured Cache-Control.
+pub(crate) fn conditional(state: &AppState, rendered: &Rendered, headers: &HeaderMap) -> Response {
+    let max_age = state.settings.public.cache_max_age_secs;
+    conditional_with(
+        rendered,
+        headers,
+        &format!("public, max-age={max_age}"),
+        &[(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        )],
+    )
+}
+
+/// Like `conditional`, with a given Cache-Control and extra headers (sent on
+/// the 304 too, as a cache may use them).
+pub(crate) fn conditional_with(
+    rendered: &Rendered,
+    headers: &HeaderMap,
+    cache_control: &str,
+    extra: &[(HeaderName, HeaderValue)],
+) -> Response {
     let etag = HeaderValue::from_str(&rendered.etag).expect("hex etag");
     let matches = headers
         .get(header::IF_NONE_MATCH)
@@ -68,23 +85,24 @@ fn conditional(state: &AppState, rendered: &Rendered, headers: &HeaderMap) -> Re
             v.split(',')
                 .any(|t| t.trim() == rendered.etag || t.trim() == "*")
         });
-    let common = [
-        (header::ETAG, etag),
-        (
-            header::CACHE_CONTROL,
-            HeaderValue::from_str(&cache_control).expect("ascii"),
-        ),
-    ];
-    if matches {
-        return (StatusCode::NOT_MODIFIED, common).into_response();
-    }
-    (
-        common,
-        [(
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = rendered.body.clone().into_response();
+        r.headers_mut().insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        rendered.body.clone(),
-    )
-        .into_response()
+            HeaderValue::from_static(rendered.content_type),
+        );
+        r
+    };
+    let h = response.headers_mut();
+    h.insert(header::ETAG, etag);
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_str(cache_control).expect("ascii"),
+    );
+    for (name, value) in extra {
+        h.insert(name.clone(), value.clone());
+    }
+    response
 }

@@ -4,20 +4,21 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    domain::funding::Funding, error::Result, http::AppContext, store, store::jobs::FundingDay,
+    domain::pledge::monthly_recurring, error::Result, http::AppContext, store,
+    store::jobs::FundingDay,
 };
 
 pub async fn run(ctx: &AppContext, slot: DateTime<Utc>) -> Result<String> {
     let day = slot.date_naive();
-    let facts = store::funding::facts(&ctx.db, day).await?;
-    let funding = Funding::from_facts(&facts);
+    // The true figures, for admins: no privacy threshold applies here.
+    let facts = store::funding::facts(&ctx.db, day, ctx.settings.sponsors.grace_days).await?;
     let kept = store::jobs::record_funding_day(
         &ctx.db,
         &FundingDay {
             day,
             patrons: facts.patrons_count,
             sponsors: facts.sponsors_count,
-            monthly_minor: funding.monthly_recurring.amount_minor,
+            monthly_minor: monthly_recurring(facts.monthly_pledges_sum, facts.yearly_pledges_sum),
             currency: facts.currency.code().to_owned(),
             goal_minor: facts.monthly_goal_minor,
         },

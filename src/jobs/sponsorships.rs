@@ -1,14 +1,41 @@
 //! Sponsorship lifecycle: a renewal reminder some days before a sponsor's
-//! paid term ends (once per sponsor and term).
+//! paid term ends; at paid-through plus grace the sponsor is unpublished
+//! (audited, by the publication sweep) and the sponsor and owners are told.
+//! Each notice is queued once per sponsor and term.
 
 use chrono::{DateTime, Utc};
 
-use crate::{error::Result, http::AppContext, store};
+use crate::{domain::supporter::visible_paid_through, error::Result, http::AppContext, store};
+
+/// Terms that ended longer ago than this are not announced any more (a
+/// first start on old data does not mail every sponsor who ever left).
+const ANNOUNCE_WITHIN_DAYS: i64 = 30;
 
 pub async fn run(ctx: &AppContext, slot: DateTime<Utc>) -> Result<String> {
     let today = slot.date_naive();
-    let until = today + chrono::Duration::days(ctx.settings.jobs.sponsor_reminder_days);
+    let days = chrono::Duration::days;
+    let until = today + days(ctx.settings.jobs.sponsor_reminder_days);
     let ending = store::jobs::sponsor_terms_ending(&ctx.db, today, until).await?;
     store::jobs::queue_renewal_reminders(&ctx.db, today, &ending).await?;
-    Ok(format!("{} renewal reminders due", ending.len()))
+
+    let grace = ctx.settings.sponsors.grace_days;
+    let changes = store::supporters::sweep_publication(&ctx.db, today, grace).await?;
+    if !changes.is_empty() {
+        ctx.public.mark_dirty();
+    }
+    // Shown while paid_through >= cutoff; ended the day before it.
+    let cutoff = visible_paid_through(today, grace);
+    let ended = store::jobs::sponsor_terms_ending(
+        &ctx.db,
+        cutoff - days(ANNOUNCE_WITHIN_DAYS),
+        cutoff - days(1),
+    )
+    .await?;
+    store::jobs::queue_sponsorships_ended(&ctx.db, &ended).await?;
+    Ok(format!(
+        "{} renewal reminders due, {} publication changes, {} ended sponsorships announced",
+        ending.len(),
+        changes.len(),
+        ended.len()
+    ))
 }

@@ -21,6 +21,14 @@ impl Actor {
         }
     }
 
+    /// patronage itself: scheduled work such as the publication sweep.
+    pub fn system() -> Self {
+        Actor {
+            id: None,
+            label: "patronage".to_owned(),
+        }
+    }
+
     pub fn cli() -> Self {
         Actor {
             id: None,

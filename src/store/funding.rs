@@ -25,7 +25,10 @@ struct TierCount {
     supporters: i64,
 }
 
-pub async fn facts(db: &Db, today: NaiveDate) -> Result<FundingFacts> {
+/// `grace_days`: sponsors are counted while approved and paid through
+/// `today` less the grace period, exactly as they are shown.
+pub async fn facts(db: &Db, today: NaiveDate, grace_days: i64) -> Result<FundingFacts> {
+    let cutoff = crate::domain::supporter::visible_paid_through(today, grace_days);
     let campaign = super::campaign::get(db).await?;
     let currency: Currency = campaign.currency;
     let this_month = Month::of(today.and_hms_opt(0, 0, 0).expect("midnight").and_utc()).to_string();
@@ -47,7 +50,7 @@ pub async fn facts(db: &Db, today: NaiveDate) -> Result<FundingFacts> {
             "SELECT COUNT(*) FROM supporters WHERE kind = 'sponsor' AND sponsor_status = 'approved' \
              AND paid_through >= $1",
         )
-        .bind(today)
+        .bind(cutoff)
         .fetch_one(pool)
         .await?;
         let raised: (i64, i64) = sqlx::query_as(
@@ -71,7 +74,7 @@ pub async fn facts(db: &Db, today: NaiveDate) -> Result<FundingFacts> {
              END AS supporters \
              FROM tiers t WHERE t.archived = $2 ORDER BY t.kind, t.rank, t.amount_minor, t.id",
         )
-        .bind(today)
+        .bind(cutoff)
         .bind(false)
         .fetch_all(pool)
         .await?;
@@ -100,4 +103,40 @@ pub async fn facts(db: &Db, today: NaiveDate) -> Result<FundingFacts> {
             .collect(),
         updated_at: super::now(),
     })
+}
+
+/// One year of the books, in the campaign currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YearTotals {
+    pub year: i32,
+    /// Payments and manual contributions, less refunds and disputes.
+    pub income: i64,
+    /// Payment provider fees.
+    pub expenses: i64,
+}
+
+/// Income and fees per calendar year, from the monthly aggregates (never the
+/// ledger itself), oldest first.
+pub async fn yearly_history(db: &Db, currency: Currency) -> Result<Vec<YearTotals>> {
+    let rows: Vec<(String, i64, i64)> = db_run!(db, |pool| {
+        sqlx::query_as(
+            "SELECT SUBSTR(month, 1, 4) AS year, \
+             CAST(COALESCE(SUM(CASE WHEN kind IN ('payment', 'manual', 'refund', 'dispute') THEN amount_minor ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN kind = 'fee' THEN -amount_minor ELSE 0 END), 0) AS BIGINT) \
+             FROM ledger_monthly WHERE currency = $1 GROUP BY SUBSTR(month, 1, 4) ORDER BY 1",
+        )
+        .bind(currency.code())
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .filter_map(|(year, income, expenses)| {
+            Some(YearTotals {
+                year: year.parse().ok()?,
+                income,
+                expenses,
+            })
+        })
+        .collect())
 }

@@ -435,6 +435,32 @@ pub async fn queue_renewal_reminders(
     Ok(())
 }
 
+/// Queues, once per sponsor and term, the notice that a sponsorship ended
+/// (to the sponsor, and to the owners), in one commit.
+pub async fn queue_sponsorships_ended(db: &Db, terms: &[SponsorTerm]) -> Result<()> {
+    db_run!(db, |pool| {
+        let mut tx = super::begin_write!(pool);
+        for term in terms {
+            let context = serde_json::json!({
+                "sponsor_name": term.name,
+                "tier_name": term.tier_name,
+                "paid_through": term.paid_through.to_string(),
+            });
+            let cause = format!("sponsor_ended:{}:{}", term.id, term.paid_through);
+            super::outbox::mail_supporter!(tx, term.id, cause.as_str(), "sponsor_ended", context);
+            super::outbox::mail_admins!(
+                tx,
+                super::outbox::AdminAudience::Owners,
+                cause.as_str(),
+                "sponsor_ended_admin",
+                context
+            );
+        }
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
 /// Queues a message to admins in a commit of its own.
 pub async fn queue_to_admins(
     db: &Db,

@@ -8,6 +8,7 @@ pub mod campaign;
 pub mod funding;
 pub mod jobs;
 pub mod ledger;
+pub mod logos;
 pub mod outbox;
 pub mod pledges;
 pub mod reports;

@@ -12,8 +12,11 @@ use super::{
 use crate::{
     db_run,
     domain::{
-        supporter::{PatronDraft, SponsorDraft, SponsorStatus, SupporterKind, Visibility},
-        tier::TierKind,
+        supporter::{
+            PatronDraft, SponsorDraft, SponsorStatus, SupporterKind, Visibility,
+            publication_reason, sponsor_is_public, visible_paid_through,
+        },
+        tier::{Interval, TierKind},
     },
     error::{Error, Result},
 };
@@ -261,6 +264,14 @@ pub async fn decide_sponsor(
             .bind(at)
             .execute(&mut *tx)
             .await?;
+        if decision == SponsorStatus::Approved {
+            // The admin saw the logos with the sponsor: they are approved too.
+            sqlx::query("UPDATE sponsor_logos SET approved = $2 WHERE supporter_id = $1")
+                .bind(id)
+                .bind(true)
+                .execute(&mut *tx)
+                .await?;
+        }
         let action = match decision {
             SponsorStatus::Approved => "sponsor.approve",
             SponsorStatus::Rejected => "sponsor.reject",
@@ -337,29 +348,148 @@ pub async fn set_paid_through(
     get(db, id).await
 }
 
-/// Sponsors the public may see: approved and paid through `today` or later.
+/// Sponsors the public may see: approved, and paid through `today` less the
+/// grace period or later.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PublicSponsorRow {
     pub id: i64,
     pub display_name: String,
     pub website_url: String,
-    pub logo_ref: Option<String>,
     pub tier_id: i64,
     pub tier_name: String,
     pub tier_rank: i64,
+    pub tier_amount_minor: i64,
+    pub tier_interval: Interval,
 }
 
-pub async fn public_sponsors(db: &Db, today: NaiveDate) -> Result<Vec<PublicSponsorRow>> {
+pub async fn public_sponsors(
+    db: &Db,
+    today: NaiveDate,
+    grace_days: i64,
+) -> Result<Vec<PublicSponsorRow>> {
+    let cutoff = visible_paid_through(today, grace_days);
     let rows = db_run!(db, |pool| {
         sqlx::query_as::<_, PublicSponsorRow>(
-            "SELECT s.id, s.display_name, s.website_url, s.logo_ref, t.id AS tier_id, t.name AS tier_name, t.rank AS tier_rank \
+            "SELECT s.id, s.display_name, s.website_url, t.id AS tier_id, t.name AS tier_name, t.rank AS tier_rank, \
+             t.amount_minor AS tier_amount_minor, t.interval AS tier_interval \
              FROM supporters s JOIN tiers t ON t.id = s.tier_id \
              WHERE s.kind = 'sponsor' AND s.sponsor_status = 'approved' AND s.paid_through >= $1 \
              ORDER BY t.rank, t.amount_minor DESC, s.id",
         )
-        .bind(today)
+        .bind(cutoff)
         .fetch_all(pool)
         .await?
     });
     Ok(rows)
+}
+
+/// Display names of patrons who chose to be named and hold a running pledge,
+/// oldest supporters first. Private and secret patrons are never read here.
+pub async fn public_patron_names(db: &Db, limit: i64) -> Result<Vec<String>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_scalar::<_, String>(
+            "SELECT s.display_name FROM supporters s \
+             WHERE s.kind = 'patron' AND s.visibility = 'public' \
+             AND EXISTS (SELECT 1 FROM pledges p WHERE p.supporter_id = s.id AND p.status IN ('active', 'past_due')) \
+             ORDER BY s.id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}
+
+/// A sponsor that appeared on, or disappeared from, the public views.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicationChange {
+    pub supporter_id: i64,
+    pub name: String,
+    /// True when the sponsor became public, false when it was taken down.
+    pub published: bool,
+    /// Why, as written to the audit log ("approved and paid", "paid period
+    /// and grace ended", "rejected", …).
+    pub reason: &'static str,
+    pub paid_through: Option<NaiveDate>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PublicationRow {
+    id: i64,
+    display_name: String,
+    sponsor_status: SponsorStatus,
+    paid_through: Option<NaiveDate>,
+    published: bool,
+}
+
+/// Records which sponsors are public on `today`: each sponsor whose
+/// visibility changed since the last sweep is flipped, with an audit entry
+/// (`sponsor.publish` or `sponsor.unpublish`) giving the reason, all in one
+/// transaction. Safe to run on several replicas at once: a flip is audited
+/// only by the replica whose update changed the row.
+pub async fn sweep_publication(
+    db: &Db,
+    today: NaiveDate,
+    grace_days: i64,
+) -> Result<Vec<PublicationChange>> {
+    let actor = Actor::system();
+    let changes = db_run!(db, |pool| {
+        let mut tx = begin_write!(pool);
+        let rows: Vec<PublicationRow> = sqlx::query_as(
+            "SELECT id, display_name, sponsor_status, paid_through, published FROM supporters \
+             WHERE kind = 'sponsor' AND (published = $1 OR sponsor_status = 'approved') ORDER BY id",
+        )
+        .bind(true)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut changes = Vec::new();
+        for row in rows {
+            let public = sponsor_is_public(row.sponsor_status, row.paid_through, today, grace_days);
+            if public == row.published {
+                continue;
+            }
+            let flipped = sqlx::query(
+                "UPDATE supporters SET published = $2 WHERE id = $1 AND published = $3",
+            )
+            .bind(row.id)
+            .bind(public)
+            .bind(row.published)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if flipped == 0 {
+                continue;
+            }
+            let reason = publication_reason(row.sponsor_status, row.paid_through, public);
+            let action = if public {
+                "sponsor.publish"
+            } else {
+                "sponsor.unpublish"
+            };
+            audit!(
+                tx,
+                actor,
+                action,
+                "supporter",
+                row.id,
+                json!({
+                    "reason": reason, "paid_through": row.paid_through,
+                    "grace_days": grace_days, "on": today
+                })
+            );
+            changes.push(PublicationChange {
+                supporter_id: row.id,
+                name: row.display_name,
+                published: public,
+                reason,
+                paid_through: row.paid_through,
+            });
+        }
+        if !changes.is_empty() {
+            bump_version!(tx);
+        }
+        tx.commit().await?;
+        changes
+    });
+    Ok(changes)
 }

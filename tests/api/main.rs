@@ -5,6 +5,7 @@ mod fake_stripe;
 mod helpers;
 
 mod auth;
+mod browser;
 mod cli;
 mod contributions;
 mod errors;
@@ -12,6 +13,7 @@ mod funding;
 mod lifecycle;
 mod ops;
 mod payments;
+mod public_pages;
 mod reports;
 mod scaleout;
 mod storage;

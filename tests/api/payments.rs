@@ -399,7 +399,26 @@ async fn a_sponsor_pays_stays_hidden_until_approved_and_leaves_when_it_ends(
         Delivery::HOSTILE,
     )
     .await;
-    assert_eq!(public().await, 0, "ended: hidden");
+    // Ended: shown during the grace period (sponsors.grace_days), then gone.
+    let sponsors = app.get_json("/api/v1/admin/sponsors", Some(&owner)).await;
+    let ended = sponsors["items"][0]["paid_through"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let today = chrono::Utc::now().date_naive();
+    assert!(
+        ended.as_str() <= today.to_string().as_str(),
+        "paid through {ended}"
+    );
+    assert_eq!(public().await, 1, "ended: still in its grace period");
+    app.post_ok(
+        &format!("/api/v1/admin/sponsors/{}/paid-through", acme["id"]),
+        &owner,
+        json!({"paid_through": today - chrono::Duration::days(15)}),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(public().await, 0, "ended and past grace: hidden");
     assert_eq!(app.funding().await["sponsors_count"], 0);
 }
 

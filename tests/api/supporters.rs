@@ -136,15 +136,23 @@ async fn a_sponsor_is_public_only_while_approved_and_paid(app: TestApp) {
         .await;
     expect_problem(res, StatusCode::CONFLICT, "conflict").await;
 
-    // The paid period ends: the sponsor disappears.
-    let yesterday = today - chrono::Duration::days(1);
-    app.post_ok(
-        &format!("/api/v1/admin/sponsors/{}/paid-through", acme["id"]),
-        &owner,
-        json!({"paid_through": yesterday}),
-        StatusCode::OK,
-    )
-    .await;
+    // The paid period ends: the sponsor stays for the grace period (14
+    // days by default), then disappears.
+    let set_paid_through = |date: chrono::NaiveDate| {
+        let (app, owner, id) = (&app, &owner, acme["id"].clone());
+        async move {
+            app.post_ok(
+                &format!("/api/v1/admin/sponsors/{id}/paid-through"),
+                owner,
+                json!({"paid_through": date}),
+                StatusCode::OK,
+            )
+            .await;
+        }
+    };
+    set_paid_through(today - chrono::Duration::days(1)).await;
+    assert_eq!(public().await, 1, "in its grace period");
+    set_paid_through(today - chrono::Duration::days(15)).await;
     assert_eq!(public().await, 0, "expired sponsors vanish");
 
     let reject = format!("/api/v1/admin/sponsors/{}/reject", beta["id"]);

@@ -9,7 +9,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{PageQuery, Paged, page, published};
 use crate::{
     domain::{
-        supporter::{PatronDraft, SponsorDraft, SponsorStatus, SupporterKind, Visibility},
+        logo::{Logo, LogoVariant},
+        supporter::{
+            PatronDraft, SponsorDraft, SponsorStatus, SupporterKind, Visibility, WebsiteUrl,
+            blocked_domain,
+        },
         text,
     },
     error::{Error, Result},
@@ -31,7 +35,20 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(approve_sponsor))
         .routes(routes!(reject_sponsor))
         .routes(routes!(set_paid_through))
+        .routes(routes!(approve_logo))
+        .routes(routes!(logo_upload_link))
+        .merge(
+            // Logos are larger than JSON bodies; their own limit is checked
+            // by `Logo::parse` (sponsors.logo_max_bytes).
+            OpenApiRouter::new()
+                .routes(routes!(upload_logo))
+                .layer(axum::extract::DefaultBodyLimit::max(LOGO_BODY_LIMIT)),
+        )
 }
+
+/// Largest logo request body accepted before `sponsors.logo_max_bytes` is
+/// checked.
+const LOGO_BODY_LIMIT: usize = 8 << 20;
 
 /// A supporter as admins see it (emails included; never public).
 #[derive(Serialize, ToSchema)]
@@ -199,6 +216,7 @@ async fn create_sponsor(
         req.paid_through,
         req.logo_ref.as_deref(),
     )?;
+    draft.check_blocklist(&state.settings.sponsors.domain_blocklist)?;
     let row = store::supporters::create_sponsor(&state.db, &admin.actor(), &draft).await?;
     published(&state).await;
     Ok((StatusCode::CREATED, axum::Json(row.into())))
@@ -222,9 +240,25 @@ async fn decide(
     let min = usize::from(decision == SponsorStatus::Rejected);
     let reason = text("reason", reason, min, 1000, true).map_err(|e| Error::Validation(vec![e]))?;
     let today = Utc::now().date_naive();
+    if decision == SponsorStatus::Approved {
+        // Checked again at approval: the blocklist may have grown since.
+        let sponsor = store::supporters::get(&state.db, id).await?;
+        if let Some(url) = sponsor.website_url.as_deref()
+            && let Some(domain) = blocked_domain(
+                &WebsiteUrl(url.to_owned()).host(),
+                &state.settings.sponsors.domain_blocklist,
+            )
+        {
+            return Err(Error::conflict(
+                "website_url",
+                format!("links to {domain} are on the domain blocklist"),
+            ));
+        }
+    }
     let row =
         store::supporters::decide_sponsor(&state.db, &admin.actor(), id, decision, &reason, today)
             .await?;
+    crate::app::sweep_publication(state).await;
     published(state).await;
     Ok(axum::Json(row.into()))
 }
@@ -270,6 +304,94 @@ async fn set_paid_through(
 ) -> Result<axum::Json<SupporterView>> {
     let row = store::supporters::set_paid_through(&state.db, &admin.actor(), id, req.paid_through)
         .await?;
+    crate::app::sweep_publication(&state).await;
     published(&state).await;
     Ok(axum::Json(row.into()))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct LogoQuery {
+    /// `light` (default) or `dark`, the dark-mode variant.
+    variant: Option<LogoVariant>,
+    /// Required: what the logo says, for people who cannot see it.
+    alt_text: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct LogoView {
+    variant: LogoVariant,
+    /// Where the logo is served once the sponsor is public.
+    url: String,
+    width: u32,
+    height: u32,
+    alt_text: String,
+}
+
+/// Uploads a sponsor's logo: the request body is the image itself (PNG,
+/// JPEG or WebP, checked by content; SVG is refused). It is scaled to fit
+/// `sponsors.logo_max_width`×`logo_max_height` and re-encoded as PNG. An
+/// admin's upload counts as approved.
+#[utoipa::path(post, path = "/api/v1/admin/sponsors/{id}/logo", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path), LogoQuery), request_body(content = Vec<u8>, content_type = "image/png"),
+    responses((status = 201, body = LogoView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+async fn upload_logo(
+    State(state): State<AppState>,
+    Owner(admin): Owner,
+    Path(id): Path<i64>,
+    Query(q): Query<LogoQuery>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, axum::Json<LogoView>)> {
+    let logo = Logo::parse(&body, &q.alt_text, &crate::http::pages::logo_rules(&state))
+        .map_err(Error::Validation)?;
+    let variant = q.variant.unwrap_or(LogoVariant::Light);
+    store::logos::put(&state.db, &admin.actor(), id, variant, &logo, true).await?;
+    published(&state).await;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(LogoView {
+            variant,
+            url: format!("/logos/{}.png", logo.sha256),
+            width: logo.width,
+            height: logo.height,
+            alt_text: logo.alt_text,
+        }),
+    ))
+}
+
+/// Approves the logo(s) a sponsor uploaded through its link.
+#[utoipa::path(post, path = "/api/v1/admin/sponsors/{id}/logo/approve", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 204), (status = 409, body = crate::error::Problem)))]
+async fn approve_logo(
+    State(state): State<AppState>,
+    Owner(admin): Owner,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
+    store::logos::approve(&state.db, &admin.actor(), id).await?;
+    published(&state).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+struct UploadLink {
+    /// A signed link to a form where the sponsor uploads its logo.
+    url: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// A signed, expiring link for the sponsor to upload its own logo (for its
+/// confirmation message). Uploads through it wait for an admin's approval.
+#[utoipa::path(post, path = "/api/v1/admin/sponsors/{id}/upload-link", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = UploadLink), (status = 404, body = crate::error::Problem)))]
+async fn logo_upload_link(
+    State(state): State<AppState>,
+    Owner(_admin): Owner,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<UploadLink>> {
+    let sponsor = store::supporters::get(&state.db, id).await?;
+    if sponsor.kind != SupporterKind::Sponsor {
+        return Err(Error::NotFound("sponsor"));
+    }
+    let (url, expires_at) = crate::http::pages::logo_upload_url(&state, id)?;
+    Ok(axum::Json(UploadLink { url, expires_at }))
 }

@@ -1,0 +1,540 @@
+//! Public pages and images for an about page: the support page and its
+//! forms, the framable progress embed, badges, the sponsor wall, the
+//! link-preview card, logos, funding.json and Mastodon's donation campaign.
+//! Everything is served from the snapshot (ETag, 304, Cache-Control); the
+//! only handlers that touch the database are the form posts.
+
+use axum::{
+    Form, Router,
+    extract::{Multipart, Path, Query, State},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+
+use super::{
+    AppState,
+    checkout::{self, CheckoutRequest, Kind, PayBy},
+    public::conditional_with,
+};
+use crate::{
+    domain::{
+        logo::{Logo, LogoRules, LogoVariant},
+        public::{campaign_variant, minor_units},
+        supporter::Visibility,
+    },
+    error::{Error, FieldError},
+    render::{page, svg::WallParams},
+    snapshot::Rendered,
+    store::{self, audit::Actor},
+};
+
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let upload_limit = state.settings.sponsors.logo_max_bytes + 64 * 1024;
+    Router::new()
+        .route("/support", get(support))
+        .route("/support/card.png", get(card))
+        .route("/support/checkout", post(support_checkout))
+        .route("/embed/progress", get(embed))
+        .route("/badge/{file}", get(badge))
+        .route("/sponsors.svg", get(sponsors_wall))
+        .route("/funding.json", get(funding_manifest))
+        .route("/mastodon/campaign", get(mastodon_campaign))
+        .route("/logos/{file}", get(logo))
+        .route(
+            "/sponsor/logo",
+            get(logo_form)
+                .post(logo_upload)
+                .layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
+}
+
+const NOSNIFF: (HeaderName, HeaderValue) = (
+    header::X_CONTENT_TYPE_OPTIONS,
+    HeaderValue::from_static("nosniff"),
+);
+
+fn csp(value: &str) -> (HeaderName, HeaderValue) {
+    (
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_str(value).unwrap_or(HeaderValue::from_static("default-src 'none'")),
+    )
+}
+
+/// Pages of our own: no scripts at all, images only from here, forms only
+/// to here (Checkout's redirect leaves over https), never framed.
+const PAGE_CSP: &str = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'";
+/// SVG opened directly: nothing may load or run but inlined images.
+const SVG_CSP: &str = "default-src 'none'; img-src data:; style-src 'unsafe-inline'";
+
+fn cors() -> (HeaderName, HeaderValue) {
+    (
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    )
+}
+
+fn max_age(state: &AppState) -> String {
+    format!(
+        "public, max-age={}",
+        state.settings.public.cache_max_age_secs
+    )
+}
+
+async fn support(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let snapshot = state.public.current();
+    conditional_with(
+        &snapshot.support_page,
+        &headers,
+        &max_age(&state),
+        &[
+            csp(PAGE_CSP),
+            NOSNIFF,
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
+        ],
+    )
+}
+
+async fn card(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let snapshot = state.public.current();
+    let rendered = if snapshot.has_card() {
+        snapshot.card()
+    } else {
+        let s = snapshot.clone();
+        match tokio::task::spawn_blocking(move || s.card()).await {
+            Ok(r) => r,
+            Err(e) => return Error::internal(e).into_response(),
+        }
+    };
+    conditional_with(&rendered, &headers, &max_age(&state), &[NOSNIFF, cors()])
+}
+
+#[derive(Deserialize)]
+struct EmbedQuery {
+    theme: Option<String>,
+}
+
+async fn embed(
+    State(state): State<AppState>,
+    Query(q): Query<EmbedQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let snapshot = state.public.current();
+    let rendered = match q.theme.as_deref() {
+        Some("dark") => &snapshot.embed_dark,
+        _ => &snapshot.embed_light,
+    };
+    let policy = format!(
+        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'; frame-ancestors {}",
+        frame_ancestors(&state)
+    );
+    conditional_with(
+        rendered,
+        &headers,
+        &max_age(&state),
+        &[csp(&policy), NOSNIFF],
+    )
+}
+
+/// The origins allowed to frame the embed: `pages.frame_ancestors`, else the
+/// instance's origin, else none. Anything that is not a plain origin is left
+/// out, so a setting can never add another directive.
+fn frame_ancestors(state: &AppState) -> String {
+    let pages = &state.settings.pages;
+    let configured: Vec<&str> = if pages.frame_ancestors.is_empty() {
+        vec![pages.instance_url.as_str()]
+    } else {
+        pages.frame_ancestors.iter().map(String::as_str).collect()
+    };
+    let origins: Vec<String> = configured
+        .into_iter()
+        .filter_map(|o| {
+            let o = o.trim();
+            if o == "'self'" {
+                return Some(o.to_owned());
+            }
+            let url = url::Url::parse(o).ok()?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return None;
+            }
+            Some(url.origin().ascii_serialization())
+        })
+        .collect();
+    if origins.is_empty() {
+        "'none'".to_owned()
+    } else {
+        origins.join(" ")
+    }
+}
+
+async fn badge(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let snapshot = state.public.current();
+    let (name, json) = match (file.strip_suffix(".svg"), file.strip_suffix(".json")) {
+        (Some(n), _) => (n, false),
+        (_, Some(n)) => (n, true),
+        _ => return Error::NotFound("badge").into_response(),
+    };
+    let Some(views) = snapshot.badges.get(name) else {
+        return Error::NotFound("badge").into_response();
+    };
+    if json {
+        conditional_with(&views.json, &headers, &max_age(&state), &[cors(), NOSNIFF])
+    } else {
+        conditional_with(
+            &views.svg,
+            &headers,
+            &max_age(&state),
+            &[csp(SVG_CSP), NOSNIFF, cors()],
+        )
+    }
+}
+
+/// Open Collective's parameter names.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WallQuery {
+    tier: Option<String>,
+    width: Option<u32>,
+    limit: Option<usize>,
+    avatar_height: Option<u32>,
+    margin: Option<u32>,
+    format: Option<String>,
+    /// Open Collective's "become a sponsor" button; accepted and ignored.
+    #[allow(dead_code)]
+    button: Option<String>,
+}
+
+async fn sponsors_wall(
+    State(state): State<AppState>,
+    Query(q): Query<WallQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let png = match q.format.as_deref() {
+        None | Some("svg") => false,
+        Some("png") => true,
+        Some(_) => {
+            return Error::field("format", "must be svg or png").into_response();
+        }
+    };
+    let params = WallParams::normalised(
+        q.tier.as_deref(),
+        q.width,
+        q.limit,
+        q.avatar_height,
+        q.margin,
+    );
+    let snapshot = state.public.current();
+    let rendered = if png {
+        let s = snapshot.clone();
+        match tokio::task::spawn_blocking(move || s.wall(&params, true)).await {
+            Ok(r) => r,
+            Err(e) => return Error::internal(e).into_response(),
+        }
+    } else {
+        snapshot.wall(&params, false)
+    };
+    conditional_with(
+        &rendered,
+        &headers,
+        &max_age(&state),
+        &[csp(SVG_CSP), NOSNIFF, cors()],
+    )
+}
+
+async fn funding_manifest(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let snapshot = state.public.current();
+    conditional_with(
+        &snapshot.funding_manifest,
+        &headers,
+        &max_age(&state),
+        &[cors(), NOSNIFF],
+    )
+}
+
+#[derive(Deserialize)]
+struct CampaignQuery {
+    locale: Option<String>,
+    seed: Option<String>,
+}
+
+/// Mastodon's `DONATION_CAMPAIGNS_URL`: the campaign for `locale`, the
+/// variant picked by `seed`; 204 when no campaign is configured.
+async fn mastodon_campaign(
+    State(state): State<AppState>,
+    Query(q): Query<CampaignQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let snapshot = state.public.current();
+    let Some((campaign, rendered)) = &snapshot.campaign else {
+        return (
+            StatusCode::NO_CONTENT,
+            [(header::CACHE_CONTROL, max_age(&state))],
+        )
+            .into_response();
+    };
+    let seed: u32 = q
+        .seed
+        .as_deref()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let Some((locale, variants)) = campaign.resolve(q.locale.as_deref()) else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    let index = campaign_variant(seed, variants);
+    match rendered.get(&(locale.to_owned(), index)) {
+        Some(r) => conditional_with(r, &headers, &max_age(&state), &[cors(), NOSNIFF]),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+async fn logo(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let snapshot = state.public.current();
+    let Some(image) = file
+        .strip_suffix(".png")
+        .and_then(|hash| snapshot.logos.get(hash))
+    else {
+        return Error::NotFound("logo").into_response();
+    };
+    let rendered = Rendered {
+        body: image.png.clone(),
+        etag: format!("\"{}\"", &image.sha256[..24]),
+        content_type: "image/png",
+    };
+    // The URL is the content's hash: it never changes, so cache it for a year.
+    conditional_with(
+        &rendered,
+        &headers,
+        "public, max-age=31536000, immutable",
+        &[csp("default-src 'none'"), NOSNIFF, cors()],
+    )
+}
+
+/// The support page's forms: the same checkout as `POST /api/v1/checkout`,
+/// answered with a redirect to Stripe, or a page listing what to fix.
+#[derive(Deserialize)]
+struct CheckoutForm {
+    kind: String,
+    tier_id: Option<i64>,
+    amount: Option<String>,
+    email: Option<String>,
+    display_name: Option<String>,
+    visibility: Option<String>,
+    company_name: Option<String>,
+    website_url: Option<String>,
+    pay_by: Option<String>,
+}
+
+async fn support_checkout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<CheckoutForm>,
+) -> Response {
+    let exponent = state.public.current().data.currency.exponent();
+    let mut errors = Vec::new();
+    let kind = match form.kind.as_str() {
+        "patron" => Kind::Patron,
+        "gift" => Kind::Gift,
+        "sponsor" => Kind::Sponsor,
+        _ => {
+            errors.push(FieldError::new("kind", "must be patron, gift or sponsor"));
+            Kind::Gift
+        }
+    };
+    let amount_minor = match form.amount.as_deref().filter(|a| !a.trim().is_empty()) {
+        Some(text) => {
+            let parsed = minor_units(text, exponent);
+            if parsed.is_none() {
+                errors.push(FieldError::new("amount", "must be a positive amount"));
+            }
+            parsed
+        }
+        None => None,
+    };
+    let req = CheckoutRequest {
+        kind,
+        tier_id: form.tier_id,
+        amount_minor,
+        email: form.email.unwrap_or_default(),
+        display_name: form.display_name,
+        visibility: form.visibility.as_deref().and_then(Visibility::parse),
+        company_name: form.company_name,
+        website_url: form.website_url,
+        pay_by: match form.pay_by.as_deref() {
+            Some("invoice") => Some(PayBy::Invoice),
+            _ => None,
+        },
+    };
+    let result = if errors.is_empty() {
+        checkout::run(&state, &headers, &req).await
+    } else {
+        Err(Error::Validation(errors))
+    };
+    match result {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => message_page(&e, "We could not start your payment", "/support"),
+    }
+}
+
+fn message_page(e: &Error, title: &str, back: &str) -> Response {
+    let errors = match e {
+        Error::Validation(fields) => fields.clone(),
+        Error::Conflict { field, message } => vec![FieldError::new(field, message)],
+        _ => Vec::new(),
+    };
+    let message = match e {
+        Error::Validation(_) | Error::Conflict { .. } => "Please check the following:".to_owned(),
+        Error::PaymentsNotConfigured => "Payments are not set up on this server yet.".to_owned(),
+        Error::Unauthorized => {
+            "This link is invalid or has expired. Ask us for a new one.".to_owned()
+        }
+        other if other.status().is_server_error() => {
+            tracing::warn!(error = %other, "page request failed");
+            "Something went wrong on our side. Please try again later.".to_owned()
+        }
+        other => other.to_string(),
+    };
+    let mut response = (
+        e.status(),
+        Html(page::message(title, &message, &errors, back)),
+    )
+        .into_response();
+    let h = response.headers_mut();
+    let (name, value) = csp(PAGE_CSP);
+    h.insert(name, value);
+    h.insert(NOSNIFF.0, NOSNIFF.1);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: String,
+}
+
+/// The form a sponsor reaches through its signed upload link.
+async fn logo_form(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
+    let sponsor = match state.tokens.verify_logo_upload(&q.token) {
+        Ok(id) => store::supporters::get(&state.db, id).await,
+        Err(e) => Err(e),
+    };
+    match sponsor {
+        Ok(s) => {
+            let data = state.public.current().data.clone();
+            let mut response = Html(page::logo_upload(
+                &data.name,
+                &s.display_name,
+                &q.token,
+                state.settings.sponsors.logo_max_bytes,
+            ))
+            .into_response();
+            let h = response.headers_mut();
+            let (name, value) = csp(PAGE_CSP);
+            h.insert(name, value);
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            response
+        }
+        Err(e) => message_page(&e, "Logo upload", "/support"),
+    }
+}
+
+pub fn logo_rules(state: &AppState) -> LogoRules {
+    let s = &state.settings.sponsors;
+    LogoRules {
+        max_bytes: s.logo_max_bytes,
+        max_width: s.logo_max_width,
+        max_height: s.logo_max_height,
+        min_side: s.logo_min_side,
+    }
+}
+
+/// A sponsor's own upload (multipart: token, logo, alt_text, variant). It
+/// shows only once an admin approves it.
+async fn logo_upload(State(state): State<AppState>, multipart: Multipart) -> Response {
+    match receive_logo(&state, multipart).await {
+        Ok(()) => {
+            let mut response = Html(page::message(
+                "Thank you",
+                "We have your logo. It appears on our sponsor wall once we have approved it.",
+                &[],
+                "/support",
+            ))
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => message_page(&e, "Logo upload", "/support"),
+    }
+}
+
+async fn receive_logo(state: &AppState, mut multipart: Multipart) -> Result<(), Error> {
+    let (mut token, mut bytes, mut alt, mut variant) = (None, None, None, LogoVariant::Light);
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| Error::BadRequest(e.body_text()))?
+    {
+        let name = field.name().unwrap_or("").to_owned();
+        let data = field
+            .bytes()
+            .await
+            .map_err(|e| Error::BadRequest(e.body_text()))?;
+        let text = || String::from_utf8_lossy(&data).into_owned();
+        match name.as_str() {
+            "token" => token = Some(text()),
+            "alt_text" => alt = Some(text()),
+            "variant" => {
+                variant = LogoVariant::parse(&text())
+                    .ok_or_else(|| Error::field("variant", "must be light or dark"))?;
+            }
+            "logo" => bytes = Some(data),
+            _ => {}
+        }
+    }
+    let sponsor_id = state
+        .tokens
+        .verify_logo_upload(token.as_deref().unwrap_or(""))?;
+    let logo = Logo::parse(
+        bytes.as_deref().unwrap_or(&[]),
+        alt.as_deref().unwrap_or(""),
+        &logo_rules(state),
+    )
+    .map_err(Error::Validation)?;
+    let actor = Actor {
+        id: None,
+        label: format!("sponsor {sponsor_id} (upload link)"),
+    };
+    store::logos::put(&state.db, &actor, sponsor_id, variant, &logo, false).await?;
+    state.public.mark_dirty();
+    Ok(())
+}
+
+/// The signed logo-upload link for a sponsor, and when it expires. Issue it
+/// in the sponsor's confirmation; it works `sponsors.upload_link_ttl_hours`.
+pub fn logo_upload_url(
+    state: &AppState,
+    sponsor_id: i64,
+) -> Result<(String, chrono::DateTime<chrono::Utc>), Error> {
+    let ttl = state.settings.sponsors.upload_link_ttl_hours.max(1) * 3600;
+    let (token, exp) = state.tokens.issue_logo_upload(sponsor_id, ttl)?;
+    let site = state.public.current().data.site_url.clone();
+    let expires = chrono::DateTime::from_timestamp(exp, 0).unwrap_or_default();
+    Ok((format!("{site}/sponsor/logo?token={token}"), expires))
+}

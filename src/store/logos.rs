@@ -1,0 +1,139 @@
+//! Sponsor logos, stored in the database so every replica serves them.
+
+use chrono::NaiveDate;
+use serde_json::json;
+
+use super::{
+    Db,
+    audit::{Actor, audit},
+    begin_write, bump_version, now,
+};
+use crate::{
+    db_run,
+    domain::{
+        logo::{Logo, LogoVariant},
+        supporter::visible_paid_through,
+    },
+    error::{Error, Result},
+};
+
+/// Saves a checked logo for a sponsor, replacing the variant's previous one.
+/// An admin's upload is approved at once; a sponsor's own upload waits for an
+/// admin, and until then the public keeps seeing the previous approved state
+/// (no logo, since the row is replaced).
+pub async fn put(
+    db: &Db,
+    actor: &Actor,
+    supporter_id: i64,
+    variant: LogoVariant,
+    logo: &Logo,
+    approved: bool,
+) -> Result<()> {
+    let at = now();
+    let width = i64::from(logo.width);
+    let height = i64::from(logo.height);
+    db_run!(db, |pool| {
+        let mut tx = begin_write!(pool);
+        let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM supporters WHERE id = $1")
+            .bind(supporter_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if kind.as_deref() != Some("sponsor") {
+            return Err(Error::NotFound("sponsor"));
+        }
+        sqlx::query(
+            "INSERT INTO sponsor_logos (supporter_id, variant, mime, bytes, width, height, alt_text, approved, sha256, updated_at) \
+             VALUES ($1, $2, 'image/png', $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (supporter_id, variant) DO UPDATE SET mime = excluded.mime, bytes = excluded.bytes, \
+             width = excluded.width, height = excluded.height, alt_text = excluded.alt_text, \
+             approved = excluded.approved, sha256 = excluded.sha256, updated_at = excluded.updated_at",
+        )
+        .bind(supporter_id)
+        .bind(variant.as_str())
+        .bind(&logo.png)
+        .bind(width)
+        .bind(height)
+        .bind(&logo.alt_text)
+        .bind(approved)
+        .bind(&logo.sha256)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        audit!(
+            tx,
+            actor,
+            "sponsor.logo",
+            "supporter",
+            supporter_id,
+            json!({
+                "variant": variant, "sha256": logo.sha256, "width": width, "height": height,
+                "alt_text": logo.alt_text, "approved": approved
+            })
+        );
+        bump_version!(tx);
+        tx.commit().await?;
+        Ok::<_, Error>(())
+    })
+}
+
+/// Approves a sponsor's uploaded logos (both variants).
+pub async fn approve(db: &Db, actor: &Actor, supporter_id: i64) -> Result<u64> {
+    db_run!(db, |pool| {
+        let mut tx = begin_write!(pool);
+        let n = sqlx::query(
+            "UPDATE sponsor_logos SET approved = $2 WHERE supporter_id = $1 AND approved = $3",
+        )
+        .bind(supporter_id)
+        .bind(true)
+        .bind(false)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(Error::conflict(
+                "logo",
+                "this sponsor has no logo waiting for approval",
+            ));
+        }
+        audit!(
+            tx,
+            actor,
+            "sponsor.logo_approve",
+            "supporter",
+            supporter_id,
+            json!({"logos": n})
+        );
+        bump_version!(tx);
+        tx.commit().await?;
+        Ok::<_, Error>(n)
+    })
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PublicLogoRow {
+    pub supporter_id: i64,
+    pub variant: LogoVariant,
+    pub bytes: Vec<u8>,
+    pub width: i64,
+    pub height: i64,
+    pub alt_text: String,
+    pub sha256: String,
+}
+
+/// Approved logos of the sponsors the public may see on `today`.
+pub async fn public(db: &Db, today: NaiveDate, grace_days: i64) -> Result<Vec<PublicLogoRow>> {
+    let cutoff = visible_paid_through(today, grace_days);
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, PublicLogoRow>(
+            "SELECT l.supporter_id, l.variant, l.bytes, l.width, l.height, l.alt_text, l.sha256 \
+             FROM sponsor_logos l JOIN supporters s ON s.id = l.supporter_id \
+             WHERE l.approved = $2 AND s.kind = 'sponsor' AND s.sponsor_status = 'approved' \
+             AND s.paid_through >= $1 ORDER BY l.supporter_id, l.variant",
+        )
+        .bind(cutoff)
+        .bind(true)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}
