@@ -214,7 +214,7 @@ async fn three_replicas_do_everything_once_even_when_one_is_killed() {
         ("PATRONAGE__MAIL__SMTP_PORT", smtp.port.to_string()),
         ("PATRONAGE__MAIL__SMTP_SECURITY", "none".into()),
         ("PATRONAGE__MAIL__OUTBOX_POLL_SECS", "1".into()),
-        ("PATRONAGE__MAIL__OUTBOX_LEASE_SECS", "3".into()),
+        ("PATRONAGE__MAIL__OUTBOX_LEASE_SECS", "10".into()),
         ("PATRONAGE__JOBS__LEASE_SECS", "3".into()),
         ("PATRONAGE__JOBS__RECONCILE", "*/2 * * * * *".into()),
         ("PATRONAGE__JOBS__SPONSORSHIPS", every_second.clone()),
