@@ -42,6 +42,16 @@ fn reconcile_every_second(s: &mut patronage::config::Settings) {
     s.jobs.reconcile = "* * * * * *".into();
 }
 
+crate::with_stripe_on_both_backends!(@adjust (super::sponsorships_every_second)
+    sponsors_are_reminded_then_unpublished_and_told_once,
+);
+
+fn sponsorships_every_second(s: &mut patronage::config::Settings) {
+    s.jobs.sponsorships = "* * * * * *".into();
+    s.jobs.sponsor_reminder_days = 14;
+    s.sponsors.grace_days = 14;
+}
+
 crate::on_both_backends!(
     a_stalled_run_is_taken_over_after_its_lease,
     slots_missed_while_every_replica_was_down_are_caught_up,
@@ -586,4 +596,97 @@ async fn reconciliation_reports_what_differs(app: TestApp, fake: FakeStripe) {
             .iter()
             .all(|m| m["subscription_id"] == ann_sub.as_str())
     );
+}
+
+async fn sponsors_are_reminded_then_unpublished_and_told_once(app: TestApp, _fake: FakeStripe) {
+    let owner = app.owner_token().await;
+    let tier = app
+        .create_tier(
+            &owner,
+            json!({"kind": "sponsor", "name": "Gold", "amount_minor": 100000, "interval": "year"}),
+        )
+        .await;
+    let today = chrono::Utc::now().date_naive();
+    let sponsor = |name: &str, paid: chrono::NaiveDate| {
+        json!({"company_name": name, "website_url": format!("https://{}.example/", name.to_lowercase()),
+            "contact_email": format!("billing@{}.example", name.to_lowercase()), "tier_id": tier["id"],
+            "paid_through": paid.to_string()})
+    };
+    // Soon: its term ends in 5 days. Gone: it ended 15 days ago, past the
+    // 14 days of grace.
+    for (name, paid) in [
+        ("Soon", today + chrono::Duration::days(5)),
+        ("Gone", today - chrono::Duration::days(15)),
+    ] {
+        let created = app
+            .post_ok(
+                "/api/v1/admin/sponsors",
+                &owner,
+                sponsor(name, paid),
+                StatusCode::CREATED,
+            )
+            .await;
+        app.post_ok(
+            &format!("/api/v1/admin/sponsors/{}/approve", created["id"]),
+            &owner,
+            json!({"reason": "ok"}),
+            StatusCode::OK,
+        )
+        .await;
+    }
+    let reminder = app
+        .mails(
+            |m| m.to == "billing@soon.example" && m.text.contains("5 days"),
+            1,
+        )
+        .await;
+    assert!(reminder[0].link("/support").is_some(), "a way to renew");
+    app.mails(
+        |m| m.to == "billing@gone.example" && m.subject.contains("removed"),
+        1,
+    )
+    .await;
+    app.mails(
+        |m| m.to == crate::helpers::OWNER_EMAIL && m.text.contains("Gone"),
+        1,
+    )
+    .await;
+    // The job keeps firing every second; nothing is sent twice.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let sent = app.mails(|_| true, 1).await;
+    let per_person: Vec<(&str, &str)> = sent
+        .iter()
+        .filter(|m| !m.subject.contains("approved"))
+        .map(|m| (m.to.as_str(), m.subject.as_str()))
+        .collect();
+    assert_eq!(
+        per_person.len(),
+        3,
+        "a reminder, an ending notice and the owners' copy: {per_person:?}"
+    );
+    assert_eq!(
+        app.get_json("/api/v1/sponsors", None).await["sponsors"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Published once (Soon); Gone was past its grace when approved, so it
+    // was never public, however often the sweep ran.
+    let audited = |action: &'static str| {
+        let app = &app;
+        let owner = owner.clone();
+        async move {
+            app.get_json(
+                &format!("/api/v1/admin/audit?action={action}"),
+                Some(&owner),
+            )
+            .await["items"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(audited("sponsor.publish").await, 1);
+    assert_eq!(audited("sponsor.unpublish").await, 0);
 }

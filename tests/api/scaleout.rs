@@ -270,6 +270,46 @@ async fn three_replicas_do_everything_once_even_when_one_is_killed() {
         .unwrap()
         .to_owned();
 
+    // A sponsor, public on its last day of grace, then paid through one
+    // day less: every replica's sweep and job will see it expire.
+    let gold = post(
+        &client,
+        format!("{base0}/api/v1/admin/tiers"),
+        Some(&token),
+        json!({"kind": "sponsor", "name": "Gold", "amount_minor": 100000, "interval": "year"}),
+    )
+    .await;
+    let today = chrono::Utc::now().date_naive();
+    let acme = post(
+        &client,
+        format!("{base0}/api/v1/admin/sponsors"),
+        Some(&token),
+        json!({"company_name": "Acme", "website_url": "https://acme.example/",
+            "contact_email": "billing@acme.example", "tier_id": gold["id"],
+            "paid_through": (today - chrono::Duration::days(14)).to_string()}),
+    )
+    .await;
+    post(
+        &client,
+        format!(
+            "{}/api/v1/admin/sponsors/{}/approve",
+            replicas[1].base, acme["id"]
+        ),
+        Some(&token),
+        json!({"reason": "known company"}),
+    )
+    .await;
+    post(
+        &client,
+        format!(
+            "{}/api/v1/admin/sponsors/{}/paid-through",
+            replicas[2].base, acme["id"]
+        ),
+        Some(&token),
+        json!({"paid_through": (today - chrono::Duration::days(15)).to_string()}),
+    )
+    .await;
+
     // A patron subscribes, renews four times, fails once and recovers.
     deliver(&targets, &fake.complete_checkout(&session)).await;
     let sub = fake.subscription_of(&session);
@@ -408,7 +448,24 @@ async fn three_replicas_do_everything_once_even_when_one_is_killed() {
 
     // Emails: one welcome, a receipt per payment, one failure notice, one
     // monthly report per admin; each delivered once.
-    let expected = 1 + 9 + 1 + 2;
+    // The sponsor left the public views once, audited once.
+    let audit = json_at(
+        &client,
+        format!("{live}/api/v1/admin/audit?action=sponsor.unpublish"),
+        &token,
+    )
+    .await;
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
+    let sponsors = client
+        .get(format!("{live}/api/v1/sponsors"))
+        .send()
+        .await
+        .unwrap();
+    let sponsors: Value = sponsors.json().await.unwrap();
+    assert_eq!(sponsors["sponsors"], json!([]));
+
+    // Plus the sponsor's approval, its ending notice and the owner's copy.
+    let expected = 1 + 9 + 1 + 2 + 3;
     for _ in 0..200 {
         if smtp.messages().len() >= expected {
             break;
@@ -440,6 +497,17 @@ async fn three_replicas_do_everything_once_even_when_one_is_killed() {
         .map(|m| m.to.as_str())
         .collect();
     assert_eq!(reports, HashSet::from([OWNER, VIEWER]), "{subjects:?}");
+    let ended: Vec<&str> = mails
+        .iter()
+        .filter(|m| {
+            m.text.contains("Acme")
+                && !m.subject.contains("approved")
+                && !m.subject.contains("report")
+        })
+        .map(|m| m.to.as_str())
+        .collect();
+    assert_eq!(ended.len(), 2, "{subjects:?}");
+    assert!(ended.contains(&"billing@acme.example") && ended.contains(&OWNER));
     assert_eq!(mails.len(), expected, "{subjects:?}");
     let ids: HashSet<&str> = mails.iter().map(|m| m.message_id.as_str()).collect();
     assert_eq!(ids.len(), mails.len(), "no message sent twice");
