@@ -281,3 +281,44 @@ mod tests {
         assert!(blocked_domain("example", &list).is_none());
     }
 }
+
+/// A language tag for emails, e.g. `fr` or `pt-BR`: a 2 or 3 letter
+/// language, optionally a 2 letter or 3 digit region. Normalised to
+/// lowercase language and uppercase region.
+pub fn parse_locale(field: &str, raw: &str) -> Result<String, FieldError> {
+    let bad = || FieldError::new(field, "must be a language tag such as \"fr\" or \"pt-BR\"");
+    let mut parts = raw.trim().split(['-', '_']);
+    let language = parts.next().unwrap_or_default();
+    if !(2..=3).contains(&language.len()) || !language.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Err(bad());
+    }
+    let mut tag = language.to_ascii_lowercase();
+    if let Some(region) = parts.next() {
+        let letters = region.len() == 2 && region.chars().all(|c| c.is_ascii_alphabetic());
+        let digits = region.len() == 3 && region.chars().all(|c| c.is_ascii_digit());
+        if !(letters || digits) {
+            return Err(bad());
+        }
+        tag.push('-');
+        tag.push_str(&region.to_ascii_uppercase());
+    }
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(tag)
+}
+
+#[cfg(test)]
+mod locale_tests {
+    use super::parse_locale;
+
+    #[test]
+    fn locales_are_language_tags() {
+        assert_eq!(parse_locale("locale", "FR").unwrap(), "fr");
+        assert_eq!(parse_locale("locale", "pt_br").unwrap(), "pt-BR");
+        assert_eq!(parse_locale("locale", "es-419").unwrap(), "es-419");
+        for bad in ["", "f", "french", "fr-", "fr-FRA", "../en", "fr-FR-x"] {
+            assert!(parse_locale("locale", bad).is_err(), "{bad}");
+        }
+    }
+}

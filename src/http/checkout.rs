@@ -10,7 +10,7 @@ use super::{AppState, extract::Json};
 use crate::{
     domain::{
         Checks,
-        supporter::{Email, SponsorDraft, Visibility},
+        supporter::{Email, SponsorDraft, Visibility, parse_locale},
         text,
     },
     error::{Error, Result},
@@ -49,6 +49,10 @@ pub(crate) struct CheckoutRequest {
     /// Sponsors: `card` (default) or `invoice` (yearly tiers; an emailed
     /// invoice with `stripe.invoice_days_until_due` days to pay).
     pub(crate) pay_by: Option<PayBy>,
+    /// The language of the supporter's emails, e.g. `fr` (default: the
+    /// server's `mail.default_locale`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) locale: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
@@ -196,6 +200,12 @@ pub(crate) async fn run(
     let hash = hex::encode(Sha256::digest(
         serde_json::to_vec(req).map_err(Error::internal)?,
     ));
+    let locale = req
+        .locale
+        .as_deref()
+        .map(|l| parse_locale("locale", l))
+        .transpose()
+        .map_err(|e| Error::Validation(vec![e]))?;
     checkout::start(
         &state.db,
         gateway,
@@ -203,6 +213,7 @@ pub(crate) async fn run(
         &key,
         &hash,
         checkout,
+        locale.as_deref(),
     )
     .await
 }

@@ -375,6 +375,12 @@ async fn support_checkout(
             Some("invoice") => Some(PayBy::Invoice),
             _ => None,
         },
+        // Emails in the visitor's language, when we have it.
+        locale: headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split([',', ';']).next())
+            .and_then(|tag| crate::domain::supporter::parse_locale("locale", tag).ok()),
     };
     let result = if errors.is_empty() {
         checkout::run(&state, &headers, &req).await

@@ -111,11 +111,14 @@ async fn render(
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
     };
-    let locale = if mail.locale.is_empty() {
-        ctx.settings.mail.default_locale.clone()
-    } else {
-        mail.locale.clone()
-    };
+    // The language recorded when the message was queued, else the
+    // supporter's now (set just after some messages are queued), else ours.
+    let locale = match (mail.locale.as_str(), mail.supporter_id) {
+        ("", Some(supporter)) => store::outbox::locale_of(&ctx.db, supporter).await?,
+        ("", None) => None,
+        (queued, _) => Some(queued.to_owned()),
+    }
+    .unwrap_or_else(|| ctx.settings.mail.default_locale.clone());
     let support_url = format!("{base}/support");
     let mut common = json!({
         "site_name": site_name,

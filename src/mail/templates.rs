@@ -54,13 +54,18 @@ impl Templates {
         EMAIL.get_file(format!("{name}/subject.txt")).is_some()
     }
 
+    /// `pt-BR` looks for `pt-BR/`, then `pt/`, then the default.
     fn part(name: &str, locale: &str, part: &str) -> String {
-        let localized = format!("{name}/{locale}/{part}");
-        if !locale.is_empty() && EMAIL.get_file(&localized).is_some() {
-            format!("email/{localized}")
-        } else {
-            format!("email/{name}/{part}")
-        }
+        let language = locale.split('-').next().unwrap_or_default();
+        [locale, language]
+            .into_iter()
+            .filter(|l| !l.is_empty())
+            .map(|l| format!("{name}/{l}/{part}"))
+            .find(|path| EMAIL.get_file(path).is_some())
+            .map_or_else(
+                || format!("email/{name}/{part}"),
+                |path| format!("email/{path}"),
+            )
     }
 
     pub fn render<C: Serialize>(&self, name: &str, locale: &str, context: &C) -> Result<Rendered> {
@@ -129,7 +134,7 @@ mod tests {
         let templates = Templates::new();
         for name in ALL {
             assert!(Templates::exists(name), "{name}");
-            for locale in ["en", "fr", "xx"] {
+            for locale in ["en", "fr", "fr-CA", "xx"] {
                 let r = templates.render(name, locale, &context).unwrap();
                 assert!(!r.subject.is_empty() && !r.subject.contains('\n'), "{name}");
                 assert!(!r.text.is_empty(), "{name}");

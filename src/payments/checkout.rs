@@ -90,6 +90,7 @@ pub async fn start(
     idempotency_key: &str,
     request_hash: &str,
     checkout: Checkout,
+    locale: Option<&str>,
 ) -> Result<String> {
     let campaign = store::campaign::get(db).await?;
     let currency: Currency = campaign.currency;
@@ -220,6 +221,9 @@ pub async fn start(
                 }
             };
             store::stripe::set_checkout_supporter(db, row.id, id).await?;
+            if let Some(locale) = locale {
+                store::outbox::set_locale(db, id, locale).await?;
+            }
             id
         }
     };

@@ -92,6 +92,29 @@ pub async fn queue_to_supporter(
     Ok(())
 }
 
+/// Records the language a supporter's emails are written in.
+pub async fn set_locale(db: &Db, supporter_id: i64, locale: &str) -> Result<()> {
+    db_run!(db, |pool| {
+        sqlx::query("UPDATE supporters SET locale = $2 WHERE id = $1")
+            .bind(supporter_id)
+            .bind(locale)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}
+
+/// A supporter's language now, if one was recorded.
+pub async fn locale_of(db: &Db, supporter_id: i64) -> Result<Option<String>> {
+    let locale = db_run!(db, |pool| {
+        sqlx::query_scalar::<_, Option<String>>("SELECT locale FROM supporters WHERE id = $1")
+            .bind(supporter_id)
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(locale.flatten())
+}
+
 /// A message this worker holds the lease on.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedMail {

@@ -17,7 +17,10 @@ use crate::{
     helpers::{Mail, TestApp, expect_json},
 };
 
-crate::with_stripe_on_both_backends!(failed_renewals_and_cancellations_email_the_patron_once,);
+crate::with_stripe_on_both_backends!(
+    failed_renewals_and_cancellations_email_the_patron_once,
+    a_patron_who_asked_for_french_gets_french,
+);
 
 crate::with_stripe_on_both_backends!(@adjust (super::every_job_every_second) each_slot_runs_once_across_replicas);
 crate::with_stripe_on_both_backends!(@adjust (super::reconcile_every_second)
@@ -689,4 +692,47 @@ async fn sponsors_are_reminded_then_unpublished_and_told_once(app: TestApp, _fak
     };
     assert_eq!(audited("sponsor.publish").await, 1);
     assert_eq!(audited("sponsor.unpublish").await, 0);
+}
+
+async fn a_patron_who_asked_for_french_gets_french(app: TestApp, fake: FakeStripe) {
+    let owner = app.owner_token().await;
+    let tier = app
+        .create_tier(
+            &owner,
+            json!({"kind": "patron", "name": "Amis", "amount_minor": 500, "interval": "month"}),
+        )
+        .await;
+    let bad = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/checkout",
+            None,
+            json!({"kind": "patron", "tier_id": tier["id"], "email": "zoe@example.org", "display_name": "Zoé", "locale": "../../etc"}),
+        )
+        .await;
+    crate::helpers::expect_problem(bad, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed")
+        .await;
+    let res = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/checkout",
+            None,
+            json!({"kind": "patron", "tier_id": tier["id"], "email": "zoe@example.org", "display_name": "Zoé", "locale": "fr-CA"}),
+        )
+        .await;
+    let body = expect_json(res, StatusCode::OK).await;
+    let session = body["checkout_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    fake.deliver(&fake.complete_checkout(&session), Delivery::ONCE)
+        .await;
+    let mails = app.mails(|m| m.to == "zoe@example.org", 2).await;
+    for m in &mails {
+        assert!(m.text.starts_with("Bonjour Zoé"), "{}", m.text);
+        assert!(m.html.contains("lang=\"fr-CA\""), "{}", m.html);
+    }
 }
