@@ -302,7 +302,9 @@ pub async fn health(ctx: &AppContext) -> Result<Vec<JobHealth>> {
             .find(|(job, _)| job == kind.name())
             .map(|(_, at)| *at);
         let since = last.unwrap_or(ctx.started_at);
-        let allowed = schedule.period(now) * 2 + chrono::Duration::seconds(60);
+        // Two periods, plus some slack for a slow run (a minute at most).
+        let period = schedule.period(now);
+        let allowed = period * 2 + period.min(chrono::Duration::seconds(60));
         let overdue = ctx.settings.jobs.enabled && now - since > allowed;
         metrics::gauge!("patronage_job_overdue", "job" => kind.name())
             .set(f64::from(u8::from(overdue)));

@@ -26,6 +26,7 @@ crate::with_stripe_on_both_backends!(@adjust (super::every_job_every_second) eac
 crate::with_stripe_on_both_backends!(@adjust (super::reconcile_every_second)
     missed_webhooks_are_caught_up,
     reconciliation_reports_what_differs,
+    a_job_that_keeps_failing_shows_in_readyz_and_metrics,
 );
 
 fn every_job_every_second(s: &mut patronage::config::Settings) {
@@ -735,4 +736,69 @@ async fn a_patron_who_asked_for_french_gets_french(app: TestApp, fake: FakeStrip
         assert!(m.text.starts_with("Bonjour Zoé"), "{}", m.text);
         assert!(m.html.contains("lang=\"fr-CA\""), "{}", m.html);
     }
+}
+
+/// The dead-man's switch: reconciliation fails every second (Stripe's event
+/// list is down) and soon shows as overdue where operators look.
+async fn a_job_that_keeps_failing_shows_in_readyz_and_metrics(app: TestApp, fake: FakeStripe) {
+    let ready = app.get_json("/readyz", None).await;
+    assert_eq!(ready["status"], "ready", "{ready}");
+    fake.break_endpoint("events");
+    let mut ready = Value::Null;
+    for _ in 0..100 {
+        ready = app.get_json("/readyz", None).await;
+        if ready["status"] == "degraded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    let overdue: Vec<&str> = ready["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["overdue"] == true)
+        .map(|j| j["job"].as_str().unwrap())
+        .collect();
+    assert_eq!(overdue, ["reconcile"]);
+    // The metrics registry is shared by every app in this test process;
+    // each /readyz publishes this app's view again.
+    let mut published = false;
+    for _ in 0..20 {
+        app.get_json("/readyz", None).await;
+        let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
+        let metrics = metrics.text().await.unwrap();
+        if metrics.contains("patronage_job_overdue{job=\"reconcile\"} 1") {
+            published = true;
+            break;
+        }
+    }
+    assert!(published, "the overdue job is in /metrics");
+    let owner = app.owner_token().await;
+    let failed = app
+        .get_json(
+            "/api/v1/admin/jobs?job=reconcile&status=failed",
+            Some(&owner),
+        )
+        .await;
+    assert!(
+        failed["runs"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("payment provider"),
+        "{failed}"
+    );
+
+    fake.restore();
+    for _ in 0..100 {
+        ready = app.get_json("/readyz", None).await;
+        if ready["status"] == "ready" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        ready["status"], "ready",
+        "recovers once a run succeeds: {ready}"
+    );
 }
