@@ -375,6 +375,7 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub fn start(port: u16, maildir: &Path) -> SmtpServer {
+        ensure_aiosmtpd();
         let mut child = Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
@@ -433,6 +434,30 @@ impl Drop for SmtpServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// aiosmtpd comes from PyPI: installed once if this machine lacks it, so
+/// `cargo test` works on a fresh machine as the README says.
+fn ensure_aiosmtpd() {
+    static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    READY.get_or_init(|| {
+        let present = |_: ()| {
+            Command::new("python3")
+                .args(["-c", "import aiosmtpd"])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !present(()) {
+            let _ = Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "aiosmtpd"])
+                .status();
+        }
+        assert!(
+            present(()),
+            "aiosmtpd is needed: python3 -m pip install aiosmtpd"
+        );
+    });
 }
 
 pub fn free_port() -> u16 {
