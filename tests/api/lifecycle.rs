@@ -441,14 +441,14 @@ impl Drop for SmtpServer {
 fn ensure_aiosmtpd() {
     static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     READY.get_or_init(|| {
-        let present = |_: ()| {
+        let present = || {
             Command::new("python3")
                 .args(["-c", "import aiosmtpd"])
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
         };
-        if !present(()) {
+        if !present() {
             let _ = Command::new("python3")
                 .args(["-m", "pip", "install", "--quiet", "aiosmtpd"])
                 .status();
