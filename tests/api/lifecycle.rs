@@ -454,7 +454,7 @@ fn ensure_aiosmtpd() {
                 .status();
         }
         assert!(
-            present(()),
+            present(),
             "aiosmtpd is needed: python3 -m pip install aiosmtpd"
         );
     });
