@@ -50,6 +50,14 @@ crate::with_stripe_on_both_backends!(@adjust (super::sponsorships_every_second)
     sponsors_are_reminded_then_unpublished_and_told_once,
 );
 
+crate::with_stripe_on_both_backends!(@adjust (super::reports_every_second)
+    gifts_sponsors_and_reports_reach_their_readers,
+);
+
+fn reports_every_second(s: &mut patronage::config::Settings) {
+    s.jobs.monthly_report = "* * * * * *".into();
+}
+
 fn sponsorships_every_second(s: &mut patronage::config::Settings) {
     s.jobs.sponsorships = "* * * * * *".into();
     s.jobs.sponsor_reminder_days = 14;
@@ -825,5 +833,105 @@ async fn a_job_that_keeps_failing_shows_in_readyz_and_metrics(app: TestApp, fake
     assert_eq!(
         ready["status"], "ready",
         "recovers once a run succeeds: {ready}"
+    );
+}
+
+async fn gifts_sponsors_and_reports_reach_their_readers(app: TestApp, fake: FakeStripe) {
+    let owner = app.owner_token().await;
+    let _viewer = app.viewer_token("books@example.org").await;
+    let start = |body: Value| async {
+        let res = app
+            .send(reqwest::Method::POST, "/api/v1/checkout", None, body)
+            .await;
+        let body = expect_json(res, StatusCode::OK).await;
+        body["checkout_url"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    // A one-time gift: thanks that double as its receipt.
+    let gift = start(json!({"kind": "gift", "amount_minor": 2500, "email": "gia@example.org", "display_name": "Gia"})).await;
+    fake.deliver(&fake.complete_checkout(&gift), Delivery::HOSTILE)
+        .await;
+    let thanks = app.mails(|m| m.to == "gia@example.org", 1).await;
+    assert_eq!(
+        thanks[0].subject,
+        "Thank you for your €25 gift to Our community"
+    );
+
+    // Two companies apply; one is approved, one rejected with a reason.
+    let gold = app
+        .create_tier(
+            &owner,
+            json!({"kind": "sponsor", "name": "Gold", "amount_minor": 100000, "interval": "year"}),
+        )
+        .await;
+    for company in ["acme", "shady"] {
+        start(json!({"kind": "sponsor", "tier_id": gold["id"], "email": format!("billing@{company}.example"),
+            "company_name": company.to_uppercase(), "website_url": format!("https://{company}.example")}))
+        .await;
+    }
+    let applied = app
+        .mails(|m| m.subject.starts_with("New sponsor application"), 2)
+        .await;
+    assert!(applied.iter().all(|m| m.to == crate::helpers::OWNER_EMAIL));
+    let review = applied[0]
+        .link("/api/v1/admin/sponsors/")
+        .expect("a link to review it");
+    assert!(review.starts_with("http"), "absolute: {review}");
+    app.mails(|m| m.to == "billing@acme.example", 1).await;
+    let sponsors = app.get_json("/api/v1/admin/sponsors", Some(&owner)).await;
+    for s in sponsors["items"].as_array().unwrap() {
+        let (decision, reason) = if s["display_name"] == "ACME" {
+            ("approve", "welcome aboard")
+        } else {
+            ("reject", "not a fit for <our> server")
+        };
+        app.post_ok(
+            &format!("/api/v1/admin/sponsors/{}/{decision}", s["id"]),
+            &owner,
+            json!({"reason": reason}),
+            StatusCode::OK,
+        )
+        .await;
+    }
+    app.mails(
+        |m| m.to == "billing@acme.example" && m.subject.contains("approved"),
+        1,
+    )
+    .await;
+    let rejected = app
+        .mails(
+            |m| m.to == "billing@shady.example" && m.subject.contains("not accepted"),
+            1,
+        )
+        .await;
+    assert!(rejected[0].text.contains("not a fit for <our> server"));
+    assert!(
+        rejected[0]
+            .html
+            .contains("not a fit for &lt;our&gt; server")
+    );
+
+    // The monthly report fires every second here: still one per admin.
+    let last_month = patronage::domain::month::Month::of(
+        patronage::domain::month::Month::of(chrono::Utc::now()).start() - chrono::Duration::days(1),
+    )
+    .to_string();
+    let reports = app.mails(|m| m.subject.contains(&last_month), 2).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let reports_after = app.mails(|m| m.subject.contains(&last_month), 2).await;
+    assert_eq!(reports.len(), reports_after.len());
+    let readers: HashSet<&str> = reports_after.iter().map(|m| m.to.as_str()).collect();
+    assert_eq!(
+        readers,
+        HashSet::from([crate::helpers::OWNER_EMAIL, "books@example.org"])
+    );
+    assert!(
+        reports_after[0].html.contains("<th scope=\"row\""),
+        "figures in a table"
     );
 }
