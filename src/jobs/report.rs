@@ -43,7 +43,7 @@ pub async fn run(ctx: &AppContext, slot: DateTime<Utc>) -> Result<String> {
         })).collect::<Vec<_>>(),
         "report_url": format!("{base}/api/v1/admin/reports/monthly?from={last}&to={last}"),
     });
-    store::jobs::queue_to_admins(
+    store::outbox::queue_to_admins(
         &ctx.db,
         AdminAudience::OwnersAndViewers,
         &format!("monthly_report:{last}"),

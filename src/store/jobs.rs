@@ -460,19 +460,3 @@ pub async fn queue_sponsorships_ended(db: &Db, terms: &[SponsorTerm]) -> Result<
     });
     Ok(())
 }
-
-/// Queues a message to admins in a commit of its own.
-pub async fn queue_to_admins(
-    db: &Db,
-    audience: super::outbox::AdminAudience,
-    cause: &str,
-    template: &str,
-    context: serde_json::Value,
-) -> Result<()> {
-    db_run!(db, |pool| {
-        let mut tx = super::begin_write!(pool);
-        super::outbox::mail_admins!(tx, audience, cause, template, context);
-        tx.commit().await?;
-    });
-    Ok(())
-}

@@ -115,6 +115,22 @@ pub async fn locale_of(db: &Db, supporter_id: i64) -> Result<Option<String>> {
     Ok(locale.flatten())
 }
 
+/// Queues a message to admins in a commit of its own.
+pub async fn queue_to_admins(
+    db: &Db,
+    audience: AdminAudience,
+    cause: &str,
+    template: &str,
+    context: serde_json::Value,
+) -> Result<()> {
+    db_run!(db, |pool| {
+        let mut tx = begin_write!(pool);
+        mail_admins!(tx, audience, cause, template, context);
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
 /// A message this worker holds the lease on.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedMail {
