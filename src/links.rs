@@ -6,13 +6,14 @@ use sha2::{Digest, Sha256};
 
 use crate::{config::Settings, error::Result, store};
 
-/// The public base for links in emails: the campaign's, else our own address.
+/// The public base for links in emails: the same site URL the public pages
+/// use (`pages.site_url`, else the campaign's, else our own address).
 pub async fn public_base(db: &store::Db, settings: &Settings) -> Result<String> {
     let campaign = store::campaign::get(db).await?;
-    Ok(campaign
-        .public_base_url
-        .map(|u| u.trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| format!("http://{}", settings.server.bind)))
+    Ok(crate::render::site_url(
+        settings,
+        campaign.public_base_url.as_deref(),
+    ))
 }
 
 /// Links are stored by hash: a database leak does not open portals.

@@ -119,12 +119,15 @@ async fn render(
         (queued, _) => Some(queued.to_owned()),
     }
     .unwrap_or_else(|| ctx.settings.mail.default_locale.clone());
+    // What every template may use; the message's own context wins.
     let support_url = format!("{base}/support");
     let mut common = json!({
         "site_name": site_name,
         "base_url": base,
         "support_url": support_url,
         "manage_request_url": support_url,
+        "renew_url": support_url,
+        "come_back_url": support_url,
         "locale": locale,
         "recipient_name": "",
     });
@@ -141,6 +144,7 @@ async fn render(
                 chrono::Duration::hours(ctx.settings.mail.email_link_ttl_hours)
             };
             let url = links::mint_manage_link(&ctx.db, base, supporter, ttl).await?;
+            common["fix_url"] = json!(url);
             common["manage_url"] = json!(url);
             common["link_ttl_minutes"] = json!(ttl.num_minutes());
         }
@@ -150,21 +154,11 @@ async fn render(
             context.entry(k).or_insert(v);
         }
     }
-    for key in ["renew_url", "come_back_url"] {
-        context
-            .entry(key)
-            .or_insert_with(|| json!(format!("{base}/support")));
-    }
     if let Some(Value::String(path)) = context.get("review_url")
         && path.starts_with('/')
     {
         let absolute = format!("{base}{path}");
         context.insert("review_url".into(), json!(absolute));
-    }
-    if !context.contains_key("fix_url")
-        && let Some(url) = context.get("manage_url").cloned()
-    {
-        context.insert("fix_url".into(), url);
     }
     let rendered = ctx.templates.render(&mail.template, &locale, &context)?;
     Ok(Email {
