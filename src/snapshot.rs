@@ -108,6 +108,8 @@ pub struct Snapshot {
     pub funding_manifest: Rendered,
     /// Per locale, the campaign's variants; None when no campaign is set.
     pub campaign: Option<(Campaign, CampaignViews)>,
+    /// The embed's Content-Security-Policy (with `frame-ancestors`).
+    pub embed_csp: String,
     /// Approved logos of public sponsors, by content hash.
     pub logos: HashMap<String, LogoImage>,
     /// What the views were rendered from, for walls with other parameters.
@@ -404,6 +406,7 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
             &fallback_email,
         )),
         campaign: campaign_views,
+        embed_csp: render::embed_csp(&settings.pages),
         logos,
         walls: StdMutex::new(HashMap::from([(
             (WallParams::default(), false),

@@ -6,7 +6,7 @@
 
 use axum::{
     Form, Router,
-    extract::{Multipart, Path, Query, State},
+    extract::{Multipart, Path, State},
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::{
     AppState,
     checkout::{self, CheckoutRequest, Kind, PayBy},
+    extract::Query,
     public::conditional_with,
 };
 use crate::{
@@ -128,47 +129,12 @@ async fn embed(
         Some("dark") => &snapshot.embed_dark,
         _ => &snapshot.embed_light,
     };
-    let policy = format!(
-        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'; frame-ancestors {}",
-        frame_ancestors(&state)
-    );
     conditional_with(
         rendered,
         &headers,
         &max_age(&state),
-        &[csp(&policy), NOSNIFF],
+        &[csp(&snapshot.embed_csp), NOSNIFF],
     )
-}
-
-/// The origins allowed to frame the embed: `pages.frame_ancestors`, else the
-/// instance's origin, else none. Anything that is not a plain origin is left
-/// out, so a setting can never add another directive.
-fn frame_ancestors(state: &AppState) -> String {
-    let pages = &state.settings.pages;
-    let configured: Vec<&str> = if pages.frame_ancestors.is_empty() {
-        vec![pages.instance_url.as_str()]
-    } else {
-        pages.frame_ancestors.iter().map(String::as_str).collect()
-    };
-    let origins: Vec<String> = configured
-        .into_iter()
-        .filter_map(|o| {
-            let o = o.trim();
-            if o == "'self'" {
-                return Some(o.to_owned());
-            }
-            let url = url::Url::parse(o).ok()?;
-            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return None;
-            }
-            Some(url.origin().ascii_serialization())
-        })
-        .collect();
-    if origins.is_empty() {
-        "'none'".to_owned()
-    } else {
-        origins.join(" ")
-    }
 }
 
 async fn badge(
