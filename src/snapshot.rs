@@ -23,7 +23,7 @@ use std::{
 };
 
 use arc_swap::ArcSwap;
-use axum::body::Bytes;
+use axum::{body::Bytes, http::HeaderValue};
 use chrono::Utc;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -109,7 +109,9 @@ pub struct Snapshot {
     /// Per locale, the campaign's variants; None when no campaign is set.
     pub campaign: Option<(Campaign, CampaignViews)>,
     /// The embed's Content-Security-Policy (with `frame-ancestors`).
-    pub embed_csp: String,
+    pub embed_csp: HeaderValue,
+    /// `public, max-age=<public.cache_max_age_secs>`.
+    pub cache_control: HeaderValue,
     /// Approved logos of public sponsors, by content hash.
     pub logos: HashMap<String, LogoImage>,
     /// What the views were rendered from, for walls with other parameters.
@@ -406,7 +408,13 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
             &fallback_email,
         )),
         campaign: campaign_views,
-        embed_csp: render::embed_csp(&settings.pages),
+        embed_csp: HeaderValue::from_str(&render::embed_csp(&settings.pages))
+            .unwrap_or(HeaderValue::from_static("frame-ancestors 'none'")),
+        cache_control: HeaderValue::from_str(&format!(
+            "public, max-age={}",
+            settings.public.cache_max_age_secs
+        ))
+        .expect("ascii"),
         logos,
         walls: StdMutex::new(HashMap::from([(
             (WallParams::default(), false),
