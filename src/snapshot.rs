@@ -119,6 +119,9 @@ pub struct Snapshot {
     walls: StdMutex<HashMap<(WallParams, bool), Rendered>>,
     card: OnceLock<Rendered>,
     version: i64,
+    /// When the build began reading: a snapshot reflects every write
+    /// committed before this instant.
+    started: Instant,
     built: Instant,
 }
 
@@ -230,6 +233,7 @@ pub struct PublicSponsorList {
 async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot> {
     // Read the version first: a write landing mid-build bumps it again, so
     // the next poll rebuilds rather than keeping a half-old snapshot.
+    let started = Instant::now();
     let version = db.data_version().await?;
     let today = Utc::now().date_naive();
     let grace = settings.sponsors.grace_days;
@@ -423,6 +427,7 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
         data,
         card: OnceLock::new(),
         version,
+        started,
         built: Instant::now(),
     })
 }
@@ -463,7 +468,8 @@ impl PublicCache {
     pub async fn refresh(&self) -> Result<()> {
         let requested = Instant::now();
         let _guard = self.rebuilding.lock().await;
-        if self.current.load().built > requested {
+        // Only a build that began reading after the request saw its write.
+        if self.current.load().started > requested {
             return Ok(());
         }
         let next = build(&self.db, &self.settings, self.payments).await?;
