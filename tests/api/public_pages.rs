@@ -792,6 +792,7 @@ async fn funding_json_follows_schema_v1_1_0(app: TestApp) {
             .unwrap()
             .starts_with("https://")
     );
+    assert!(!p["licenses"].as_array().unwrap().is_empty());
     for l in p["licenses"].as_array().unwrap() {
         assert!(l.as_str().unwrap().starts_with("spdx:"), "{l}");
     }
