@@ -23,7 +23,7 @@ use std::{
 };
 
 use arc_swap::ArcSwap;
-use axum::body::Bytes;
+use axum::{body::Bytes, http::HeaderValue};
 use chrono::Utc;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -108,6 +108,10 @@ pub struct Snapshot {
     pub funding_manifest: Rendered,
     /// Per locale, the campaign's variants; None when no campaign is set.
     pub campaign: Option<(Campaign, CampaignViews)>,
+    /// The embed's Content-Security-Policy (with `frame-ancestors`).
+    pub embed_csp: HeaderValue,
+    /// `public, max-age=<public.cache_max_age_secs>`.
+    pub cache_control: HeaderValue,
     /// Approved logos of public sponsors, by content hash.
     pub logos: HashMap<String, LogoImage>,
     /// What the views were rendered from, for walls with other parameters.
@@ -115,6 +119,9 @@ pub struct Snapshot {
     walls: StdMutex<HashMap<(WallParams, bool), Rendered>>,
     card: OnceLock<Rendered>,
     version: i64,
+    /// When the build began reading: a snapshot reflects every write
+    /// committed before this instant.
+    started: Instant,
     built: Instant,
 }
 
@@ -226,6 +233,7 @@ pub struct PublicSponsorList {
 async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot> {
     // Read the version first: a write landing mid-build bumps it again, so
     // the next poll rebuilds rather than keeping a half-old snapshot.
+    let started = Instant::now();
     let version = db.data_version().await?;
     let today = Utc::now().date_naive();
     let grace = settings.sponsors.grace_days;
@@ -404,6 +412,13 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
             &fallback_email,
         )),
         campaign: campaign_views,
+        embed_csp: HeaderValue::from_str(&render::embed_csp(&settings.pages))
+            .unwrap_or(HeaderValue::from_static("frame-ancestors 'none'")),
+        cache_control: HeaderValue::from_str(&format!(
+            "public, max-age={}",
+            settings.public.cache_max_age_secs
+        ))
+        .expect("ascii"),
         logos,
         walls: StdMutex::new(HashMap::from([(
             (WallParams::default(), false),
@@ -412,6 +427,7 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
         data,
         card: OnceLock::new(),
         version,
+        started,
         built: Instant::now(),
     })
 }
@@ -452,7 +468,8 @@ impl PublicCache {
     pub async fn refresh(&self) -> Result<()> {
         let requested = Instant::now();
         let _guard = self.rebuilding.lock().await;
-        if self.current.load().built > requested {
+        // Only a build that began reading after the request saw its write.
+        if self.current.load().started > requested {
             return Ok(());
         }
         let next = build(&self.db, &self.settings, self.payments).await?;

@@ -6,7 +6,7 @@
 
 use axum::{
     Form, Router,
-    extract::{Multipart, Path, Query, State},
+    extract::{Multipart, Path, State},
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::{
     AppState,
     checkout::{self, CheckoutRequest, Kind, PayBy},
+    extract::Query,
     public::conditional_with,
 };
 use crate::{
@@ -55,47 +56,39 @@ const NOSNIFF: (HeaderName, HeaderValue) = (
     HeaderValue::from_static("nosniff"),
 );
 
-fn csp(value: &str) -> (HeaderName, HeaderValue) {
-    (
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_str(value).unwrap_or(HeaderValue::from_static("default-src 'none'")),
-    )
-}
-
 /// Pages of our own: no scripts at all, images only from here, forms only
 /// to here (Checkout's redirect leaves over https), never framed.
-const PAGE_CSP: &str = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'";
+const PAGE_CSP: (HeaderName, HeaderValue) = (
+    header::CONTENT_SECURITY_POLICY,
+    HeaderValue::from_static(
+        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'",
+    ),
+);
 /// SVG opened directly: nothing may load or run but inlined images.
-const SVG_CSP: &str = "default-src 'none'; img-src data:; style-src 'unsafe-inline'";
-
-fn cors() -> (HeaderName, HeaderValue) {
-    (
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    )
-}
-
-fn max_age(state: &AppState) -> String {
-    format!(
-        "public, max-age={}",
-        state.settings.public.cache_max_age_secs
-    )
-}
+const SVG_CSP: (HeaderName, HeaderValue) = (
+    header::CONTENT_SECURITY_POLICY,
+    HeaderValue::from_static("default-src 'none'; img-src data:; style-src 'unsafe-inline'"),
+);
+const NOTHING_CSP: (HeaderName, HeaderValue) = (
+    header::CONTENT_SECURITY_POLICY,
+    HeaderValue::from_static("default-src 'none'"),
+);
+const CORS: (HeaderName, HeaderValue) = (
+    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+    HeaderValue::from_static("*"),
+);
+const NO_REFERRER: (HeaderName, HeaderValue) = (
+    header::REFERRER_POLICY,
+    HeaderValue::from_static("no-referrer"),
+);
 
 async fn support(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let snapshot = state.public.current();
     conditional_with(
         &snapshot.support_page,
         &headers,
-        &max_age(&state),
-        &[
-            csp(PAGE_CSP),
-            NOSNIFF,
-            (
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            ),
-        ],
+        snapshot.cache_control.clone(),
+        &[PAGE_CSP, NOSNIFF, NO_REFERRER],
     )
 }
 
@@ -110,7 +103,12 @@ async fn card(State(state): State<AppState>, headers: HeaderMap) -> Response {
             Err(e) => return Error::internal(e).into_response(),
         }
     };
-    conditional_with(&rendered, &headers, &max_age(&state), &[NOSNIFF, cors()])
+    conditional_with(
+        &rendered,
+        &headers,
+        snapshot.cache_control.clone(),
+        &[NOSNIFF, CORS],
+    )
 }
 
 #[derive(Deserialize)]
@@ -128,47 +126,15 @@ async fn embed(
         Some("dark") => &snapshot.embed_dark,
         _ => &snapshot.embed_light,
     };
-    let policy = format!(
-        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'; frame-ancestors {}",
-        frame_ancestors(&state)
-    );
     conditional_with(
         rendered,
         &headers,
-        &max_age(&state),
-        &[csp(&policy), NOSNIFF],
+        snapshot.cache_control.clone(),
+        &[
+            (header::CONTENT_SECURITY_POLICY, snapshot.embed_csp.clone()),
+            NOSNIFF,
+        ],
     )
-}
-
-/// The origins allowed to frame the embed: `pages.frame_ancestors`, else the
-/// instance's origin, else none. Anything that is not a plain origin is left
-/// out, so a setting can never add another directive.
-fn frame_ancestors(state: &AppState) -> String {
-    let pages = &state.settings.pages;
-    let configured: Vec<&str> = if pages.frame_ancestors.is_empty() {
-        vec![pages.instance_url.as_str()]
-    } else {
-        pages.frame_ancestors.iter().map(String::as_str).collect()
-    };
-    let origins: Vec<String> = configured
-        .into_iter()
-        .filter_map(|o| {
-            let o = o.trim();
-            if o == "'self'" {
-                return Some(o.to_owned());
-            }
-            let url = url::Url::parse(o).ok()?;
-            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return None;
-            }
-            Some(url.origin().ascii_serialization())
-        })
-        .collect();
-    if origins.is_empty() {
-        "'none'".to_owned()
-    } else {
-        origins.join(" ")
-    }
 }
 
 async fn badge(
@@ -186,13 +152,18 @@ async fn badge(
         return Error::NotFound("badge").into_response();
     };
     if json {
-        conditional_with(&views.json, &headers, &max_age(&state), &[cors(), NOSNIFF])
+        conditional_with(
+            &views.json,
+            &headers,
+            snapshot.cache_control.clone(),
+            &[CORS, NOSNIFF],
+        )
     } else {
         conditional_with(
             &views.svg,
             &headers,
-            &max_age(&state),
-            &[csp(SVG_CSP), NOSNIFF, cors()],
+            snapshot.cache_control.clone(),
+            &[SVG_CSP, NOSNIFF, CORS],
         )
     }
 }
@@ -244,8 +215,8 @@ async fn sponsors_wall(
     conditional_with(
         &rendered,
         &headers,
-        &max_age(&state),
-        &[csp(SVG_CSP), NOSNIFF, cors()],
+        snapshot.cache_control.clone(),
+        &[SVG_CSP, NOSNIFF, CORS],
     )
 }
 
@@ -254,8 +225,8 @@ async fn funding_manifest(State(state): State<AppState>, headers: HeaderMap) -> 
     conditional_with(
         &snapshot.funding_manifest,
         &headers,
-        &max_age(&state),
-        &[cors(), NOSNIFF],
+        snapshot.cache_control.clone(),
+        &[CORS, NOSNIFF],
     )
 }
 
@@ -276,7 +247,7 @@ async fn mastodon_campaign(
     let Some((campaign, rendered)) = &snapshot.campaign else {
         return (
             StatusCode::NO_CONTENT,
-            [(header::CACHE_CONTROL, max_age(&state))],
+            [(header::CACHE_CONTROL, snapshot.cache_control.clone())],
         )
             .into_response();
     };
@@ -290,7 +261,12 @@ async fn mastodon_campaign(
     };
     let index = campaign_variant(seed, variants);
     match rendered.get(&(locale.to_owned(), index)) {
-        Some(r) => conditional_with(r, &headers, &max_age(&state), &[cors(), NOSNIFF]),
+        Some(r) => conditional_with(
+            r,
+            &headers,
+            snapshot.cache_control.clone(),
+            &[CORS, NOSNIFF],
+        ),
         None => StatusCode::NO_CONTENT.into_response(),
     }
 }
@@ -316,8 +292,8 @@ async fn logo(
     conditional_with(
         &rendered,
         &headers,
-        "public, max-age=31536000, immutable",
-        &[csp("default-src 'none'"), NOSNIFF, cors()],
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+        &[NOTHING_CSP, NOSNIFF, CORS],
     )
 }
 
@@ -417,8 +393,7 @@ fn message_page(e: &Error, title: &str, back: &str) -> Response {
     )
         .into_response();
     let h = response.headers_mut();
-    let (name, value) = csp(PAGE_CSP);
-    h.insert(name, value);
+    h.insert(PAGE_CSP.0, PAGE_CSP.1);
     h.insert(NOSNIFF.0, NOSNIFF.1);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
@@ -446,13 +421,9 @@ async fn logo_form(State(state): State<AppState>, Query(q): Query<TokenQuery>) -
             ))
             .into_response();
             let h = response.headers_mut();
-            let (name, value) = csp(PAGE_CSP);
-            h.insert(name, value);
+            h.insert(PAGE_CSP.0, PAGE_CSP.1);
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            );
+            h.insert(NO_REFERRER.0, NO_REFERRER.1);
             response
         }
         Err(e) => message_page(&e, "Logo upload", "/support"),

@@ -57,11 +57,11 @@ async fn sponsors(State(state): State<AppState>, headers: HeaderMap) -> Response
 /// 304 when the client's ETag matches, the body otherwise, with the
 /// configured Cache-Control.
 pub(crate) fn conditional(state: &AppState, rendered: &Rendered, headers: &HeaderMap) -> Response {
-    let max_age = state.settings.public.cache_max_age_secs;
+    let cache_control = state.public.current().cache_control.clone();
     conditional_with(
         rendered,
         headers,
-        &format!("public, max-age={max_age}"),
+        cache_control,
         &[(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -70,11 +70,12 @@ pub(crate) fn conditional(state: &AppState, rendered: &Rendered, headers: &Heade
 }
 
 /// Like `conditional`, with a given Cache-Control and extra headers (sent on
-/// the 304 too, as a cache may use them).
+/// the 304 too, as a cache may use them). Header values are built once, not
+/// per request.
 pub(crate) fn conditional_with(
     rendered: &Rendered,
     headers: &HeaderMap,
-    cache_control: &str,
+    cache_control: HeaderValue,
     extra: &[(HeaderName, HeaderValue)],
 ) -> Response {
     let etag = HeaderValue::from_str(&rendered.etag).expect("hex etag");
@@ -97,10 +98,7 @@ pub(crate) fn conditional_with(
     };
     let h = response.headers_mut();
     h.insert(header::ETAG, etag);
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_str(cache_control).expect("ascii"),
-    );
+    h.insert(header::CACHE_CONTROL, cache_control);
     for (name, value) in extra {
         h.insert(name.clone(), value.clone());
     }

@@ -232,8 +232,61 @@ pub fn site_url(settings: &Settings, campaign_base: Option<&str>) -> String {
     url.trim_end_matches('/').to_owned()
 }
 
+/// The embed's Content-Security-Policy: nothing loads or runs but its own
+/// styles and images, and only `pages.frame_ancestors` (else the instance's
+/// origin, else nobody) may frame it. Anything that is not a plain http(s)
+/// origin is left out, so a setting can never add another directive.
+pub fn embed_csp(pages: &crate::config::PagesSettings) -> String {
+    let configured: Vec<&str> = if pages.frame_ancestors.is_empty() {
+        vec![pages.instance_url.as_str()]
+    } else {
+        pages.frame_ancestors.iter().map(String::as_str).collect()
+    };
+    let origins: Vec<String> = configured
+        .into_iter()
+        .filter_map(|o| {
+            let o = o.trim();
+            if o == "'self'" {
+                return Some(o.to_owned());
+            }
+            let url = url::Url::parse(o).ok()?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return None;
+            }
+            Some(url.origin().ascii_serialization())
+        })
+        .collect();
+    let ancestors = if origins.is_empty() {
+        "'none'".to_owned()
+    } else {
+        origins.join(" ")
+    };
+    format!(
+        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'; frame-ancestors {ancestors}"
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn frame_ancestors_take_only_origins() {
+        let mut pages = crate::config::Settings::defaults().pages;
+        assert!(super::embed_csp(&pages).ends_with("frame-ancestors 'none'"));
+        pages.instance_url = "https://example.social/about".into();
+        assert!(super::embed_csp(&pages).ends_with("frame-ancestors https://example.social"));
+        pages.frame_ancestors = vec![
+            "https://a.example:8443/x".into(),
+            "https://b.example; script-src *".into(),
+            "javascript:alert(1)".into(),
+            "'self'".into(),
+        ];
+        assert!(
+            super::embed_csp(&pages).ends_with("frame-ancestors https://a.example:8443 'self'"),
+            "{}",
+            super::embed_csp(&pages)
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -26,6 +26,8 @@ const CHROMIUM: &str = "chromium";
 /// The embed's progress colour (light theme) and the logo's.
 const ACCENT: [u8; 3] = [0x56, 0x3a, 0xcc];
 const LOGO: [u8; 3] = [255, 0, 255];
+/// The embed's progress colour in the dark theme.
+const DARK_ACCENT: [u8; 3] = [0xa3, 0xa4, 0xff];
 /// shields.io blue, the badge's message background.
 const BADGE_BLUE: [u8; 3] = [0x00, 0x7e, 0xc6];
 
@@ -263,12 +265,17 @@ async fn a_visitor_sees_the_support_page_and_the_framed_embed(
     // The embed alone, light and dark.
     let embed = dom(app.url("/embed/progress")).await;
     assert!(embed.contains("3 patrons contribute €15 a month"));
-    screenshot(
+    let dark = screenshot(
         app.url("/embed/progress?theme=dark"),
         &format!("embed-dark-{tag}.png"),
-        (600, 120),
+        (600, 300),
     )
     .await;
+    assert!(
+        count_colour(&dark, DARK_ACCENT) > 1_500,
+        "the dark embed's bar: {}",
+        dark.display()
+    );
 
     // The about page: the embed renders inside Mastodon's CSP, the badge
     // loads through the instance's own domain, a foreign image does not.

@@ -19,6 +19,7 @@ on_both_backends!(
     a_sponsor_uploads_its_logo_through_a_signed_link,
     embed_badges_and_wall_follow_their_conventions,
     funding_json_follows_schema_v1_1_0,
+    another_replica_follows_within_its_poll,
 );
 
 /// Every view a visitor or an app can fetch without signing in.
@@ -791,6 +792,7 @@ async fn funding_json_follows_schema_v1_1_0(app: TestApp) {
             .unwrap()
             .starts_with("https://")
     );
+    assert!(!p["licenses"].as_array().unwrap().is_empty());
     for l in p["licenses"].as_array().unwrap() {
         assert!(l.as_str().unwrap().starts_with("spdx:"), "{l}");
     }
@@ -1246,4 +1248,42 @@ async fn the_support_page_forms_lead_to_checkout(
         html.contains("amount") && !html.contains("<b>nope"),
         "{html}"
     );
+}
+
+/// A replica notices the database's data version and rebuilds its own
+/// snapshot: the page, the wall and the badges follow (within
+/// `public.snapshot_poll_secs`; polled here until they do).
+async fn another_replica_follows_within_its_poll(app: TestApp) {
+    // The owner first: a replica started while no owner exists would issue
+    // a new setup token.
+    let owner = app.owner_token().await;
+    let replica = app.replica().await;
+    let gold = sponsor_tier(&app, &owner, "Gold", 120_000).await;
+    let id = create_sponsor(
+        &app,
+        &owner,
+        gold,
+        "Replicated Inc",
+        "https://replicated.example/",
+        today() + Duration::days(30),
+    )
+    .await;
+    let on_replica = |path: &'static str| {
+        let url = format!("{}{path}", replica.base);
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(!on_replica("/sponsors.svg").await.contains("Replicated Inc"));
+    approve(&app, &owner, id).await;
+    let mut seen = false;
+    for _ in 0..100 {
+        if on_replica("/sponsors.svg").await.contains("Replicated Inc")
+            && on_replica("/support").await.contains("Replicated Inc")
+        {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(seen, "the replica never showed the approved sponsor");
 }
