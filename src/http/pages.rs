@@ -506,7 +506,7 @@ async fn receive_logo(state: &AppState, mut multipart: Multipart) -> Result<(), 
 /// The signed logo-upload link for a sponsor, and when it expires. Issue it
 /// in the sponsor's confirmation; it works `sponsors.upload_link_ttl_hours`.
 pub fn logo_upload_url(
-    state: &AppState,
+    state: &super::AppContext,
     sponsor_id: i64,
 ) -> Result<(String, chrono::DateTime<chrono::Utc>), Error> {
     let ttl = state.settings.sponsors.upload_link_ttl_hours.max(1) * 3600;

@@ -149,6 +149,11 @@ async fn render(
             common["link_ttl_minutes"] = json!(ttl.num_minutes());
         }
     }
+    // A sponsor's confirmation carries a signed link to send their logo.
+    if let (Some(sponsor), "sponsor_applied") = (mail.supporter_id, mail.template.as_str()) {
+        let (url, _expires) = crate::http::pages::logo_upload_url(ctx, sponsor)?;
+        common["logo_upload_url"] = json!(url);
+    }
     if let Value::Object(common) = common {
         for (k, v) in common {
             context.entry(k).or_insert(v);

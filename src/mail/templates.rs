@@ -129,7 +129,7 @@ mod tests {
             "fees": "€3", "refunds": "€0", "net": "€97", "new_supporters": 2, "churned_supporters": 1,
             "failed_payments": 1, "recovered_payments": 1, "report_url": "https://fund.example/report",
             "upcoming_renewals": [{"name": hostile, "tier_name": "Gold", "paid_through": "2026-12-01"}],
-            "link_ttl_minutes": 30, "locale": "en",
+            "link_ttl_minutes": 30, "locale": "en", "logo_upload_url": "https://fund.example/sponsor/logo?token=t",
         });
         let templates = Templates::new();
         for name in ALL {

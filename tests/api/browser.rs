@@ -40,9 +40,36 @@ fn screenshots() -> PathBuf {
     dir
 }
 
+/// Debian's Chromium, installed once if this machine lacks it (as root,
+/// the way this project's machines run), so `cargo test` works on a fresh
+/// machine as the README says. Without root it stays missing and the tests
+/// fail saying so.
+fn ensure_chromium() {
+    static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    READY.get_or_init(|| {
+        let present = || {
+            Command::new(CHROMIUM)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !present() {
+            let quiet = |args: &[&str]| {
+                let _ = Command::new("apt-get")
+                    .args(args)
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .output();
+            };
+            quiet(&["update", "-qq"]);
+            quiet(&["install", "-y", "-qq", "chromium"]);
+        }
+    });
+}
+
 /// Runs headless Chromium on `url`: a screenshot to `shot` if given, else
 /// the DOM after load on stdout.
 fn chromium(url: &str, shot: Option<&std::path::Path>, size: (u32, u32)) -> String {
+    ensure_chromium();
     let profile = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(CHROMIUM);
     cmd.args([

@@ -882,7 +882,17 @@ async fn gifts_sponsors_and_reports_reach_their_readers(app: TestApp, fake: Fake
         .link("/api/v1/admin/sponsors/")
         .expect("a link to review it");
     assert!(review.starts_with("http"), "absolute: {review}");
-    app.mails(|m| m.to == "billing@acme.example", 1).await;
+    let confirmation = app.mails(|m| m.to == "billing@acme.example", 1).await;
+    let upload = confirmation[0]
+        .link("/sponsor/logo?token=")
+        .expect("a signed link to send the logo");
+    let upload = &upload[upload.find("/sponsor/logo").unwrap()..];
+    let form = app.client.get(app.url(upload)).send().await.unwrap();
+    assert_eq!(
+        form.status(),
+        StatusCode::OK,
+        "the link opens the upload form"
+    );
     let sponsors = app.get_json("/api/v1/admin/sponsors", Some(&owner)).await;
     for s in sponsors["items"].as_array().unwrap() {
         let (decision, reason) = if s["display_name"] == "ACME" {
