@@ -69,26 +69,29 @@ crate::on_both_backends!(
     slots_missed_while_every_replica_was_down_are_caught_up,
 );
 
+/// Starts a checkout; returns the fake Stripe session's id.
+async fn start_checkout(app: &TestApp, body: Value) -> String {
+    let res = app
+        .send(reqwest::Method::POST, "/api/v1/checkout", None, body)
+        .await;
+    let body = expect_json(res, StatusCode::OK).await;
+    let url = body["checkout_url"].as_str().unwrap();
+    url.rsplit('/').next().unwrap().to_owned()
+}
+
+/// A €5 monthly tier and a patron's checkout on it.
 async fn checkout(app: &TestApp, owner: &str, email: &str) -> String {
     let tier = app
         .create_tier(
             owner,
             json!({"kind": "patron", "name": "Friends", "amount_minor": 500, "interval": "month"}),
         )
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    let res = app
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/checkout",
-            None,
-            json!({"kind": "patron", "tier_id": tier, "email": email, "display_name": "Ann <b>", "visibility": "public"}),
-        )
         .await;
-    let body = expect_json(res, StatusCode::OK).await;
-    let url = body["checkout_url"].as_str().unwrap();
-    url.rsplit('/').next().unwrap().to_owned()
+    start_checkout(
+        app,
+        json!({"kind": "patron", "tier_id": tier["id"], "email": email, "display_name": "Ann <b>", "visibility": "public"}),
+    )
+    .await
 }
 
 async fn failed_renewals_and_cancellations_email_the_patron_once(app: TestApp, fake: FakeStripe) {
@@ -746,22 +749,11 @@ async fn a_patron_who_asked_for_french_gets_french(app: TestApp, fake: FakeStrip
         .await;
     crate::helpers::expect_problem(bad, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed")
         .await;
-    let res = app
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/checkout",
-            None,
-            json!({"kind": "patron", "tier_id": tier["id"], "email": "zoe@example.org", "display_name": "Zoé", "locale": "fr-CA"}),
-        )
-        .await;
-    let body = expect_json(res, StatusCode::OK).await;
-    let session = body["checkout_url"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let session = start_checkout(
+        &app,
+        json!({"kind": "patron", "tier_id": tier["id"], "email": "zoe@example.org", "display_name": "Zoé", "locale": "fr-CA"}),
+    )
+    .await;
     fake.deliver(&fake.complete_checkout(&session), Delivery::ONCE)
         .await;
     let mails = app.mails(|m| m.to == "zoe@example.org", 2).await;
@@ -839,21 +831,8 @@ async fn a_job_that_keeps_failing_shows_in_readyz_and_metrics(app: TestApp, fake
 async fn gifts_sponsors_and_reports_reach_their_readers(app: TestApp, fake: FakeStripe) {
     let owner = app.owner_token().await;
     let _viewer = app.viewer_token("books@example.org").await;
-    let start = |body: Value| async {
-        let res = app
-            .send(reqwest::Method::POST, "/api/v1/checkout", None, body)
-            .await;
-        let body = expect_json(res, StatusCode::OK).await;
-        body["checkout_url"]
-            .as_str()
-            .unwrap()
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .to_owned()
-    };
     // A one-time gift: thanks that double as its receipt.
-    let gift = start(json!({"kind": "gift", "amount_minor": 2500, "email": "gia@example.org", "display_name": "Gia"})).await;
+    let gift = start_checkout(&app, json!({"kind": "gift", "amount_minor": 2500, "email": "gia@example.org", "display_name": "Gia"})).await;
     fake.deliver(&fake.complete_checkout(&gift), Delivery::HOSTILE)
         .await;
     let thanks = app.mails(|m| m.to == "gia@example.org", 1).await;
@@ -870,7 +849,7 @@ async fn gifts_sponsors_and_reports_reach_their_readers(app: TestApp, fake: Fake
         )
         .await;
     for company in ["acme", "shady"] {
-        start(json!({"kind": "sponsor", "tier_id": gold["id"], "email": format!("billing@{company}.example"),
+        start_checkout(&app, json!({"kind": "sponsor", "tier_id": gold["id"], "email": format!("billing@{company}.example"),
             "company_name": company.to_uppercase(), "website_url": format!("https://{company}.example")}))
         .await;
     }
