@@ -24,6 +24,11 @@ pub struct FundingFacts {
     /// Income less refunds and disputes (fees are costs, not less given).
     pub raised_this_month: i64,
     pub raised_total: i64,
+    /// How many people's payments make up `raised_this_month` and
+    /// `raised_total` (each unattributed entry counts as one person),
+    /// counted up to `GIVERS_COUNTED`.
+    pub givers_this_month: i64,
+    pub givers_total: i64,
     pub tiers: Vec<TierFacts>,
     pub updated_at: DateTime<Utc>,
 }
@@ -105,11 +110,18 @@ impl Funding {
     pub fn from_facts(f: &FundingFacts, privacy_threshold: i64) -> Self {
         let money = |minor| Money::new(minor, f.currency).view();
         let recurring = monthly_recurring(f.monthly_pledges_sum, f.yearly_pledges_sum);
-        // Hidden while one or a few people contribute; with nobody
-        // contributing (yet) the totals tell nothing about anyone's pledge.
+        // A sum is hidden while one or a few people make it up; an empty
+        // one (nobody, nothing) tells nothing about anyone.
+        let shown =
+            |people: i64, minor: i64| (people == 0 && minor == 0) || people >= privacy_threshold;
         let contributors = f.patrons_count + f.sponsors_count;
-        let totals_shown = contributors == 0 || contributors >= privacy_threshold;
+        let totals_shown = shown(contributors, recurring);
         let total = |minor| totals_shown.then(|| money(minor));
+        // Raised sums follow the people who paid; before anyone paid, they
+        // follow the recurring total.
+        let raised = |people, minor| {
+            (shown(people, minor) && (people > 0 || totals_shown)).then(|| money(minor))
+        };
         Funding {
             currency: f.currency.code().to_owned(),
             monthly_recurring: total(recurring),
@@ -120,8 +132,8 @@ impl Funding {
                 .monthly_goal_minor
                 .filter(|_| totals_shown)
                 .and_then(|g| Progress::toward(recurring, g)),
-            raised_this_month: total(f.raised_this_month),
-            raised_total: total(f.raised_total),
+            raised_this_month: raised(f.givers_this_month, f.raised_this_month),
+            raised_total: raised(f.givers_total, f.raised_total),
             tiers: f
                 .tiers
                 .iter()
@@ -168,6 +180,8 @@ mod tests {
             sponsors_count: 2,
             raised_this_month: 0,
             raised_total: 0,
+            givers_this_month: 0,
+            givers_total: 0,
             tiers: vec![],
             updated_at: Utc::now(),
         };
@@ -198,6 +212,8 @@ mod tests {
             sponsors_count: 0,
             raised_this_month: 700 * patrons,
             raised_total: 700 * patrons,
+            givers_this_month: patrons,
+            givers_total: patrons,
             tiers: vec![tier(patrons)],
             updated_at: Utc::now(),
         };
@@ -210,5 +226,38 @@ mod tests {
         let three = Funding::from_facts(&facts(3), 3);
         assert_eq!(three.monthly_recurring.unwrap().amount_minor, 2100);
         assert_eq!(three.tiers[0].supporters, Some(3));
+    }
+
+    #[test]
+    fn one_persons_gift_is_not_published_without_recurring_supporters() {
+        let eur = Currency::parse("EUR").unwrap();
+        let facts = |givers: i64| FundingFacts {
+            currency: eur,
+            monthly_goal_minor: None,
+            monthly_pledges_sum: 0,
+            yearly_pledges_sum: 0,
+            patrons_count: 0,
+            sponsors_count: 0,
+            raised_this_month: 5000,
+            raised_total: 5000,
+            givers_this_month: givers,
+            givers_total: givers,
+            tiers: vec![],
+            updated_at: Utc::now(),
+        };
+        let one = Funding::from_facts(&facts(1), 3);
+        assert!(one.raised_total.is_none() && one.raised_this_month.is_none());
+        let many = Funding::from_facts(&facts(3), 3);
+        assert_eq!(many.raised_total.unwrap().amount_minor, 5000);
+        // Nobody and nothing yet: zeros tell nothing about anyone.
+        let empty = Funding::from_facts(
+            &FundingFacts {
+                raised_this_month: 0,
+                raised_total: 0,
+                ..facts(0)
+            },
+            3,
+        );
+        assert_eq!(empty.raised_total.unwrap().amount_minor, 0);
     }
 }

@@ -25,6 +25,10 @@ struct TierCount {
     supporters: i64,
 }
 
+/// Givers are counted up to this many: enough for any sensible privacy
+/// threshold, and the count stops early on a large ledger.
+pub const GIVERS_COUNTED: i64 = 100;
+
 /// `grace_days`: sponsors are counted while approved and paid through
 /// `today` less the grace period, exactly as they are shown.
 pub async fn facts(db: &Db, today: NaiveDate, grace_days: i64) -> Result<FundingFacts> {
@@ -32,7 +36,7 @@ pub async fn facts(db: &Db, today: NaiveDate, grace_days: i64) -> Result<Funding
     let campaign = super::campaign::get(db).await?;
     let currency: Currency = campaign.currency;
     let this_month = Month::of(today.and_hms_opt(0, 0, 0).expect("midnight").and_utc()).to_string();
-    let (sums, patrons, sponsors, raised, tiers) = db_run!(db, |pool| {
+    let (sums, patrons, sponsors, raised, givers, tiers) = db_run!(db, |pool| {
         let sums: Vec<(Interval, i64)> = sqlx::query_as(
             "SELECT interval, CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM pledges \
              WHERE status IN ('active', 'past_due') AND currency = $1 GROUP BY interval",
@@ -62,6 +66,22 @@ pub async fn facts(db: &Db, today: NaiveDate, grace_days: i64) -> Result<Funding
         .bind(&this_month)
         .fetch_one(pool)
         .await?;
+        // The people behind the raised sums, counted only as far as the
+        // privacy rule needs (see GIVERS_COUNTED).
+        let givers = |from: Option<chrono::DateTime<chrono::Utc>>| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM (SELECT DISTINCT COALESCE(supporter_id, -id) FROM ledger_entries \
+                 WHERE kind IN ('payment', 'manual') AND currency = $1 AND ($2 IS NULL OR occurred_at >= $2) \
+                 LIMIT $3) AS givers",
+            )
+            .bind(currency.code())
+            .bind(from)
+            .bind(GIVERS_COUNTED)
+            .fetch_one(pool)
+        };
+        let month_start =
+            Month::of(today.and_hms_opt(0, 0, 0).expect("midnight").and_utc()).start();
+        let givers = (givers(None).await?, givers(Some(month_start)).await?);
         // Patron tiers count people with a running pledge; sponsor tiers
         // count the sponsors currently shown.
         let tiers: Vec<TierCount> = sqlx::query_as(
@@ -78,7 +98,7 @@ pub async fn facts(db: &Db, today: NaiveDate, grace_days: i64) -> Result<Funding
         .bind(false)
         .fetch_all(pool)
         .await?;
-        (sums, patrons, sponsors, raised, tiers)
+        (sums, patrons, sponsors, raised, givers, tiers)
     });
     let sum_of = |i: Interval| sums.iter().find(|(k, _)| *k == i).map_or(0, |(_, s)| *s);
     Ok(FundingFacts {
@@ -90,6 +110,8 @@ pub async fn facts(db: &Db, today: NaiveDate, grace_days: i64) -> Result<Funding
         sponsors_count: sponsors,
         raised_total: raised.0,
         raised_this_month: raised.1,
+        givers_total: givers.0,
+        givers_this_month: givers.1,
         tiers: tiers
             .into_iter()
             .map(|t| TierFacts {
