@@ -6,12 +6,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use stripe_webhook::Event;
 
 use crate::{
     error::{Error, Result},
     http::AppContext,
-    payments::events,
+    payments::{envelope::Event, events},
     store::{self, jobs::Mismatch},
 };
 

@@ -15,10 +15,12 @@ use stripe_shared::{
     Charge, CheckoutSession, CheckoutSessionMode, CheckoutSessionPaymentStatus, Dispute,
     DisputeStatus, Invoice, Subscription, SubscriptionStatus,
 };
-use stripe_webhook::{Event, EventObject};
 use tokio_util::sync::CancellationToken;
 
-use super::Gateway;
+use super::{
+    Gateway,
+    envelope::{Event, EventObject},
+};
 use crate::{
     domain::{
         ledger::EntryKind,

@@ -8,6 +8,7 @@
 
 pub mod catalogue;
 pub mod checkout;
+pub mod envelope;
 pub mod events;
 pub mod gateway;
 pub mod webhook;

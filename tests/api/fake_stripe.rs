@@ -743,7 +743,7 @@ impl FakeStripe {
     // ---- delivery ------------------------------------------------------
 
     pub fn sign(payload: &str, secret: &str, timestamp: i64) -> String {
-        stripe_webhook::Webhook::generate_test_header(payload, secret, Some(timestamp))
+        patronage::payments::webhook::sign(payload, secret, timestamp)
     }
 
     /// POSTs one event, signed; returns the status.
