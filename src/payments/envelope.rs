@@ -51,12 +51,14 @@ impl EventObject {
     /// Reads `object` (raw JSON) as the type an event of `type_` carries.
     pub fn parse(type_: &str, object: &str) -> Result<Self, String> {
         fn read<T: miniserde::Deserialize>(object: &str) -> Result<Box<T>, String> {
-            miniserde::json::from_str(object).map(Box::new).map_err(|_| {
-                format!(
-                    "the object is not a valid {}",
-                    std::any::type_name::<T>().rsplit("::").next().unwrap_or("")
-                )
-            })
+            miniserde::json::from_str(object)
+                .map(Box::new)
+                .map_err(|_| {
+                    format!(
+                        "the object is not a valid {}",
+                        std::any::type_name::<T>().rsplit("::").next().unwrap_or("")
+                    )
+                })
         }
         Ok(match type_ {
             "checkout.session.completed" => Self::CheckoutSessionCompleted(read(object)?),
@@ -71,9 +73,7 @@ impl EventObject {
             "customer.subscription.deleted" => Self::CustomerSubscriptionDeleted(read(object)?),
             "invoice.paid" => Self::InvoicePaid(read(object)?),
             "invoice.payment_failed" => Self::InvoicePaymentFailed(read(object)?),
-            "invoice.payment_action_required" => {
-                Self::InvoicePaymentActionRequired(read(object)?)
-            }
+            "invoice.payment_action_required" => Self::InvoicePaymentActionRequired(read(object)?),
             "charge.refunded" => Self::ChargeRefunded(read(object)?),
             "charge.dispute.created" => Self::ChargeDisputeCreated(read(object)?),
             "charge.dispute.closed" => Self::ChargeDisputeClosed(read(object)?),

@@ -402,15 +402,17 @@ impl Gateway {
         struct Expand {
             expand: &'static [&'static str],
         }
-        let pi: PaymentIntent =
-            RequestBuilder::new(StripeMethod::Get, format!("/payment_intents/{payment_intent}"))
-                .query(&Expand {
-                    expand: &["latest_charge.balance_transaction"],
-                })
-                .customize()
-                .send(&self.client)
-                .await
-                .map_err(upstream)?;
+        let pi: PaymentIntent = RequestBuilder::new(
+            StripeMethod::Get,
+            format!("/payment_intents/{payment_intent}"),
+        )
+        .query(&Expand {
+            expand: &["latest_charge.balance_transaction"],
+        })
+        .customize()
+        .send(&self.client)
+        .await
+        .map_err(upstream)?;
         let Some(charge) = pi.latest_charge.and_then(|c| c.into_object()) else {
             return Ok(None);
         };

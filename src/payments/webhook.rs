@@ -239,7 +239,8 @@ mod tests {
     #[test]
     fn a_signed_event_that_does_not_parse_is_unreadable() {
         let secrets = ["whsec_right".to_owned()];
-        let payload = r#"{"id":"evt_1","type":"invoice.paid","created":1,"data":{"object":{"id":"in_1"}}}"#;
+        let payload =
+            r#"{"id":"evt_1","type":"invoice.paid","created":1,"data":{"object":{"id":"in_1"}}}"#;
         let header = sign(payload, "whsec_right", now());
         assert!(matches!(
             verify(payload, &header, &secrets),
