@@ -62,6 +62,14 @@ pub enum Error {
     PaymentProvider(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// Something this needs has not happened yet (a refund whose payment is
+    /// not booked, a charge without its balance transaction). Retried later;
+    /// not a fault. `waits_for` names the charge whose booking wakes it.
+    #[error("not yet: {reason}")]
+    NotYet {
+        reason: String,
+        waits_for: Option<String>,
+    },
     #[error("configuration: {0}")]
     Config(String),
     #[error("database: {0}")]
@@ -107,9 +115,9 @@ impl Error {
             Error::Timeout => "request-timeout",
             Error::PaymentsNotConfigured => "payments-not-configured",
             Error::PaymentProvider(_) => "payment-provider-error",
-            Error::Unavailable(_) | Error::Database(sqlx::Error::PoolTimedOut) => {
-                "service-unavailable"
-            }
+            Error::Unavailable(_)
+            | Error::NotYet { .. }
+            | Error::Database(sqlx::Error::PoolTimedOut) => "service-unavailable",
             Error::Config(_) | Error::Database(_) | Error::Migration(_) | Error::Internal(_) => {
                 "internal-error"
             }
@@ -131,9 +139,9 @@ impl Error {
             Error::Timeout => StatusCode::REQUEST_TIMEOUT,
             Error::PaymentsNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             Error::PaymentProvider(_) => StatusCode::BAD_GATEWAY,
-            Error::Unavailable(_) | Error::Database(sqlx::Error::PoolTimedOut) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Error::Unavailable(_)
+            | Error::NotYet { .. }
+            | Error::Database(sqlx::Error::PoolTimedOut) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    error::{Error, Result},
+    error::Result,
     http::AppContext,
     payments::{envelope::Event, events},
     store::{self, jobs::Mismatch},
@@ -52,8 +52,15 @@ pub async fn run(ctx: &AppContext, slot: DateTime<Utc>) -> Result<String> {
             continue;
         }
         let payload = raw.to_string();
-        let event: Event = serde_json::from_str(&payload)
-            .map_err(|e| Error::PaymentProvider(format!("unreadable event: {e}")))?;
+        let event: Event = match serde_json::from_str(&payload) {
+            Ok(event) => event,
+            // One event this version cannot read must not stop the others
+            // or hold the cursor back: it is kept as failed for admins.
+            Err(e) => {
+                events::record_unreadable(ctx, raw, &format!("unreadable: {e}")).await?;
+                continue;
+            }
+        };
         // Stored and applied like a webhook; one we had is a no-op.
         if events::receive(ctx, event, &payload).await? {
             applied += 1;

@@ -37,6 +37,11 @@ use crate::{
     },
 };
 
+/// How long an event may wait for another (a refund for its payment) before
+/// admins should look at it: Stripe retries a webhook for up to three days,
+/// so what has not come by then will not come by itself.
+const WAIT_LIMIT: chrono::Duration = chrono::Duration::days(3);
+
 /// How long one worker may hold an event before another may take it over.
 fn lease(ctx: &AppContext) -> chrono::Duration {
     chrono::Duration::seconds(ctx.settings.stripe.event_lease_secs.max(1) as i64)
@@ -102,6 +107,35 @@ pub async fn receive(ctx: &AppContext, event: Event, payload: &str) -> Result<bo
     }
 }
 
+/// Keeps an event we cannot read (from Stripe's event list) as failed, so
+/// admins see it among the stored events; it is retried like any failed
+/// event. One without an id cannot be kept and is only logged.
+pub async fn record_unreadable(
+    ctx: &AppContext,
+    raw: &serde_json::Value,
+    error: &str,
+) -> Result<()> {
+    let Some(id) = raw.get("id").and_then(|v| v.as_str()) else {
+        tracing::warn!(error, "stripe event without an id; skipped");
+        return Ok(());
+    };
+    let type_ = raw
+        .get("type")
+        .and_then(|t| t.as_str())
+        .unwrap_or("unknown");
+    let created = raw.get("created").and_then(|c| c.as_i64()).unwrap_or(0);
+    let stored =
+        store::stripe::store_event(&ctx.db, id, type_, created, &raw.to_string(), lease(ctx))
+            .await?;
+    // `None`: kept already (an earlier run or its webhook) and not ours now.
+    if let Some(row) = stored {
+        tracing::warn!(event = id, error, "stripe event unreadable; kept as failed");
+        metrics::counter!("patronage_stripe_events_failed_total").increment(1);
+        store::stripe::event_failed(&ctx.db, id, error, retry_at(ctx, row.attempts)).await?;
+    }
+    Ok(())
+}
+
 /// Applies an event we hold the lease on, then marks it processed, or
 /// failed and due again later. `parsed` saves parsing the payload again.
 async fn apply_claimed(
@@ -132,18 +166,45 @@ async fn apply_claimed(
             metrics::counter!("patronage_stripe_events_applied_total").increment(1);
             Ok(())
         }
+        // Out of order (a refund before its payment) or not ready at Stripe
+        // (a charge's fee): expected, so it waits quietly, until it has
+        // waited longer than anything it needs can take to arrive.
+        Err(Error::NotYet { reason, waits_for }) => {
+            let overdue = store::now() - row.received_at > WAIT_LIMIT;
+            if overdue {
+                tracing::warn!(event = event_id, attempts = row.attempts, %reason, "stripe event still waiting; will retry");
+            } else {
+                tracing::info!(event = event_id, attempts = row.attempts, %reason, "stripe event waits; will retry");
+            }
+            metrics::counter!("patronage_stripe_events_waiting_total").increment(1);
+            store::stripe::event_waiting(
+                &ctx.db,
+                event_id,
+                &format!("not yet: {reason}"),
+                waits_for.as_deref(),
+                retry_at(ctx, row.attempts),
+                overdue,
+            )
+            .await?;
+            Err(Error::NotYet { reason, waits_for })
+        }
         Err(e) => {
-            let base = ctx.settings.stripe.retry_base_secs.max(1);
-            let delay = base
-                .saturating_mul(1 << (row.attempts.clamp(1, 10) - 1))
-                .min(3600);
-            let retry_at = store::now() + chrono::Duration::seconds(delay as i64);
+            let retry_at = retry_at(ctx, row.attempts);
             tracing::warn!(event = event_id, attempts = row.attempts, error = %e, "stripe event failed; will retry");
             metrics::counter!("patronage_stripe_events_failed_total").increment(1);
             store::stripe::event_failed(&ctx.db, event_id, &e.to_string(), retry_at).await?;
             Err(e)
         }
     }
+}
+
+/// When an event that failed on its `attempts`-th try is due again.
+fn retry_at(ctx: &AppContext, attempts: i32) -> DateTime<Utc> {
+    let base = ctx.settings.stripe.retry_base_secs.max(1);
+    let delay = base
+        .saturating_mul(1 << (attempts.clamp(1, 10) - 1))
+        .min(3600);
+    store::now() + chrono::Duration::seconds(delay as i64)
 }
 
 /// Retries failed events when they come due, until shutdown.
@@ -384,13 +445,14 @@ async fn invoice_paid(
         .max()
         .unwrap_or(invoice.period_end);
     let paid_at = invoice.status_transitions.paid_at.unwrap_or(event_created);
+    let (fee, settled) = fee_settled(fee);
     store::stripe::record_payment(
         db,
         &StripePayment {
             reference: invoice_id.clone(),
             invoice_id: Some(invoice_id),
             amount_minor: invoice.amount_paid,
-            fee: fee.as_ref().ok().cloned().flatten(),
+            fee,
             currency: currency(&invoice.currency)?,
             occurred_at: at(paid_at),
             pledge_id: pledge.as_ref().map(|p| p.id),
@@ -399,10 +461,31 @@ async fn invoice_paid(
             paid_through: Some(at(period_end).date_naive()),
             note: invoice.number.clone().unwrap_or_default(),
         },
-        fee.is_ok().then_some(event_id),
+        settled.is_ok().then_some(event_id),
     )
     .await?;
-    fee.map(|_| true)
+    settled.map(|()| true)
+}
+
+/// What of the fee lookup can be booked now, and whether the event must
+/// come back for the rest: the lookup failed (retry), or the charge has no
+/// balance transaction yet (wait for it). `Ok` once the fee is known, or
+/// when there is no charge at all.
+fn fee_settled(fee: Result<Option<PaymentFee>>) -> (Option<PaymentFee>, Result<()>) {
+    match fee {
+        Err(e) => (None, Err(e)),
+        Ok(Some(f)) if f.fee_minor.is_none() => {
+            let reason = format!("charge {} has no balance transaction yet", f.charge_id);
+            (
+                Some(f),
+                Err(Error::NotYet {
+                    reason,
+                    waits_for: None,
+                }),
+            )
+        }
+        Ok(fee) => (fee, Ok(())),
+    }
 }
 
 /// The fee Stripe kept on a payment intent's charge, if it has one yet.
@@ -434,7 +517,7 @@ async fn checkout_paid(db: &Db, gateway: &Gateway, session: &CheckoutSession) ->
                 return Err(Error::internal("paid session without a payment intent"));
             };
             let metadata = session.metadata.clone().unwrap_or_default();
-            let fee = payment_fee(gateway, pi.clone()).await;
+            let (fee, settled) = fee_settled(payment_fee(gateway, pi.clone()).await);
             let currency = currency(
                 session
                     .currency
@@ -447,7 +530,7 @@ async fn checkout_paid(db: &Db, gateway: &Gateway, session: &CheckoutSession) ->
                     reference: pi,
                     invoice_id: None,
                     amount_minor: session.amount_total.unwrap_or(0),
-                    fee: fee.as_ref().ok().cloned().flatten(),
+                    fee,
                     currency,
                     occurred_at: at(session.created),
                     pledge_id: None,
@@ -460,7 +543,7 @@ async fn checkout_paid(db: &Db, gateway: &Gateway, session: &CheckoutSession) ->
             )
             .await?;
             // Booked; a missing fee makes the event come back for it.
-            fee.map(|_| ())
+            settled
         }
         // Paid later (bank debits): checkout.session.async_payment_succeeded books it.
         _ => Ok(()),
@@ -493,10 +576,12 @@ fn stripe_entry(
 }
 
 /// Who a charge's money belonged to: the pledge, supporter and tier of the
-/// payment we booked for it, or just the supporter when the payment is not
-/// booked yet (events arrive in any order). `None` when the charge is not
-/// ours at all: a Stripe account may sell other things too, and their
-/// refunds and disputes do not belong in this ledger.
+/// payment we booked for it. `None` when the charge is not ours at all: a
+/// Stripe account may sell other things too, and their refunds and disputes
+/// do not belong in this ledger. A charge to one of our customers whose
+/// payment is not booked yet (events arrive in any order) is "not yet": the
+/// event waits for the payment, so its money lands on the payment's tier
+/// whichever arrives first.
 async fn owner_of_charge(
     db: &Db,
     gateway: &Gateway,
@@ -510,32 +595,26 @@ async fn owner_of_charge(
             tier_id: p.tier_id,
         }));
     }
+    // Without the charge we cannot tell whose it is: the read fails and the
+    // event is retried.
     let customer = match customer {
         Some(c) => Some(c),
-        None => match gateway.charge_customer(charge_id).await {
-            Ok(c) => c,
-            Err(e) => {
-                // Without the charge we cannot tell whose it is. Booking it
-                // loses nothing; ignoring it could lose a refund of ours.
-                tracing::warn!(charge = charge_id, error = %e, "charge unreadable; booking without attribution");
-                return Ok(Some(ChargeOwner {
-                    pledge_id: None,
-                    supporter_id: None,
-                    tier_id: None,
-                }));
-            }
-        },
+        None => gateway.charge_customer(charge_id).await?,
     };
+    // Every checkout pays as a customer patronage made.
     let Some(customer) = customer else {
         return Ok(None);
     };
-    Ok(store::stripe::supporter_by_customer(db, &customer)
+    if store::stripe::supporter_by_customer(db, &customer)
         .await?
-        .map(|supporter| ChargeOwner {
-            pledge_id: None,
-            supporter_id: Some(supporter),
-            tier_id: None,
-        }))
+        .is_none()
+    {
+        return Ok(None);
+    }
+    Err(Error::NotYet {
+        reason: format!("waiting for the payment of charge {charge_id}"),
+        waits_for: Some(charge_id.to_owned()),
+    })
 }
 
 struct ChargeOwner {
@@ -593,11 +672,7 @@ pub async fn charge_refunded(db: &Db, gateway: &Gateway, charge: &Charge) -> Res
 }
 
 /// Stripe takes the disputed amount (and a fee) when the dispute opens.
-async fn dispute_opened(db: &Db, gateway: &Gateway, dispute: &Dispute) -> Result<()> {
-    let charge = dispute.charge.id().to_string();
-    let Some(owner) = owner_of_charge(db, gateway, &charge, None).await? else {
-        return Ok(());
-    };
+fn dispute_entries(owner: &ChargeOwner, dispute: &Dispute) -> Result<Vec<NewEntry>> {
     let currency = currency(&dispute.currency)?;
     let taken = stripe_entry(
         EntryKind::Dispute,
@@ -607,7 +682,7 @@ async fn dispute_opened(db: &Db, gateway: &Gateway, dispute: &Dispute) -> Result
         at(dispute.created),
         &dispute.reason,
     );
-    let mut entries = vec![attributed(&owner, taken)];
+    let mut entries = vec![attributed(owner, taken)];
     let fee: i64 = dispute.balance_transactions.iter().map(|bt| bt.fee).sum();
     if fee != 0 {
         let fee = stripe_entry(
@@ -618,9 +693,18 @@ async fn dispute_opened(db: &Db, gateway: &Gateway, dispute: &Dispute) -> Result
             at(dispute.created),
             "dispute fee",
         );
-        entries.push(attributed(&owner, fee));
+        entries.push(attributed(owner, fee));
     }
-    store::stripe::record_entries(db, &entries).await?;
+    Ok(entries)
+}
+
+/// Books the disputed amount and the dispute fee in one commit.
+async fn dispute_opened(db: &Db, gateway: &Gateway, dispute: &Dispute) -> Result<()> {
+    let charge = dispute.charge.id().to_string();
+    let Some(owner) = owner_of_charge(db, gateway, &charge, None).await? else {
+        return Ok(());
+    };
+    store::stripe::record_entries(db, &dispute_entries(&owner, dispute)?).await?;
     Ok(())
 }
 
@@ -631,8 +715,13 @@ async fn dispute_closed(
     dispute: &Dispute,
     closed_at: i64,
 ) -> Result<()> {
-    // Books the opening too, in case that event never arrived.
-    dispute_opened(db, gateway, dispute).await?;
+    let charge = dispute.charge.id().to_string();
+    let Some(owner) = owner_of_charge(db, gateway, &charge, None).await? else {
+        return Ok(());
+    };
+    // Books the opening too, in case that event never arrived, in the same
+    // commit as the outcome.
+    let mut entries = dispute_entries(&owner, dispute)?;
     if dispute.status == DisputeStatus::Won {
         let returned = stripe_entry(
             EntryKind::Dispute,
@@ -642,12 +731,8 @@ async fn dispute_closed(
             at(closed_at),
             "dispute won",
         );
-        let Some(owner) = owner_of_charge(db, gateway, dispute.charge.id().as_str(), None).await?
-        else {
-            return Ok(());
-        };
-        let entry = attributed(&owner, returned);
-        store::stripe::record_entries(db, &[entry]).await?;
+        entries.push(attributed(&owner, returned));
     }
+    store::stripe::record_entries(db, &entries).await?;
     Ok(())
 }

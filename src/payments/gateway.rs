@@ -71,7 +71,9 @@ pub fn stripe_currency(c: Currency) -> Result<stripe_types::Currency> {
 #[derive(Debug, Clone)]
 pub struct ChargeFee {
     pub charge_id: String,
-    pub fee_minor: i64,
+    /// `None` while the charge has no balance transaction yet: the fee is
+    /// not known, which is not the same as no fee.
+    pub fee_minor: Option<i64>,
 }
 
 impl Gateway {
@@ -419,7 +421,7 @@ impl Gateway {
         let fee = charge
             .balance_transaction
             .and_then(|bt| bt.into_object())
-            .map_or(0, |bt| bt.fee);
+            .map(|bt| bt.fee);
         Ok(Some(ChargeFee {
             charge_id: charge.id.to_string(),
             fee_minor: fee,

@@ -463,8 +463,10 @@ impl FakeStripe {
                 let expand = q.values().any(|v| v == "latest_charge.balance_transaction");
                 if expand && let Some(charge_id) = pi["latest_charge"].as_str() {
                     let mut charge = s.objects[charge_id].clone();
-                    let bt = charge["balance_transaction"].as_str().unwrap().to_owned();
-                    charge["balance_transaction"] = s.objects[&bt].clone();
+                    // Null until Stripe has made it (see `delay_balance_transaction`).
+                    if let Some(bt) = charge["balance_transaction"].as_str() {
+                        charge["balance_transaction"] = s.objects[bt].clone();
+                    }
                     pi["latest_charge"] = charge;
                 }
                 Ok(pi)
@@ -721,6 +723,30 @@ impl FakeStripe {
         d["status"] = json!(if won { "won" } else { "lost" });
         let d = d.clone();
         vec![event(&mut s, "charge.dispute.closed", &d)]
+    }
+
+    /// The charge has no balance transaction yet (Stripe makes it a little
+    /// after the charge for some payment methods); returns a function that
+    /// makes it appear.
+    pub fn delay_balance_transaction(&self, charge_id: &str) -> impl FnOnce() + use<> {
+        let bt = self.object(charge_id)["balance_transaction"].clone();
+        self.drift(charge_id, "/balance_transaction", Value::Null);
+        let (fake, charge) = (self.clone(), charge_id.to_owned());
+        move || fake.drift(&charge, "/balance_transaction", bt)
+    }
+
+    /// An event in Stripe's event list that this version cannot read (a
+    /// field of an unexpected type), created `age` seconds ago; never sent
+    /// as a webhook.
+    pub fn unreadable_listed_event(&self, age: i64) -> String {
+        let mut s = self.store.lock().unwrap();
+        let mut invoice = example("invoice");
+        invoice["amount_paid"] = json!("a lot");
+        let mut e = event(&mut s, "invoice.paid", &invoice);
+        e["created"] = json!(now() - age);
+        let id = e["id"].as_str().unwrap().to_owned();
+        *s.events.last_mut().unwrap() = e;
+        id
     }
 
     /// An event patronage does not act on (Stripe sends many).

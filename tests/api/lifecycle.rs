@@ -25,6 +25,7 @@ crate::with_stripe_on_both_backends!(
 crate::with_stripe_on_both_backends!(@adjust (super::every_job_every_second) each_slot_runs_once_across_replicas);
 crate::with_stripe_on_both_backends!(@adjust (super::reconcile_every_second)
     missed_webhooks_are_caught_up,
+    an_unreadable_event_in_stripes_list_is_kept_as_failed_and_the_rest_applied,
     reconciliation_reports_what_differs,
     a_job_that_keeps_failing_shows_in_readyz_and_metrics,
 );
@@ -375,6 +376,68 @@ async fn missed_webhooks_are_caught_up(app: TestApp, fake: FakeStripe) {
         json!([]),
         "Stripe and we agree: {found}"
     );
+}
+
+/// Stripe's event list holds an event this version cannot read, older than
+/// the rest: reconciliation keeps it as failed for admins, applies the
+/// events after it, and moves its cursor past it.
+async fn an_unreadable_event_in_stripes_list_is_kept_as_failed_and_the_rest_applied(
+    app: TestApp,
+    fake: FakeStripe,
+) {
+    let owner = app.owner_token().await;
+    let poisoned = fake.unreadable_listed_event(60);
+    let session = checkout(&app, &owner, "ann@example.org").await;
+    let missed = fake.complete_checkout(&session);
+    let newest = missed
+        .iter()
+        .map(|e| e["created"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    let cursor = || async {
+        patronage::store::jobs::state(&app.db, "reconcile.event_cursor")
+            .await
+            .unwrap()
+            .map_or(0, |c| c.parse::<i64>().unwrap())
+    };
+    let (mut payments, mut moved) = (0, false);
+    for _ in 0..100 {
+        let ledger = app.get_json("/api/v1/admin/ledger", Some(&owner)).await;
+        payments = ledger["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "payment")
+            .count();
+        moved = cursor().await >= newest;
+        if payments == 1 && moved {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        payments, 1,
+        "the events after the unreadable one are applied"
+    );
+    assert!(moved, "the cursor moved past it");
+    let failed = app
+        .get_json("/api/v1/admin/stripe/events?status=failed", Some(&owner))
+        .await;
+    assert_eq!(failed[0]["id"], poisoned.as_str(), "{failed}");
+    assert!(
+        failed[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("unreadable"),
+        "{failed}"
+    );
+    let runs = app
+        .get_json(
+            "/api/v1/admin/jobs?job=reconcile&status=failed",
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(runs["runs"], json!([]), "no run failed: {runs}");
 }
 
 /// aiosmtpd on loopback, writing what it receives into a Maildir.

@@ -29,6 +29,8 @@ with_stripe_on_both_backends!(
     an_event_left_behind_by_a_crash_is_applied_after_its_lease,
     a_checkout_cannot_rename_an_existing_patron,
     a_payment_is_booked_while_stripe_cannot_say_the_fee_and_the_fee_follows,
+    refunds_and_disputes_land_on_the_payments_tier_whichever_event_arrives_first,
+    a_fee_not_known_yet_follows_once_and_only_once,
 );
 
 on_both_backends!(payments_answer_503_without_a_secret_key);
@@ -73,6 +75,42 @@ fn sum(entries: &[Value], kind: &str) -> (usize, i64) {
         of_kind.len(),
         of_kind.iter().map(|e| minor(&e["amount"])).sum(),
     )
+}
+
+/// Waits until every stored event is applied: events that arrived before
+/// what they need (a refund before its payment) are applied by the retry
+/// worker once it has arrived.
+async fn settled(app: &TestApp, owner: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let mut left = Vec::new();
+        for status in ["pending", "failed"] {
+            let events = app
+                .get_json(
+                    &format!("/api/v1/admin/stripe/events?status={status}"),
+                    Some(owner),
+                )
+                .await;
+            left.extend(events.as_array().unwrap().clone());
+        }
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "events never applied: {left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn monthly_report(app: &TestApp, owner: &str) -> Value {
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    app.get_json(
+        &format!("/api/v1/admin/reports/monthly?from={month}&to={month}"),
+        Some(owner),
+    )
+    .await
 }
 
 async fn pledge_status(app: &TestApp, owner: &str) -> String {
@@ -805,6 +843,7 @@ async fn two_replicas_receiving_the_same_events_book_each_payment_once(
     events.extend(fake.refund(&fake.latest_charge(&sub), 200));
     // Three copies of each, shuffled, all at once, each to either replica.
     fake.deliver(&events, Delivery::HOSTILE).await;
+    settled(&app, &owner).await;
     let entries = ledger(&app, &owner).await;
     assert_eq!(sum(&entries, "payment"), (6, 6 * 1200));
     assert_eq!(sum(&entries, "fee"), (6, -6 * fee(1200)));
@@ -897,6 +936,135 @@ async fn a_payment_is_booked_while_stripe_cannot_say_the_fee_and_the_fee_follows
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    let entries = ledger(&app, &owner).await;
+    assert_eq!(sum(&entries, "payment"), (1, 1000));
+    assert_eq!(sum(&entries, "fee"), (1, -fee(1000)));
+}
+
+/// Two patrons on two tiers of the same price each get a partial refund and
+/// a lost dispute. Ann's events arrive in order; Bob's refund and dispute
+/// (its close before its opening) arrive before the payment they undo.
+/// The monthly report shows both tiers alike, and nothing without a tier.
+async fn refunds_and_disputes_land_on_the_payments_tier_whichever_event_arrives_first(
+    app: TestApp,
+    fake: FakeStripe,
+) {
+    let owner = app.owner_token().await;
+    let mut tiers = Vec::new();
+    for (name, email, undo_first) in [
+        ("In order", "ann@example.org", false),
+        ("Out of order", "bob@example.org", true),
+    ] {
+        let tier = app
+            .create_tier(
+                &owner,
+                json!({"kind": "patron", "name": name, "amount_minor": 1000, "interval": "month"}),
+            )
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        tiers.push(tier);
+        let session = patron_checkout(&app, tier, email).await;
+        let paid = fake.complete_checkout(&session);
+        let charge = fake.latest_charge(&fake.subscription_of(&session));
+        let mut undo = fake.refund(&charge, 300);
+        let (dispute, opened) = fake.dispute(&charge);
+        undo.extend(opened);
+        undo.extend(fake.close_dispute(&dispute, false));
+        if undo_first {
+            undo.reverse();
+            fake.deliver(&undo, Delivery::ONCE).await;
+            let booked = ledger(&app, &owner).await;
+            assert!(
+                booked.iter().all(|e| e["tier_id"] == tiers[0]),
+                "nothing of Bob's is booked before his payment: {booked:?}"
+            );
+            let failed = app
+                .get_json("/api/v1/admin/stripe/events?status=failed", Some(&owner))
+                .await;
+            assert_eq!(failed, json!([]), "waiting is not failing");
+            let waiting = app
+                .get_json("/api/v1/admin/stripe/events?status=pending", Some(&owner))
+                .await;
+            assert_eq!(waiting.as_array().unwrap().len(), 3, "{waiting}");
+            assert!(
+                waiting[0]["last_error"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("waiting for the payment of charge {charge}")),
+                "{waiting}"
+            );
+            fake.deliver(&paid, Delivery::ONCE).await;
+        } else {
+            fake.deliver(&paid, Delivery::ONCE).await;
+            fake.deliver(&undo, Delivery::ONCE).await;
+        }
+    }
+    settled(&app, &owner).await;
+
+    let report = monthly_report(&app, &owner).await;
+    let rows = report["months"][0]["tiers"].as_array().unwrap();
+    let row = |tier: i64| rows.iter().find(|r| r["tier_id"] == tier).unwrap();
+    let (in_order, out_of_order) = (row(tiers[0]), row(tiers[1]));
+    for column in ["gross", "refunds", "disputes", "fees", "net"] {
+        assert_eq!(in_order[column], out_of_order[column], "{column}: {report}");
+    }
+    assert_eq!(minor(&in_order["refunds"]), 300);
+    assert_eq!(minor(&in_order["disputes"]), 1000);
+    assert_eq!(minor(&in_order["fees"]), fee(1000) + 1500);
+    assert_eq!(
+        minor(&in_order["net"]),
+        1000 - 300 - 1000 - fee(1000) - 1500
+    );
+    assert!(
+        rows.iter().all(|r| !r["tier_id"].is_null()),
+        "no \"No tier\" row: {report}"
+    );
+    // Each dispute and its fee are booked on the tier the charge paid.
+    let entries = ledger(&app, &owner).await;
+    for tier in &tiers {
+        let of_tier: Vec<&Value> = entries.iter().filter(|e| e["tier_id"] == *tier).collect();
+        let kinds: Vec<(&str, &str)> = of_tier
+            .iter()
+            .map(|e| (e["kind"].as_str().unwrap(), e["note"].as_str().unwrap()))
+            .collect();
+        assert!(kinds.contains(&("dispute", "fraudulent")), "{kinds:?}");
+        assert!(kinds.contains(&("fee", "dispute fee")), "{kinds:?}");
+        assert_eq!(
+            of_tier.len(),
+            5,
+            "payment, fee, refund, dispute, dispute fee: {kinds:?}"
+        );
+    }
+    assert_eq!(entries.len(), 10, "{entries:?}");
+}
+
+/// The charge has no balance transaction when the invoice is paid: the
+/// payment is booked at once, the event waits, and the fee is booked once
+/// Stripe has it, once, however often the events come again.
+async fn a_fee_not_known_yet_follows_once_and_only_once(app: TestApp, fake: FakeStripe) {
+    let owner = app.owner_token().await;
+    let tier = tier(&app, &owner, 1000, "month").await;
+    let session = patron_checkout(&app, tier, "ann@example.org").await;
+    let events = fake.complete_checkout(&session);
+    let charge = fake.latest_charge(&fake.subscription_of(&session));
+    let make_balance_transaction = fake.delay_balance_transaction(&charge);
+    fake.deliver(&events, Delivery::ONCE).await;
+    let entries = ledger(&app, &owner).await;
+    assert_eq!(
+        sum(&entries, "payment"),
+        (1, 1000),
+        "the money is booked at once"
+    );
+    assert_eq!(sum(&entries, "fee"), (0, 0), "no made-up fee of 0");
+    let waiting = app
+        .get_json("/api/v1/admin/stripe/events?status=pending", Some(&owner))
+        .await;
+    assert_eq!(waiting[0]["type"], "invoice.paid", "{waiting}");
+
+    make_balance_transaction();
+    settled(&app, &owner).await;
+    fake.deliver(&events, Delivery::HOSTILE).await;
     let entries = ledger(&app, &owner).await;
     assert_eq!(sum(&entries, "payment"), (1, 1000));
     assert_eq!(sum(&entries, "fee"), (1, -fee(1000)));

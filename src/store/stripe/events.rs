@@ -76,7 +76,7 @@ macro_rules! mark_processed {
     ($exec:expr, $id:expr) => {
         sqlx::query(
             "UPDATE stripe_events SET status = 'processed', processed_at = $2, locked_until = NULL, \
-             last_error = NULL WHERE id = $1",
+             last_error = NULL, waits_for = NULL WHERE id = $1",
         )
         .bind($id)
         .bind($crate::store::now())
@@ -101,6 +101,37 @@ pub async fn event_failed(db: &Db, id: &str, error: &str, retry_at: DateTime<Utc
             .bind(retry_at)
             .execute(pool)
             .await?;
+    });
+    Ok(())
+}
+
+/// Leaves an event for later because something it needs has not happened
+/// yet. It stays `pending` (not a failure) unless `overdue`, when admins
+/// should look at it. With `waits_for` (a charge), it is due at once if
+/// that charge's payment was booked meanwhile, and booking it later makes
+/// the event due then (see `record_payment`).
+pub async fn event_waiting(
+    db: &Db,
+    id: &str,
+    reason: &str,
+    waits_for: Option<&str>,
+    retry_at: DateTime<Utc>,
+    overdue: bool,
+) -> Result<()> {
+    db_run!(db, |pool| {
+        sqlx::query(
+            "UPDATE stripe_events SET status = $2, last_error = $3, waits_for = $4, locked_until = NULL, \
+             next_attempt_at = CASE WHEN EXISTS (SELECT 1 FROM stripe_payments WHERE charge_id = $4) \
+             THEN $5 ELSE $6 END WHERE id = $1",
+        )
+        .bind(id)
+        .bind(if overdue { "failed" } else { "pending" })
+        .bind(reason)
+        .bind(waits_for)
+        .bind(now())
+        .bind(retry_at)
+        .execute(pool)
+        .await?;
     });
     Ok(())
 }

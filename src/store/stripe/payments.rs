@@ -27,13 +27,15 @@ pub struct StripePayment {
 pub struct PaymentFee {
     pub payment_intent: String,
     pub charge_id: String,
-    pub fee_minor: i64,
+    /// `None` until the charge has its balance transaction.
+    pub fee_minor: Option<i64>,
 }
 
-/// Books a payment in one transaction: the gross entry, and, once the fee
-/// is known, the fee entry and the link from its charge. Each is booked at
-/// most once, so calling again after the fee became known completes a
-/// payment first booked without it.
+/// Books a payment in one transaction: the gross entry, once the charge is
+/// known the link from it (which makes refunds and disputes waiting for it
+/// due), and once the fee is known the fee entry. Each is booked at most
+/// once, so calling again after the fee became known completes a payment
+/// first booked without it.
 ///
 /// With `processed_event`, that webhook event is marked processed in the same
 /// transaction: the booking and the mark commit together or not at all.
@@ -56,13 +58,17 @@ pub async fn record_payment(
         reverses_entry_id: None,
         created_by: None,
     };
-    let fee_entry = p.fee.as_ref().map(|f| NewEntry {
-        kind: EntryKind::Fee,
-        amount_minor: -f.fee_minor,
-        external_ref: format!("{}:fee", p.reference),
-        note: "Stripe fee".into(),
-        ..gross.clone()
-    });
+    let fee_entry = p
+        .fee
+        .as_ref()
+        .and_then(|f| f.fee_minor)
+        .map(|fee| NewEntry {
+            kind: EntryKind::Fee,
+            amount_minor: -fee,
+            external_ref: format!("{}:fee", p.reference),
+            note: "Stripe fee".into(),
+            ..gross.clone()
+        });
     db_run!(db, |pool| {
         let mut tx = begin_write!(pool);
         let existing: Option<i64> = sqlx::query_scalar(
@@ -80,16 +86,18 @@ pub async fn record_payment(
                 Err(e) => return Err(e.into()),
             },
         };
-        if let (Some(fee), Some(entry)) = (&p.fee, &fee_entry) {
+        if let Some(entry) = &fee_entry {
             let fee_booked: Option<i64> = sqlx::query_scalar(
                 "SELECT id FROM ledger_entries WHERE source = 'stripe' AND external_ref = $1",
             )
             .bind(&entry.external_ref)
             .fetch_optional(&mut *tx)
             .await?;
-            if fee_booked.is_none() && fee.fee_minor != 0 {
+            if fee_booked.is_none() && entry.amount_minor != 0 {
                 append!(tx, entry);
             }
+        }
+        if let Some(fee) = &p.fee {
             sqlx::query(
                 "INSERT INTO stripe_payments (payment_intent, charge_id, invoice_id, ledger_entry_id, pledge_id, supporter_id, tier_id, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (payment_intent) DO NOTHING",
@@ -101,6 +109,14 @@ pub async fn record_payment(
             .bind(p.pledge_id)
             .bind(p.supporter_id)
             .bind(p.tier_id)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+            // Refunds and disputes that arrived before this payment.
+            sqlx::query(
+                "UPDATE stripe_events SET next_attempt_at = $2 WHERE waits_for = $1 AND status <> 'processed'",
+            )
+            .bind(&fee.charge_id)
             .bind(now())
             .execute(&mut *tx)
             .await?;
@@ -288,13 +304,32 @@ pub async fn payment_by_entry(db: &Db, entry_id: i64) -> Result<Option<PaymentRo
     Ok(row)
 }
 
-/// Appends Stripe entries (refunds, disputes) that are not booked yet.
-/// Returns how many were new.
+/// Appends the Stripe entries (refunds, a dispute and its fee) that are not
+/// booked yet, all in one transaction so they commit together with the
+/// same attribution. Returns how many were new.
 pub async fn record_entries(db: &Db, entries: &[NewEntry]) -> Result<usize> {
-    let mut booked = 0;
-    for entry in entries {
-        let new = db_run!(db, |pool| {
-            let mut tx = begin_write!(pool);
+    let mut attempt = 0;
+    loop {
+        match book_entries(db, entries).await {
+            // Someone booked one of them at the same moment (another event
+            // of the same dispute, an admin's refund and its webhook): book
+            // what is left, now that theirs is visible.
+            Err(Error::Database(e)) if attempt < 2 && is_unique_violation(&e, "external_ref") => {
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+async fn book_entries(db: &Db, entries: &[NewEntry]) -> Result<usize> {
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    db_run!(db, |pool| {
+        let mut tx = begin_write!(pool);
+        let mut booked = 0;
+        for entry in entries {
             let done: Option<i64> = sqlx::query_scalar(
                 "SELECT id FROM ledger_entries WHERE source = $1 AND external_ref = $2",
             )
@@ -302,21 +337,15 @@ pub async fn record_entries(db: &Db, entries: &[NewEntry]) -> Result<usize> {
             .bind(&entry.external_ref)
             .fetch_optional(&mut *tx)
             .await?;
-            if done.is_some() {
-                false
-            } else {
-                match async { Ok::<_, sqlx::Error>(append!(tx, entry)) }.await {
-                    Ok(_) => {
-                        bump_version!(tx);
-                        tx.commit().await?;
-                        true
-                    }
-                    Err(e) if is_unique_violation(&e, "external_ref") => false,
-                    Err(e) => return Err(e.into()),
-                }
+            if done.is_none() {
+                append!(tx, entry);
+                booked += 1;
             }
-        });
-        booked += usize::from(new);
-    }
-    Ok(booked)
+        }
+        if booked > 0 {
+            bump_version!(tx);
+            tx.commit().await?;
+        }
+        Ok::<_, Error>(booked)
+    })
 }
