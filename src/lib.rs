@@ -14,6 +14,7 @@ pub mod background;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod heavy;
 pub mod http;
 pub mod jobs;
 pub mod links;
