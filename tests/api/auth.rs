@@ -45,12 +45,15 @@ behind_a_proxy_on_both_backends!(
     forged_forwarded_for_entries_do_not_escape_the_limit,
     a_guesser_locks_out_its_own_address_not_the_owner,
     a_stranger_cannot_block_the_first_setup,
+    a_login_flood_is_answered_503_never_500,
 );
 
 async fn behind_proxy(backend: Backend) -> Option<TestApp> {
     TestApp::spawn_with(backend, |s| {
         s.server.trusted_proxies =
             patronage::config::TrustedProxies::parse(&["127.0.0.1", "::1"]).unwrap();
+        s.auth.password_hashes_at_once = 1;
+        s.auth.password_hash_queue = 2;
     })
     .await
 }
@@ -124,6 +127,39 @@ async fn a_guesser_locks_out_its_own_address_not_the_owner(app: TestApp) {
     let res = post_from(&app, "198.51.100.20", "", "/api/v1/admin/login", right).await;
     let body = expect_json(res, StatusCode::OK).await;
     assert_eq!(body["token_type"], "Bearer");
+}
+
+async fn a_login_flood_is_answered_503_never_500(app: TestApp) {
+    app.owner_token().await;
+    // The one hash slot is taken, as by a login in progress; two more logins
+    // may wait for it (password_hash_queue = 2).
+    let held = app.ctx.heavy.passwords.occupy().await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..12 {
+        let (client, url, tx) = (app.client.clone(), app.url("/api/v1/admin/login"), tx.clone());
+        tokio::spawn(async move {
+            let res = client
+                .post(url)
+                .header("x-forwarded-for", format!("198.51.100.{i}"))
+                .json(&json!({"email": OWNER_EMAIL, "password": "a wrong password"}))
+                .send()
+                .await
+                .unwrap();
+            tx.send(res).unwrap();
+        });
+    }
+    for _ in 0..10 {
+        let res = rx.recv().await.unwrap();
+        assert_eq!(res.headers()["retry-after"], "1");
+        expect_problem(res, StatusCode::SERVICE_UNAVAILABLE, "server-busy").await;
+    }
+    drop(held);
+    for _ in 0..2 {
+        let res = rx.recv().await.unwrap();
+        expect_problem(res, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+    }
+    let res = app.login(OWNER_EMAIL, PASSWORD).await;
+    expect_json(res, StatusCode::OK).await;
 }
 
 async fn a_stranger_cannot_block_the_first_setup(app: TestApp) {
