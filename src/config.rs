@@ -483,4 +483,23 @@ mod tests {
         assert!(!out.contains(&"x".repeat(40)), "{out}");
         assert!(out.contains("[redacted]"));
     }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges_from_toml_or_a_string() {
+        let from = |toml: &str| -> Result<TrustedProxies, String> {
+            #[derive(Deserialize)]
+            struct S {
+                p: TrustedProxies,
+            }
+            toml::from_str::<S>(toml).map(|s| s.p).map_err(|e| e.to_string())
+        };
+        let list = from(r#"p = ["127.0.0.1", "10.0.0.0/8", "::1"]"#).unwrap();
+        assert!(list.contains("10.200.0.1".parse().unwrap()));
+        assert!(list.contains("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!list.contains("127.0.0.2".parse().unwrap()));
+        let text = from(r#"p = "192.168.0.0/16, 2001:db8::/32""#).unwrap();
+        assert!(text.contains("2001:db8:1::9".parse().unwrap()));
+        assert!(from(r#"p = []"#).unwrap().is_empty());
+        assert!(from(r#"p = ["proxy.example"]"#).is_err());
+    }
 }
