@@ -5,6 +5,7 @@
 //! - `http`: routes and handlers (`public`, `admin`, `ops`)
 //! - `auth`: passwords, tokens, login limits
 //! - `snapshot`: the pre-rendered public views
+//! - `heavy`: bounded pools for CPU- and memory-heavy work
 //! - `reports`: monthly reports and their CSV
 //! - `app`: building and running the service; `config`: settings
 
