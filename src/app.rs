@@ -9,10 +9,15 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    auth::{password, ratelimit::LoginLimiter, token::TokenKeys},
+    auth::{
+        password,
+        ratelimit::{Limits, LoginLimiter},
+        token::TokenKeys,
+    },
     background,
     config::Settings,
     error::{Error, Result},
+    heavy::HeavyPools,
     http::{self, AppContext, AppState},
     mail::Mailer,
     payments::{Gateway, events, gateway::STRIPE_API_VERSION},
@@ -78,14 +83,19 @@ impl Application {
         }
         let mailer = Mailer::new(&settings.mail, &settings.server.data_dir)?;
         let state = Arc::new(AppContext {
-            login_limiter: LoginLimiter::new(
-                settings.auth.login_attempts_per_ip_per_minute,
-                settings.auth.login_attempts_per_account_per_minute,
-            ),
-            manage_limiter: LoginLimiter::new(
-                settings.auth.login_attempts_per_ip_per_minute,
-                settings.auth.login_attempts_per_account_per_minute,
-            ),
+            login_limiter: LoginLimiter::new(Limits {
+                per_client: settings.auth.login_attempts_per_ip_per_minute,
+                per_account_per_client: settings.auth.login_attempts_per_account_per_minute,
+                per_account: settings.auth.login_attempts_per_account_all_clients_per_minute,
+            }),
+            // Management links are mailed: one address gets at most the
+            // per-account rate, whoever asks.
+            manage_limiter: LoginLimiter::new(Limits {
+                per_client: settings.auth.login_attempts_per_ip_per_minute,
+                per_account_per_client: settings.auth.login_attempts_per_account_per_minute,
+                per_account: settings.auth.login_attempts_per_account_per_minute,
+            }),
+            heavy: HeavyPools::new(&settings),
             gateway,
             mailer,
             templates: crate::mail::templates::Templates::new(),

@@ -1,7 +1,12 @@
 //! Settings: `config/default.toml` (embedded in the binary, so it runs from any
 //! directory), then an optional file, then `PATRONAGE__SECTION__KEY` variables.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+};
+
+use ipnet::IpNet;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
@@ -33,7 +38,66 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
-    pub trust_forwarded_for: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// Addresses and CIDR ranges of reverse proxies we run. Empty: the peer is
+/// the client and `X-Forwarded-For` is ignored. In TOML a list; in the
+/// environment a comma-separated string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Self, String> {
+        items
+            .iter()
+            .map(|item| {
+                let item = item.as_ref().trim();
+                item.parse::<IpNet>()
+                    .map(|net| net.trunc())
+                    .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| format!("{item:?} is not an IP address or CIDR range"))
+            })
+            .collect::<Result<_, _>>()
+            .map(TrustedProxies)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxies {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            List(Vec<String>),
+            Text(String),
+        }
+        let items = match Raw::deserialize(d)? {
+            Raw::List(items) => items,
+            Raw::Text(text) => text
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        };
+        TrustedProxies::parse(&items).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for TrustedProxies {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|net| net.to_string()))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -55,7 +119,14 @@ pub struct AuthSettings {
     pub issuer: String,
     pub audience: String,
     pub login_attempts_per_ip_per_minute: u32,
+    /// Attempts on one account from one client.
     pub login_attempts_per_account_per_minute: u32,
+    /// Attempts on one account from every client together.
+    pub login_attempts_per_account_all_clients_per_minute: u32,
+    /// Password hashes computed at once; 0 means one per core.
+    pub password_hashes_at_once: usize,
+    /// Logins that may wait for a hash; more are answered 503.
+    pub password_hash_queue: usize,
     pub setup_token_ttl_hours: i64,
 }
 
@@ -304,6 +375,7 @@ impl Settings {
         }
         if self.auth.login_attempts_per_ip_per_minute == 0
             || self.auth.login_attempts_per_account_per_minute == 0
+            || self.auth.login_attempts_per_account_all_clients_per_minute == 0
         {
             return Err(Error::Config("login attempt limits must be above 0".into()));
         }
@@ -410,5 +482,24 @@ mod tests {
         assert!(!out.contains("hunter2"), "{out}");
         assert!(!out.contains(&"x".repeat(40)), "{out}");
         assert!(out.contains("[redacted]"));
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges_from_toml_or_a_string() {
+        let from = |toml: &str| -> Result<TrustedProxies, String> {
+            #[derive(Deserialize)]
+            struct S {
+                p: TrustedProxies,
+            }
+            toml::from_str::<S>(toml).map(|s| s.p).map_err(|e| e.to_string())
+        };
+        let list = from(r#"p = ["127.0.0.1", "10.0.0.0/8", "::1"]"#).unwrap();
+        assert!(list.contains("10.200.0.1".parse().unwrap()));
+        assert!(list.contains("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!list.contains("127.0.0.2".parse().unwrap()));
+        let text = from(r#"p = "192.168.0.0/16, 2001:db8::/32""#).unwrap();
+        assert!(text.contains("2001:db8:1::9".parse().unwrap()));
+        assert!(from(r#"p = []"#).unwrap().is_empty());
+        assert!(from(r#"p = ["proxy.example"]"#).is_err());
     }
 }

@@ -54,6 +54,9 @@ pub enum Error {
     Timeout,
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
+    /// Heavy work (hashing, image decoding, rendering) is at capacity.
+    #[error("server busy")]
+    Busy { retry_after_secs: u64 },
     /// No Stripe secret key is configured.
     #[error("payments are not configured")]
     PaymentsNotConfigured,
@@ -112,6 +115,7 @@ impl Error {
             Error::MethodNotAllowed => "method-not-allowed",
             Error::Conflict { .. } => "conflict",
             Error::RateLimited { .. } => "rate-limited",
+            Error::Busy { .. } => "server-busy",
             Error::Timeout => "request-timeout",
             Error::PaymentsNotConfigured => "payments-not-configured",
             Error::PaymentProvider(_) => "payment-provider-error",
@@ -139,7 +143,8 @@ impl Error {
             Error::Timeout => StatusCode::REQUEST_TIMEOUT,
             Error::PaymentsNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             Error::PaymentProvider(_) => StatusCode::BAD_GATEWAY,
-            Error::Unavailable(_)
+            Error::Busy { .. }
+            | Error::Unavailable(_)
             | Error::NotYet { .. }
             | Error::Database(sqlx::Error::PoolTimedOut) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -159,6 +164,7 @@ impl Error {
             Error::MethodNotAllowed => "Method not allowed",
             Error::Conflict { .. } => "The request conflicts with existing data",
             Error::RateLimited { .. } => "Too many requests",
+            Error::Busy { .. } => "The server is busy",
             Error::Timeout => "The request took too long",
             Error::PaymentsNotConfigured => "Payments are not configured on this server",
             Error::PaymentProvider(_) => "The payment provider could not complete the request",
@@ -175,7 +181,7 @@ impl Error {
             Error::BadRequest(d) | Error::UnsupportedMediaType(d) => Some(d.clone()),
             Error::NotFound(what) => Some(format!("No such {what}.")),
             Error::Conflict { message, .. } => Some(message.clone()),
-            Error::RateLimited { retry_after_secs } => {
+            Error::RateLimited { retry_after_secs } | Error::Busy { retry_after_secs } => {
                 Some(format!("Try again in {retry_after_secs} seconds."))
             }
             _ => None,
@@ -226,7 +232,7 @@ impl IntoResponse for Error {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Error::RateLimited { retry_after_secs } = self {
+        if let Error::RateLimited { retry_after_secs } | Error::Busy { retry_after_secs } = self {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         if status == StatusCode::UNAUTHORIZED {

@@ -5,6 +5,7 @@
 //! - `http`: routes and handlers (`public`, `admin`, `ops`)
 //! - `auth`: passwords, tokens, login limits
 //! - `snapshot`: the pre-rendered public views
+//! - `heavy`: bounded pools for CPU- and memory-heavy work
 //! - `reports`: monthly reports and their CSV
 //! - `app`: building and running the service; `config`: settings
 
@@ -14,6 +15,7 @@ pub mod background;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod heavy;
 pub mod http;
 pub mod jobs;
 pub mod links;

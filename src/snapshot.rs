@@ -14,7 +14,7 @@
 //! the default sponsor wall, funding.json, the Mastodon campaign and the
 //! approved logos. Sponsor walls with other parameters and the PNG images
 //! are rendered on first request from the snapshot's own data and cached in
-//! it (at most `MAX_CACHED` each), so no request ever reads the database.
+//! it (at most `MAX_CACHED_BYTES`), so no request ever reads the database.
 
 use std::{
     collections::HashMap,
@@ -48,8 +48,17 @@ use crate::{
     store::{self, Db},
 };
 
-/// Most distinct sponsor-wall renders (SVG and PNG each) kept per snapshot.
-pub const MAX_CACHED: usize = 64;
+/// Most bytes of sponsor-wall renders (SVG and PNG) kept per snapshot.
+pub const MAX_CACHED_BYTES: usize = 16 * 1024 * 1024;
+
+/// The cache key of a `?tier=` that names no tier: never a slug or an id.
+const NO_SUCH_TIER: &str = "#none";
+
+#[derive(Default)]
+struct WallCache {
+    renders: HashMap<(WallParams, bool), Rendered>,
+    bytes: usize,
+}
 
 const MAX_AGE: Duration = Duration::from_secs(60);
 
@@ -116,7 +125,7 @@ pub struct Snapshot {
     pub logos: HashMap<String, LogoImage>,
     /// What the views were rendered from, for walls with other parameters.
     pub data: Arc<PublicData>,
-    walls: StdMutex<HashMap<(WallParams, bool), Rendered>>,
+    walls: StdMutex<WallCache>,
     card: OnceLock<Rendered>,
     version: i64,
     /// When the build began reading: a snapshot reflects every write
@@ -136,13 +145,13 @@ impl std::fmt::Debug for Snapshot {
 impl Snapshot {
     /// The sponsor wall for `params`, as SVG or (`png`) rasterised; cached.
     /// Rendering a PNG takes milliseconds, so callers on the async runtime
-    /// should use `spawn_blocking` for it.
+    /// should run it on a bounded pool (`HeavyPools::walls`).
     pub fn wall(&self, params: &WallParams, png: bool) -> Rendered {
-        let key = (params.clone(), png);
-        if let Some(r) = self.walls.lock().expect("not poisoned").get(&key) {
+        let key = (self.wall_key(params), png);
+        if let Some(r) = self.walls.lock().expect("not poisoned").renders.get(&key) {
             return r.clone();
         }
-        let svg = svg::wall_svg(&self.data, params);
+        let svg = svg::wall_svg(&self.data, &key.0);
         let rendered = if png {
             match render::png::rasterize(&svg) {
                 Ok(bytes) => Rendered::bytes(bytes, "image/png"),
@@ -155,10 +164,39 @@ impl Snapshot {
             Rendered::svg(svg)
         };
         let mut walls = self.walls.lock().expect("not poisoned");
-        if walls.len() < MAX_CACHED {
-            walls.insert(key, rendered.clone());
+        let size = rendered.body.len();
+        if walls.bytes + size <= MAX_CACHED_BYTES && walls.renders.insert(key, rendered.clone()).is_none() {
+            walls.bytes += size;
         }
         rendered
+    }
+
+    /// The wall for `params` if it is already rendered.
+    pub fn cached_wall(&self, params: &WallParams, png: bool) -> Option<Rendered> {
+        let key = (self.wall_key(params), png);
+        self.walls.lock().expect("not poisoned").renders.get(&key).cloned()
+    }
+
+    /// `params` as the cache knows them: walls that look the same share a
+    /// key (a tier nobody has, a limit above the sponsors shown).
+    fn wall_key(&self, params: &WallParams) -> WallParams {
+        let mut p = params.clone().bounded();
+        let matches = |g: &&SponsorGroup| match &p.tier {
+            None => true,
+            Some(t) => g.tier_slug == *t || g.tier_id.to_string() == *t,
+        };
+        let shown: usize = self
+            .data
+            .sponsor_groups
+            .iter()
+            .filter(matches)
+            .map(|g| g.sponsors.len())
+            .sum();
+        if p.tier.is_some() && shown == 0 {
+            p.tier = Some(NO_SUCH_TIER.to_owned());
+        }
+        p.limit = p.limit.min(shown.max(1));
+        p
     }
 
     /// The 1200×630 link-preview card, rendered once per snapshot.
@@ -398,7 +436,7 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
         (c, rendered)
     });
 
-    Ok(Snapshot {
+    let snapshot = Snapshot {
         funding: Rendered::json(&funding),
         tiers: Rendered::json(&public_tiers),
         sponsors: Rendered::json(&public_sponsors),
@@ -420,16 +458,16 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
         ))
         .expect("ascii"),
         logos,
-        walls: StdMutex::new(HashMap::from([(
-            (WallParams::default(), false),
-            Rendered::svg(svg::wall_svg(&data, &WallParams::default())),
-        )])),
+        walls: StdMutex::new(WallCache::default()),
         data,
         card: OnceLock::new(),
         version,
         started,
         built: Instant::now(),
-    })
+    };
+    // The default wall is the one embedded everywhere: render it now.
+    snapshot.wall(&WallParams::default(), false);
+    Ok(snapshot)
 }
 
 pub struct PublicCache {

@@ -40,10 +40,12 @@ pub struct Logo {
     pub sha256: String,
 }
 
-/// Largest decoded image accepted before scaling, per side; a tiny file that
-/// claims enormous dimensions (a decompression bomb) is refused before its
-/// pixels are allocated.
-const MAX_SOURCE_SIDE: u32 = 8192;
+/// Largest source image, per side and in all. A logo is shown at 400×200 at
+/// most, so 4 megapixels (16 MiB decoded) leave room for any real one. The
+/// header is read first: a tiny file that claims enormous dimensions (a
+/// decompression bomb) is refused before a pixel is decoded.
+pub const MAX_SOURCE_SIDE: u32 = 4096;
+pub const MAX_SOURCE_PIXELS: u64 = 4 * 1024 * 1024;
 
 impl Logo {
     pub fn parse(bytes: &[u8], alt_text: &str, rules: &LogoRules) -> Result<Logo, Vec<FieldError>> {
@@ -100,16 +102,33 @@ fn decode(bytes: &[u8], rules: &LogoRules) -> Result<image::DynamicImage, FieldE
             "must be a PNG, JPEG or WebP image (SVG and other formats are not accepted)",
         ));
     }
+    let unreadable = || FieldError::new(field, "is not a readable PNG, JPEG or WebP image");
+    let format = format.expect("matched");
+    let mut header = ImageReader::new(Cursor::new(bytes));
+    header.set_format(format);
+    let (width, height) = header.into_dimensions().map_err(|_| unreadable())?;
+    if width > MAX_SOURCE_SIDE
+        || height > MAX_SOURCE_SIDE
+        || u64::from(width) * u64::from(height) > MAX_SOURCE_PIXELS
+    {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "is {width}x{height} pixels; at most {MAX_SOURCE_SIDE} a side and {} megapixels are accepted (a logo is shown at {}x{} at most)",
+                MAX_SOURCE_PIXELS / (1024 * 1024),
+                rules.max_width,
+                rules.max_height
+            ),
+        ));
+    }
     let mut reader = ImageReader::new(Cursor::new(bytes));
-    reader.set_format(format.expect("matched"));
+    reader.set_format(format);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SOURCE_SIDE);
     limits.max_image_height = Some(MAX_SOURCE_SIDE);
-    limits.max_alloc = Some(256 * 1024 * 1024);
+    limits.max_alloc = Some(4 * MAX_SOURCE_PIXELS + 16 * 1024 * 1024);
     reader.limits(limits);
-    let image = reader
-        .decode()
-        .map_err(|_| FieldError::new(field, "is not a readable PNG, JPEG or WebP image"))?;
+    let image = reader.decode().map_err(|_| unreadable())?;
     if image.width() < rules.min_side || image.height() < rules.min_side {
         return Err(FieldError::new(
             field,
@@ -159,6 +178,18 @@ mod tests {
         let mut fake = b"\x89PNG\r\n\x1a\n".to_vec();
         fake.extend_from_slice(b"<svg onload=alert(1)>");
         assert!(Logo::parse(&fake, "x", &RULES).is_err());
+    }
+
+    #[test]
+    fn huge_dimensions_are_refused_from_the_header() {
+        // 8 KiB on disk, 8192x8192 once decoded.
+        let bomb = include_bytes!("../../tests/fixtures/empty-8192x8192.png");
+        let errors = Logo::parse(bomb, "x", &RULES).unwrap_err();
+        assert_eq!(errors[0].field, "logo");
+        assert!(errors[0].message.contains("8192x8192"), "{errors:?}");
+        let wide = png(4097, 16);
+        assert!(Logo::parse(&wide, "x", &RULES).is_err());
+        assert!(Logo::parse(&png(4096, 16), "x", &RULES).is_ok());
     }
 
     #[test]

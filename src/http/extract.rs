@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use crate::{
     auth::Role,
+    config::TrustedProxies,
     error::{Error, FieldError},
     store,
 };
@@ -104,8 +105,11 @@ where
     }
 }
 
-/// The client's address: the peer, or the proxy's forwarded address when
-/// `server.trust_forwarded_for` is set.
+/// The client's address, for rate limits. Without `server.trusted_proxies`
+/// it is the connecting address. When that address is a trusted proxy, it is
+/// the right-most `X-Forwarded-For` entry that is not one: each proxy appends
+/// the address it saw, so everything to its left was written by the client
+/// and may be forged.
 pub struct ClientIp(pub IpAddr);
 
 impl FromRequestParts<AppState> for ClientIp {
@@ -115,23 +119,57 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if state.settings.server.trust_forwarded_for
-            && let Some(ip) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse().ok())
-        {
-            return Ok(ClientIp(ip));
-        }
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(ClientIp(peer))
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str().unwrap_or(""));
+        Ok(ClientIp(client_address(
+            peer,
+            forwarded,
+            &state.settings.server.trusted_proxies,
+        )))
     }
+}
+
+/// Walks the proxy chain from the peer leftwards while each hop is trusted.
+/// An entry that is not an address ends the walk at the last trusted hop.
+pub fn client_address<'a>(
+    peer: IpAddr,
+    forwarded_for: impl Iterator<Item = &'a str>,
+    trusted: &TrustedProxies,
+) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !trusted.contains(peer) {
+        return peer;
+    }
+    let entries: Vec<&str> = forwarded_for.flat_map(|v| v.split(',')).collect();
+    let mut client = peer;
+    for entry in entries.iter().rev() {
+        let Some(ip) = parse_hop(entry) else {
+            break;
+        };
+        client = ip;
+        if !trusted.contains(ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// `1.2.3.4`, `2001:db8::1`, or either with a port (`[2001:db8::1]:443`).
+fn parse_hop(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|s| s.ip()))
+        .ok()
+        .map(|ip| ip.to_canonical())
 }
 
 /// A signed-in admin of any role. The role is read from the database, so a
@@ -197,5 +235,57 @@ impl FromRequestParts<AppState> for Owner {
             return Err(Error::Forbidden);
         }
         Ok(Owner(admin))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(peer: &str, xff: &[&str], trusted: &[&str]) -> String {
+        let trusted = TrustedProxies::parse(trusted).unwrap();
+        client_address(peer.parse().unwrap(), xff.iter().copied(), &trusted).to_string()
+    }
+
+    #[test]
+    fn without_trusted_proxies_the_peer_is_the_client() {
+        assert_eq!(resolve("127.0.0.1", &["6.6.6.6"], &[]), "127.0.0.1");
+        assert_eq!(resolve("203.0.113.9", &["6.6.6.6"], &[]), "203.0.113.9");
+    }
+
+    #[test]
+    fn an_untrusted_peer_cannot_forward() {
+        assert_eq!(
+            resolve("203.0.113.9", &["6.6.6.6"], &["127.0.0.1"]),
+            "203.0.113.9"
+        );
+    }
+
+    #[test]
+    fn the_right_most_untrusted_hop_is_the_client() {
+        let proxies = ["127.0.0.1", "10.0.0.0/8"];
+        // The client wrote "6.6.6.6"; nginx appended what it saw.
+        assert_eq!(
+            resolve("127.0.0.1", &["6.6.6.6, 198.51.100.7"], &proxies),
+            "198.51.100.7"
+        );
+        // Two proxies, and the header split over two lines.
+        assert_eq!(
+            resolve("127.0.0.1", &["6.6.6.6, 198.51.100.7", "10.1.2.3"], &proxies),
+            "198.51.100.7"
+        );
+        // Garbage ends the walk at the last trusted hop.
+        assert_eq!(
+            resolve("127.0.0.1", &["198.51.100.7, nonsense, 10.1.2.3"], &proxies),
+            "10.1.2.3"
+        );
+        // Every hop trusted: the farthest one.
+        assert_eq!(resolve("127.0.0.1", &["10.9.9.9"], &proxies), "10.9.9.9");
+        assert_eq!(resolve("127.0.0.1", &[], &proxies), "127.0.0.1");
+        // IPv4-mapped IPv6 peers and hops with ports.
+        assert_eq!(
+            resolve("::ffff:127.0.0.1", &["[2001:db8::5]:4711"], &proxies),
+            "2001:db8::5"
+        );
     }
 }

@@ -53,6 +53,8 @@ pub struct AppContext {
     pub login_limiter: LoginLimiter,
     /// Limits requests for patron management links, per address and email.
     pub manage_limiter: LoginLimiter,
+    /// Bounds on hashing, image decoding and rendering.
+    pub heavy: crate::heavy::HeavyPools,
     pub public: Arc<PublicCache>,
     pub metrics: PrometheusHandle,
     /// Stripe, when a secret key is configured.

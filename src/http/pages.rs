@@ -203,14 +203,17 @@ async fn sponsors_wall(
         q.margin,
     );
     let snapshot = state.public.current();
-    let rendered = if png {
-        let s = snapshot.clone();
-        match tokio::task::spawn_blocking(move || s.wall(&params, true)).await {
-            Ok(r) => r,
-            Err(e) => return Error::internal(e).into_response(),
+    let rendered = match snapshot.cached_wall(&params, png) {
+        Some(r) => r,
+        None if png => {
+            // A few PNGs at a time; a full queue answers 503 with Retry-After.
+            let s = snapshot.clone();
+            match state.heavy.walls.run(move || s.wall(&params, true)).await {
+                Ok(r) => r,
+                Err(e) => return e.into_response(),
+            }
         }
-    } else {
-        snapshot.wall(&params, false)
+        None => snapshot.wall(&params, false),
     };
     conditional_with(
         &rendered,
@@ -440,6 +443,22 @@ pub fn logo_rules(state: &AppState) -> LogoRules {
     }
 }
 
+/// Checks and re-encodes an uploaded logo on the blocking pool, a few at a
+/// time: decoding costs up to 16 MiB and tens of milliseconds.
+pub async fn parse_logo(
+    state: &AppState,
+    bytes: axum::body::Bytes,
+    alt_text: String,
+) -> Result<Logo, Error> {
+    let rules = logo_rules(state);
+    state
+        .heavy
+        .logos
+        .run(move || Logo::parse(&bytes, &alt_text, &rules))
+        .await?
+        .map_err(Error::Validation)
+}
+
 /// A sponsor's own upload (multipart: token, logo, alt_text, variant). It
 /// shows only once an admin approves it.
 async fn logo_upload(State(state): State<AppState>, multipart: Multipart) -> Response {
@@ -488,12 +507,7 @@ async fn receive_logo(state: &AppState, mut multipart: Multipart) -> Result<(), 
     let sponsor_id = state
         .tokens
         .verify_logo_upload(token.as_deref().unwrap_or(""))?;
-    let logo = Logo::parse(
-        bytes.as_deref().unwrap_or(&[]),
-        alt.as_deref().unwrap_or(""),
-        &logo_rules(state),
-    )
-    .map_err(Error::Validation)?;
+    let logo = parse_logo(state, bytes.unwrap_or_default(), alt.unwrap_or_default()).await?;
     let actor = Actor {
         id: None,
         label: format!("sponsor {sponsor_id} (upload link)"),

@@ -134,7 +134,7 @@ impl Default for WallParams {
     fn default() -> Self {
         WallParams {
             tier: None,
-            width: 890,
+            width: 900,
             limit: 100,
             avatar_height: 64,
             margin: 5,
@@ -142,9 +142,28 @@ impl Default for WallParams {
     }
 }
 
+/// Widths are multiples of this; logo heights and margins come from short
+/// lists. Every request is rounded down into this small set of walls, so a
+/// cache holds the ones in use and nobody can force endless new renders.
+const WIDTH_STEP: u32 = 50;
+const AVATAR_HEIGHTS: [u32; 12] = [16, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256];
+const MARGINS: [u32; 8] = [0, 5, 10, 15, 20, 30, 40, 50];
+/// No wall grows taller than this: 2000×3000 pixels is 24 MiB as a PNG
+/// being drawn. Sponsors that would land below are left out.
+pub const MAX_WALL_HEIGHT: u32 = 3000;
+
+/// The largest of `steps` at or below `value`, else the smallest.
+fn round_down(value: u32, steps: &[u32]) -> u32 {
+    steps
+        .iter()
+        .copied()
+        .filter(|s| *s <= value)
+        .max()
+        .unwrap_or(steps[0])
+}
+
 impl WallParams {
-    /// Clamps each value into a sane range, so every request maps to one of
-    /// a bounded set of renders.
+    /// Clamps and rounds each value into the small set of walls we draw.
     pub fn normalised(
         tier: Option<&str>,
         width: Option<u32>,
@@ -157,10 +176,27 @@ impl WallParams {
             tier: tier
                 .map(super::slug)
                 .filter(|t| !t.is_empty() && t.len() <= 64),
-            width: width.unwrap_or(d.width).clamp(100, 2000),
-            limit: limit.unwrap_or(d.limit).clamp(1, 500),
-            avatar_height: avatar_height.unwrap_or(d.avatar_height).clamp(16, 256),
-            margin: margin.unwrap_or(d.margin).min(50),
+            width: width.unwrap_or(d.width),
+            limit: limit.unwrap_or(d.limit),
+            avatar_height: avatar_height.unwrap_or(d.avatar_height),
+            margin: margin.unwrap_or(d.margin),
+        }
+        .bounded()
+    }
+
+    /// The numbers within bounds that always fit together: margins leave
+    /// most of the width, and a logo is never taller than the wall is wide.
+    pub fn bounded(self) -> Self {
+        let width = (self.width.clamp(100, 2000) / WIDTH_STEP) * WIDTH_STEP;
+        let margin = round_down(self.margin.min(width / 8), &MARGINS);
+        let inner = width - 2 * margin;
+        let avatar_height = round_down(self.avatar_height.min(inner), &AVATAR_HEIGHTS);
+        WallParams {
+            tier: self.tier,
+            width,
+            limit: self.limit.clamp(1, 500),
+            avatar_height,
+            margin,
         }
     }
 }
@@ -200,27 +236,33 @@ struct Placed<'a> {
 /// URIs, sponsors without a logo as their name. Links carry the configured
 /// `rel` and open in a new tab when the SVG is opened directly.
 pub fn wall_svg(data: &PublicData, p: &WallParams) -> String {
+    let p = &p.clone().bounded();
     let groups = groups_for(data, p.tier.as_deref());
     let single = p.tier.is_some();
+    let inner = p.width - 2 * p.margin;
     let mut placed = Vec::new();
     let (mut x, mut y, mut row_h) = (p.margin, p.margin, 0u32);
-    for group in groups {
+    'groups: for group in groups {
         let h = height_for(group, p.avatar_height, single);
         for sponsor in &group.sponsors {
             if placed.len() >= p.limit {
-                break;
+                break 'groups;
             }
-            let w = match &sponsor.light {
+            let natural = match &sponsor.light {
                 Some(logo) if logo.height > 0 => {
-                    (u64::from(logo.width) * u64::from(h) / u64::from(logo.height)) as u32
+                    u64::from(logo.width) * u64::from(h) / u64::from(logo.height)
                 }
-                _ => text_width(&sponsor.name) * h / 40 + h / 2,
-            }
-            .clamp(h / 2, p.width.saturating_sub(2 * p.margin).max(16));
+                _ => u64::from(text_width(&sponsor.name)) * u64::from(h) / 40 + u64::from(h / 2),
+            };
+            // At least half as wide as high, never wider than the wall.
+            let w = natural.max(u64::from(h / 2)).min(u64::from(inner.max(1))) as u32;
             if x + w + p.margin > p.width && x > p.margin {
                 x = p.margin;
                 y += row_h + p.margin;
                 row_h = 0;
+            }
+            if y + h + p.margin > MAX_WALL_HEIGHT {
+                break 'groups;
             }
             placed.push(Placed {
                 sponsor,
@@ -233,8 +275,10 @@ pub fn wall_svg(data: &PublicData, p: &WallParams) -> String {
             row_h = row_h.max(h);
         }
     }
+    // With nobody to show, an empty row: a wall always has a size, so it
+    // always rasterises (as Open Collective's empty walls do).
     let height = if placed.is_empty() {
-        0
+        p.avatar_height + 2 * p.margin
     } else {
         y + row_h + p.margin
     };
@@ -335,7 +379,7 @@ mod tests {
     }
 
     #[test]
-    fn wall_params_are_clamped() {
+    fn wall_params_are_clamped_and_rounded() {
         let p =
             WallParams::normalised(Some("Gold Tier"), Some(99_999), Some(0), Some(1), Some(500));
         assert_eq!(p.tier.as_deref(), Some("gold-tier"));
@@ -343,5 +387,136 @@ mod tests {
             (p.width, p.limit, p.avatar_height, p.margin),
             (2000, 1, 16, 50)
         );
+        let p = WallParams::normalised(None, Some(623), None, Some(70), Some(12));
+        assert_eq!((p.width, p.avatar_height, p.margin), (600, 64, 10));
+        // The request that panicked: margins would have eaten the width.
+        let p = WallParams::normalised(None, Some(100), None, Some(256), Some(50));
+        assert_eq!((p.width, p.avatar_height, p.margin), (100, 80, 10));
+    }
+
+    fn data_with_sponsors() -> PublicData {
+        use crate::domain::funding::{Funding, FundingFacts};
+        let currency = crate::domain::money::Currency::parse("EUR").unwrap();
+        let facts = FundingFacts {
+            currency,
+            monthly_goal_minor: None,
+            monthly_pledges_sum: 0,
+            yearly_pledges_sum: 0,
+            patrons_count: 0,
+            sponsors_count: 3,
+            raised_this_month: 0,
+            raised_total: 0,
+            givers_this_month: 0,
+            givers_total: 0,
+            tiers: Vec::new(),
+            updated_at: chrono::Utc::now(),
+        };
+        let logo = |w: u32, h: u32| {
+            Some(super::super::LogoImage::new(
+                "0".repeat(64),
+                w,
+                h,
+                "logo".into(),
+                Vec::new(),
+            ))
+        };
+        let sponsor = |id: i64, name: &str, light| WallSponsor {
+            id,
+            name: name.into(),
+            url: "https://example.org/".into(),
+            light,
+            dark: None,
+        };
+        let group = |rank: usize, sponsors| SponsorGroup {
+            tier_id: rank as i64 + 1,
+            tier_name: format!("Tier {rank}"),
+            tier_slug: format!("tier-{rank}"),
+            size_rank: rank,
+            sponsors,
+        };
+        PublicData {
+            name: "Example".into(),
+            description: String::new(),
+            currency,
+            site_url: "https://fund.example".into(),
+            instance_url: String::new(),
+            rel_me: String::new(),
+            funding: Funding::from_facts(&facts, 1),
+            tiers: Vec::new(),
+            sponsor_groups: vec![
+                group(0, vec![sponsor(1, "Wide", logo(4000, 10))]),
+                group(1, vec![sponsor(2, "Tall", logo(10, 4000))]),
+                group(
+                    2,
+                    vec![sponsor(3, &"A very long company name ".repeat(10), None)],
+                ),
+            ],
+            patron_names: Vec::new(),
+            history: Vec::new(),
+            sponsor_rel: "sponsored",
+        }
+    }
+
+    /// Every combination, from nothing to absurd, gives a wall whose every
+    /// piece lies inside it.
+    #[test]
+    fn any_wall_parameters_give_a_well_formed_wall() {
+        let data = data_with_sponsors();
+        let mut empty = data.clone();
+        empty.sponsor_groups.clear();
+        let sizes = [0, 1, 16, 50, 100, 101, 256, 257, 890, 2001, u32::MAX];
+        let limits = [0, 1, 2, 500, usize::MAX];
+        for width in sizes {
+            for margin in sizes {
+                for avatar_height in sizes {
+                    for limit in limits {
+                        for tier in [None, Some("tier-1".to_owned())] {
+                            let raw = WallParams {
+                                tier,
+                                width,
+                                limit,
+                                avatar_height,
+                                margin,
+                            };
+                            for data in [&data, &empty] {
+                                check_wall(data, &raw);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_wall(data: &PublicData, raw: &WallParams) {
+        let svg = wall_svg(data, raw);
+        let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{raw:?}: {e}"));
+        let num = |n: roxmltree::Node, a: &str| -> u32 { n.attribute(a).unwrap().parse().unwrap() };
+        let root = doc.root_element();
+        let (w, h) = (num(root, "width"), num(root, "height"));
+        assert!((100..=2000).contains(&w) && (1..=MAX_WALL_HEIGHT).contains(&h), "{raw:?}");
+        for n in doc
+            .descendants()
+            .filter(|n| matches!(n.tag_name().name(), "image" | "rect"))
+        {
+            let (x, y) = (num(n, "x"), num(n, "y"));
+            let (nw, nh) = (num(n, "width"), num(n, "height"));
+            assert!(nw > 0 && nh > 0, "{raw:?}");
+            assert!(x + nw <= w && y + nh <= h, "{raw:?}: {n:?} outside {w}x{h}");
+        }
+    }
+
+    #[test]
+    fn an_empty_wall_and_the_panicking_request_rasterise() {
+        let data = data_with_sponsors();
+        let mut empty = data.clone();
+        empty.sponsor_groups.clear();
+        let panicked = WallParams::normalised(None, Some(100), None, Some(256), Some(50));
+        for (data, p) in [(&empty, WallParams::default()), (&data, panicked)] {
+            let png = crate::render::png::rasterize(&wall_svg(data, &p)).unwrap();
+            let img = image::load_from_memory(&png).unwrap();
+            assert_eq!(img.width(), p.width);
+            assert!(img.height() > 0);
+        }
     }
 }

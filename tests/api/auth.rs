@@ -4,7 +4,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{OWNER_EMAIL, PASSWORD, TEST_SECRET, TestApp, expect_json, expect_problem};
+use crate::helpers::{
+    Backend, OWNER_EMAIL, PASSWORD, TEST_SECRET, TestApp, expect_json, expect_problem,
+};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -14,6 +16,167 @@ on_both_backends!(
     viewers_read_but_cannot_change_anything,
     missing_expired_forged_and_unsigned_tokens_are_refused,
 );
+
+/// Runs each `async fn(TestApp)` on both backends, behind a reverse proxy on
+/// loopback (`server.trusted_proxies = ["127.0.0.1"]`), so a test chooses the
+/// client's address with `X-Forwarded-For`.
+macro_rules! behind_a_proxy_on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(super::behind_proxy(super::Backend::Sqlite).await.unwrap()).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    match super::behind_proxy(super::Backend::Postgres).await {
+                        Some(app) => super::$name(app).await,
+                        None => eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL"),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+behind_a_proxy_on_both_backends!(
+    forged_forwarded_for_entries_do_not_escape_the_limit,
+    a_guesser_locks_out_its_own_address_not_the_owner,
+    a_stranger_cannot_block_the_first_setup,
+    a_login_flood_is_answered_503_never_500,
+);
+
+async fn behind_proxy(backend: Backend) -> Option<TestApp> {
+    TestApp::spawn_with(backend, |s| {
+        s.server.trusted_proxies =
+            patronage::config::TrustedProxies::parse(&["127.0.0.1", "::1"]).unwrap();
+        s.auth.password_hashes_at_once = 1;
+        s.auth.password_hash_queue = 2;
+    })
+    .await
+}
+
+/// Sends `body` to `path` as if from `client`, through the proxy: the client
+/// may have written anything left of the address the proxy appends.
+async fn post_from(
+    app: &TestApp,
+    client: &str,
+    forged: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    let forwarded = if forged.is_empty() {
+        client.to_owned()
+    } else {
+        format!("{forged}, {client}")
+    };
+    app.client
+        .post(app.url(path))
+        .header("x-forwarded-for", forwarded)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn forged_forwarded_for_entries_do_not_escape_the_limit(app: TestApp) {
+    // 25 logins from one address, each with a new forged first entry and a
+    // new account: the per-address limit (10 a minute) still applies.
+    let mut statuses = Vec::new();
+    for i in 0..25 {
+        let body = json!({"email": format!("guess{i}@example.org"), "password": "wrong password!"});
+        let forged = format!("10.{i}.0.1");
+        let res = post_from(&app, "198.51.100.7", &forged, "/api/v1/admin/login", body).await;
+        statuses.push(res.status());
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+            .count(),
+        15,
+        "{statuses:?}"
+    );
+    // Another client is not affected.
+    let body = json!({"email": "someone@example.org", "password": "wrong password!"});
+    let res = post_from(&app, "198.51.100.8", "", "/api/v1/admin/login", body).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn a_guesser_locks_out_its_own_address_not_the_owner(app: TestApp) {
+    app.owner_token().await;
+    let attacker = "203.0.113.66";
+    let wrong = json!({"email": OWNER_EMAIL, "password": "guessing wrong password"});
+    let mut limited = None;
+    for _ in 0..20 {
+        let res = post_from(&app, attacker, "", "/api/v1/admin/login", wrong.clone()).await;
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(res);
+        }
+    }
+    let res = limited.expect("the guesser is refused");
+    assert!(res.headers().get("retry-after").is_some());
+    expect_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate-limited").await;
+    // Even the right password waits, from the guesser's address.
+    let right = json!({"email": OWNER_EMAIL, "password": PASSWORD});
+    let res = post_from(&app, attacker, "", "/api/v1/admin/login", right.clone()).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The owner, from their own address, signs in at once.
+    let res = post_from(&app, "198.51.100.20", "", "/api/v1/admin/login", right).await;
+    let body = expect_json(res, StatusCode::OK).await;
+    assert_eq!(body["token_type"], "Bearer");
+}
+
+async fn a_login_flood_is_answered_503_never_500(app: TestApp) {
+    app.owner_token().await;
+    // The one hash slot is taken, as by a login in progress; two more logins
+    // may wait for it (password_hash_queue = 2).
+    let held = app.ctx.heavy.passwords.occupy().await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..12 {
+        let (client, url, tx) = (app.client.clone(), app.url("/api/v1/admin/login"), tx.clone());
+        tokio::spawn(async move {
+            let res = client
+                .post(url)
+                .header("x-forwarded-for", format!("198.51.100.{i}"))
+                .json(&json!({"email": OWNER_EMAIL, "password": "a wrong password"}))
+                .send()
+                .await
+                .unwrap();
+            tx.send(res).unwrap();
+        });
+    }
+    for _ in 0..10 {
+        let res = rx.recv().await.unwrap();
+        assert_eq!(res.headers()["retry-after"], "1");
+        expect_problem(res, StatusCode::SERVICE_UNAVAILABLE, "server-busy").await;
+    }
+    drop(held);
+    for _ in 0..2 {
+        let res = rx.recv().await.unwrap();
+        expect_problem(res, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+    }
+    let res = app.login(OWNER_EMAIL, PASSWORD).await;
+    expect_json(res, StatusCode::OK).await;
+}
+
+async fn a_stranger_cannot_block_the_first_setup(app: TestApp) {
+    let token = app.setup_token.clone().unwrap();
+    for _ in 0..20 {
+        let body = json!({"setup_token": "guess", "email": "intruder@example.org", "password": PASSWORD});
+        post_from(&app, "203.0.113.66", "", "/api/v1/admin/setup", body).await;
+    }
+    let body = json!({"setup_token": "guess", "email": "intruder@example.org", "password": PASSWORD});
+    let res = post_from(&app, "203.0.113.66", "", "/api/v1/admin/setup", body).await;
+    expect_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate-limited").await;
+    // The admin with the printed token, from elsewhere, is not held up.
+    let body = json!({"setup_token": token, "email": OWNER_EMAIL, "password": PASSWORD});
+    let res = post_from(&app, "198.51.100.20", "", "/api/v1/admin/setup", body).await;
+    let owner = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(owner["role"], "owner");
+}
 
 async fn setup_token_creates_the_first_owner_only_once(app: TestApp) {
     let token = app

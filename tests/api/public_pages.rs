@@ -20,6 +20,9 @@ on_both_backends!(
     embed_badges_and_wall_follow_their_conventions,
     funding_json_follows_schema_v1_1_0,
     another_replica_follows_within_its_poll,
+    a_huge_logo_is_refused_from_its_header,
+    any_wall_parameters_answer_a_wall,
+    an_empty_wall_is_a_real_png,
 );
 
 /// Every view a visitor or an app can fetch without signing in.
@@ -1286,4 +1289,78 @@ async fn another_replica_follows_within_its_poll(app: TestApp) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(seen, "the replica never showed the approved sponsor");
+}
+
+async fn a_huge_logo_is_refused_from_its_header(app: TestApp) {
+    let owner = app.owner_token().await;
+    let gold = sponsor_tier(&app, &owner, "Gold", 120_000).await;
+    let id = create_sponsor(
+        &app,
+        &owner,
+        gold,
+        "Acme",
+        "https://acme.example/",
+        today() + Duration::days(30),
+    )
+    .await;
+    // 8 KiB of PNG that decodes to 8192x8192 pixels (256 MiB as RGBA).
+    let bomb = include_bytes!("../fixtures/empty-8192x8192.png").to_vec();
+    let res = upload_logo(&app, &owner, id, bomb, "Acme").await;
+    let problem = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed").await;
+    assert_eq!(problem["errors"][0]["field"], "logo");
+    let message = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("8192x8192"), "{message}");
+    // A real logo still goes through.
+    let res = upload_logo(&app, &owner, id, png(800, 400, [1, 2, 3]), "Acme").await;
+    expect_json(res, StatusCode::CREATED).await;
+}
+
+async fn any_wall_parameters_answer_a_wall(app: TestApp) {
+    let owner = app.owner_token().await;
+    let gold = sponsor_tier(&app, &owner, "Gold", 120_000).await;
+    let id = create_sponsor(
+        &app,
+        &owner,
+        gold,
+        "Acme",
+        "https://acme.example/",
+        today() + Duration::days(30),
+    )
+    .await;
+    approve(&app, &owner, id).await;
+    app.ctx.public.refresh().await.unwrap();
+    // This one used to panic (a clamp whose minimum was above its maximum).
+    for query in [
+        "width=100&margin=50&avatarHeight=256",
+        "width=100&margin=50&avatarHeight=256&format=png",
+        "width=0&margin=0&avatarHeight=0&limit=0",
+        "width=4294967295&margin=4294967295&avatarHeight=4294967295&limit=18446744073709551615",
+        "width=4294967295&margin=4294967295&avatarHeight=4294967295&format=png",
+    ] {
+        let res = app.get(&format!("/sponsors.svg?{query}"), None).await;
+        assert_eq!(res.status(), StatusCode::OK, "{query}");
+        let body = res.bytes().await.unwrap();
+        if query.ends_with("png") {
+            image::load_from_memory(&body).unwrap_or_else(|e| panic!("{query}: {e}"));
+        } else {
+            let text = String::from_utf8(body.to_vec()).unwrap();
+            assert!(text.contains("Acme"), "{query}");
+        }
+    }
+}
+
+async fn an_empty_wall_is_a_real_png(app: TestApp) {
+    let res = app.get("/sponsors.svg?format=png", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "image/png");
+    let img = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!(img.width(), 900);
+    assert!(img.height() > 0);
+    // The SVG has the same size.
+    let svg = app.get("/sponsors.svg", None).await.text().await.unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    assert_eq!(
+        doc.root_element().attribute("height"),
+        Some(img.height().to_string().as_str())
+    );
 }

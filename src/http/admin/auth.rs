@@ -43,7 +43,7 @@ struct TokenResponse {
 /// emails and wrong passwords get the same answer, after the same work.
 #[utoipa::path(post, path = "/api/v1/admin/login", tag = "admin", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::Problem),
-              (status = 429, body = crate::error::Problem)))]
+              (status = 429, body = crate::error::Problem), (status = 503, body = crate::error::Problem)))]
 async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -57,10 +57,13 @@ async fn login(
         .filter(|a| !a.disabled)
         .map(|a| a.password_hash.clone());
     let password = req.password;
-    // argon2 is deliberately slow: keep it off the async workers.
-    let ok = tokio::task::spawn_blocking(move || password::verify(&password, stored.as_deref()))
-        .await
-        .map_err(Error::internal)?;
+    // argon2 is deliberately slow and large: off the async workers, a few
+    // at a time.
+    let ok = state
+        .heavy
+        .passwords
+        .run(move || password::verify(&password, stored.as_deref()))
+        .await?;
     let admin = match (ok, admin) {
         (true, Some(a)) => a,
         _ => {
@@ -100,7 +103,9 @@ async fn setup(
     ClientIp(ip): ClientIp,
     Json(req): Json<SetupRequest>,
 ) -> Result<(StatusCode, axum::Json<AdminView>)> {
-    state.login_limiter.check(ip, "setup")?;
+    // Per client only: one shared bucket would let anyone block the first
+    // setup. The 160-bit token is what protects it.
+    state.login_limiter.check_client(ip)?;
     let mut checks = Checks::new();
     let email = checks.take(Email::parse("email", &req.email));
     checks.take(password::check_strength(&req.password));
@@ -108,9 +113,11 @@ async fn setup(
     let email = email.expect("checked");
     let token_hash = crate::app::hash_setup_token(req.setup_token.trim());
     let password = req.password;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&password))
-        .await
-        .map_err(Error::internal)??;
+    let hash = state
+        .heavy
+        .passwords
+        .run(move || password::hash(&password))
+        .await??;
     let actor = Actor {
         id: None,
         label: format!("setup token ({})", email.address),

@@ -9,7 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{PageQuery, Paged, page, published};
 use crate::{
     domain::{
-        logo::{Logo, LogoVariant},
+        logo::LogoVariant,
         supporter::{
             PatronDraft, SponsorDraft, SponsorStatus, SupporterKind, Visibility, WebsiteUrl,
             blocked_domain,
@@ -342,8 +342,7 @@ async fn upload_logo(
     Query(q): Query<LogoQuery>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, axum::Json<LogoView>)> {
-    let logo = Logo::parse(&body, &q.alt_text, &crate::http::pages::logo_rules(&state))
-        .map_err(Error::Validation)?;
+    let logo = crate::http::pages::parse_logo(&state, body, q.alt_text).await?;
     let variant = q.variant.unwrap_or(LogoVariant::Light);
     store::logos::put(&state.db, &admin.actor(), id, variant, &logo, true).await?;
     published(&state).await;
