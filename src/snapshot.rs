@@ -243,7 +243,6 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
     let sponsors = store::supporters::public_sponsors(db, today, grace).await?;
     let logo_rows = store::logos::public(db, today, grace).await?;
     let patron_names = store::supporters::public_patron_names(db, 1000).await?;
-    let history = store::funding::yearly_history(db, campaign.currency).await?;
 
     let taken = |id: i64| {
         facts
@@ -360,7 +359,6 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
         tiers,
         sponsor_groups: groups,
         patron_names,
-        history,
         sponsor_rel: render::sponsor_rel(settings.sponsors.nofollow),
     });
 

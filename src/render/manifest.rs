@@ -78,6 +78,7 @@ pub fn funding_json(data: &PublicData, pages: &PagesSettings, fallback_email: &s
         "channels": [channel],
     }));
     let history: Vec<Value> = data
+        .funding
         .history
         .iter()
         .map(|y| {
