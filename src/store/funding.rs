@@ -165,7 +165,8 @@ pub async fn yearly_history(db: &Db, currency: Currency) -> Result<Vec<YearTotal
                 .map(|d| d.and_utc())
         };
         let (from, until) = (start(year), start(year + 1));
-        let givers = db_run!(db, |pool| count_givers!(pool, currency, from, until).await?);
+        let givers = db_run!(db, |pool| count_givers!(pool, currency, from, until)
+            .await?);
         years.push(YearTotals {
             year,
             income,
