@@ -92,6 +92,8 @@ pub fn urls(settings: &StripeSettings, public_base_url: Option<&str>) -> Result<
 }
 
 /// Returns the Checkout URL for this request.
+// One caller (`http::checkout::run`), which has every argument at hand.
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     db: &Db,
     gateway: &Gateway,
