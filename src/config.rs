@@ -411,6 +411,13 @@ impl Settings {
                 "sponsors.grace_days must be 0 or more and sponsors.sweep_secs above 0".into(),
             ));
         }
+        let email = self.pages.entity_email.trim();
+        if !email.is_empty() && email.parse::<lettre::Address>().is_err() {
+            return Err(Error::Config(
+                "pages.entity_email must be a plain address, e.g. \"funding@example.social\""
+                    .into(),
+            ));
+        }
         if self.pages.privacy_threshold < 1 {
             return Err(Error::Config(
                 "pages.privacy_threshold must be at least 1".into(),
@@ -422,6 +429,20 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// Settings that work but that a deployment probably wants to change;
+    /// `config check` prints them.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.pages.entity_email.trim().is_empty() {
+            out.push(
+                "pages.entity_email is empty: /funding.json has no contact email, and the \
+                 FLOSS/fund directory refuses a manifest without one"
+                    .to_owned(),
+            );
+        }
+        out
     }
 
     /// The database URL in force: the configured one, or SQLite in the data dir.

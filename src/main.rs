@@ -114,6 +114,9 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             command: ConfigCommand::Check,
         } => {
             print!("{}", settings.to_redacted_toml());
+            for warning in settings.warnings() {
+                eprintln!("warning: {warning}");
+            }
             Ok(())
         }
         Command::Seed {

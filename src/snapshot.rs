@@ -127,6 +127,10 @@ pub struct Snapshot {
     pub data: Arc<PublicData>,
     walls: StdMutex<WallCache>,
     card: OnceLock<Rendered>,
+    /// Whether checkout works, and the sponsor tiers sold out: what the
+    /// support page needs to be rendered again with a visitor's choice.
+    payments: bool,
+    sold_out: Vec<i64>,
     version: i64,
     /// When the build began reading: a snapshot reflects every write
     /// committed before this instant.
@@ -215,6 +219,19 @@ impl Snapshot {
             .clone()
     }
 
+    /// The support page with a visitor's choice pre-selected (the amount and
+    /// frequency Mastodon's apps put in `donation_url`) and their return
+    /// URLs carried into the forms. Rendered per request, from the
+    /// snapshot's own data.
+    pub fn support_page_with(&self, prefill: &page::Prefill) -> String {
+        page::support_page(
+            &self.data,
+            self.payments,
+            |id| self.sold_out.contains(&id),
+            prefill,
+        )
+    }
+
     pub fn has_card(&self) -> bool {
         self.card.get().is_some()
     }
@@ -281,7 +298,6 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
     let sponsors = store::supporters::public_sponsors(db, today, grace).await?;
     let logo_rows = store::logos::public(db, today, grace).await?;
     let patron_names = store::supporters::public_patron_names(db, 1000).await?;
-    let history = store::funding::yearly_history(db, campaign.currency).await?;
 
     let taken = |id: i64| {
         facts
@@ -398,7 +414,6 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
         tiers,
         sponsor_groups: groups,
         patron_names,
-        history,
         sponsor_rel: render::sponsor_rel(settings.sponsors.nofollow),
     });
 
@@ -416,12 +431,6 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
             ))
         })
         .collect();
-    let fallback_email = settings
-        .mail
-        .from
-        .parse::<lettre::message::Mailbox>()
-        .map(|m| m.email.to_string())
-        .unwrap_or_default();
     let campaign_views = Campaign::build(&data, &settings.pages.mastodon).map(|c| {
         let rendered = c
             .by_locale
@@ -440,15 +449,16 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
         funding: Rendered::json(&funding),
         tiers: Rendered::json(&public_tiers),
         sponsors: Rendered::json(&public_sponsors),
-        support_page: Rendered::html(page::support_page(&data, payments, sold_out)),
+        support_page: Rendered::html(page::support_page(
+            &data,
+            payments,
+            sold_out,
+            &page::Prefill::default(),
+        )),
         embed_light: Rendered::html(page::embed(&data, page::LIGHT)),
         embed_dark: Rendered::html(page::embed(&data, page::DARK)),
         badges,
-        funding_manifest: Rendered::json(&render::manifest::funding_json(
-            &data,
-            &settings.pages,
-            &fallback_email,
-        )),
+        funding_manifest: Rendered::json(&render::manifest::funding_json(&data, &settings.pages)),
         campaign: campaign_views,
         embed_csp: HeaderValue::from_str(&render::embed_csp(&settings.pages))
             .unwrap_or(HeaderValue::from_static("frame-ancestors 'none'")),
@@ -461,6 +471,8 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
         walls: StdMutex::new(WallCache::default()),
         data,
         card: OnceLock::new(),
+        payments,
+        sold_out: sold_out_ids,
         version,
         started,
         built: Instant::now(),

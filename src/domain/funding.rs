@@ -30,7 +30,22 @@ pub struct FundingFacts {
     pub givers_this_month: i64,
     pub givers_total: i64,
     pub tiers: Vec<TierFacts>,
+    /// The books per calendar year, oldest first.
+    pub years: Vec<YearTotals>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// One year of the books, in the campaign currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YearTotals {
+    pub year: i32,
+    /// Payments and manual contributions, less refunds and disputes.
+    pub income: i64,
+    /// Payment provider fees.
+    pub expenses: i64,
+    /// How many people's payments make up `income` (each unattributed entry
+    /// counts as one person), counted up to `GIVERS_COUNTED`.
+    pub givers: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +78,10 @@ pub struct Funding {
     pub raised_total: Option<MoneyView>,
     pub tiers: Vec<TierFunding>,
     pub updated_at: DateTime<Utc>,
+    /// The years whose income may be published (funding.json's history);
+    /// not part of this JSON answer.
+    #[serde(skip)]
+    pub history: Vec<YearTotals>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
@@ -89,6 +108,15 @@ pub fn shown_count(count: i64, threshold: i64) -> Option<i64> {
     (count >= threshold).then_some(count)
 }
 
+/// The privacy rule behind every public sum: it is hidden while one to
+/// `threshold - 1` people make it up, so no public number tells one
+/// person's amount. An empty sum (nobody, nothing) tells nothing about
+/// anyone. Every public view gets its sums from `Funding::from_facts`,
+/// which asks this function and nothing else.
+pub fn publishable(people: i64, minor: i64, threshold: i64) -> bool {
+    (people == 0 && minor == 0) || people >= threshold
+}
+
 impl Progress {
     pub fn toward(value: i64, goal: i64) -> Option<Progress> {
         if goal <= 0 {
@@ -110,10 +138,7 @@ impl Funding {
     pub fn from_facts(f: &FundingFacts, privacy_threshold: i64) -> Self {
         let money = |minor| Money::new(minor, f.currency).view();
         let recurring = monthly_recurring(f.monthly_pledges_sum, f.yearly_pledges_sum);
-        // A sum is hidden while one or a few people make it up; an empty
-        // one (nobody, nothing) tells nothing about anyone.
-        let shown =
-            |people: i64, minor: i64| (people == 0 && minor == 0) || people >= privacy_threshold;
+        let shown = |people: i64, minor: i64| publishable(people, minor, privacy_threshold);
         let contributors = f.patrons_count + f.sponsors_count;
         let totals_shown = shown(contributors, recurring);
         let total = |minor| totals_shown.then(|| money(minor));
@@ -147,6 +172,14 @@ impl Funding {
                 })
                 .collect(),
             updated_at: f.updated_at,
+            // A year shows only when its own givers may be shown: its
+            // income (and its fees, which follow the income) is a sum too.
+            history: f
+                .years
+                .iter()
+                .filter(|y| shown(y.givers, y.income))
+                .cloned()
+                .collect(),
         }
     }
 }
@@ -183,6 +216,7 @@ mod tests {
             givers_this_month: 0,
             givers_total: 0,
             tiers: vec![],
+            years: vec![],
             updated_at: Utc::now(),
         };
         let f = Funding::from_facts(&facts, 3);
@@ -215,6 +249,7 @@ mod tests {
             givers_this_month: patrons,
             givers_total: patrons,
             tiers: vec![tier(patrons)],
+            years: vec![],
             updated_at: Utc::now(),
         };
         let two = Funding::from_facts(&facts(2), 3);
@@ -243,6 +278,7 @@ mod tests {
             givers_this_month: givers,
             givers_total: givers,
             tiers: vec![],
+            years: vec![],
             updated_at: Utc::now(),
         };
         let one = Funding::from_facts(&facts(1), 3);

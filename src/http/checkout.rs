@@ -53,6 +53,11 @@ pub(crate) struct CheckoutRequest {
     /// server's `mail.default_locale`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) locale: Option<String>,
+    /// Where to send the payer after checkout (the support page's forms
+    /// carry Mastodon's callbacks, checked to be on our origins); not part
+    /// of the JSON API.
+    #[serde(skip)]
+    pub(crate) return_to: checkout::ReturnTo,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
@@ -214,6 +219,7 @@ pub(crate) async fn run(
         &hash,
         checkout,
         locale.as_deref(),
+        &req.return_to,
     )
     .await
 }

@@ -22,10 +22,11 @@ use super::{
 use crate::{
     domain::{
         logo::{Logo, LogoRules, LogoVariant},
-        public::{campaign_variant, minor_units},
+        public::{Frequency, campaign_variant, from_hundredths, minor_units, on_origin},
         supporter::Visibility,
     },
     error::{Error, FieldError},
+    payments::checkout::ReturnTo,
     render::{page, svg::WallParams},
     snapshot::Rendered,
     store::{self, audit::Actor},
@@ -82,14 +83,78 @@ const NO_REFERRER: (HeaderName, HeaderValue) = (
     HeaderValue::from_static("no-referrer"),
 );
 
-async fn support(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// The parameters Mastodon's apps add to `donation_url`. Anything that does
+/// not parse, or is not for us, is ignored: the page still shows.
+#[derive(Deserialize, Default)]
+struct SupportQuery {
+    /// In hundredths of the main unit, whatever the currency.
+    amount: Option<String>,
+    currency: Option<String>,
+    frequency: Option<String>,
+    success_callback_url: Option<String>,
+    cancel_callback_url: Option<String>,
+    // Also sent: `source`, `campaign_id`, and `failure_callback_url`
+    // (Stripe Checkout keeps a failed payment on its own page, so there is
+    // no failure to return from).
+}
+
+impl SupportQuery {
+    fn prefill(&self, data: &crate::render::PublicData) -> page::Prefill {
+        let currency = data.currency;
+        let for_us = self
+            .currency
+            .as_deref()
+            .is_none_or(|c| c.trim().eq_ignore_ascii_case(currency.code()));
+        let amount_minor = self
+            .amount
+            .as_deref()
+            .filter(|_| for_us)
+            .and_then(|a| a.trim().parse::<i64>().ok())
+            .and_then(|h| from_hundredths(h, currency.exponent()))
+            .filter(|m| crate::domain::amount("amount", *m).is_ok());
+        page::Prefill {
+            amount_minor,
+            frequency: self.frequency.as_deref().and_then(Frequency::parse),
+            success_url: return_url(data, self.success_callback_url.as_deref()),
+            cancel_url: return_url(data, self.cancel_callback_url.as_deref()),
+        }
+    }
+}
+
+/// A callback URL, kept only when it is on this site's or the instance's
+/// origin.
+fn return_url(data: &crate::render::PublicData, url: Option<&str>) -> Option<String> {
+    url.map(str::trim)
+        .filter(|u| on_origin(u, &[&data.site_url, &data.instance_url]))
+        .map(str::to_owned)
+}
+
+async fn support(
+    State(state): State<AppState>,
+    Query(q): Query<SupportQuery>,
+    headers: HeaderMap,
+) -> Response {
     let snapshot = state.public.current();
-    conditional_with(
-        &snapshot.support_page,
-        &headers,
-        snapshot.cache_control.clone(),
-        &[PAGE_CSP, NOSNIFF, NO_REFERRER],
-    )
+    let prefill = q.prefill(&snapshot.data);
+    if prefill == page::Prefill::default() {
+        return conditional_with(
+            &snapshot.support_page,
+            &headers,
+            snapshot.cache_control.clone(),
+            &[PAGE_CSP, NOSNIFF, NO_REFERRER],
+        );
+    }
+    // A visitor's own choice and return URLs: rendered for them alone.
+    let mut response = Html(snapshot.support_page_with(&prefill)).into_response();
+    let h = response.headers_mut();
+    h.insert(PAGE_CSP.0, PAGE_CSP.1);
+    h.insert(NOSNIFF.0, NOSNIFF.1);
+    h.insert(NO_REFERRER.0, NO_REFERRER.1);
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    response
 }
 
 async fn card(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -313,6 +378,10 @@ struct CheckoutForm {
     company_name: Option<String>,
     website_url: Option<String>,
     pay_by: Option<String>,
+    /// Carried from the page's link (Mastodon's callbacks); checked again
+    /// here, as anyone can post this form.
+    success_callback_url: Option<String>,
+    cancel_callback_url: Option<String>,
 }
 
 async fn support_checkout(
@@ -320,7 +389,8 @@ async fn support_checkout(
     headers: HeaderMap,
     Form(form): Form<CheckoutForm>,
 ) -> Response {
-    let exponent = state.public.current().data.currency.exponent();
+    let data = state.public.current().data.clone();
+    let exponent = data.currency.exponent();
     let mut errors = Vec::new();
     let kind = match form.kind.as_str() {
         "patron" => Kind::Patron,
@@ -360,6 +430,10 @@ async fn support_checkout(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split([',', ';']).next())
             .and_then(|tag| crate::domain::supporter::parse_locale("locale", tag).ok()),
+        return_to: ReturnTo {
+            success: return_url(&data, form.success_callback_url.as_deref()),
+            cancel: return_url(&data, form.cancel_callback_url.as_deref()),
+        },
     };
     let result = if errors.is_empty() {
         checkout::run(&state, &headers, &req).await

@@ -67,6 +67,15 @@ pub struct Urls {
     pub cancel: String,
 }
 
+/// Where the payer asked to return to (Mastodon's apps send their callback
+/// URLs), already checked to be on our own origins; each replaces the
+/// configured URL when present.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReturnTo {
+    pub success: Option<String>,
+    pub cancel: Option<String>,
+}
+
 /// Success and cancel URLs: configured, or under the campaign's base URL.
 pub fn urls(settings: &StripeSettings, public_base_url: Option<&str>) -> Result<Urls> {
     let from_base = |path: &str| public_base_url.map(|b| format!("{b}{path}"));
@@ -83,6 +92,8 @@ pub fn urls(settings: &StripeSettings, public_base_url: Option<&str>) -> Result<
 }
 
 /// Returns the Checkout URL for this request.
+// One caller (`http::checkout::run`), which has every argument at hand.
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     db: &Db,
     gateway: &Gateway,
@@ -91,10 +102,17 @@ pub async fn start(
     request_hash: &str,
     checkout: Checkout,
     locale: Option<&str>,
+    return_to: &ReturnTo,
 ) -> Result<String> {
     let campaign = store::campaign::get(db).await?;
     let currency: Currency = campaign.currency;
-    let urls = urls(settings, campaign.public_base_url.as_deref())?;
+    let mut urls = urls(settings, campaign.public_base_url.as_deref())?;
+    if let Some(success) = &return_to.success {
+        urls.success.clone_from(success);
+    }
+    if let Some(cancel) = &return_to.cancel {
+        urls.cancel.clone_from(cancel);
+    }
 
     let tier = match checkout.tier_id() {
         Some(id) => {

@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 use super::PublicData;
 use crate::{
     config::{CampaignMessage, MastodonCampaign},
-    domain::{public::campaign_id, tier::Interval},
+    domain::{
+        public::{campaign_id, hundredths},
+        tier::Interval,
+    },
 };
 
 /// The rendered campaign: per locale, its variants in configured order.
@@ -29,6 +32,7 @@ impl Campaign {
             return None;
         }
         let currency = data.currency.code();
+        let exponent = data.currency.exponent();
         let monthly = if cfg.monthly.is_empty() {
             let from_tiers: Vec<i64> = data
                 .patron_tiers()
@@ -43,23 +47,24 @@ impl Campaign {
         } else {
             cfg.monthly.clone()
         };
-        let mut amounts = json!({ "monthly": { currency: monthly } });
-        if !cfg.one_time.is_empty() {
-            amounts["one_time"] = json!({ currency: cfg.one_time });
-        }
-        if !cfg.yearly.is_empty() {
-            amounts["yearly"] = json!({ currency: cfg.yearly });
-        }
+        // Every frequency is always sent: Mastodon's web form reads the keys
+        // of each (`Object.keys(amounts.one_time)`) and throws on a missing one.
+        let amounts = json!({
+            "one_time": { currency: mastodon_amounts(&cfg.one_time, exponent) },
+            "monthly": { currency: mastodon_amounts(&monthly, exponent) },
+            "yearly": { currency: mastodon_amounts(&cfg.yearly, exponent) },
+        });
         let donation_url = data.support_url();
-        // The id changes when anything shown changes, and only then.
-        let content = serde_json::to_string(&(&cfg.messages, &amounts, &donation_url, currency))
-            .unwrap_or_default();
-        let id = campaign_id(cfg.campaign_id.trim(), &content);
         let mut by_locale: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for m in &cfg.messages {
             let locale = normalise_locale(&m.locale);
-            let body = payload(&id, &locale, m, currency, &donation_url, &amounts);
-            by_locale.entry(locale).or_default().push(body);
+            let variants = by_locale.entry(locale.clone()).or_default();
+            // Each variant's id covers what it shows and nothing else: editing
+            // one language's text leaves every other banner's dismissal be.
+            let content = serde_json::to_string(&(&locale, m, &amounts, &donation_url, currency))
+                .unwrap_or_default();
+            let id = campaign_id(cfg.campaign_id.trim(), &locale, variants.len(), &content);
+            variants.push(payload(&id, &locale, m, currency, &donation_url, &amounts));
         }
         Some(Campaign {
             default_locale: normalise_locale(&cfg.default_locale),
@@ -82,6 +87,18 @@ impl Campaign {
             .or_else(|| self.by_locale.iter().next())
             .map(|(k, v)| (k.as_str(), v.len()))
     }
+}
+
+/// Configured suggestions (minor units) as Mastodon reads them: hundredths
+/// of the main unit, positive, without the duplicates rounding can make.
+fn mastodon_amounts(minor: &[i64], exponent: u32) -> Vec<i64> {
+    let mut out: Vec<i64> = Vec::with_capacity(minor.len());
+    for h in minor.iter().filter_map(|&m| hundredths(m, exponent)) {
+        if h > 0 && !out.contains(&h) {
+            out.push(h);
+        }
+    }
+    out
 }
 
 fn payload(

@@ -32,7 +32,7 @@ use crate::{
         pledge::monthly_equivalent,
         tier::{Interval, TierKind},
     },
-    store::{funding::YearTotals, tiers::TierRow},
+    store::tiers::TierRow,
 };
 
 /// Everything the public views show, read once per snapshot.
@@ -53,7 +53,6 @@ pub struct PublicData {
     pub sponsor_groups: Vec<SponsorGroup>,
     /// Patrons who chose to be named.
     pub patron_names: Vec<String>,
-    pub history: Vec<YearTotals>,
     /// The `rel` of every sponsor link.
     pub sponsor_rel: &'static str,
 }

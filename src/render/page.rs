@@ -10,7 +10,22 @@ use minijinja::{
 use serde::Serialize;
 
 use super::{PublicData, thousands};
-use crate::{domain::tier::Interval, error::FieldError};
+use crate::{
+    domain::{money::Money, public::Frequency, tier::Interval},
+    error::FieldError,
+};
+
+/// What a link to the support page asked for (Mastodon's `donation_url`
+/// parameters, already parsed): an amount in minor units of the campaign
+/// currency and a frequency to pre-select, and on-origin URLs to return to
+/// after checkout.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prefill {
+    pub amount_minor: Option<i64>,
+    pub frequency: Option<Frequency>,
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+}
 
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -85,6 +100,10 @@ struct TierView {
     yearly: bool,
     pwyw_min: Option<String>,
     sold_out: bool,
+    /// Pre-selected from the link the visitor came by.
+    chosen: bool,
+    /// The pay-what-you-want amount to prefill, as typed ("12.50").
+    amount: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -112,8 +131,42 @@ fn interval_word(i: Interval) -> &'static str {
     }
 }
 
-/// `sold_out(tier_id)` tells whether a sponsor tier's slots are all taken.
-pub fn support_page(data: &PublicData, payments: bool, sold_out: impl Fn(i64) -> bool) -> String {
+/// The patron tier that matches a wanted amount and interval: the tier at
+/// exactly that price, else the first pay-what-you-want tier whose minimum
+/// the amount reaches (its amount is then prefilled).
+fn chosen_tier(data: &PublicData, prefill: &Prefill) -> Option<(i64, Option<i64>)> {
+    let interval = match prefill.frequency? {
+        Frequency::Monthly => Interval::Month,
+        Frequency::Yearly => Interval::Year,
+        Frequency::OneTime => return None,
+    };
+    let amount = prefill.amount_minor?;
+    let tiers = || data.patron_tiers().filter(|t| t.interval == interval);
+    tiers()
+        .find(|t| t.pwyw_min_minor.is_none() && t.amount_minor == amount)
+        .map(|t| (t.id, None))
+        .or_else(|| {
+            tiers()
+                .find(|t| t.pwyw_min_minor.is_some_and(|min| min <= amount))
+                .map(|t| (t.id, Some(amount)))
+        })
+}
+
+/// `sold_out(tier_id)` tells whether a sponsor tier's slots are all taken;
+/// `prefill` what the visitor's link asked for.
+pub fn support_page(
+    data: &PublicData,
+    payments: bool,
+    sold_out: impl Fn(i64) -> bool,
+    prefill: &Prefill,
+) -> String {
+    let chosen = chosen_tier(data, prefill);
+    let typed = |minor: i64| Money::new(minor, data.currency).decimal();
+    let gift_amount = match prefill.frequency {
+        Some(Frequency::OneTime) => prefill.amount_minor.map(typed),
+        _ => None,
+    };
+    let gift_chosen = prefill.frequency == Some(Frequency::OneTime);
     let tier_view = |t: &crate::store::tiers::TierRow| TierView {
         id: t.id,
         name: t.name.clone(),
@@ -130,6 +183,11 @@ pub fn support_page(data: &PublicData, payments: bool, sold_out: impl Fn(i64) ->
         yearly: t.interval == Interval::Year,
         pwyw_min: t.pwyw_min_minor.map(|m| data.money(m)),
         sold_out: sold_out(t.id),
+        chosen: chosen.is_some_and(|(id, _)| id == t.id),
+        amount: chosen
+            .filter(|(id, _)| *id == t.id)
+            .and_then(|(_, amount)| amount)
+            .map(typed),
     };
     let groups: Vec<GroupView> = data
         .sponsor_groups
@@ -185,6 +243,10 @@ pub fn support_page(data: &PublicData, payments: bool, sold_out: impl Fn(i64) ->
             instance_url => &data.instance_url,
             instance_host => instance_host,
             updated => data.funding.updated_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            gift_chosen => gift_chosen,
+            gift_amount => gift_amount,
+            success_url => &prefill.success_url,
+            cancel_url => &prefill.cancel_url,
         },
     )
 }

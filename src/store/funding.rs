@@ -7,7 +7,7 @@ use super::Db;
 use crate::{
     db_run,
     domain::{
-        funding::{FundingFacts, TierFacts},
+        funding::{FundingFacts, TierFacts, YearTotals},
         money::Currency,
         month::Month,
         tier::{Interval, TierKind},
@@ -28,6 +28,24 @@ struct TierCount {
 /// Givers are counted up to this many: enough for any sensible privacy
 /// threshold, and the count stops early on a large ledger.
 pub const GIVERS_COUNTED: i64 = 100;
+
+/// How many people paid in `[from, until)` (each unattributed entry counts
+/// as one), up to `GIVERS_COUNTED`. A macro, as each backend's pool has
+/// its own type.
+macro_rules! count_givers {
+    ($pool:expr, $currency:expr, $from:expr, $until:expr) => {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT COALESCE(supporter_id, -id) FROM ledger_entries \
+             WHERE kind IN ('payment', 'manual') AND currency = $1 AND ($2 IS NULL OR occurred_at >= $2) \
+             AND ($4 IS NULL OR occurred_at < $4) LIMIT $3) AS givers",
+        )
+        .bind($currency.code())
+        .bind($from as Option<chrono::DateTime<chrono::Utc>>)
+        .bind(GIVERS_COUNTED)
+        .bind($until as Option<chrono::DateTime<chrono::Utc>>)
+        .fetch_one($pool)
+    };
+}
 
 /// `grace_days`: sponsors are counted while approved and paid through
 /// `today` less the grace period, exactly as they are shown.
@@ -68,20 +86,12 @@ pub async fn facts(db: &Db, today: NaiveDate, grace_days: i64) -> Result<Funding
         .await?;
         // The people behind the raised sums, counted only as far as the
         // privacy rule needs (see GIVERS_COUNTED).
-        let givers = |from: Option<chrono::DateTime<chrono::Utc>>| {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM (SELECT DISTINCT COALESCE(supporter_id, -id) FROM ledger_entries \
-                 WHERE kind IN ('payment', 'manual') AND currency = $1 AND ($2 IS NULL OR occurred_at >= $2) \
-                 LIMIT $3) AS givers",
-            )
-            .bind(currency.code())
-            .bind(from)
-            .bind(GIVERS_COUNTED)
-            .fetch_one(pool)
-        };
         let month_start =
             Month::of(today.and_hms_opt(0, 0, 0).expect("midnight").and_utc()).start();
-        let givers = (givers(None).await?, givers(Some(month_start)).await?);
+        let givers = (
+            count_givers!(pool, currency, None, None).await?,
+            count_givers!(pool, currency, Some(month_start), None).await?,
+        );
         // Patron tiers count people with a running pledge; sponsor tiers
         // count the sponsors currently shown.
         let tiers: Vec<TierCount> = sqlx::query_as(
@@ -100,6 +110,7 @@ pub async fn facts(db: &Db, today: NaiveDate, grace_days: i64) -> Result<Funding
         .await?;
         (sums, patrons, sponsors, raised, givers, tiers)
     });
+    let years = yearly_history(db, currency).await?;
     let sum_of = |i: Interval| sums.iter().find(|(k, _)| *k == i).map_or(0, |(_, s)| *s);
     Ok(FundingFacts {
         currency,
@@ -123,22 +134,14 @@ pub async fn facts(db: &Db, today: NaiveDate, grace_days: i64) -> Result<Funding
                 supporters: t.supporters,
             })
             .collect(),
+        years,
         updated_at: super::now(),
     })
 }
 
-/// One year of the books, in the campaign currency.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct YearTotals {
-    pub year: i32,
-    /// Payments and manual contributions, less refunds and disputes.
-    pub income: i64,
-    /// Payment provider fees.
-    pub expenses: i64,
-}
-
-/// Income and fees per calendar year, from the monthly aggregates (never the
-/// ledger itself), oldest first.
+/// Income and fees per calendar year, from the monthly aggregates, oldest
+/// first; and the people behind each year's income, counted as far as the
+/// privacy rule needs.
 pub async fn yearly_history(db: &Db, currency: Currency) -> Result<Vec<YearTotals>> {
     let rows: Vec<(String, i64, i64)> = db_run!(db, |pool| {
         sqlx::query_as(
@@ -151,14 +154,25 @@ pub async fn yearly_history(db: &Db, currency: Currency) -> Result<Vec<YearTotal
         .fetch_all(pool)
         .await?
     });
-    Ok(rows
-        .into_iter()
-        .filter_map(|(year, income, expenses)| {
-            Some(YearTotals {
-                year: year.parse().ok()?,
-                income,
-                expenses,
-            })
-        })
-        .collect())
+    let mut years = Vec::with_capacity(rows.len());
+    for (year, income, expenses) in rows {
+        let Ok(year) = year.parse::<i32>() else {
+            continue;
+        };
+        let start = |y: i32| {
+            NaiveDate::from_ymd_opt(y, 1, 1)
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|d| d.and_utc())
+        };
+        let (from, until) = (start(year), start(year + 1));
+        let givers = db_run!(db, |pool| count_givers!(pool, currency, from, until)
+            .await?);
+        years.push(YearTotals {
+            year,
+            income,
+            expenses,
+            givers,
+        });
+    }
+    Ok(years)
 }

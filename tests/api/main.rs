@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod contributions;
 mod errors;
+mod formats;
 mod funding;
 mod lifecycle;
 mod ops;
