@@ -86,6 +86,10 @@ impl Application {
                 settings.auth.login_attempts_per_ip_per_minute,
                 settings.auth.login_attempts_per_account_per_minute,
             ),
+            sponsor_limiter: LoginLimiter::per_hour(
+                settings.sponsors.applications_per_ip_per_hour,
+                settings.sponsors.applications_per_email_per_hour,
+            ),
             gateway,
             mailer,
             templates: crate::mail::templates::Templates::new(),
@@ -189,6 +193,7 @@ fn spawn_housekeeping(state: AppState, shutdown: CancellationToken) {
     background::every(Duration::from_secs(10), shutdown, move || {
         state.login_limiter.prune();
         state.manage_limiter.prune();
+        state.sponsor_limiter.prune();
         state.metrics.run_upkeep();
         std::future::ready(())
     });

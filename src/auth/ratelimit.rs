@@ -25,6 +25,15 @@ impl LoginLimiter {
         }
     }
 
+    /// Limits per hour rather than per minute (sponsor applications).
+    pub fn per_hour(per_ip: u32, per_key: u32) -> Self {
+        let quota = |n: u32| Quota::per_hour(NonZeroU32::new(n.max(1)).expect("non-zero"));
+        LoginLimiter {
+            per_ip: RateLimiter::keyed(quota(per_ip)),
+            per_account: RateLimiter::keyed(quota(per_key)),
+        }
+    }
+
     /// Counts one attempt; refuses it if either limit is exhausted.
     pub fn check(&self, ip: IpAddr, account: &str) -> Result<(), Error> {
         let clock = DefaultClock::default();

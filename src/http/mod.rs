@@ -6,6 +6,7 @@ pub mod admin;
 pub mod checkout;
 pub mod extract;
 pub mod ops;
+pub mod origin;
 pub mod pages;
 pub mod patron;
 pub mod public;
@@ -53,6 +54,8 @@ pub struct AppContext {
     pub login_limiter: LoginLimiter,
     /// Limits requests for patron management links, per address and email.
     pub manage_limiter: LoginLimiter,
+    /// Limits sponsor applications, per address and contact email.
+    pub sponsor_limiter: LoginLimiter,
     pub public: Arc<PublicCache>,
     pub metrics: PrometheusHandle,
     /// Stripe, when a secret key is configured.
