@@ -16,6 +16,7 @@ mod payments;
 mod public_pages;
 mod reports;
 mod scaleout;
+mod sponsor_applications;
 mod storage;
 mod supporters;
 mod tiers;

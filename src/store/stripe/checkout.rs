@@ -56,7 +56,6 @@ pub async fn claim_checkout(db: &Db, c: &NewCheckout<'_>) -> Result<CheckoutRow>
             checkout_select!(),
             "WHERE idempotency_key = $1"
         ))
-        )
         .bind(c.idempotency_key)
         .fetch_one(pool)
         .await?
