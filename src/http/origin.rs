@@ -33,9 +33,9 @@ pub fn same_site_form(headers: &HeaderMap, site_url: &str) -> Result<(), Error> 
         let host = text(header::HOST);
         origin_of(origin).is_some_and(|o| {
             Some(&o) == site.as_ref()
-                || host.as_deref().is_some_and(|h| {
-                    o.split_once("://").map(|(_, authority)| authority) == Some(h)
-                })
+                || host
+                    .as_deref()
+                    .is_some_and(|h| o.split_once("://").map(|(_, authority)| authority) == Some(h))
         })
     };
     if let Some(site) = text(axum::http::HeaderName::from_static("sec-fetch-site")) {
@@ -74,7 +74,10 @@ mod tests {
             headers(&[("origin", "https://FUND.example.social:443")]),
             headers(&[("sec-fetch-site", "same-origin")]),
             headers(&[("sec-fetch-site", "none")]),
-            headers(&[("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")]),
+            headers(&[
+                ("origin", "http://127.0.0.1:8080"),
+                ("host", "127.0.0.1:8080"),
+            ]),
             // Not a browser: nothing to forge.
             headers(&[]),
         ] {
@@ -90,8 +93,14 @@ mod tests {
             headers(&[("origin", "https://fund.example.social.evil.example")]),
             headers(&[("origin", "http://fund.example.social")]),
             headers(&[("sec-fetch-site", "cross-site")]),
-            headers(&[("sec-fetch-site", "same-site"), ("origin", "https://example.social")]),
-            headers(&[("origin", "https://evil.example"), ("host", "fund.example.social")]),
+            headers(&[
+                ("sec-fetch-site", "same-site"),
+                ("origin", "https://example.social"),
+            ]),
+            headers(&[
+                ("origin", "https://evil.example"),
+                ("host", "fund.example.social"),
+            ]),
         ] {
             assert!(
                 matches!(same_site_form(&h, SITE), Err(Error::CrossSite)),

@@ -246,7 +246,12 @@ pub async fn start(
         return Ok(Started::UnderReview);
     }
     let customer = customer_for(db, gateway, supporter_id, &email, &name).await?;
-    let metadata = metadata(row.id, supporter_id, checkout.purpose(), tier.as_ref().map(|t| t.id));
+    let metadata = metadata(
+        row.id,
+        supporter_id,
+        checkout.purpose(),
+        tier.as_ref().map(|t| t.id),
+    );
     let gift_name = format!("One-time gift to {}", campaign.name);
     let price_id = match &tier {
         Some(t) if amount == t.amount_minor => catalogue::sync_tier(db, gateway, t).await?,

@@ -91,7 +91,11 @@ async fn twenty_applications_mail_nobody_until_one_is_paid(app: TestApp, fake: F
     // Emails are queued in the transaction of what causes them: nothing
     // queued now is nothing sent, ever.
     assert_eq!(queued_to(&app, VICTIM).await, 0, "nothing to the applicant");
-    assert_eq!(queued_to(&app, OWNER_EMAIL).await, 0, "nothing to the owner");
+    assert_eq!(
+        queued_to(&app, OWNER_EMAIL).await,
+        0,
+        "nothing to the owner"
+    );
     assert!(app.ctx.mailer.sent().await.is_empty());
 
     // One of them pays: now the applicant hears back, with the logo link,
@@ -130,7 +134,11 @@ async fn applications_are_limited_per_address_and_per_email(app: TestApp, _fake:
     let owner = app.owner_token().await;
     let tier = gold(&app, &owner).await;
     for _ in 0..2 {
-        expect_json(apply(&app, application(tier, "a@spam.example")).await, StatusCode::OK).await;
+        expect_json(
+            apply(&app, application(tier, "a@spam.example")).await,
+            StatusCode::OK,
+        )
+        .await;
     }
     // The same address, differently written, is the same email.
     let res = apply(&app, application(tier, "A@Spam.example")).await;
@@ -139,7 +147,11 @@ async fn applications_are_limited_per_address_and_per_email(app: TestApp, _fake:
 
     // Another email from the same client: its fourth application passes
     // (the refused one above counted), the next is refused, by the form too.
-    expect_json(apply(&app, application(tier, "b@spam.example")).await, StatusCode::OK).await;
+    expect_json(
+        apply(&app, application(tier, "b@spam.example")).await,
+        StatusCode::OK,
+    )
+    .await;
     let res = apply(&app, application(tier, "c@spam.example")).await;
     expect_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate-limited").await;
     let tier_s = tier.to_string();
@@ -243,7 +255,12 @@ async fn the_support_form_refuses_posts_from_other_sites(app: TestApp, _fake: Fa
         .send()
         .await
         .unwrap();
-    expect_problem(res, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type").await;
+    expect_problem(
+        res,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+    )
+    .await;
     let res = app
         .client
         .request(reqwest::Method::OPTIONS, app.url("/api/v1/checkout"))

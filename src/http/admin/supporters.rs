@@ -275,13 +275,8 @@ async fn decide(
         && let Some(gateway) = &state.gateway
     {
         // Invoice terms: the approval is what lets the invoice go out.
-        crate::payments::checkout::invoice_approved(
-            &state.db,
-            gateway,
-            &state.settings.stripe,
-            id,
-        )
-        .await?;
+        crate::payments::checkout::invoice_approved(&state.db, gateway, &state.settings.stripe, id)
+            .await?;
     }
     crate::app::sweep_publication(state).await;
     published(state).await;

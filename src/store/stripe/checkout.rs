@@ -52,13 +52,10 @@ pub async fn claim_checkout(db: &Db, c: &NewCheckout<'_>) -> Result<CheckoutRow>
         .bind(c.by_invoice)
         .execute(pool)
         .await?;
-        sqlx::query_as::<_, CheckoutRow>(concat!(
-            checkout_select!(),
-            "WHERE idempotency_key = $1"
-        ))
-        .bind(c.idempotency_key)
-        .fetch_one(pool)
-        .await?
+        sqlx::query_as::<_, CheckoutRow>(concat!(checkout_select!(), "WHERE idempotency_key = $1"))
+            .bind(c.idempotency_key)
+            .fetch_one(pool)
+            .await?
     });
     Ok(row)
 }
