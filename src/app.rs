@@ -96,6 +96,13 @@ impl Application {
                 per_account: settings.auth.login_attempts_per_account_per_minute,
             }),
             heavy: HeavyPools::new(&settings),
+            // Applications are mailed to owners: per address, per contact
+            // email, and per email across addresses.
+            sponsor_limiter: LoginLimiter::per_hour(Limits {
+                per_client: settings.sponsors.applications_per_ip_per_hour,
+                per_account_per_client: settings.sponsors.applications_per_email_per_hour,
+                per_account: settings.sponsors.applications_per_email_per_hour,
+            }),
             gateway,
             mailer,
             templates: crate::mail::templates::Templates::new(),
@@ -199,6 +206,7 @@ fn spawn_housekeeping(state: AppState, shutdown: CancellationToken) {
     background::every(Duration::from_secs(10), shutdown, move || {
         state.login_limiter.prune();
         state.manage_limiter.prune();
+        state.sponsor_limiter.prune();
         state.metrics.run_upkeep();
         std::future::ready(())
     });

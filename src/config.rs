@@ -226,6 +226,10 @@ pub struct SponsorSettings {
     pub logo_min_side: u32,
     /// Lifetime of the logo upload link sent to a sponsor, in hours.
     pub upload_link_ttl_hours: i64,
+    /// Sponsor applications (checkout or the /support form) accepted per
+    /// client address, and per contact email, in an hour; then 429.
+    pub applications_per_ip_per_hour: u32,
+    pub applications_per_email_per_hour: u32,
     /// Seconds between publication sweeps (audit entries for sponsors that
     /// appear or disappear as time passes).
     pub sweep_secs: u64,
@@ -378,6 +382,13 @@ impl Settings {
             || self.auth.login_attempts_per_account_all_clients_per_minute == 0
         {
             return Err(Error::Config("login attempt limits must be above 0".into()));
+        }
+        if self.sponsors.applications_per_ip_per_hour == 0
+            || self.sponsors.applications_per_email_per_hour == 0
+        {
+            return Err(Error::Config(
+                "sponsor application limits must be above 0".into(),
+            ));
         }
         if self.stripe.one_time_min_minor <= 0 {
             return Err(Error::Config(

@@ -43,6 +43,9 @@ pub enum Error {
     InvalidCredentials,
     #[error("forbidden")]
     Forbidden,
+    /// A form posted from another site (a forged request).
+    #[error("cross-site request refused")]
+    CrossSite,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("method not allowed")]
@@ -111,6 +114,7 @@ impl Error {
             Error::Unauthorized => "unauthorized",
             Error::InvalidCredentials => "invalid-credentials",
             Error::Forbidden => "forbidden",
+            Error::CrossSite => "cross-site-request",
             Error::NotFound(_) => "not-found",
             Error::MethodNotAllowed => "method-not-allowed",
             Error::Conflict { .. } => "conflict",
@@ -135,7 +139,7 @@ impl Error {
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unauthorized | Error::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Error::Forbidden => StatusCode::FORBIDDEN,
+            Error::Forbidden | Error::CrossSite => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict { .. } => StatusCode::CONFLICT,
@@ -160,6 +164,7 @@ impl Error {
             Error::Unauthorized => "Authentication is required",
             Error::InvalidCredentials => "Invalid email or password",
             Error::Forbidden => "Your role does not allow this",
+            Error::CrossSite => "Forms may be posted only from this site",
             Error::NotFound(_) => "Not found",
             Error::MethodNotAllowed => "Method not allowed",
             Error::Conflict { .. } => "The request conflicts with existing data",

@@ -41,12 +41,21 @@ pub struct LoginLimiter {
 
 impl LoginLimiter {
     pub fn new(limits: Limits) -> Self {
-        let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).expect("non-zero"));
+        Self::with_period(limits, Quota::per_minute)
+    }
+
+    fn with_period(limits: Limits, period: fn(NonZeroU32) -> Quota) -> Self {
+        let quota = |n: u32| period(NonZeroU32::new(n.max(1)).expect("non-zero"));
         LoginLimiter {
             per_client: RateLimiter::keyed(quota(limits.per_client)),
             per_account_client: RateLimiter::keyed(quota(limits.per_account_per_client)),
             per_account: RateLimiter::keyed(quota(limits.per_account)),
         }
+    }
+
+    /// The same buckets, counted per hour (sponsor applications).
+    pub fn per_hour(limits: Limits) -> Self {
+        Self::with_period(limits, Quota::per_hour)
     }
 
     /// Counts one attempt on `account`; refuses it if a bucket is empty. The

@@ -33,6 +33,10 @@ struct LinkClaims {
     aud: String,
     iat: i64,
     exp: i64,
+    /// The sponsor's link version when issued: an upload through a link or
+    /// a rejection moves it on, which spends every earlier link.
+    #[serde(default)]
+    ver: i64,
 }
 
 #[derive(Clone)]
@@ -90,8 +94,14 @@ impl TokenKeys {
 
     /// A link token that lets a sponsor upload its own logo: signed with the
     /// same key, for its own audience (never accepted as an admin token, and
-    /// an admin token is never accepted here), bound to the sponsor's id.
-    pub fn issue_logo_upload(&self, sponsor_id: i64, ttl_secs: i64) -> Result<(String, i64)> {
+    /// an admin token is never accepted here), bound to the sponsor's id and
+    /// link version.
+    pub fn issue_logo_upload(
+        &self,
+        sponsor_id: i64,
+        version: i64,
+        ttl_secs: i64,
+    ) -> Result<(String, i64)> {
         let now = chrono::Utc::now().timestamp();
         let exp = now + ttl_secs.max(60);
         let claims = LinkClaims {
@@ -100,19 +110,22 @@ impl TokenKeys {
             aud: LOGO_UPLOAD_AUDIENCE.to_owned(),
             iat: now,
             exp,
+            ver: version,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(Error::internal)?;
         Ok((token, exp))
     }
 
-    /// The sponsor a logo-upload token was issued for, if it is valid.
-    pub fn verify_logo_upload(&self, token: &str) -> Result<i64> {
+    /// The sponsor and link version a logo-upload token was issued for, if
+    /// its signature and expiry are valid. Whether the version is still the
+    /// sponsor's (the link is not spent or revoked) is the store's to say.
+    pub fn verify_logo_upload(&self, token: &str) -> Result<(i64, i64)> {
         let mut validation = self.validation.clone();
         validation.set_audience(&[LOGO_UPLOAD_AUDIENCE]);
         jsonwebtoken::decode::<LinkClaims>(token, &self.decoding, &validation)
             .ok()
-            .and_then(|data| data.claims.sub.parse().ok())
+            .and_then(|data| Some((data.claims.sub.parse().ok()?, data.claims.ver)))
             .ok_or(Error::Unauthorized)
     }
 
@@ -196,8 +209,8 @@ mod tests {
     #[test]
     fn logo_upload_tokens_are_not_admin_tokens() {
         let k = keys("0123456789abcdef0123456789abcdef");
-        let (link, _) = k.issue_logo_upload(42, 3600).unwrap();
-        assert_eq!(k.verify_logo_upload(&link).unwrap(), 42);
+        let (link, _) = k.issue_logo_upload(42, 3, 3600).unwrap();
+        assert_eq!(k.verify_logo_upload(&link).unwrap(), (42, 3));
         assert!(k.verify(&link).is_err());
         let admin = k.issue(1, Role::Owner).unwrap();
         assert!(k.verify_logo_upload(&admin).is_err());

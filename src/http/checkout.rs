@@ -1,12 +1,21 @@
 //! `POST /api/v1/checkout`: start paying. No account, no password.
 
-use axum::{extract::State, http::HeaderMap};
+use std::net::IpAddr;
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{AppState, extract::Json};
+use super::{
+    AppState,
+    extract::{ClientIp, Json},
+};
 use crate::{
     domain::{
         Checks,
@@ -14,7 +23,7 @@ use crate::{
         text,
     },
     error::{Error, Result},
-    payments::checkout::{self, Checkout},
+    payments::checkout::{self, Checkout, Started},
 };
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -70,6 +79,14 @@ pub(crate) enum PayBy {
 #[derive(Serialize, ToSchema)]
 struct CheckoutResponse {
     checkout_url: String,
+}
+
+/// A sponsor's invoice application, received: an owner reviews it, and once
+/// it is approved Stripe emails the invoice to the contact address.
+#[derive(Serialize, ToSchema)]
+struct ApplicationResponse {
+    /// Always `under_review`.
+    status: &'static str,
 }
 
 impl CheckoutRequest {
@@ -149,28 +166,45 @@ impl CheckoutRequest {
 }
 
 /// Creates a Stripe Checkout Session and returns its URL. Send an
-/// `Idempotency-Key` header to get the same session back on a retry.
+/// `Idempotency-Key` header to get the same session back on a retry. A
+/// sponsor paying by invoice gets 202: the invoice is made once an owner
+/// approves the application. Sponsor applications are limited per client
+/// address and per email (429). No CORS: browsers on other sites cannot
+/// send this (it needs `application/json`, which needs a preflight that is
+/// never granted).
 #[utoipa::path(post, path = "/api/v1/checkout", tag = "public", request_body = CheckoutRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Same key, same session")),
-    responses((status = 200, body = CheckoutResponse), (status = 409, body = crate::error::Problem),
-              (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)))]
+    responses((status = 200, body = CheckoutResponse), (status = 202, body = ApplicationResponse),
+              (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem),
+              (status = 429, body = crate::error::Problem), (status = 503, body = crate::error::Problem)))]
 async fn start_checkout(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Json(req): Json<CheckoutRequest>,
-) -> Result<axum::Json<CheckoutResponse>> {
-    let url = run(&state, &headers, &req).await?;
-    Ok(axum::Json(CheckoutResponse { checkout_url: url }))
+) -> Result<Response> {
+    Ok(match run(&state, ip, &headers, &req).await? {
+        Started::Pay(url) => axum::Json(CheckoutResponse { checkout_url: url }).into_response(),
+        Started::UnderReview => (
+            StatusCode::ACCEPTED,
+            axum::Json(ApplicationResponse {
+                status: "under_review",
+            }),
+        )
+            .into_response(),
+    })
 }
 
 /// Starts a checkout for `req` (from the JSON API or the support page's
-/// forms) and returns Stripe's URL. Sponsors on the domain blocklist are
-/// refused here, when they apply.
+/// forms, sent from `ip`) and returns what it led to. Sponsors on the domain
+/// blocklist are refused here, when they apply, and applications are
+/// counted against `sponsors.applications_per_*_per_hour`.
 pub(crate) async fn run(
     state: &AppState,
+    ip: IpAddr,
     headers: &HeaderMap,
     req: &CheckoutRequest,
-) -> Result<String> {
+) -> Result<Started> {
     let gateway = state.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
     let checkout = req.parse()?;
     if let Checkout::Sponsor { sponsor, .. } = &checkout {
@@ -185,6 +219,11 @@ pub(crate) async fn run(
                 }
                 other => other,
             })?;
+        // Counted before the database or Stripe is touched; an application
+        // that was refused above costs nothing and counts nothing.
+        state
+            .sponsor_limiter
+            .check(ip, &sponsor.contact_email.normalized)?;
     }
     let key = match headers.get("idempotency-key") {
         Some(v) => {

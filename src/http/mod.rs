@@ -6,6 +6,7 @@ pub mod admin;
 pub mod checkout;
 pub mod extract;
 pub mod ops;
+pub mod origin;
 pub mod pages;
 pub mod patron;
 pub mod public;
@@ -55,6 +56,8 @@ pub struct AppContext {
     pub manage_limiter: LoginLimiter,
     /// Bounds on hashing, image decoding and rendering.
     pub heavy: crate::heavy::HeavyPools,
+    /// Limits sponsor applications, per address and contact email.
+    pub sponsor_limiter: LoginLimiter,
     pub public: Arc<PublicCache>,
     pub metrics: PrometheusHandle,
     /// Stripe, when a secret key is configured.

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::{
     AppState,
     checkout::{self, CheckoutRequest, Kind, PayBy},
-    extract::Query,
+    extract::{ClientIp, Query},
     public::conditional_with,
 };
 use crate::{
@@ -26,10 +26,10 @@ use crate::{
         supporter::Visibility,
     },
     error::{Error, FieldError},
-    payments::checkout::ReturnTo,
+    payments::checkout::{ReturnTo, Started},
     render::{page, svg::WallParams},
     snapshot::Rendered,
-    store::{self, audit::Actor},
+    store::{self, audit::Actor, logos::Upload},
 };
 
 pub fn routes(state: &AppState) -> Router<AppState> {
@@ -386,10 +386,16 @@ struct CheckoutForm {
 
 async fn support_checkout(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Form(form): Form<CheckoutForm>,
 ) -> Response {
+    // Another site may not post this form for its visitors (a sponsor
+    // application in their name, from their address).
     let data = state.public.current().data.clone();
+    if let Err(e) = super::origin::same_site_form(&headers, &data.site_url) {
+        return e.into_response();
+    }
     let exponent = data.currency.exponent();
     let mut errors = Vec::new();
     let kind = match form.kind.as_str() {
@@ -436,12 +442,28 @@ async fn support_checkout(
         },
     };
     let result = if errors.is_empty() {
-        checkout::run(&state, &headers, &req).await
+        checkout::run(&state, ip, &headers, &req).await
     } else {
         Err(Error::Validation(errors))
     };
     match result {
-        Ok(url) => Redirect::to(&url).into_response(),
+        Ok(Started::Pay(url)) => Redirect::to(&url).into_response(),
+        Ok(Started::UnderReview) => {
+            let mut response = Html(page::message(
+                "Thank you",
+                "We received your sponsorship application. Once we have reviewed and approved it, \
+                 the invoice is emailed to you, with a link to send us your logo.",
+                &[],
+                "/support",
+            ))
+            .into_response();
+            let h = response.headers_mut();
+            h.insert(PAGE_CSP.0, PAGE_CSP.1);
+            h.insert(NOSNIFF.0, NOSNIFF.1);
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e @ Error::RateLimited { .. }) => e.into_response(),
         Err(e) => message_page(&e, "We could not start your payment", "/support"),
     }
 }
@@ -484,7 +506,10 @@ struct TokenQuery {
 /// The form a sponsor reaches through its signed upload link.
 async fn logo_form(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
     let sponsor = match state.tokens.verify_logo_upload(&q.token) {
-        Ok(id) => store::supporters::get(&state.db, id).await,
+        Ok((id, version)) => match store::logos::link_is_live(&state.db, id, version).await {
+            Ok(()) => store::supporters::get(&state.db, id).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     match sponsor {
@@ -578,27 +603,41 @@ async fn receive_logo(state: &AppState, mut multipart: Multipart) -> Result<(), 
             _ => {}
         }
     }
-    let sponsor_id = state
+    let (sponsor_id, version) = state
         .tokens
         .verify_logo_upload(token.as_deref().unwrap_or(""))?;
+    // Refuse a spent or revoked link before the work of decoding; the
+    // upload itself spends it, atomically.
+    store::logos::link_is_live(&state.db, sponsor_id, version).await?;
     let logo = parse_logo(state, bytes.unwrap_or_default(), alt.unwrap_or_default()).await?;
     let actor = Actor {
         id: None,
         label: format!("sponsor {sponsor_id} (upload link)"),
     };
-    store::logos::put(&state.db, &actor, sponsor_id, variant, &logo, false).await?;
+    store::logos::put(
+        &state.db,
+        &actor,
+        sponsor_id,
+        variant,
+        &logo,
+        Upload::ThroughLink { version },
+    )
+    .await?;
     state.public.mark_dirty();
     Ok(())
 }
 
-/// The signed logo-upload link for a sponsor, and when it expires. Issue it
-/// in the sponsor's confirmation; it works `sponsors.upload_link_ttl_hours`.
-pub fn logo_upload_url(
+/// The signed logo-upload link for a sponsor, and when it expires. It works
+/// `sponsors.upload_link_ttl_hours`, for one upload: an upload through any
+/// link spends it and every link issued before it, and a rejection revokes
+/// them all. A rejected sponsor gets none (409).
+pub async fn logo_upload_url(
     state: &super::AppContext,
     sponsor_id: i64,
 ) -> Result<(String, chrono::DateTime<chrono::Utc>), Error> {
+    let version = store::logos::link_version(&state.db, sponsor_id).await?;
     let ttl = state.settings.sponsors.upload_link_ttl_hours.max(1) * 3600;
-    let (token, exp) = state.tokens.issue_logo_upload(sponsor_id, ttl)?;
+    let (token, exp) = state.tokens.issue_logo_upload(sponsor_id, version, ttl)?;
     let site = state.public.current().data.site_url.clone();
     let expires = chrono::DateTime::from_timestamp(exp, 0).unwrap_or_default();
     Ok((format!("{site}/sponsor/logo?token={token}"), expires))

@@ -149,10 +149,18 @@ async fn render(
             common["link_ttl_minutes"] = json!(ttl.num_minutes());
         }
     }
-    // A sponsor's confirmation carries a signed link to send their logo.
-    if let (Some(sponsor), "sponsor_applied") = (mail.supporter_id, mail.template.as_str()) {
-        let (url, _expires) = crate::http::pages::logo_upload_url(ctx, sponsor)?;
-        common["logo_upload_url"] = json!(url);
+    // A sponsor's confirmation (sent once it paid) and its approval each
+    // carry a fresh signed link to send their logo, made now, so a link
+    // spent by an upload is followed by a new one. A rejected sponsor's
+    // message carries none.
+    if let (Some(sponsor), "sponsor_applied" | "sponsor_approved") =
+        (mail.supporter_id, mail.template.as_str())
+    {
+        match crate::http::pages::logo_upload_url(ctx, sponsor).await {
+            Ok((url, _expires)) => common["logo_upload_url"] = json!(url),
+            Err(Error::Conflict { .. } | Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
     if let Value::Object(common) = common {
         for (k, v) in common {

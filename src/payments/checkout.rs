@@ -2,6 +2,11 @@
 //! a company buying a sponsorship. The same Idempotency-Key returns the same
 //! Checkout Session; a retry after a crash reuses our row and Stripe's
 //! idempotency key, so it never makes a second session.
+//!
+//! Starting a checkout emails nobody and changes no existing supporter:
+//! anyone can type any address. A card sponsor's application is announced
+//! when its first payment is booked; an invoice application waits for an
+//! owner's approval, and only then is the invoice made (Stripe emails it).
 
 use std::collections::HashMap;
 
@@ -17,7 +22,7 @@ use crate::{
         tier::{Interval, TierKind},
     },
     error::{Error, Result},
-    store::{self, Db, audit::Actor, stripe::NewCheckout},
+    store::{self, Db, stripe::NewCheckout},
 };
 
 /// A validated checkout request.
@@ -91,7 +96,17 @@ pub fn urls(settings: &StripeSettings, public_base_url: Option<&str>) -> Result<
     }
 }
 
-/// Returns the Checkout URL for this request.
+/// What a checkout request led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Started {
+    /// Pay at this URL (Stripe Checkout, or the invoice once approved).
+    Pay(String),
+    /// A sponsor's invoice application, waiting for an owner's approval.
+    UnderReview,
+}
+
+/// Starts this checkout request: a Checkout URL, or an invoice application
+/// left for the owners to review.
 // One caller (`http::checkout::run`), which has every argument at hand.
 #[allow(clippy::too_many_arguments)]
 pub async fn start(
@@ -103,7 +118,7 @@ pub async fn start(
     checkout: Checkout,
     locale: Option<&str>,
     return_to: &ReturnTo,
-) -> Result<String> {
+) -> Result<Started> {
     let campaign = store::campaign::get(db).await?;
     let currency: Currency = campaign.currency;
     let mut urls = urls(settings, campaign.public_base_url.as_deref())?;
@@ -113,6 +128,13 @@ pub async fn start(
     if let Some(cancel) = &return_to.cancel {
         urls.cancel.clone_from(cancel);
     }
+    let by_invoice = matches!(
+        checkout,
+        Checkout::Sponsor {
+            by_invoice: true,
+            ..
+        }
+    );
 
     let tier = match checkout.tier_id() {
         Some(id) => {
@@ -130,14 +152,7 @@ pub async fn start(
                     format!("must be an active {wanted} tier"),
                 ));
             }
-            if matches!(
-                checkout,
-                Checkout::Sponsor {
-                    by_invoice: true,
-                    ..
-                }
-            ) && tier.interval != Interval::Year
-            {
+            if by_invoice && tier.interval != Interval::Year {
                 return Err(Error::field(
                     "pay_by",
                     "invoices are for yearly sponsor tiers; pay by card",
@@ -182,6 +197,7 @@ pub async fn start(
             tier_id: tier.as_ref().map(|t| t.id),
             amount_minor: amount,
             currency,
+            by_invoice,
         },
     )
     .await?;
@@ -192,10 +208,11 @@ pub async fn start(
         ));
     }
     if let (Some(url), "open" | "completed") = (&row.url, row.status.as_str()) {
-        return Ok(url.clone());
+        return Ok(Started::Pay(url.clone()));
     }
 
-    // The supporter: found again on a retry, else created now.
+    // The supporter: found again on a retry, else created now. An existing
+    // patron is found, never changed (not even their language).
     let (email, name) = match &checkout {
         Checkout::Patron {
             email,
@@ -227,68 +244,32 @@ pub async fn start(
                     display_name,
                     visibility,
                     ..
-                } => store::stripe::upsert_patron(db, email, display_name, *visibility).await?,
+                } => {
+                    store::stripe::upsert_patron(db, email, display_name, *visibility, locale)
+                        .await?
+                }
                 Checkout::Sponsor { sponsor, .. } => {
-                    let actor = Actor {
-                        id: None,
-                        label: format!("checkout ({})", sponsor.contact_email.address),
-                    };
-                    store::supporters::create_sponsor(db, &actor, sponsor)
+                    store::supporters::apply_sponsor(db, sponsor, locale, by_invoice)
                         .await?
                         .id
                 }
             };
             store::stripe::set_checkout_supporter(db, row.id, id).await?;
-            if let Some(locale) = locale {
-                store::outbox::set_locale(db, id, locale).await?;
-            }
             id
         }
     };
-    let customer = match store::stripe::customer_of(db, supporter_id).await? {
-        Some(c) => c,
-        None => {
-            let c = gateway.create_customer(supporter_id, &email, &name).await?;
-            store::stripe::set_customer(db, supporter_id, &c).await?;
-            c
-        }
-    };
-
-    let mut metadata = HashMap::from([
-        ("patronage_checkout".to_owned(), row.id.to_string()),
-        (
-            "patronage_supporter_id".to_owned(),
-            supporter_id.to_string(),
-        ),
-        (
-            "patronage_purpose".to_owned(),
-            checkout.purpose().to_owned(),
-        ),
-    ]);
-    if let Some(t) = &tier {
-        metadata.insert("patronage_tier_id".to_owned(), t.id.to_string());
+    if by_invoice {
+        // Nothing goes to Stripe yet: an invoice would be emailed to
+        // whatever address was typed. `invoice_approved` makes it.
+        return Ok(Started::UnderReview);
     }
-    if let (
-        Checkout::Sponsor {
-            by_invoice: true, ..
-        },
-        Some(t),
-    ) = (&checkout, &tier)
-    {
-        let price = catalogue::sync_tier(db, gateway, t)
-            .await?
-            .ok_or_else(|| Error::field("tier_id", "this tier is not on sale"))?;
-        let (subscription, url) = gateway
-            .create_invoiced_subscription(
-                &format!("invoice-subscription-{}", row.id),
-                &customer,
-                &price,
-                settings.invoice_days_until_due,
-                metadata,
-            )
-            .await?;
-        return store::stripe::open_checkout(db, row.id, &subscription, &url).await;
-    }
+    let customer = customer_for(db, gateway, supporter_id, &email, &name).await?;
+    let metadata = metadata(
+        row.id,
+        supporter_id,
+        checkout.purpose(),
+        tier.as_ref().map(|t| t.id),
+    );
     let gift_name = format!("One-time gift to {}", campaign.name);
     let price_id = match &tier {
         Some(t) if amount == t.amount_minor => catalogue::sync_tier(db, gateway, t).await?,
@@ -328,5 +309,91 @@ pub async fn start(
             cancel_url: &urls.cancel,
         })
         .await?;
-    store::stripe::open_checkout(db, row.id, &session_id, &url).await
+    store::stripe::open_checkout(db, row.id, &session_id, &url)
+        .await
+        .map(Started::Pay)
+}
+
+/// An owner approved a sponsor: if it applied to pay by invoice, the
+/// invoice is made now (Stripe emails it, due in
+/// `stripe.invoice_days_until_due` days). Returns its URL, or `None` when
+/// there is no invoice application waiting. Safe to call again: Stripe's
+/// idempotency key is the application's.
+pub async fn invoice_approved(
+    db: &Db,
+    gateway: &Gateway,
+    settings: &StripeSettings,
+    supporter_id: i64,
+) -> Result<Option<String>> {
+    let Some(row) = store::stripe::invoice_application(db, supporter_id).await? else {
+        return Ok(None);
+    };
+    let sponsor = store::supporters::get(db, supporter_id).await?;
+    let tier_id = row
+        .tier_id
+        .ok_or_else(|| Error::internal("invoice application without a tier"))?;
+    let tier = store::tiers::get(db, tier_id).await?;
+    let customer = customer_for(
+        db,
+        gateway,
+        supporter_id,
+        &sponsor.email,
+        &sponsor.display_name,
+    )
+    .await?;
+    let price = catalogue::sync_tier(db, gateway, &tier)
+        .await?
+        .ok_or_else(|| Error::conflict("tier_id", "this tier is not on sale"))?;
+    let (subscription, url) = gateway
+        .create_invoiced_subscription(
+            &format!("invoice-subscription-{}", row.id),
+            &customer,
+            &price,
+            settings.invoice_days_until_due,
+            metadata(row.id, supporter_id, "sponsor", Some(tier.id)),
+        )
+        .await?;
+    store::stripe::open_checkout(db, row.id, &subscription, &url)
+        .await
+        .map(Some)
+}
+
+/// The supporter's Stripe customer, created the first time.
+async fn customer_for(
+    db: &Db,
+    gateway: &Gateway,
+    supporter_id: i64,
+    email: &str,
+    name: &str,
+) -> Result<String> {
+    match store::stripe::customer_of(db, supporter_id).await? {
+        Some(c) => Ok(c),
+        None => {
+            let c = gateway.create_customer(supporter_id, email, name).await?;
+            store::stripe::set_customer(db, supporter_id, &c).await?;
+            Ok(c)
+        }
+    }
+}
+
+/// What Stripe keeps for us on a session or subscription, to find our rows
+/// again from its events.
+fn metadata(
+    checkout_id: i64,
+    supporter_id: i64,
+    purpose: &str,
+    tier_id: Option<i64>,
+) -> HashMap<String, String> {
+    let mut metadata = HashMap::from([
+        ("patronage_checkout".to_owned(), checkout_id.to_string()),
+        (
+            "patronage_supporter_id".to_owned(),
+            supporter_id.to_string(),
+        ),
+        ("patronage_purpose".to_owned(), purpose.to_owned()),
+    ]);
+    if let Some(t) = tier_id {
+        metadata.insert("patronage_tier_id".to_owned(), t.to_string());
+    }
+    metadata
 }

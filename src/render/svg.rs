@@ -409,6 +409,7 @@ mod tests {
             givers_this_month: 0,
             givers_total: 0,
             tiers: Vec::new(),
+            years: Vec::new(),
             updated_at: chrono::Utc::now(),
         };
         let logo = |w: u32, h: u32| {
@@ -452,7 +453,6 @@ mod tests {
                 ),
             ],
             patron_names: Vec::new(),
-            history: Vec::new(),
             sponsor_rel: "sponsored",
         }
     }

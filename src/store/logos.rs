@@ -17,29 +17,63 @@ use crate::{
     error::{Error, Result},
 };
 
+/// How a logo reaches us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upload {
+    /// An admin's upload: approved at once.
+    ByAdmin,
+    /// The sponsor's own, through an upload link of this version: it waits
+    /// for an admin, and it spends the link.
+    ThroughLink { version: i64 },
+}
+
 /// Saves a checked logo for a sponsor, replacing the variant's previous one.
 /// An admin's upload is approved at once; a sponsor's own upload waits for an
 /// admin, and until then the public keeps seeing the previous approved state
 /// (no logo, since the row is replaced).
+///
+/// A link is single use: the upload moves the sponsor's link version on in
+/// the same commit, so this link and every one issued before it are spent.
+/// Two uploads racing with one link: one wins, the other is refused.
 pub async fn put(
     db: &Db,
     actor: &Actor,
     supporter_id: i64,
     variant: LogoVariant,
     logo: &Logo,
-    approved: bool,
+    upload: Upload,
 ) -> Result<()> {
     let at = now();
     let width = i64::from(logo.width);
     let height = i64::from(logo.height);
+    let approved = upload == Upload::ByAdmin;
     db_run!(db, |pool| {
         let mut tx = begin_write!(pool);
-        let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM supporters WHERE id = $1")
-            .bind(supporter_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if kind.as_deref() != Some("sponsor") {
-            return Err(Error::NotFound("sponsor"));
+        match upload {
+            Upload::ByAdmin => {
+                let kind: Option<String> =
+                    sqlx::query_scalar("SELECT kind FROM supporters WHERE id = $1")
+                        .bind(supporter_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if kind.as_deref() != Some("sponsor") {
+                    return Err(Error::NotFound("sponsor"));
+                }
+            }
+            Upload::ThroughLink { version } => {
+                let spent = sqlx::query(
+                    "UPDATE supporters SET logo_link_version = logo_link_version + 1 \
+                     WHERE id = $1 AND kind = 'sponsor' AND sponsor_status <> 'rejected' AND logo_link_version = $2",
+                )
+                .bind(supporter_id)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if spent == 0 {
+                    return Err(Error::Unauthorized);
+                }
+            }
         }
         sqlx::query(
             "INSERT INTO sponsor_logos (supporter_id, variant, mime, bytes, width, height, alt_text, approved, sha256, updated_at) \
@@ -74,6 +108,48 @@ pub async fn put(
         tx.commit().await?;
         Ok::<_, Error>(())
     })
+}
+
+/// The version a new upload link for this sponsor carries. A rejected
+/// sponsor gets none.
+pub async fn link_version(db: &Db, supporter_id: i64) -> Result<i64> {
+    let row: Option<(String, Option<String>, i64)> = db_run!(db, |pool| {
+        sqlx::query_as(
+            "SELECT kind, sponsor_status, logo_link_version FROM supporters WHERE id = $1",
+        )
+        .bind(supporter_id)
+        .fetch_optional(pool)
+        .await?
+    });
+    match row {
+        Some((kind, status, version)) if kind == "sponsor" => {
+            if status.as_deref() == Some("rejected") {
+                Err(Error::conflict(
+                    "status",
+                    "a rejected sponsor gets no upload link",
+                ))
+            } else {
+                Ok(version)
+            }
+        }
+        _ => Err(Error::NotFound("sponsor")),
+    }
+}
+
+/// Whether an upload link of `version` still opens the form: neither spent
+/// by an upload nor revoked by a rejection. Viewing the form spends nothing.
+pub async fn link_is_live(db: &Db, supporter_id: i64, version: i64) -> Result<()> {
+    let live: Option<i64> = db_run!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT id FROM supporters WHERE id = $1 AND kind = 'sponsor' \
+             AND sponsor_status <> 'rejected' AND logo_link_version = $2",
+        )
+        .bind(supporter_id)
+        .bind(version)
+        .fetch_optional(pool)
+        .await?
+    });
+    live.map(|_| ()).ok_or(Error::Unauthorized)
 }
 
 /// Approves a sponsor's uploaded logos (both variants).

@@ -7,7 +7,7 @@ use super::{
     Db, Page,
     audit::{Actor, audit},
     begin_write, bump_version, contains_pattern, is_unique_violation, now,
-    outbox::{AdminAudience, mail_admins, mail_supporter},
+    outbox::mail_supporter,
 };
 use crate::{
     db_run,
@@ -130,8 +130,78 @@ pub async fn create_patron(db: &Db, actor: &Actor, p: &PatronDraft) -> Result<Su
     get(db, id).await
 }
 
+/// Queues, in the caller's transaction, the news that a sponsor's
+/// application is real: the owners learn there is one to review, and with
+/// `$applicant` the applicant hears back (the message gets its logo-upload
+/// link when it is sent). The cause is the sponsor's, so it goes out once.
+macro_rules! queue_application_mails {
+    ($tx:expr, $id:expr, $applicant:expr) => {{
+        let (sponsor_name, website_url, tier_name): (String, Option<String>, Option<String>) =
+            sqlx::query_as(
+                "SELECT s.display_name, s.website_url, t.name FROM supporters s \
+                 LEFT JOIN tiers t ON t.id = s.tier_id WHERE s.id = $1",
+            )
+            .bind($id)
+            .fetch_one(&mut *$tx)
+            .await?;
+        let context = serde_json::json!({
+            "sponsor_name": sponsor_name, "tier_name": tier_name, "website_url": website_url,
+            "review_url": format!("/api/v1/admin/sponsors/{}", $id),
+        });
+        let cause = format!("sponsor_applied:{}", $id);
+        if $applicant {
+            $crate::store::outbox::mail_supporter!(
+                $tx,
+                $id,
+                cause.as_str(),
+                "sponsor_applied",
+                context
+            );
+        }
+        $crate::store::outbox::mail_admins!(
+            $tx,
+            $crate::store::outbox::AdminAudience::Owners,
+            cause.as_str(),
+            "sponsor_applied_admin",
+            context
+        );
+    }};
+}
+pub(crate) use queue_application_mails;
+
 /// Creates a sponsor, always `pending`: nothing is public before approval.
+/// Nobody is emailed: an admin entered it.
 pub async fn create_sponsor(db: &Db, actor: &Actor, s: &SponsorDraft) -> Result<SupporterRow> {
+    insert_sponsor(db, actor, s, None, false).await
+}
+
+/// A sponsor's own application (from checkout), `pending`. The applicant
+/// is not emailed here: anyone can type any address into the form, so the
+/// applicant hears from us only once the application is paid (the payment's
+/// booking queues it) or approved (invoice terms). The owners are told now
+/// only with `notify_owners`, for invoice applications, which wait for
+/// their approval; a card application reaches them when it is paid.
+/// `locale` is the language of the new sponsor's emails.
+pub async fn apply_sponsor(
+    db: &Db,
+    s: &SponsorDraft,
+    locale: Option<&str>,
+    notify_owners: bool,
+) -> Result<SupporterRow> {
+    let actor = Actor {
+        id: None,
+        label: format!("checkout ({})", s.contact_email.address),
+    };
+    insert_sponsor(db, &actor, s, locale, notify_owners).await
+}
+
+async fn insert_sponsor(
+    db: &Db,
+    actor: &Actor,
+    s: &SponsorDraft,
+    locale: Option<&str>,
+    notify_owners: bool,
+) -> Result<SupporterRow> {
     let at = now();
     let id = db_run!(db, |pool| {
         let mut tx = begin_write!(pool);
@@ -148,8 +218,8 @@ pub async fn create_sponsor(db: &Db, actor: &Actor, s: &SponsorDraft) -> Result<
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO supporters (kind, email, email_normalized, display_name, visibility, website_url, \
-             tier_id, sponsor_status, paid_through, logo_ref, created_at, updated_at) \
-             VALUES ('sponsor', $1, $2, $3, 'public', $4, $5, 'pending', $6, $7, $8, $8) RETURNING id",
+             tier_id, sponsor_status, paid_through, logo_ref, locale, created_at, updated_at) \
+             VALUES ('sponsor', $1, $2, $3, 'public', $4, $5, 'pending', $6, $7, $8, $9, $9) RETURNING id",
         )
         .bind(&s.contact_email.address)
         .bind(&s.contact_email.normalized)
@@ -158,6 +228,7 @@ pub async fn create_sponsor(db: &Db, actor: &Actor, s: &SponsorDraft) -> Result<
         .bind(s.tier_id)
         .bind(s.paid_through)
         .bind(&s.logo_ref)
+        .bind(locale)
         .bind(at)
         .fetch_one(&mut *tx)
         .await?;
@@ -171,26 +242,8 @@ pub async fn create_sponsor(db: &Db, actor: &Actor, s: &SponsorDraft) -> Result<
                 "company_name": s.company_name, "website_url": s.website_url.0, "tier_id": s.tier_id
             })
         );
-        // A sponsor who applied (not one an admin entered) hears back, and
-        // the owners learn there is one to review.
-        if actor.id.is_none() {
-            let tier_name: String = sqlx::query_scalar("SELECT name FROM tiers WHERE id = $1")
-                .bind(s.tier_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            let context = json!({
-                "sponsor_name": s.company_name, "tier_name": tier_name, "website_url": s.website_url.0,
-                "review_url": format!("/api/v1/admin/sponsors/{id}"),
-            });
-            let cause = format!("sponsor_applied:{id}");
-            mail_supporter!(tx, id, cause.as_str(), "sponsor_applied", context);
-            mail_admins!(
-                tx,
-                AdminAudience::Owners,
-                cause.as_str(),
-                "sponsor_applied_admin",
-                context
-            );
+        if notify_owners {
+            queue_application_mails!(tx, id, false);
         }
         bump_version!(tx);
         tx.commit().await?;
@@ -257,13 +310,20 @@ pub async fn decide_sponsor(
                 }
             }
         }
-        sqlx::query("UPDATE supporters SET sponsor_status = $2, status_reason = $3, updated_at = $4 WHERE id = $1")
-            .bind(id)
-            .bind(decision.as_str())
-            .bind(reason)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
+        // A rejection revokes every logo-upload link given out so far, for
+        // good: links issued after a reopen carry the new version.
+        let revoke = i64::from(decision == SponsorStatus::Rejected);
+        sqlx::query(
+            "UPDATE supporters SET sponsor_status = $2, status_reason = $3, updated_at = $4, \
+             logo_link_version = logo_link_version + $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(decision.as_str())
+        .bind(reason)
+        .bind(at)
+        .bind(revoke)
+        .execute(&mut *tx)
+        .await?;
         if decision == SponsorStatus::Approved {
             // The admin saw the logos with the sponsor: they are approved too.
             sqlx::query("UPDATE sponsor_logos SET approved = $2 WHERE supporter_id = $1")

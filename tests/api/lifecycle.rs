@@ -912,9 +912,12 @@ async fn gifts_sponsors_and_reports_reach_their_readers(app: TestApp, fake: Fake
         )
         .await;
     for company in ["acme", "shady"] {
-        start_checkout(&app, json!({"kind": "sponsor", "tier_id": gold["id"], "email": format!("billing@{company}.example"),
+        let session = start_checkout(&app, json!({"kind": "sponsor", "tier_id": gold["id"], "email": format!("billing@{company}.example"),
             "company_name": company.to_uppercase(), "website_url": format!("https://{company}.example")}))
         .await;
+        // An application is announced once it is paid.
+        fake.deliver(&fake.complete_checkout(&session), Delivery::HOSTILE)
+            .await;
     }
     let applied = app
         .mails(|m| m.subject.starts_with("New sponsor application"), 2)
@@ -924,7 +927,12 @@ async fn gifts_sponsors_and_reports_reach_their_readers(app: TestApp, fake: Fake
         .link("/api/v1/admin/sponsors/")
         .expect("a link to review it");
     assert!(review.starts_with("http"), "absolute: {review}");
-    let confirmation = app.mails(|m| m.to == "billing@acme.example", 1).await;
+    let confirmation = app
+        .mails(
+            |m| m.to == "billing@acme.example" && m.subject.starts_with("We received"),
+            1,
+        )
+        .await;
     let upload = confirmation[0]
         .link("/sponsor/logo?token=")
         .expect("a signed link to send the logo");

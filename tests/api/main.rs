@@ -17,6 +17,7 @@ mod payments;
 mod public_pages;
 mod reports;
 mod scaleout;
+mod sponsor_applications;
 mod storage;
 mod supporters;
 mod tiers;

@@ -28,6 +28,7 @@ with_stripe_on_both_backends!(
     two_replicas_receiving_the_same_events_book_each_payment_once,
     an_event_left_behind_by_a_crash_is_applied_after_its_lease,
     a_checkout_cannot_rename_an_existing_patron,
+    an_abandoned_checkout_leaves_a_patrons_language_alone,
     a_payment_is_booked_while_stripe_cannot_say_the_fee_and_the_fee_follows,
     refunds_and_disputes_land_on_the_payments_tier_whichever_event_arrives_first,
     a_fee_not_known_yet_follows_once_and_only_once,
@@ -483,6 +484,9 @@ async fn a_sponsor_pays_a_yearly_invoice_and_is_published_once_paid(
     let problem = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed").await;
     assert_eq!(problem["errors"][0]["field"], "pay_by");
 
+    // The application waits for an owner: no invoice yet (Stripe would
+    // email it to whatever address was typed), and no email to the
+    // applicant; the owners hear of it.
     let res = app
         .send(
             reqwest::Method::POST,
@@ -491,20 +495,24 @@ async fn a_sponsor_pays_a_yearly_invoice_and_is_published_once_paid(
             body(&platinum),
         )
         .await;
-    let url = expect_json(res, StatusCode::OK).await["checkout_url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let answer = expect_json(res, StatusCode::ACCEPTED).await;
+    assert_eq!(answer, json!({"status": "under_review"}));
+    assert_eq!(fake.count("sub_"), 0, "no subscription");
+    assert_eq!(fake.count("in_"), 0, "no invoice");
+    app.mails(
+        |m| m.to == crate::helpers::OWNER_EMAIL && m.subject.starts_with("New sponsor application"),
+        1,
+    )
+    .await;
     assert!(
-        url.starts_with("https://invoice.stripe.test/i/in_"),
-        "{url}"
+        app.ctx
+            .mailer
+            .sent()
+            .await
+            .iter()
+            .all(|raw| !raw.contains("ap@bigco.example")),
+        "nothing to the applicant yet"
     );
-    let invoice = fake.object(url.rsplit('/').next().unwrap());
-    let sub = invoice["parent"]["subscription_details"]["subscription"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(fake.object(&sub)["collection_method"], "send_invoice");
 
     let sponsors = app.get_json("/api/v1/admin/sponsors", Some(&owner)).await;
     let bigco = sponsors["items"][0].clone();
@@ -515,6 +523,24 @@ async fn a_sponsor_pays_a_yearly_invoice_and_is_published_once_paid(
         StatusCode::OK,
     )
     .await;
+    // Approved: the invoice is made now, and the applicant is told, with
+    // a link to send the logo.
+    let approved = app
+        .mails(
+            |m| m.to == "ap@bigco.example" && m.subject.contains("approved"),
+            1,
+        )
+        .await;
+    assert!(approved[0].link("/sponsor/logo?token=").is_some());
+    let sub: String = patronage::db_run!(&app.db, |pool| {
+        sqlx::query_scalar("SELECT stripe_session_id FROM checkout_sessions WHERE by_invoice = $1")
+            .bind(true)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    assert!(sub.starts_with("sub_"), "{sub}");
+    assert_eq!(fake.object(&sub)["collection_method"], "send_invoice");
     let public = || async {
         app.public_json("/api/v1/sponsors").await["sponsors"]
             .as_array()
@@ -658,6 +684,50 @@ async fn a_checkout_cannot_rename_an_existing_patron(app: TestApp, _fake: FakeSt
         .get_json(&format!("/api/v1/admin/supporters/{ann}"), Some(&owner))
         .await;
     assert_eq!(stored["display_name"], "Ann Lovelace");
+}
+
+/// Someone starts a checkout with a French patron's address from an English
+/// browser and walks away: her emails stay French.
+async fn an_abandoned_checkout_leaves_a_patrons_language_alone(app: TestApp, fake: FakeStripe) {
+    let owner = app.owner_token().await;
+    let tier = tier(&app, &owner, 500, "month").await;
+    let session = checkout(
+        &app,
+        json!({"kind": "patron", "tier_id": tier, "email": "ann@example.org",
+        "display_name": "Ann", "locale": "fr"}),
+    )
+    .await;
+    fake.deliver(&fake.complete_checkout(&session), Delivery::ONCE)
+        .await;
+    checkout(
+        &app,
+        json!({"kind": "patron", "tier_id": tier, "email": "ann@example.org",
+        "display_name": "Someone Else", "locale": "en"}),
+    )
+    .await;
+    let res = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/patron/manage",
+            None,
+            json!({"email": "ann@example.org"}),
+        )
+        .await;
+    expect_json(res, StatusCode::ACCEPTED).await;
+    let sent = app
+        .mails(
+            |m| {
+                m.to == "ann@example.org"
+                    && (m.subject.starts_with("Manage") || m.subject.starts_with("Gérer"))
+            },
+            1,
+        )
+        .await;
+    assert!(
+        sent[0].subject.starts_with("Gérer votre soutien"),
+        "{}",
+        sent[0].subject
+    );
 }
 
 async fn a_patron_manages_their_pledge_through_an_emailed_link(app: TestApp, fake: FakeStripe) {

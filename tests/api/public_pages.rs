@@ -532,6 +532,11 @@ async fn a_sponsor_uploads_its_logo_through_a_signed_link(app: TestApp) {
         "{}",
         res.text().await.unwrap()
     );
+    // One upload per link: the link is spent, the form no longer opens.
+    let res = send(token.clone(), png(64, 64, [0, 255, 0])).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let form = app.get(&format!("/sponsor/logo?token={token}"), None).await;
+    assert_eq!(form.status(), StatusCode::UNAUTHORIZED);
 
     // Not public before an admin approves it.
     app.ctx.public.refresh().await.unwrap();
@@ -547,6 +552,39 @@ async fn a_sponsor_uploads_its_logo_through_a_signed_link(app: TestApp) {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let sponsors = app.public_json("/api/v1/sponsors").await;
     assert_eq!(sponsors["sponsors"][0]["logo"]["alt"], "Linked Ltd");
+
+    // A rejection revokes the links given out, and no new one is issued.
+    let fresh = app
+        .post_ok(
+            &format!("/api/v1/admin/sponsors/{id}/upload-link"),
+            &owner,
+            json!({}),
+            StatusCode::OK,
+        )
+        .await;
+    let fresh = fresh["url"].as_str().unwrap();
+    let fresh = fresh.split("token=").nth(1).unwrap().to_owned();
+    let form = app.get(&format!("/sponsor/logo?token={fresh}"), None).await;
+    assert_eq!(form.status(), StatusCode::OK, "a new link works");
+    app.post_ok(
+        &format!("/api/v1/admin/sponsors/{id}/reject"),
+        &owner,
+        json!({"reason": "changed our minds"}),
+        StatusCode::OK,
+    )
+    .await;
+    let form = app.get(&format!("/sponsor/logo?token={fresh}"), None).await;
+    assert_eq!(form.status(), StatusCode::UNAUTHORIZED);
+    let res = send(fresh.clone(), png(64, 64, [0, 255, 0])).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = app
+        .post(
+            &format!("/api/v1/admin/sponsors/{id}/upload-link"),
+            &owner,
+            json!({}),
+        )
+        .await;
+    expect_problem(res, StatusCode::CONFLICT, "conflict").await;
 }
 
 async fn embed_badges_and_wall_follow_their_conventions(app: TestApp) {

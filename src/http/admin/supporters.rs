@@ -255,9 +255,29 @@ async fn decide(
             ));
         }
     }
-    let row =
+    let decided =
         store::supporters::decide_sponsor(&state.db, &admin.actor(), id, decision, &reason, today)
+            .await;
+    let row = match (decided, decision) {
+        (Ok(row), _) => row,
+        // Approved before, but its invoice could not be made then (Stripe
+        // was down): approving again makes it.
+        (Err(Error::Conflict { .. }), SponsorStatus::Approved)
+            if store::stripe::invoice_application(&state.db, id)
+                .await?
+                .is_some() =>
+        {
+            store::supporters::get(&state.db, id).await?
+        }
+        (Err(e), _) => return Err(e),
+    };
+    if decision == SponsorStatus::Approved
+        && let Some(gateway) = &state.gateway
+    {
+        // Invoice terms: the approval is what lets the invoice go out.
+        crate::payments::checkout::invoice_approved(&state.db, gateway, &state.settings.stripe, id)
             .await?;
+    }
     crate::app::sweep_publication(state).await;
     published(state).await;
     Ok(axum::Json(row.into()))
@@ -344,7 +364,15 @@ async fn upload_logo(
 ) -> Result<(StatusCode, axum::Json<LogoView>)> {
     let logo = crate::http::pages::parse_logo(&state, body, q.alt_text).await?;
     let variant = q.variant.unwrap_or(LogoVariant::Light);
-    store::logos::put(&state.db, &admin.actor(), id, variant, &logo, true).await?;
+    store::logos::put(
+        &state.db,
+        &admin.actor(),
+        id,
+        variant,
+        &logo,
+        store::logos::Upload::ByAdmin,
+    )
+    .await?;
     published(&state).await;
     Ok((
         StatusCode::CREATED,
@@ -391,6 +419,6 @@ async fn logo_upload_link(
     if sponsor.kind != SupporterKind::Sponsor {
         return Err(Error::NotFound("sponsor"));
     }
-    let (url, expires_at) = crate::http::pages::logo_upload_url(&state, id)?;
+    let (url, expires_at) = crate::http::pages::logo_upload_url(&state, id).await?;
     Ok(axum::Json(UploadLink { url, expires_at }))
 }

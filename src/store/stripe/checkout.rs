@@ -14,6 +14,8 @@ pub struct CheckoutRow {
     pub amount_minor: i64,
     pub url: Option<String>,
     pub status: String,
+    /// A sponsor paying by invoice: the invoice waits for an owner's approval.
+    pub by_invoice: bool,
 }
 
 pub struct NewCheckout<'a> {
@@ -23,14 +25,22 @@ pub struct NewCheckout<'a> {
     pub tier_id: Option<i64>,
     pub amount_minor: i64,
     pub currency: Currency,
+    pub by_invoice: bool,
+}
+
+macro_rules! checkout_select {
+    () => {
+        "SELECT id, idempotency_key, request_hash, stripe_session_id, purpose, supporter_id, tier_id, amount_minor, url, status, by_invoice \
+         FROM checkout_sessions "
+    };
 }
 
 /// The row for this idempotency key: the existing one, or a new one.
 pub async fn claim_checkout(db: &Db, c: &NewCheckout<'_>) -> Result<CheckoutRow> {
     let row = db_run!(db, |pool| {
         sqlx::query(
-            "INSERT INTO checkout_sessions (idempotency_key, request_hash, purpose, tier_id, amount_minor, currency, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'creating', $7) ON CONFLICT (idempotency_key) DO NOTHING",
+            "INSERT INTO checkout_sessions (idempotency_key, request_hash, purpose, tier_id, amount_minor, currency, status, created_at, by_invoice) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'creating', $7, $8) ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(c.idempotency_key)
         .bind(c.request_hash)
@@ -39,14 +49,27 @@ pub async fn claim_checkout(db: &Db, c: &NewCheckout<'_>) -> Result<CheckoutRow>
         .bind(c.amount_minor)
         .bind(c.currency.code())
         .bind(now())
+        .bind(c.by_invoice)
         .execute(pool)
         .await?;
-        sqlx::query_as::<_, CheckoutRow>(
-            "SELECT id, idempotency_key, request_hash, stripe_session_id, purpose, supporter_id, tier_id, amount_minor, url, status \
-             FROM checkout_sessions WHERE idempotency_key = $1",
-        )
-        .bind(c.idempotency_key)
-        .fetch_one(pool)
+        sqlx::query_as::<_, CheckoutRow>(concat!(checkout_select!(), "WHERE idempotency_key = $1"))
+            .bind(c.idempotency_key)
+            .fetch_one(pool)
+            .await?
+    });
+    Ok(row)
+}
+
+/// A sponsor's invoice application whose invoice is not made yet.
+pub async fn invoice_application(db: &Db, supporter_id: i64) -> Result<Option<CheckoutRow>> {
+    let row = db_run!(db, |pool| {
+        sqlx::query_as::<_, CheckoutRow>(concat!(
+            checkout_select!(),
+            "WHERE supporter_id = $1 AND by_invoice = $2 AND stripe_session_id IS NULL ORDER BY id LIMIT 1"
+        ))
+        .bind(supporter_id)
+        .bind(true)
+        .fetch_optional(pool)
         .await?
     });
     Ok(row)

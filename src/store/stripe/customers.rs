@@ -2,21 +2,24 @@
 
 use super::prelude::*;
 
-/// The patron with this email, created if new. An existing patron's name
-/// and visibility are never changed here: anyone can start a checkout with
-/// any address, so doing so must not rename somebody else in public.
+/// The patron with this email, created if new (with `locale` as the
+/// language of their emails). An existing patron is never changed here, not
+/// their name, visibility or language, not even once they pay: anyone can
+/// start a checkout with any address, so doing so must not rename somebody
+/// else in public or switch the language of their emails.
 pub async fn upsert_patron(
     db: &Db,
     email: &crate::domain::supporter::Email,
     display_name: &str,
     visibility: crate::domain::supporter::Visibility,
+    locale: Option<&str>,
 ) -> Result<i64> {
     let at = now();
     let id = db_run!(db, |pool| {
         let mut tx = begin_write!(pool);
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO supporters (kind, email, email_normalized, display_name, visibility, created_at, updated_at) \
-             VALUES ('patron', $1, $2, $3, $4, $5, $5) \
+            "INSERT INTO supporters (kind, email, email_normalized, display_name, visibility, locale, created_at, updated_at) \
+             VALUES ('patron', $1, $2, $3, $4, $6, $5, $5) \
              ON CONFLICT (email_normalized) WHERE kind = 'patron' DO UPDATE SET updated_at = supporters.updated_at \
              RETURNING id",
         )
@@ -25,6 +28,7 @@ pub async fn upsert_patron(
         .bind(display_name)
         .bind(visibility.as_str())
         .bind(at)
+        .bind(locale)
         .fetch_one(&mut *tx)
         .await?;
         bump_version!(tx);

@@ -164,6 +164,22 @@ pub async fn record_payment(
                 context
             );
         }
+        if newly_booked && let Some(supporter) = p.supporter_id {
+            // A card sponsorship becomes real with its first payment: only
+            // now does the applicant hear back (with the logo-upload link)
+            // and do the owners learn there is one to review. A sponsor an
+            // owner already approved (invoice terms) was told then.
+            let first_paid_application: Option<i64> = sqlx::query_scalar(
+                "SELECT s.id FROM supporters s WHERE s.id = $1 AND s.kind = 'sponsor' AND s.sponsor_status = 'pending' \
+                 AND (SELECT COUNT(*) FROM ledger_entries e WHERE e.supporter_id = s.id AND e.kind = 'payment') = 1",
+            )
+            .bind(supporter)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if first_paid_application.is_some() {
+                crate::store::supporters::queue_application_mails!(tx, supporter, true);
+            }
+        }
         if let Some(invoice) = &p.invoice_id {
             // A payment that failed before and went through now is recovered.
             sqlx::query("UPDATE payment_issues SET recovered_at = $2 WHERE invoice_id = $1 AND recovered_at IS NULL")
