@@ -434,9 +434,17 @@ pub fn redact_url(raw: &str) -> String {
 /// harmless value too many hidden than one password shown.
 fn names_a_secret(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["pass", "pwd", "secret", "key", "token", "auth", "credential"]
-        .iter()
-        .any(|w| name.contains(w))
+    [
+        "pass",
+        "pwd",
+        "secret",
+        "key",
+        "token",
+        "auth",
+        "credential",
+    ]
+    .iter()
+    .any(|w| name.contains(w))
 }
 
 #[cfg(test)]
@@ -480,7 +488,10 @@ mod tests {
                 "postgres://app:hunter2@db/p?password=hunter2#hunter2",
                 "postgres://app:redacted@db/p?password=redacted#redacted",
             ),
-            ("postgres://db/p?pass%77ord=hunter2", "postgres://db/p?password=redacted"),
+            (
+                "postgres://db/p?pass%77ord=hunter2",
+                "postgres://db/p?password=redacted",
+            ),
             ("sqlite://data/patronage.db", "sqlite://data/patronage.db"),
             ("postgres://app:hun ter2@[db/p", "postgres:[redacted]"),
         ] {

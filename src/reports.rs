@@ -90,7 +90,10 @@ impl Sums {
     }
 
     fn net(&self) -> Result<i64> {
-        sub(sub(sub(self.income, self.refunds)?, self.disputes)?, self.fees)
+        sub(
+            sub(sub(self.income, self.refunds)?, self.disputes)?,
+            self.fees,
+        )
     }
 }
 

@@ -78,7 +78,10 @@ impl Day {
     /// Refuses `from` after `to`, naming `field`.
     pub fn ordered(from: NaiveDate, to: NaiveDate, field: &str) -> Result<()> {
         if from > to {
-            return Err(Error::field(field, "must not be after the end of the range"));
+            return Err(Error::field(
+                field,
+                "must not be after the end of the range",
+            ));
         }
         Ok(())
     }
@@ -226,15 +229,29 @@ mod tests {
     fn days_stay_in_sane_years_and_ranges_are_bounded() {
         let day = |s| Day::parse("to", s);
         assert_eq!(day("2026-02-28").unwrap().date().to_string(), "2026-02-28");
-        for bad in ["-262143-01-01", "+262142-12-31", "1999-12-31", "9999-01-01", "2026-02-30", "2026-2-3", ""] {
+        for bad in [
+            "-262143-01-01",
+            "+262142-12-31",
+            "1999-12-31",
+            "9999-01-01",
+            "2026-02-30",
+            "2026-2-3",
+            "",
+        ] {
             assert!(day(bad).is_err(), "{bad}");
         }
         let today = NaiveDate::from_ymd_opt(2026, 5, 10).unwrap();
         let (from, to) = Day::range(None, None, 365, today).unwrap();
         assert_eq!((from.to_string(), to), ("2025-05-10".to_owned(), today));
         let early = day("2000-01-01").ok();
-        assert!(Day::range(early, None, 365, today).is_err(), "more than ten years");
-        assert!(Day::range(day("2026-05-11").ok(), None, 365, today).is_err(), "reversed");
+        assert!(
+            Day::range(early, None, 365, today).is_err(),
+            "more than ten years"
+        );
+        assert!(
+            Day::range(day("2026-05-11").ok(), None, 365, today).is_err(),
+            "reversed"
+        );
         let json: Result<Day, _> = serde_json::from_str("\"-262143-01-01\"");
         assert!(json.is_err());
     }

@@ -150,8 +150,14 @@ mod tests {
     #[test]
     fn finds_escaped_and_raw_controls_and_names_the_field() {
         let field = |s: &str| json_field_with_control(s.as_bytes());
-        assert_eq!(field(r#"{"email":"a\u0000@b.org"}"#).as_deref(), Some("email"));
-        assert_eq!(field(r#"{"a":{"b":["ok","x\u001b"]}}"#).as_deref(), Some("a.b[1]"));
+        assert_eq!(
+            field(r#"{"email":"a\u0000@b.org"}"#).as_deref(),
+            Some("email")
+        );
+        assert_eq!(
+            field(r#"{"a":{"b":["ok","x\u001b"]}}"#).as_deref(),
+            Some("a.b[1]")
+        );
         assert_eq!(field("{\"name\":\"x\u{85}\"}").as_deref(), Some("name"));
         assert_eq!(field("{\"name\":\"x\u{7f}\"}").as_deref(), Some("name"));
         // Line breaks and tabs are for the domain to judge; an escaped

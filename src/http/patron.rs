@@ -29,7 +29,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(request_link))
         .routes(routes!(portal_page, open_portal))
+        // The same request from the page a spent link shows.
+        .route("/patron/manage", axum::routing::post(request_link_form))
 }
+
+const LINK_ON_ITS_WAY: &str = "If this address supports us, a link is on its way.";
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -52,7 +56,34 @@ async fn request_link(
     ClientIp(ip): ClientIp,
     Json(req): Json<ManageRequest>,
 ) -> Result<(StatusCode, axum::Json<ManageResponse>)> {
-    let email = Email::parse("email", &req.email).map_err(|e| Error::Validation(vec![e]))?;
+    send_link(&state, ip, &req.email).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(ManageResponse {
+            status: LINK_ON_ITS_WAY,
+        }),
+    ))
+}
+
+/// `request_link` for a browser: the form on the page of a spent link.
+async fn request_link_form(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    form: std::result::Result<Form<ManageRequest>, FormRejection>,
+) -> Response {
+    let email = form.map(|Form(f)| f.email).unwrap_or_default();
+    match send_link(&state, ip, &email).await {
+        Ok(()) => pages::html_page(
+            StatusCode::OK,
+            page::message("Check your inbox", LINK_ON_ITS_WAY, &[], "/support"),
+        ),
+        Err(e) => pages::message_page(&e, "A new management link", "/support"),
+    }
+}
+
+/// Queues a management link for `email` if it belongs to a paying patron.
+async fn send_link(state: &AppState, ip: std::net::IpAddr, email: &str) -> Result<()> {
+    let email = Email::parse("email", email).map_err(|e| Error::Validation(vec![e]))?;
     state.manage_limiter.check(ip, &email.normalized)?;
     if state.gateway.is_none() {
         return Err(Error::PaymentsNotConfigured);
@@ -73,12 +104,7 @@ async fn request_link(
         .await?;
         state.mailer.wake();
     }
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(ManageResponse {
-            status: "If this address supports us, a link is on its way.",
-        }),
-    ))
+    Ok(())
 }
 
 #[derive(Deserialize, IntoParams, ToSchema)]

@@ -22,7 +22,9 @@ pub async fn run(ctx: &AppContext, slot: DateTime<Utc>) -> Result<String> {
             patrons: facts.patrons_count,
             sponsors: facts.sponsors_count,
             monthly_minor: monthly_recurring(facts.monthly_pledges_sum, facts.yearly_pledges_sum)
-                .ok_or_else(|| Error::internal("the monthly recurring total overflows"))?,
+                .ok_or_else(|| {
+                Error::internal("the monthly recurring total overflows")
+            })?,
             currency: facts.currency.code().to_owned(),
             goal_minor: facts.monthly_goal_minor,
         },

@@ -200,9 +200,16 @@ fn database_passwords_are_never_printed_wherever_they_sit_in_the_url() {
         )
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("db.internal/patronage?sslmode=prefer"), "{text}");
+    assert!(
+        text.contains("db.internal/patronage?sslmode=prefer"),
+        "{text}"
+    );
     assert!(!text.contains("hunter"), "{text}");
 
     // `migrate` and `serve` against a real PostgreSQL (trust auth ignores

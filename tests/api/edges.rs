@@ -42,7 +42,10 @@ async fn absurd_dates_are_refused_on_every_route(app: TestApp) {
         "from=2000-01-01&to=2026-01-01",
     ] {
         let problem = refused(get(format!("/api/v1/admin/funding/history?{query}")).await).await;
-        assert!(problem["errors"][0]["message"].is_string(), "{query}: {problem}");
+        assert!(
+            problem["errors"][0]["message"].is_string(),
+            "{query}: {problem}"
+        );
     }
     let fine = expect_json(
         get("/api/v1/admin/funding/history?from=2026-01-01&to=2026-03-01".into()).await,
@@ -50,7 +53,11 @@ async fn absurd_dates_are_refused_on_every_route(app: TestApp) {
     )
     .await;
     assert!(fine["days"].is_array());
-    expect_json(get("/api/v1/admin/funding/history".into()).await, StatusCode::OK).await;
+    expect_json(
+        get("/api/v1/admin/funding/history".into()).await,
+        StatusCode::OK,
+    )
+    .await;
 
     for query in [
         "from=-262143-01-01",
@@ -76,9 +83,18 @@ async fn absurd_dates_are_refused_on_every_route(app: TestApp) {
         .await,
     )
     .await;
-    assert!(problem["errors"][0]["field"].as_str().unwrap().contains("date"), "{problem}");
+    assert!(
+        problem["errors"][0]["field"]
+            .as_str()
+            .unwrap()
+            .contains("date"),
+        "{problem}"
+    );
     let tier = app
-        .create_tier(&owner, json!({"kind": "patron", "name": "Friend", "amount_minor": 500, "interval": "month"}))
+        .create_tier(
+            &owner,
+            json!({"kind": "patron", "name": "Friend", "amount_minor": 500, "interval": "month"}),
+        )
         .await["id"]
         .clone();
     let ann = app.create_patron(&owner, "ann@example.org", "Ann").await;
@@ -92,7 +108,10 @@ async fn absurd_dates_are_refused_on_every_route(app: TestApp) {
     )
     .await;
     let sponsor_tier = app
-        .create_tier(&owner, json!({"kind": "sponsor", "name": "Gold", "amount_minor": 50000, "interval": "year"}))
+        .create_tier(
+            &owner,
+            json!({"kind": "sponsor", "name": "Gold", "amount_minor": 50000, "interval": "year"}),
+        )
         .await["id"]
         .clone();
     let sponsor = json!({"company_name": "Acme", "website_url": "https://acme.example", "contact_email": "ops@acme.example", "tier_id": sponsor_tier});
@@ -100,7 +119,12 @@ async fn absurd_dates_are_refused_on_every_route(app: TestApp) {
     far["paid_through"] = json!("+262142-12-31");
     refused(app.post("/api/v1/admin/sponsors", &owner, far).await).await;
     let acme = app
-        .post_ok("/api/v1/admin/sponsors", &owner, sponsor, StatusCode::CREATED)
+        .post_ok(
+            "/api/v1/admin/sponsors",
+            &owner,
+            sponsor,
+            StatusCode::CREATED,
+        )
         .await;
     refused(
         app.post(
@@ -119,7 +143,12 @@ async fn control_characters_are_refused_before_the_database(app: TestApp) {
     // The login email (a 500 on PostgreSQL before), escaped in JSON.
     for email in [format!("{OWNER_EMAIL}\u{0}"), format!("\u{0}{OWNER_EMAIL}")] {
         let res = app
-            .send(Method::POST, "/api/v1/admin/login", None, json!({"email": email, "password": "x"}))
+            .send(
+                Method::POST,
+                "/api/v1/admin/login",
+                None,
+                json!({"email": email, "password": "x"}),
+            )
             .await;
         let problem = refused(res).await;
         assert_eq!(problem["errors"][0]["field"], "email", "{problem}");
@@ -166,9 +195,16 @@ async fn control_characters_are_refused_before_the_database(app: TestApp) {
     )
     .await;
     // Nothing got in, and the service is fine.
-    let patrons = app.get_json("/api/v1/admin/patrons?q=ann", Some(&owner)).await;
+    let patrons = app
+        .get_json("/api/v1/admin/patrons?q=ann", Some(&owner))
+        .await;
     assert_eq!(patrons["items"].as_array().unwrap().len(), 0);
-    assert_eq!(app.login(OWNER_EMAIL, crate::helpers::PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.login(OWNER_EMAIL, crate::helpers::PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
 
 async fn amounts_past_the_cap_are_refused_and_totals_stay_served(app: TestApp, _fake: FakeStripe) {
@@ -180,14 +216,23 @@ async fn amounts_past_the_cap_are_refused_and_totals_stay_served(app: TestApp, _
         .as_i64()
         .unwrap();
     let ann = app.create_patron(&owner, "ann@example.org", "Ann").await;
-    let pledge = |amount: i64| json!({"supporter_id": ann, "tier_id": pwyw, "amount_minor": amount});
+    let pledge =
+        |amount: i64| json!({"supporter_id": ann, "tier_id": pwyw, "amount_minor": amount});
 
     // The reported pledge of i64::MAX, and just past the cap.
     for amount in [i64::MAX, CAP + 1] {
-        refused(app.post("/api/v1/admin/pledges", &owner, pledge(amount)).await).await;
+        refused(
+            app.post("/api/v1/admin/pledges", &owner, pledge(amount))
+                .await,
+        )
+        .await;
     }
     // The public checkout: 422, not Stripe's 502.
-    for (kind, amount) in [("patron", i64::MAX), ("patron", CAP + 1), ("gift", i64::MAX)] {
+    for (kind, amount) in [
+        ("patron", i64::MAX),
+        ("patron", CAP + 1),
+        ("gift", i64::MAX),
+    ] {
         let res = app
             .send(
                 Method::POST,
@@ -212,8 +257,12 @@ async fn amounts_past_the_cap_are_refused_and_totals_stay_served(app: TestApp, _
         refused(app.post(path, &owner, body).await).await;
     }
     refused(
-        app.patch("/api/v1/admin/campaign", &owner, json!({"monthly_goal_minor": i64::MAX}))
-            .await,
+        app.patch(
+            "/api/v1/admin/campaign",
+            &owner,
+            json!({"monthly_goal_minor": i64::MAX}),
+        )
+        .await,
     )
     .await;
 
@@ -237,12 +286,18 @@ async fn bidi_overrides_never_reach_a_public_name(app: TestApp, _fake: FakeStrip
     const RLO: char = '\u{202E}';
     let owner = app.owner_token().await;
     let tier = app
-        .create_tier(&owner, json!({"kind": "patron", "name": "Friend", "amount_minor": 500, "interval": "month"}))
+        .create_tier(
+            &owner,
+            json!({"kind": "patron", "name": "Friend", "amount_minor": 500, "interval": "month"}),
+        )
         .await["id"]
         .as_i64()
         .unwrap();
     let sponsor_tier = app
-        .create_tier(&owner, json!({"kind": "sponsor", "name": "Gold", "amount_minor": 50000, "interval": "month"}))
+        .create_tier(
+            &owner,
+            json!({"kind": "sponsor", "name": "Gold", "amount_minor": 50000, "interval": "month"}),
+        )
         .await["id"]
         .as_i64()
         .unwrap();
@@ -267,19 +322,37 @@ async fn bidi_overrides_never_reach_a_public_name(app: TestApp, _fake: FakeStrip
     let res = app
         .client
         .post(app.url("/support/checkout"))
-        .form(&[("kind", "patron"), ("tier_id", &tier.to_string()), ("email", "cy@example.org"), ("display_name", &spoof)])
+        .form(&[
+            ("kind", "patron"),
+            ("tier_id", &tier.to_string()),
+            ("email", "cy@example.org"),
+            ("display_name", &spoof),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // Right-to-left names with direction marks are fine.
-    app.create_patron(&owner, "dana@example.org", "\u{5d3}\u{5e0}\u{5d4} \u{200f}(Dana)")
-        .await;
+    app.create_patron(
+        &owner,
+        "dana@example.org",
+        "\u{5d3}\u{5e0}\u{5d4} \u{200f}(Dana)",
+    )
+    .await;
 
     app.ctx.public.refresh().await.unwrap();
-    for path in ["/support", "/sponsors.svg", "/api/v1/sponsors", "/api/v1/funding", "/funding.json"] {
+    for path in [
+        "/support",
+        "/sponsors.svg",
+        "/api/v1/sponsors",
+        "/api/v1/funding",
+        "/funding.json",
+    ] {
         let body = app.get(path, None).await.text().await.unwrap();
-        assert!(!body.contains(RLO) && !body.contains("nimda"), "{path}: {body}");
+        assert!(
+            !body.contains(RLO) && !body.contains("nimda"),
+            "{path}: {body}"
+        );
     }
     let supporters = app.get_json("/api/v1/admin/patrons", Some(&owner)).await;
     assert!(!supporters.to_string().contains("nimda"), "{supporters}");

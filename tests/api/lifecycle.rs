@@ -543,7 +543,12 @@ async fn emails_through_smtp(backend: crate::helpers::Backend) {
         .build()
         .unwrap();
     assert_eq!(
-        no_redirect.get(app.url(path)).send().await.unwrap().status(),
+        no_redirect
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         StatusCode::OK
     );
     let token = path.split("token=").nth(1).unwrap();

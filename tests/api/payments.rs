@@ -664,11 +664,20 @@ async fn a_patron_manages_their_pledge_through_an_emailed_link(app: TestApp, fak
     for _ in 0..2 {
         let page = no_redirect.get(app.url(path)).send().await.unwrap();
         assert_eq!(page.status(), StatusCode::OK);
-        let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
-        assert!(csp.contains("default-src 'none'") && csp.contains("form-action 'self'"), "{csp}");
+        let csp = page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("form-action 'self'"),
+            "{csp}"
+        );
         assert_eq!(page.headers()["cache-control"], "no-store");
         let html = page.text().await.unwrap();
-        assert!(html.contains("method=\"post\" action=\"/api/v1/patron/portal\""), "{html}");
+        assert!(
+            html.contains("method=\"post\" action=\"/api/v1/patron/portal\""),
+            "{html}"
+        );
         assert!(html.contains(&format!("value=\"{token}\"")), "{html}");
     }
     let press = || {
@@ -691,10 +700,33 @@ async fn a_patron_manages_their_pledge_through_an_emailed_link(app: TestApp, fak
         no_redirect.get(app.url(path)).send().await.unwrap(),
     ] {
         assert_eq!(again.status(), StatusCode::NOT_FOUND);
-        assert!(again.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert!(
+            again.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
         let html = again.text().await.unwrap();
         assert!(html.contains("This link no longer works"), "{html}");
+        assert!(
+            html.contains("action=\"/patron/manage\""),
+            "a way to a new link: {html}"
+        );
     }
+    // Which that page's form gives.
+    let res = app
+        .client
+        .post(app.url("/patron/manage"))
+        .form(&[("email", "ann@example.org")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("a link is on its way"));
+    let fresh = app
+        .mails(|m| m.subject.starts_with("Manage your support"), 2)
+        .await;
+    assert_eq!(fresh.len(), 2, "a second link for the second request");
 
     let mut limited = false;
     for _ in 0..8 {

@@ -309,8 +309,8 @@ async fn set_paid_through(
     Json(req): Json<PaidThrough>,
 ) -> Result<axum::Json<SupporterView>> {
     let paid_through = req.paid_through.map(Day::date);
-    let row = store::supporters::set_paid_through(&state.db, &admin.actor(), id, paid_through)
-        .await?;
+    let row =
+        store::supporters::set_paid_through(&state.db, &admin.actor(), id, paid_through).await?;
     crate::app::sweep_publication(&state).await;
     published(&state).await;
     Ok(axum::Json(row.into()))
