@@ -485,13 +485,70 @@ fn redact_secret<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S:
 }
 
 fn redact_url_password<S: Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("redacted"));
-            s.serialize_str(parsed.as_str())
-        }
-        _ => s.serialize_str(url),
+    s.serialize_str(&redact_url(url))
+}
+
+/// A URL as it may be shown (`config check`, `migrate`, the `serve` log
+/// line): the password in the user part and every query parameter that can
+/// carry a credential (sqlx takes `?password=`, `sslpassword=`, ...) read
+/// `redacted`. The only function that prints a database URL.
+pub fn redact_url(raw: &str) -> String {
+    const HIDDEN: &str = "redacted";
+    let Ok(mut url) = url::Url::parse(raw.trim()) else {
+        // We cannot tell where a password would be: show the scheme only.
+        return match raw.split_once(':') {
+            Some((scheme, _)) if scheme.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                format!("{scheme}:[{HIDDEN}]")
+            }
+            _ => format!("[{HIDDEN}]"),
+        };
+    };
+    let mut changed = false;
+    if url.password().is_some() {
+        changed |= url.set_password(Some(HIDDEN)).is_ok();
     }
+    if url.query_pairs().any(|(name, _)| names_a_secret(&name)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if names_a_secret(&name) {
+                    HIDDEN.to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+        changed = true;
+    }
+    if url.fragment().is_some() {
+        url.set_fragment(Some(HIDDEN));
+        changed = true;
+    }
+    if changed {
+        url.to_string()
+    } else {
+        raw.to_owned()
+    }
+}
+
+/// Whether a URL parameter may hold a credential: `password`,
+/// `sslpassword`, `passfile`, `sslkey`, `token`, `secret`, ... Better one
+/// harmless value too many hidden than one password shown.
+fn names_a_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "pass",
+        "pwd",
+        "secret",
+        "key",
+        "token",
+        "auth",
+        "credential",
+    ]
+    .iter()
+    .any(|w| name.contains(w))
 }
 
 #[cfg(test)]
@@ -533,5 +590,38 @@ mod tests {
         assert!(text.contains("2001:db8:1::9".parse().unwrap()));
         assert!(from(r#"p = []"#).unwrap().is_empty());
         assert!(from(r#"p = ["proxy.example"]"#).is_err());
+    }
+
+    #[test]
+    fn database_urls_never_show_a_credential_anywhere() {
+        for (raw, shown) in [
+            (
+                "postgres://app:hunter2@db/patronage",
+                "postgres://app:redacted@db/patronage",
+            ),
+            (
+                "postgres://app@db/patronage?sslmode=require&password=hunter2",
+                "postgres://app@db/patronage?sslmode=require&password=redacted",
+            ),
+            (
+                "postgresql://db/p?PassWord=hunter2&sslpassword=hunter2&application_name=x",
+                "postgresql://db/p?PassWord=redacted&sslpassword=redacted&application_name=x",
+            ),
+            (
+                "postgres://app:hunter2@db/p?password=hunter2#hunter2",
+                "postgres://app:redacted@db/p?password=redacted#redacted",
+            ),
+            (
+                "postgres://db/p?pass%77ord=hunter2",
+                "postgres://db/p?password=redacted",
+            ),
+            ("sqlite://data/patronage.db", "sqlite://data/patronage.db"),
+            ("postgres://app:hun ter2@[db/p", "postgres:[redacted]"),
+        ] {
+            assert_eq!(redact_url(raw), shown, "{raw}");
+        }
+        let mut s = Settings::defaults();
+        s.database.url = "postgres://app@db/patronage?password=hunter2".into();
+        assert!(!s.to_redacted_toml().contains("hunter2"));
     }
 }

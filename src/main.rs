@@ -198,12 +198,5 @@ fn read_password() -> Result<String> {
 }
 
 fn redacted_url(settings: &Settings) -> String {
-    let url = settings.database_url();
-    match url::Url::parse(&url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("redacted"));
-            u.to_string()
-        }
-        _ => url,
-    }
+    patronage::config::redact_url(&settings.database_url())
 }

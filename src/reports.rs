@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::{
     domain::{
         ledger::EntryKind,
-        money::{Currency, Money, MoneyView},
+        money::{Currency, Money, MoneyView, add, sub},
         month::Month,
         pledge::monthly_recurring,
     },
@@ -71,18 +71,35 @@ struct Sums {
 }
 
 impl Sums {
-    fn add(&mut self, kind: EntryKind, amount: i64) {
+    fn add(&mut self, kind: EntryKind, amount: i64) -> Result<()> {
         match kind {
-            EntryKind::Payment | EntryKind::Manual => self.income += amount,
-            EntryKind::Refund => self.refunds -= amount,
-            EntryKind::Dispute => self.disputes -= amount,
-            EntryKind::Fee => self.fees -= amount,
+            EntryKind::Payment | EntryKind::Manual => self.income = add(self.income, amount)?,
+            EntryKind::Refund => self.refunds = sub(self.refunds, amount)?,
+            EntryKind::Dispute => self.disputes = sub(self.disputes, amount)?,
+            EntryKind::Fee => self.fees = sub(self.fees, amount)?,
         }
+        Ok(())
     }
 
-    fn net(&self) -> i64 {
-        self.income - self.refunds - self.disputes - self.fees
+    fn absorb(&mut self, other: &Sums) -> Result<()> {
+        self.income = add(self.income, other.income)?;
+        self.refunds = add(self.refunds, other.refunds)?;
+        self.disputes = add(self.disputes, other.disputes)?;
+        self.fees = add(self.fees, other.fees)?;
+        Ok(())
     }
+
+    fn net(&self) -> Result<i64> {
+        sub(
+            sub(sub(self.income, self.refunds)?, self.disputes)?,
+            self.fees,
+        )
+    }
+}
+
+fn recurring(monthly_sum: i64, yearly_sum: i64) -> Result<i64> {
+    monthly_recurring(monthly_sum, yearly_sum)
+        .ok_or_else(|| crate::error::Error::internal("the monthly recurring total overflows"))
 }
 
 pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
@@ -96,7 +113,7 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
     for row in store::reports::ledger_sums(db, currency, from, to).await? {
         sums.entry((row.month, row.tier_key))
             .or_default()
-            .add(row.kind, row.amount_minor);
+            .add(row.kind, row.amount_minor)?;
     }
 
     let mut out = Vec::with_capacity(months.len());
@@ -118,8 +135,8 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
                 continue;
             }
             let s = s.unwrap_or_default();
-            total_monthly.0 += p.monthly_sum_at_end;
-            total_monthly.1 += p.yearly_sum_at_end;
+            total_monthly.0 = add(total_monthly.0, p.monthly_sum_at_end)?;
+            total_monthly.1 = add(total_monthly.1, p.yearly_sum_at_end)?;
             tier_rows.push(TierReport {
                 tier_id: Some(tier.id),
                 tier_name: tier.name.clone(),
@@ -127,14 +144,11 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
                 refunds: money(s.refunds),
                 disputes: money(s.disputes),
                 fees: money(s.fees),
-                net: money(s.net()),
+                net: money(s.net()?),
                 new_pledges: p.started,
                 ended_pledges: p.ended,
                 active_pledges: p.active_at_end,
-                monthly_recurring: money(monthly_recurring(
-                    p.monthly_sum_at_end,
-                    p.yearly_sum_at_end,
-                )),
+                monthly_recurring: money(recurring(p.monthly_sum_at_end, p.yearly_sum_at_end)?),
             });
         }
         if let Some(s) = no_tier {
@@ -145,7 +159,7 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
                 refunds: money(s.refunds),
                 disputes: money(s.disputes),
                 fees: money(s.fees),
-                net: money(s.net()),
+                net: money(s.net()?),
                 new_pledges: 0,
                 ended_pledges: 0,
                 active_pledges: 0,
@@ -154,10 +168,7 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
         }
         for ((m, _), s) in sums.range((key.clone(), i64::MIN)..=(key.clone(), i64::MAX)) {
             debug_assert_eq!(m, &key);
-            total.income += s.income;
-            total.refunds += s.refunds;
-            total.disputes += s.disputes;
-            total.fees += s.fees;
+            total.absorb(s)?;
         }
         out.push(MonthReport {
             month: key,
@@ -165,11 +176,11 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
             refunds: money(total.refunds),
             disputes: money(total.disputes),
             fees: money(total.fees),
-            net: money(total.net()),
+            net: money(total.net()?),
             new_patrons: people.new,
             churned_patrons: people.churned,
             active_patrons: people.active_at_end,
-            monthly_recurring: money(monthly_recurring(total_monthly.0, total_monthly.1)),
+            monthly_recurring: money(recurring(total_monthly.0, total_monthly.1)?),
             tiers: tier_rows,
         });
     }

@@ -137,10 +137,12 @@ impl Funding {
     /// `privacy_threshold` supporters.
     pub fn from_facts(f: &FundingFacts, privacy_threshold: i64) -> Self {
         let money = |minor| Money::new(minor, f.currency).view();
+        // A total past i64 (only data above MAX_AMOUNT_MINOR gets there)
+        // is shown as unknown, never wrapped into a wrong number.
         let recurring = monthly_recurring(f.monthly_pledges_sum, f.yearly_pledges_sum);
         let shown = |people: i64, minor: i64| publishable(people, minor, privacy_threshold);
         let contributors = f.patrons_count + f.sponsors_count;
-        let totals_shown = shown(contributors, recurring);
+        let totals_shown = recurring.is_some_and(|r| shown(contributors, r));
         let total = |minor| totals_shown.then(|| money(minor));
         // Raised sums follow the people who paid; before anyone paid, they
         // follow the recurring total.
@@ -149,14 +151,14 @@ impl Funding {
         };
         Funding {
             currency: f.currency.code().to_owned(),
-            monthly_recurring: total(recurring),
+            monthly_recurring: recurring.and_then(total),
             patrons_count: f.patrons_count,
             sponsors_count: f.sponsors_count,
             goal: f.monthly_goal_minor.map(money),
             progress: f
                 .monthly_goal_minor
                 .filter(|_| totals_shown)
-                .and_then(|g| Progress::toward(recurring, g)),
+                .and_then(|g| Progress::toward(recurring?, g)),
             raised_this_month: raised(f.givers_this_month, f.raised_this_month),
             raised_total: raised(f.givers_total, f.raised_total),
             tiers: f

@@ -82,7 +82,35 @@ pub fn text(
             "must not contain control characters",
         ));
     }
+    if value.chars().any(is_bidi_control) {
+        return Err(FieldError::new(
+            field,
+            "must not contain bidirectional override or isolate characters",
+        ));
+    }
     Ok(value.to_owned())
+}
+
+/// The invisible characters that reorder the text after them: embeddings
+/// and overrides (U+202A to U+202E) and isolates (U+2066 to U+2069).
+///
+/// They are refused rather than stripped or isolated on output: a name
+/// with U+202E shows as other text than it is ("Alice\u{202E}nimda" reads
+/// "Aliceadmin"), and an unterminated one spills into the text around it
+/// on every page, feed and email that shows it. Nobody types them into a
+/// name, so refusing costs nothing and keeps every later view safe.
+/// The marks (U+200E, U+200F, U+061C) stay allowed: they reorder nothing,
+/// they only set the direction of neighbouring punctuation, which mixed
+/// right-to-left names may need.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Control characters no request may carry in any text (query strings,
+/// paths, JSON strings): every C0 and C1 control but tab and line breaks.
+/// NUL in particular is not storable in PostgreSQL text.
+pub fn is_refused_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
 }
 
 /// An amount in minor units within the accepted range.
@@ -94,7 +122,10 @@ pub fn amount(field: &str, value: i64) -> Result<i64, FieldError> {
         ));
     }
     if value > money::MAX_AMOUNT_MINOR {
-        return Err(FieldError::new(field, "is too large"));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {}", money::MAX_AMOUNT_MINOR),
+        ));
     }
     Ok(value)
 }

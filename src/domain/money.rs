@@ -167,9 +167,36 @@ pub struct MoneyView {
     pub display: String,
 }
 
-/// The largest amount accepted anywhere: a billion major units of a
-/// three-decimal currency still fits comfortably in i64 sums.
+/// The largest amount accepted anywhere an amount enters (tiers, pledges,
+/// gifts, checkout, manual contributions, goals; refunds are bounded by
+/// their payment): a billion major units of a three-decimal currency,
+/// ten billion of a two-decimal one.
+///
+/// Why sums stay safe: the database sums amounts as BIGINT (SQLite raises
+/// "integer overflow", PostgreSQL "bigint out of range" past i64), and
+/// i64::MAX / MAX_AMOUNT_MINOR is about 9.2 million, so no sum fails
+/// before 9.2 million rows all sit at the cap. Real rows are far smaller
+/// (Stripe itself stops at 99,999,999 minor units per payment) and far
+/// fewer (a benchmark instance has a million ledger entries). Rows written
+/// above the cap before it was enforced are not rewritten: such a pledge
+/// must be cancelled; until then the sums that include it fail loudly in
+/// the log, and no total is ever a wrapped number.
 pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000;
+
+/// `a + b` for sums of amounts, an error rather than a wrapped number.
+/// Capped amounts never get there (see [`MAX_AMOUNT_MINOR`]).
+pub fn add(a: i64, b: i64) -> crate::error::Result<i64> {
+    a.checked_add(b).ok_or_else(overflow)
+}
+
+/// `a - b`, likewise.
+pub fn sub(a: i64, b: i64) -> crate::error::Result<i64> {
+    a.checked_sub(b).ok_or_else(overflow)
+}
+
+fn overflow() -> crate::error::Error {
+    crate::error::Error::internal("an amount sum overflows i64")
+}
 
 #[cfg(test)]
 mod tests {

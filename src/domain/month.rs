@@ -1,8 +1,116 @@
-//! Calendar months in UTC, the unit of reports and of "raised this month".
+//! Calendar months and days in UTC: the unit of reports and of "raised
+//! this month", and every date a request may carry.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::{Deserialize, Deserializer};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, FieldError, Result};
+
+/// The years a request may name, for months and days alike. Nothing here
+/// happened before 2000, and staying well inside chrono's range means
+/// date arithmetic (a year back, the month after) can never fail.
+pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=9998;
+
+/// A calendar day from a request (query or body), `YYYY-MM-DD`, in
+/// [`YEARS`]. Every handler takes dates as `Day`, so an absurd date is a
+/// 422 at the edge, never a panic deeper in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Day(NaiveDate);
+
+/// Day ranges cover at most this many days per request (ten years).
+pub const MAX_RANGE_DAYS: i64 = 3660;
+
+impl Day {
+    pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
+        let bad = || {
+            FieldError::new(
+                field,
+                format!(
+                    "must be a day as YYYY-MM-DD in the years {} to {}",
+                    YEARS.start(),
+                    YEARS.end()
+                ),
+            )
+        };
+        let s = s.trim();
+        if s.len() != 10 {
+            return Err(bad());
+        }
+        let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad())?;
+        if !YEARS.contains(&date.year()) {
+            return Err(bad());
+        }
+        Ok(Day(date))
+    }
+
+    pub fn date(self) -> NaiveDate {
+        self.0
+    }
+
+    /// Midnight UTC at the start of the day.
+    pub fn start(self) -> DateTime<Utc> {
+        self.0.and_hms_opt(0, 0, 0).expect("midnight").and_utc()
+    }
+
+    /// `from..=to` with defaults (`to` today, `from` `default_days` before
+    /// `to`), refused when reversed or longer than [`MAX_RANGE_DAYS`].
+    pub fn range(
+        from: Option<Day>,
+        to: Option<Day>,
+        default_days: i64,
+        today: NaiveDate,
+    ) -> Result<(NaiveDate, NaiveDate)> {
+        let to = to.map_or(today, Day::date);
+        let from = from.map_or_else(
+            || to - chrono::Duration::days(default_days.min(MAX_RANGE_DAYS)),
+            Day::date,
+        );
+        Day::ordered(from, to, "from")?;
+        if (to - from).num_days() > MAX_RANGE_DAYS {
+            return Err(Error::field(
+                "to",
+                format!("a range covers at most {MAX_RANGE_DAYS} days"),
+            ));
+        }
+        Ok((from, to))
+    }
+
+    /// Refuses `from` after `to`, naming `field`.
+    pub fn ordered(from: NaiveDate, to: NaiveDate, field: &str) -> Result<()> {
+        if from > to {
+            return Err(Error::field(
+                field,
+                "must not be after the end of the range",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for Day {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<str>::deserialize(d)?;
+        // serde names the field around this message.
+        Day::parse("", &s).map_err(|e| serde::de::Error::custom(e.message))
+    }
+}
+
+impl utoipa::PartialSchema for Day {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            .description(Some(format!(
+                "A day, YYYY-MM-DD, in the years {} to {}",
+                YEARS.start(),
+                YEARS.end()
+            )))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Day {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Month {
@@ -22,7 +130,7 @@ impl Month {
         }
         let year: i32 = y.parse().map_err(|_| bad())?;
         let month: u32 = m.parse().map_err(|_| bad())?;
-        if !(1..=12).contains(&month) || !(2000..=9998).contains(&year) {
+        if !(1..=12).contains(&month) || !YEARS.contains(&year) {
             return Err(bad());
         }
         Ok(Month { year, month })
@@ -115,5 +223,36 @@ mod tests {
         let b = Month::parse("to", "2020-01").unwrap();
         assert!(Month::range(a, b).is_err());
         assert!(Month::range(b, a).is_err());
+    }
+
+    #[test]
+    fn days_stay_in_sane_years_and_ranges_are_bounded() {
+        let day = |s| Day::parse("to", s);
+        assert_eq!(day("2026-02-28").unwrap().date().to_string(), "2026-02-28");
+        for bad in [
+            "-262143-01-01",
+            "+262142-12-31",
+            "1999-12-31",
+            "9999-01-01",
+            "2026-02-30",
+            "2026-2-3",
+            "",
+        ] {
+            assert!(day(bad).is_err(), "{bad}");
+        }
+        let today = NaiveDate::from_ymd_opt(2026, 5, 10).unwrap();
+        let (from, to) = Day::range(None, None, 365, today).unwrap();
+        assert_eq!((from.to_string(), to), ("2025-05-10".to_owned(), today));
+        let early = day("2000-01-01").ok();
+        assert!(
+            Day::range(early, None, 365, today).is_err(),
+            "more than ten years"
+        );
+        assert!(
+            Day::range(day("2026-05-11").ok(), None, 365, today).is_err(),
+            "reversed"
+        );
+        let json: Result<Day, _> = serde_json::from_str("\"-262143-01-01\"");
+        assert!(json.is_err());
     }
 }

@@ -22,15 +22,17 @@ impl PledgeStatus {
 
 /// Monthly recurring revenue from sums per interval: yearly pledges count as
 /// a twelfth. Dividing the yearly sum once keeps rounding to a single floor.
-pub fn monthly_recurring(monthly_sum: i64, yearly_sum: i64) -> i64 {
-    monthly_sum + yearly_sum / 12
+/// None if it does not fit in i64, which capped amounts never reach (see
+/// `MAX_AMOUNT_MINOR`): a wrapped total would be a wrong public number.
+pub fn monthly_recurring(monthly_sum: i64, yearly_sum: i64) -> Option<i64> {
+    monthly_sum.checked_add(yearly_sum / 12)
 }
 
 /// The monthly equivalent of one pledge.
 pub fn monthly_equivalent(amount_minor: i64, interval: Interval) -> i64 {
     match interval {
-        Interval::Month => monthly_recurring(amount_minor, 0),
-        Interval::Year => monthly_recurring(0, amount_minor),
+        Interval::Month => amount_minor,
+        Interval::Year => amount_minor / 12,
     }
 }
 
@@ -43,6 +45,7 @@ mod tests {
         assert_eq!(monthly_equivalent(12_000, Interval::Year), 1_000);
         assert_eq!(monthly_equivalent(500, Interval::Month), 500);
         // Two yearly pledges of 6 sum before dividing: 12/12 = 1, not 0 + 0.
-        assert_eq!(monthly_recurring(0, 6 + 6), 1);
+        assert_eq!(monthly_recurring(0, 6 + 6), Some(1));
+        assert_eq!(monthly_recurring(i64::MAX, 12), None, "never wraps");
     }
 }

@@ -33,7 +33,12 @@ impl Email {
         }
         // Plain addresses only: no display names, comments or quoting, and
         // nothing that could split a mail header.
-        let plain = |c: char| !(c.is_whitespace() || c.is_control() || "<>\"(),;:\\[]".contains(c));
+        let plain = |c: char| {
+            !(c.is_whitespace()
+                || c.is_control()
+                || super::is_bidi_control(c)
+                || "<>\"(),;:\\[]".contains(c))
+        };
         if !address.chars().all(plain) {
             return Err(FieldError::new(field, "must be an email address"));
         }
@@ -227,6 +232,28 @@ mod tests {
             "a@localhost",
         ] {
             assert!(Email::parse("email", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_and_emails_refuse_nul_controls_and_bidi_overrides() {
+        let ok = |name: &str| PatronDraft::parse("ann@example.org", name, Visibility::Public);
+        assert!(ok("Ann Lovelace").is_ok());
+        assert!(
+            ok("\u{5d0}\u{5e0}\u{5d4} \u{200f}(Anna)").is_ok(),
+            "marks stay allowed"
+        );
+        for bad in [
+            "Ann\0",
+            "Ann\u{7}",
+            "A\u{85}nn",
+            "Ann\u{202E}ecalevol",
+            "\u{2067}Ann",
+        ] {
+            assert!(ok(bad).is_err(), "{bad:?}");
+        }
+        for bad in ["ann\0@example.org", "ann\u{202E}@example.org"] {
+            assert!(Email::parse("email", bad).is_err(), "{bad:?}");
         }
     }
 

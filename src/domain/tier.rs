@@ -66,6 +66,9 @@ impl TierDraft {
     /// The amount a new pledge on this tier would pay: the tier's price, or a
     /// chosen amount not below the pay-what-you-want minimum.
     pub fn pledge_amount(&self, chosen: Option<i64>) -> std::result::Result<i64, String> {
+        if let Some(a) = chosen {
+            amount("amount_minor", a).map_err(|e| e.message)?;
+        }
         match (chosen, self.pwyw_min_minor) {
             (None, _) => Ok(self.amount_minor),
             (Some(a), Some(min)) if a >= min => Ok(a),
@@ -124,5 +127,10 @@ mod tests {
         assert!(t.pledge_amount(Some(99)).is_err());
         assert_eq!(draft().pledge_amount(None), Ok(300));
         assert!(draft().pledge_amount(Some(500)).is_err());
+        let cap = crate::domain::money::MAX_AMOUNT_MINOR;
+        assert_eq!(t.pledge_amount(Some(cap)), Ok(cap));
+        for huge in [cap + 1, i64::MAX] {
+            assert!(t.pledge_amount(Some(huge)).is_err(), "{huge}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod checkout;
+pub mod controls;
 pub mod extract;
 pub mod ops;
 pub mod origin;
@@ -163,6 +164,7 @@ pub fn router(state: AppState) -> Router {
                 )))
                 .layer(middleware::from_fn(track_metrics))
                 .layer(middleware::from_fn(problem_for_bare_errors))
+                .layer(middleware::from_fn(controls::refuse_in_uri))
                 .layer(axum::extract::DefaultBodyLimit::max(
                     settings.body_limit_bytes,
                 )),

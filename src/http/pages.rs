@@ -468,7 +468,19 @@ async fn support_checkout(
     }
 }
 
-fn message_page(e: &Error, title: &str, back: &str) -> Response {
+/// One of our pages as a response: strict CSP, never cached, and no
+/// referrer (such pages and their forms may carry a token).
+pub(crate) fn html_page(status: StatusCode, html: String) -> Response {
+    let mut response = (status, Html(html)).into_response();
+    let h = response.headers_mut();
+    h.insert(PAGE_CSP.0, PAGE_CSP.1);
+    h.insert(NOSNIFF.0, NOSNIFF.1);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(NO_REFERRER.0, NO_REFERRER.1);
+    response
+}
+
+pub(crate) fn message_page(e: &Error, title: &str, back: &str) -> Response {
     let errors = match e {
         Error::Validation(fields) => fields.clone(),
         Error::Conflict { field, message } => vec![FieldError::new(field, message)],

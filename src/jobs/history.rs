@@ -4,7 +4,10 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    domain::pledge::monthly_recurring, error::Result, http::AppContext, store,
+    domain::pledge::monthly_recurring,
+    error::{Error, Result},
+    http::AppContext,
+    store,
     store::jobs::FundingDay,
 };
 
@@ -18,7 +21,10 @@ pub async fn run(ctx: &AppContext, slot: DateTime<Utc>) -> Result<String> {
             day,
             patrons: facts.patrons_count,
             sponsors: facts.sponsors_count,
-            monthly_minor: monthly_recurring(facts.monthly_pledges_sum, facts.yearly_pledges_sum),
+            monthly_minor: monthly_recurring(facts.monthly_pledges_sum, facts.yearly_pledges_sum)
+                .ok_or_else(|| {
+                Error::internal("the monthly recurring total overflows")
+            })?,
             currency: facts.currency.code().to_owned(),
             goal_minor: facts.monthly_goal_minor,
         },

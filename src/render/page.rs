@@ -70,6 +70,10 @@ fn env() -> &'static Environment<'static> {
                 include_str!("../../templates/pages/logo_upload.html"),
             ),
             (
+                "pages/manage.html",
+                include_str!("../../templates/pages/manage.html"),
+            ),
+            (
                 "embed/progress.html",
                 include_str!("../../templates/embed/progress.html"),
             ),
@@ -297,6 +301,17 @@ pub fn message(title: &str, message: &str, errors: &[FieldError], back: &str) ->
     render(
         "pages/message.html",
         context! { name => title, title => title, message => message, errors => Value::from(Serde(errors)), back => back },
+    )
+}
+
+/// The page a patron's management link opens: one button that spends the
+/// link, so a mail scanner's GET leaves it usable. Without `link` (token,
+/// expiry), the page says the link was used or has expired.
+pub fn manage(campaign: &str, link: Option<(&str, &str)>) -> String {
+    let (token, expires) = link.unzip();
+    render(
+        "pages/manage.html",
+        context! { name => campaign, token => token, expires => expires },
     )
 }
 

@@ -185,3 +185,81 @@ fn sigterm(pid: u32) {
         .unwrap();
     assert!(status.success());
 }
+
+/// `config check`, `migrate` and the `serve` start-up line show the
+/// database URL; sqlx takes a password in the user part or as a query
+/// parameter, and neither may ever be printed.
+#[test]
+fn database_passwords_are_never_printed_wherever_they_sit_in_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = patronage(dir.path())
+        .args(["config", "check"])
+        .env(
+            "PATRONAGE__DATABASE__URL",
+            "postgres://app:hunter1@db.internal/patronage?sslmode=prefer&password=hunter2&sslpassword=hunter3",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("db.internal/patronage?sslmode=prefer"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter"), "{text}");
+
+    // `migrate` and `serve` against a real PostgreSQL (trust auth ignores
+    // the password, so the URL works as written).
+    let Some(admin) = crate::helpers::postgres_url() else {
+        eprintln!("skipped the PostgreSQL half: set PATRONAGE_TEST_DATABASE_URL");
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (url, name) = rt.block_on(crate::helpers::create_pg_database(&admin));
+    let mut with_password = url::Url::parse(&url).unwrap();
+    with_password.set_username("postgres").unwrap();
+    with_password.set_password(Some("hunter1")).unwrap();
+    with_password
+        .query_pairs_mut()
+        .append_pair("password", "hunter2");
+    let url = with_password.to_string();
+
+    let migrate = patronage(dir.path())
+        .arg("migrate")
+        .env("PATRONAGE__DATABASE__URL", &url)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&migrate.stderr).into_owned()
+        + &String::from_utf8_lossy(&migrate.stdout);
+    assert!(migrate.status.success(), "{said}");
+    assert!(said.contains("migrations applied to postgres://"), "{said}");
+    assert!(!said.contains("hunter"), "{said}");
+
+    let mut child = patronage(dir.path())
+        .arg("serve")
+        .env("PATRONAGE__DATABASE__URL", &url)
+        .env("PATRONAGE__SERVER__BIND", "127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut listening = None;
+    let started = Instant::now();
+    while listening.is_none() && started.elapsed() < Duration::from_secs(30) {
+        let Some(Ok(line)) = lines.next() else { break };
+        if line.contains("listening") {
+            listening = Some(line);
+        }
+    }
+    sigterm(child.id());
+    let _ = child.wait();
+    crate::helpers::drop_pg_database(admin, name);
+    let line = listening.expect("serve logs where it listens");
+    assert!(line.contains("postgres://"), "{line}");
+    assert!(!line.contains("hunter"), "{line}");
+}

@@ -605,7 +605,22 @@ async fn emails_through_smtp(backend: crate::helpers::Backend) {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let res = no_redirect.get(app.url(path)).send().await.unwrap();
+    assert_eq!(
+        no_redirect
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let token = path.split("token=").nth(1).unwrap();
+    let res = no_redirect
+        .post(app.url("/api/v1/patron/portal"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 
     // The server goes away; a failed renewal's notice waits for it.

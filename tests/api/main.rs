@@ -8,6 +8,7 @@ mod auth;
 mod browser;
 mod cli;
 mod contributions;
+mod edges;
 mod errors;
 mod formats;
 mod funding;

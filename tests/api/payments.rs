@@ -767,7 +767,35 @@ async fn a_patron_manages_their_pledge_through_an_emailed_link(app: TestApp, fak
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let res = no_redirect.get(app.url(path)).send().await.unwrap();
+    // A mail scanner opening the link (twice) spends nothing: the page
+    // only offers a button.
+    let token = path.split("token=").nth(1).unwrap().to_owned();
+    for _ in 0..2 {
+        let page = no_redirect.get(app.url(path)).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let csp = page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("form-action 'self'"),
+            "{csp}"
+        );
+        assert_eq!(page.headers()["cache-control"], "no-store");
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains("method=\"post\" action=\"/api/v1/patron/portal\""),
+            "{html}"
+        );
+        assert!(html.contains(&format!("value=\"{token}\"")), "{html}");
+    }
+    let press = || {
+        no_redirect
+            .post(app.url("/api/v1/patron/portal"))
+            .form(&[("token", token.as_str())])
+            .send()
+    };
+    let res = press().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(
         res.headers()["location"]
@@ -775,8 +803,39 @@ async fn a_patron_manages_their_pledge_through_an_emailed_link(app: TestApp, fak
             .unwrap()
             .starts_with("https://billing.stripe.test/p/session/")
     );
-    let again = no_redirect.get(app.url(path)).send().await.unwrap();
-    expect_problem(again, StatusCode::NOT_FOUND, "not-found").await;
+    // Spent: pressing again, or opening the link again, says so plainly.
+    for again in [
+        press().await.unwrap(),
+        no_redirect.get(app.url(path)).send().await.unwrap(),
+    ] {
+        assert_eq!(again.status(), StatusCode::NOT_FOUND);
+        assert!(
+            again.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let html = again.text().await.unwrap();
+        assert!(html.contains("This link no longer works"), "{html}");
+        assert!(
+            html.contains("action=\"/patron/manage\""),
+            "a way to a new link: {html}"
+        );
+    }
+    // Which that page's form gives.
+    let res = app
+        .client
+        .post(app.url("/patron/manage"))
+        .form(&[("email", "ann@example.org")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("a link is on its way"));
+    let fresh = app
+        .mails(|m| m.subject.starts_with("Manage your support"), 2)
+        .await;
+    assert_eq!(fresh.len(), 2, "a second link for the second request");
 
     let mut limited = false;
     for _ in 0..8 {

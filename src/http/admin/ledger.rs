@@ -1,7 +1,7 @@
 //! The ledger: reading it, recording manual contributions, voiding them.
 
 use axum::{extract::State, http::StatusCode};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -11,6 +11,7 @@ use crate::{
     domain::{
         ledger::{EntryKind, ManualContribution},
         money::{Money, MoneyView},
+        month::Day,
         pledge::Source,
         text,
     },
@@ -78,9 +79,9 @@ struct LedgerQuery {
     kind: Option<EntryKind>,
     supporter_id: Option<i64>,
     /// Entries on or after this day (UTC).
-    from: Option<NaiveDate>,
+    from: Option<Day>,
     /// Entries before this day (UTC).
-    until: Option<NaiveDate>,
+    until: Option<Day>,
     /// Newest first: pass the previous page's `next_after` here.
     before: Option<i64>,
     limit: Option<i64>,
@@ -95,12 +96,14 @@ async fn list_entries(
     Query(q): Query<LedgerQuery>,
 ) -> Result<axum::Json<Paged<EntryView>>> {
     let page = super::page(None, q.limit)?;
-    let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    if let (Some(from), Some(until)) = (q.from, q.until) {
+        Day::ordered(from.date(), until.date(), "from")?;
+    }
     let filter = Filter {
         kind: q.kind,
         supporter_id: q.supporter_id,
-        from: q.from.map(midnight),
-        until: q.until.map(midnight),
+        from: q.from.map(Day::start),
+        until: q.until.map(Day::start),
     };
     let rows = store::ledger::list(&state.db, &filter, q.before, page.limit).await?;
     Ok(axum::Json(Paged::new(
@@ -120,7 +123,7 @@ struct RecordContribution {
     /// Must be the campaign currency; defaults to it.
     currency: Option<String>,
     /// The day the money arrived (UTC); not in the future.
-    date: NaiveDate,
+    date: Day,
     #[serde(default)]
     note: String,
     /// The bank's transaction id, for instance. The same reference is never
@@ -141,7 +144,7 @@ async fn record_contribution(
         req.supporter_id,
         req.amount_minor,
         currency,
-        req.date,
+        req.date.date(),
         Utc::now().date_naive(),
         &req.note,
         req.external_reference.as_deref(),

@@ -2,13 +2,14 @@
 //! reconciliation findings, and the daily funding history.
 
 use axum::{extract::State, http::StatusCode};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::Paged;
 use crate::{
+    domain::month::Day,
     error::{Error, Result},
     http::{
         AppState,
@@ -152,10 +153,10 @@ async fn reconciliation(
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct HistoryQuery {
-    /// First day, YYYY-MM-DD (default: a year ago).
-    from: Option<NaiveDate>,
-    /// Last day, YYYY-MM-DD (default: today).
-    to: Option<NaiveDate>,
+    /// First day, YYYY-MM-DD (default: a year before `to`).
+    from: Option<Day>,
+    /// Last day, YYYY-MM-DD (default: today). At most ten years after `from`.
+    to: Option<Day>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -165,17 +166,13 @@ struct HistoryView {
 
 /// The public figures as they were each day (kept by the daily job).
 #[utoipa::path(get, path = "/api/v1/admin/funding/history", tag = "admin", security(("bearer" = [])), params(HistoryQuery),
-    responses((status = 200, body = HistoryView)))]
+    responses((status = 200, body = HistoryView), (status = 422, body = crate::error::Problem)))]
 async fn funding_history(
     State(state): State<AppState>,
     _: Admin,
     Query(q): Query<HistoryQuery>,
 ) -> Result<axum::Json<HistoryView>> {
-    let to = q.to.unwrap_or_else(|| Utc::now().date_naive());
-    let from = q.from.unwrap_or(to - chrono::Duration::days(365));
-    if from > to {
-        return Err(Error::field("from", "must not be after to"));
-    }
+    let (from, to) = Day::range(q.from, q.to, 365, Utc::now().date_naive())?;
     Ok(axum::Json(HistoryView {
         days: store::jobs::funding_days(&state.db, from, to).await?,
     }))

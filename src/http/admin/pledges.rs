@@ -1,7 +1,7 @@
 //! Pledges recorded by hand (standing orders) and their cancellation.
 
 use axum::{extract::State, http::StatusCode};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -10,6 +10,7 @@ use super::{Paged, page, published};
 use crate::{
     domain::{
         money::{Money, MoneyView},
+        month::Day,
         pledge::{PledgeStatus, Source},
         text,
         tier::Interval,
@@ -95,7 +96,7 @@ struct CreatePledge {
     /// amount at or above their minimum.
     amount_minor: Option<i64>,
     /// Defaults to now.
-    started_on: Option<NaiveDate>,
+    started_on: Option<Day>,
 }
 
 /// Records a recurring pledge paid outside Stripe (a standing bank order).
@@ -107,10 +108,10 @@ async fn create_pledge(
     Json(req): Json<CreatePledge>,
 ) -> Result<(StatusCode, axum::Json<PledgeView>)> {
     let started_at = match req.started_on {
-        Some(day) if day > Utc::now().date_naive() => {
+        Some(day) if day.date() > Utc::now().date_naive() => {
             return Err(Error::field("started_on", "must not be in the future"));
         }
-        Some(day) => day.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+        Some(day) => day.start(),
         None => now(),
     };
     let new = NewPledge {

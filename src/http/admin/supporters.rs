@@ -10,6 +10,7 @@ use super::{PageQuery, Paged, page, published};
 use crate::{
     domain::{
         logo::LogoVariant,
+        month::Day,
         supporter::{
             PatronDraft, SponsorDraft, SponsorStatus, SupporterKind, Visibility, WebsiteUrl,
             blocked_domain,
@@ -91,9 +92,14 @@ impl From<SupporterRow> for SupporterView {
     }
 }
 
-fn search(q: Option<String>) -> Option<String> {
-    q.map(|s| s.trim().chars().take(100).collect::<String>())
-        .filter(|s| !s.is_empty())
+/// The search text: its first 100 characters, refused with control
+/// characters (which no name or address holds, and NUL cannot even reach
+/// PostgreSQL).
+fn search(q: Option<String>) -> Result<Option<String>> {
+    let Some(q) = q else { return Ok(None) };
+    let q: String = q.trim().chars().take(100).collect();
+    let q = text("q", &q, 0, 100, false).map_err(|e| Error::Validation(vec![e]))?;
+    Ok(Some(q).filter(|s| !s.is_empty()))
 }
 
 /// Patrons, oldest first, with search.
@@ -106,7 +112,7 @@ async fn list_patrons(
 ) -> Result<axum::Json<Paged<SupporterView>>> {
     let page = page(q.after, q.limit)?;
     let filter = Filter {
-        q: search(q.q),
+        q: search(q.q)?,
         sponsor_status: None,
     };
     let rows = store::supporters::list(&state.db, SupporterKind::Patron, &filter, page).await?;
@@ -176,7 +182,7 @@ async fn list_sponsors(
 ) -> Result<axum::Json<Paged<SupporterView>>> {
     let page = page(q.after, q.limit)?;
     let filter = Filter {
-        q: search(q.q),
+        q: search(q.q)?,
         sponsor_status: q.status,
     };
     let rows = store::supporters::list(&state.db, SupporterKind::Sponsor, &filter, page).await?;
@@ -195,7 +201,7 @@ struct CreateSponsor {
     contact_email: String,
     tier_id: i64,
     /// Until when the sponsorship is paid (an invoice settled by bank, say).
-    paid_through: Option<NaiveDate>,
+    paid_through: Option<Day>,
     logo_ref: Option<String>,
 }
 
@@ -213,7 +219,7 @@ async fn create_sponsor(
         &req.website_url,
         &req.contact_email,
         req.tier_id,
-        req.paid_through,
+        req.paid_through.map(Day::date),
         req.logo_ref.as_deref(),
     )?;
     draft.check_blocklist(&state.settings.sponsors.domain_blocklist)?;
@@ -310,7 +316,7 @@ async fn reject_sponsor(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PaidThrough {
-    paid_through: Option<NaiveDate>,
+    paid_through: Option<Day>,
 }
 
 /// Records until when a sponsor has paid (for invoices settled outside Stripe).
@@ -322,8 +328,9 @@ async fn set_paid_through(
     Path(id): Path<i64>,
     Json(req): Json<PaidThrough>,
 ) -> Result<axum::Json<SupporterView>> {
-    let row = store::supporters::set_paid_through(&state.db, &admin.actor(), id, req.paid_through)
-        .await?;
+    let paid_through = req.paid_through.map(Day::date);
+    let row =
+        store::supporters::set_paid_through(&state.db, &admin.actor(), id, paid_through).await?;
     crate::app::sweep_publication(&state).await;
     published(&state).await;
     Ok(axum::Json(row.into()))

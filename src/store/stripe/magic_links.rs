@@ -23,6 +23,22 @@ pub async fn create_magic_link(
     Ok(())
 }
 
+/// When an unused, unexpired link expires; None if it cannot be used.
+/// Reading never spends it: link scanners in mail systems open every link.
+pub async fn magic_link_expiry(db: &Db, token_hash: &str) -> Result<Option<DateTime<Utc>>> {
+    let at = now();
+    let expires = db_run!(db, |pool| {
+        sqlx::query_scalar::<_, DateTime<Utc>>(
+            "SELECT expires_at FROM magic_links WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(at)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(expires)
+}
+
 /// Spends a link: the supporter it was for, if it was unused and unexpired.
 pub async fn consume_magic_link(db: &Db, token_hash: &str) -> Result<Option<i64>> {
     let at = now();
