@@ -30,6 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ManageRequest {
+    #[schema(schema_with = crate::http::openapi::field::email)]
     email: String,
 }
 

@@ -120,7 +120,9 @@ async fn list_patrons(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreatePatron {
+    #[schema(schema_with = crate::http::openapi::field::email)]
     email: String,
+    #[schema(schema_with = crate::http::openapi::field::name)]
     display_name: String,
     #[serde(default = "default_visibility")]
     visibility: Visibility,
@@ -163,6 +165,8 @@ struct SponsorQuery {
     q: Option<String>,
     status: Option<SponsorStatus>,
     after: Option<i64>,
+    /// 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
@@ -190,12 +194,16 @@ async fn list_sponsors(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateSponsor {
+    #[schema(schema_with = crate::http::openapi::field::name)]
     company_name: String,
+    #[schema(schema_with = crate::http::openapi::field::website_url)]
     website_url: String,
+    #[schema(schema_with = crate::http::openapi::field::email)]
     contact_email: String,
     tier_id: i64,
     /// Until when the sponsorship is paid (an invoice settled by bank, say).
     paid_through: Option<NaiveDate>,
+    #[schema(schema_with = crate::http::openapi::field::logo_ref_or_null)]
     logo_ref: Option<String>,
 }
 
@@ -225,8 +233,17 @@ async fn create_sponsor(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Decision {
-    /// Kept in the audit log; required for a rejection.
+    /// Kept in the audit log.
     #[serde(default)]
+    #[schema(schema_with = crate::http::openapi::field::note)]
+    reason: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Rejection {
+    /// Why, for the audit log.
+    #[schema(schema_with = crate::http::openapi::field::required_note)]
     reason: String,
 }
 
@@ -282,7 +299,7 @@ async fn reject_sponsor(
     State(state): State<AppState>,
     Owner(admin): Owner,
     Path(id): Path<i64>,
-    Json(req): Json<Decision>,
+    Json(req): Json<Rejection>,
 ) -> Result<axum::Json<SupporterView>> {
     decide(&state, &admin, id, SponsorStatus::Rejected, &req.reason).await
 }
@@ -315,6 +332,7 @@ struct LogoQuery {
     /// `light` (default) or `dark`, the dark-mode variant.
     variant: Option<LogoVariant>,
     /// Required: what the logo says, for people who cannot see it.
+    #[param(schema_with = crate::http::openapi::field::alt_text)]
     alt_text: String,
 }
 
