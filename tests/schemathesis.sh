@@ -85,10 +85,22 @@ run_mode() {
     -d "{\"email\":\"owner@example.org\",\"password\":\"$password\"}" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
 
+  # With payments off, the payment operations answer 503
+  # payments-not-configured by design (and say so in the document).
+  cp tests/schemathesis.toml "$dir/schemathesis.toml"
+  if [[ "$mode" == off ]]; then
+    cat >>"$dir/schemathesis.toml" <<'TOML'
+
+[[operations]]
+include-path-regex = "^/api/v1/(checkout|patron/(manage|portal)|admin/(stripe/sync|payments/\\{entry_id\\}/refund|pledges/\\{id\\}/cancel))$"
+checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "503"]
+TOML
+  fi
+
   echo "== st run --checks all (payments $mode, ${MAX_TIME}s at most)"
   local -a seed=()
   [[ -n "${ST_SEED:-}" ]] && seed=(--seed "$ST_SEED")
-  "$ST" run "$base/api/openapi.json" \
+  "$ST" --config-file "$dir/schemathesis.toml" run "$base/api/openapi.json" \
     -H "Authorization: Bearer $token" \
     --checks all \
     --max-time "$MAX_TIME" \

@@ -40,7 +40,8 @@ struct ReportQuery {
 /// Gross, refunds, disputes, fees, net, patrons and recurring amounts per
 /// month, with a per-tier breakdown.
 #[utoipa::path(get, path = "/api/v1/admin/reports/monthly", tag = "admin", security(("bearer" = [])), params(ReportQuery),
-    responses((status = 200, body = MonthlyReport), (status = 200, content_type = "text/csv", description = "The same as CSV"),
+    responses((status = 200, description = "The report, or the same as CSV",
+               content((MonthlyReport = "application/json"), (String = "text/csv"))),
               (status = 422, body = crate::error::Problem)))]
 async fn monthly_report(
     State(state): State<AppState>,

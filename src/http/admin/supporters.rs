@@ -293,7 +293,7 @@ async fn approve_sponsor(
 }
 
 /// Rejects a sponsor, with a reason.
-#[utoipa::path(post, path = "/api/v1/admin/sponsors/{id}/reject", tag = "admin", security(("bearer" = [])), request_body = Decision,
+#[utoipa::path(post, path = "/api/v1/admin/sponsors/{id}/reject", tag = "admin", security(("bearer" = [])), request_body = Rejection,
     params(("id" = i64, Path)), responses((status = 200, body = SupporterView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 async fn reject_sponsor(
     State(state): State<AppState>,
