@@ -55,18 +55,62 @@ impl utoipa::Modify for BearerAuth {
 
 /// The shared error answers: (status, component name, description).
 const SHARED: &[(&str, &str, &str)] = &[
-    ("400", "BadRequest", "malformed-request: the body is not valid JSON"),
-    ("401", "Unauthorized", "unauthorized: no valid bearer token (or the account is disabled)"),
-    ("403", "Forbidden", "forbidden: a viewer may read but not change"),
+    (
+        "400",
+        "BadRequest",
+        "malformed-request: the body is not valid JSON",
+    ),
+    (
+        "401",
+        "Unauthorized",
+        "unauthorized: no valid bearer token (or the account is disabled)",
+    ),
+    (
+        "403",
+        "Forbidden",
+        "forbidden: a viewer may read but not change",
+    ),
     ("404", "NotFound", "not-found: no such resource"),
-    ("408", "Timeout", "request-timeout: the request took longer than server.request_timeout_secs"),
-    ("409", "Conflict", "conflict: a unique key or a state rule refused the change"),
-    ("413", "PayloadTooLarge", "payload-too-large: the body is over server.body_limit_bytes"),
-    ("415", "UnsupportedMediaType", "unsupported-media-type: send the body as application/json"),
-    ("422", "ValidationFailed", "validation-failed: `errors` lists each invalid field"),
-    ("429", "RateLimited", "rate-limited: try again after `Retry-After` seconds"),
-    ("500", "InternalError", "internal-error: the cause is logged, never sent"),
-    ("503", "ServiceUnavailable", "service-unavailable (overloaded, database unreachable) or payments-not-configured"),
+    (
+        "408",
+        "Timeout",
+        "request-timeout: the request took longer than server.request_timeout_secs",
+    ),
+    (
+        "409",
+        "Conflict",
+        "conflict: a unique key or a state rule refused the change",
+    ),
+    (
+        "413",
+        "PayloadTooLarge",
+        "payload-too-large: the body is over server.body_limit_bytes",
+    ),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "unsupported-media-type: send the body as application/json",
+    ),
+    (
+        "422",
+        "ValidationFailed",
+        "validation-failed: `errors` lists each invalid field",
+    ),
+    (
+        "429",
+        "RateLimited",
+        "rate-limited: try again after `Retry-After` seconds",
+    ),
+    (
+        "500",
+        "InternalError",
+        "internal-error: the cause is logged, never sent",
+    ),
+    (
+        "503",
+        "ServiceUnavailable",
+        "service-unavailable (overloaded, database unreachable) or payments-not-configured",
+    ),
 ];
 
 /// Adds the shared error answers to every operation, by what it takes, and
@@ -76,14 +120,12 @@ pub fn add_problem_responses(openapi: &mut openapi::OpenApi) {
     {
         let components = openapi.components.get_or_insert_with(Default::default);
         for (status, name, description) in SHARED {
-            let mut response = ResponseBuilder::new()
-                .description(*description)
-                .content(
-                    PROBLEM_JSON,
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("Problem")))
-                        .build(),
-                );
+            let mut response = ResponseBuilder::new().description(*description).content(
+                PROBLEM_JSON,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            );
             match *status {
                 "401" => {
                     response = response.header(
@@ -173,7 +215,10 @@ fn add_shared(path: &str, method: &HttpMethod, op: &mut Operation) {
         if op.responses.responses.contains_key(status) {
             continue;
         }
-        let (_, name, _) = SHARED.iter().find(|(s, _, _)| *s == status).expect("shared");
+        let (_, name, _) = SHARED
+            .iter()
+            .find(|(s, _, _)| *s == status)
+            .expect("shared");
         op.responses.responses.insert(
             status.to_owned(),
             RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))),
@@ -221,7 +266,11 @@ pub mod field {
     /// The pattern for `domain::text(_, _, min, max, multiline)`: trimmed,
     /// `min..=max` characters, no control characters inside.
     pub fn text_pattern(min: usize, max: usize, multiline: bool) -> String {
-        let control = if multiline { CONTROL_MULTILINE } else { CONTROL };
+        let control = if multiline {
+            CONTROL_MULTILINE
+        } else {
+            CONTROL
+        };
         let edge = format!("[^{SPACE}{CONTROL}]");
         let inner = if max > EXACT_UP_TO {
             format!("[^{control}]*")
@@ -233,7 +282,11 @@ pub mod field {
         } else {
             format!("{edge}(?:{inner}{edge})?")
         };
-        let core = if min == 0 { format!("(?:{core})?") } else { core };
+        let core = if min == 0 {
+            format!("(?:{core})?")
+        } else {
+            core
+        };
         format!("^[{SPACE}]*{core}[{SPACE}]*$")
     }
 
@@ -264,9 +317,7 @@ pub mod field {
     fn amount_schema() -> ObjectBuilder {
         ObjectBuilder::new()
             .schema_type(Type::Integer)
-            .format(Some(SchemaFormat::KnownFormat(
-                openapi::KnownFormat::Int64,
-            )))
+            .format(Some(SchemaFormat::KnownFormat(openapi::KnownFormat::Int64)))
             .minimum(Some(1))
             .maximum(Some(MAX_AMOUNT_MINOR))
             .description(Some("Minor units (cents), 1 to 10^12"))
@@ -416,12 +467,42 @@ mod tests {
     #[test]
     fn text_patterns_accept_what_text_accepts() {
         let samples = [
-            "", " ", "a", " a ", "ab", "\ta\n", "a\nb", "a\tb", "a\u{0}b", "\u{0}", "a\u{7f}",
-            "a\u{85}", "\u{85}a\u{85}", "\u{a0}", "a\u{200b}", "\u{feff}", "\u{202e}evil",
-            "a\u{2028}b", "é", "名前", "🙂", "a\rb", " \u{3000}x\u{3000} ", "\u{1b}[31m",
-            "abc", "abcd", " abcd ", "abcde",
+            "",
+            " ",
+            "a",
+            " a ",
+            "ab",
+            "\ta\n",
+            "a\nb",
+            "a\tb",
+            "a\u{0}b",
+            "\u{0}",
+            "a\u{7f}",
+            "a\u{85}",
+            "\u{85}a\u{85}",
+            "\u{a0}",
+            "a\u{200b}",
+            "\u{feff}",
+            "\u{202e}evil",
+            "a\u{2028}b",
+            "é",
+            "名前",
+            "🙂",
+            "a\rb",
+            " \u{3000}x\u{3000} ",
+            "\u{1b}[31m",
+            "abc",
+            "abcd",
+            " abcd ",
+            "abcde",
         ];
-        for (min, max, multiline) in [(1, 4, false), (0, 4, true), (1, 4, true), (0, 1, false), (1, 1, false)] {
+        for (min, max, multiline) in [
+            (1, 4, false),
+            (0, 4, true),
+            (1, 4, true),
+            (0, 1, false),
+            (1, 1, false),
+        ] {
             let pattern = regex::Regex::new(&text_pattern(min, max, multiline)).unwrap();
             for s in samples {
                 assert_eq!(

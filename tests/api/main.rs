@@ -11,6 +11,7 @@ mod contributions;
 mod errors;
 mod funding;
 mod lifecycle;
+mod openapi;
 mod ops;
 mod payments;
 mod public_pages;
