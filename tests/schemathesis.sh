@@ -38,10 +38,11 @@ echo "== cargo build --bin patronage --example fake_stripe"
 cargo build --quiet --bin patronage --example fake_stripe
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-PATRONAGE="$TARGET_DIR/debug/patronage"
-FAKE_STRIPE="$TARGET_DIR/debug/examples/fake_stripe"
-
 WORK="$(mktemp -d)"
+# Copies: another build in a shared target directory may replace them.
+cp "$TARGET_DIR/debug/patronage" "$TARGET_DIR/debug/examples/fake_stripe" "$WORK/"
+PATRONAGE="$WORK/patronage"
+FAKE_STRIPE="$WORK/fake_stripe"
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done

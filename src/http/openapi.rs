@@ -421,7 +421,9 @@ pub mod field {
         text(0, 1000, true).build()
     }
     pub fn required_note() -> Object {
-        text(1, 1000, true).build()
+        text(1, 1000, true)
+            .examples(["Not what this instance is about"])
+            .build()
     }
     pub fn reference_or_null() -> Object {
         or_null(text(1, 200, false))
