@@ -101,14 +101,15 @@ TOML
   echo "== st run --checks all (payments $mode, ${MAX_TIME}s at most)"
   local -a seed=()
   [[ -n "${ST_SEED:-}" ]] && seed=(--seed "$ST_SEED")
-  "$ST" --config-file "$dir/schemathesis.toml" run "$base/api/openapi.json" \
+  # From the temporary directory: schemathesis keeps a cache where it runs.
+  (cd "$dir" && "$ST" --config-file "$dir/schemathesis.toml" run "$base/api/openapi.json" \
     -H "Authorization: Bearer $token" \
     --checks all \
     --max-time "$MAX_TIME" \
     --max-examples "$MAX_EXAMPLES" \
     --workers 2 \
     --report junit --report-dir "$dir/report" \
-    "${seed[@]}" || status=$?
+    "${seed[@]}") || status=$?
   if grep -q "panicked" "$dir/server.log"; then
     echo "the server panicked:" >&2
     grep -A3 "panicked" "$dir/server.log" >&2
