@@ -47,13 +47,18 @@ pub(crate) struct CheckoutRequest {
     pub(crate) kind: Kind,
     pub(crate) tier_id: Option<i64>,
     /// Pay-what-you-want amount (patron) or the gift's amount, in minor units.
+    #[schema(schema_with = crate::http::openapi::field::amount_or_null)]
     pub(crate) amount_minor: Option<i64>,
     /// The patron's email, or the sponsor's contact email.
+    #[schema(schema_with = crate::http::openapi::field::email)]
     pub(crate) email: String,
     /// How a patron is named (patron and gift).
+    #[schema(schema_with = crate::http::openapi::field::name_or_null)]
     pub(crate) display_name: Option<String>,
     pub(crate) visibility: Option<Visibility>,
+    #[schema(schema_with = crate::http::openapi::field::name_or_null)]
     pub(crate) company_name: Option<String>,
+    #[schema(schema_with = crate::http::openapi::field::website_url_or_null)]
     pub(crate) website_url: Option<String>,
     /// Sponsors: `card` (default) or `invoice` (yearly tiers; an emailed
     /// invoice with `stripe.invoice_days_until_due` days to pay).
@@ -61,6 +66,7 @@ pub(crate) struct CheckoutRequest {
     /// The language of the supporter's emails, e.g. `fr` (default: the
     /// server's `mail.default_locale`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::http::openapi::field::locale_or_null)]
     pub(crate) locale: Option<String>,
     /// Where to send the payer after checkout (the support page's forms
     /// carry Mastodon's callbacks, checked to be on our origins); not part

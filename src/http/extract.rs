@@ -45,10 +45,33 @@ where
         if let Some(field) = super::controls::json_field_with_control(&body) {
             return Err(Error::field(&field, "must not contain control characters"));
         }
-        match axum::Json::<T>::from_bytes(&body) {
-            Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let axum::Json(mut value) =
+            axum::Json::<serde_json::Value>::from_bytes(&body).map_err(json_rejection)?;
+        integral_floats_as_integers(&mut value);
+        let bytes = serde_json::to_vec(&value).map_err(Error::internal)?;
+        axum::Json::<T>::from_bytes(&bytes)
+            .map(|axum::Json(value)| Json(value))
+            .map_err(json_rejection)
+    }
+}
+
+/// JSON has one number type, and JSON Schema counts `5.0` as the integer 5;
+/// so does this API, as clients that only have floats send it that way.
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !(n.is_i64() || n.is_u64()) => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f >= i64::MIN as f64
+                && f < i64::MAX as f64
+            {
+                *value = Value::from(f as i64);
+            }
         }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
     }
 }
 

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod checkout;
 pub mod controls;
 pub mod extract;
+pub mod openapi;
 pub mod ops;
 pub mod origin;
 pub mod pages;
@@ -73,51 +74,18 @@ pub struct AppContext {
 
 pub type AppState = Arc<AppContext>;
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "patronage",
-        description = "Crowdfunding and sponsorship for community servers. Errors are RFC 9457 problem+json.",
-    ),
-    modifiers(&BearerAuth),
-    tags(
-        (name = "public", description = "Funding totals for about pages and apps: no auth, CORS *, ETag"),
-        (name = "admin", description = "Instance admins: owners change, viewers read"),
-        (name = "ops", description = "Health, readiness and metrics"),
-    )
-)]
-struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
-
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(public::routes())
         .merge(checkout::routes())
         .merge(patron::routes())
         .merge(admin::routes())
         .merge(ops::routes())
         .split_for_parts();
-    let openapi_json =
-        axum::body::Bytes::from(openapi.to_pretty_json().expect("openapi serialises"));
+    openapi::add_problem_responses(&mut doc);
+    let openapi_json = axum::body::Bytes::from(doc.to_pretty_json().expect("openapi serialises"));
     let settings = &state.settings.server;
 
     let request_id_span = |req: &Request| {

@@ -38,6 +38,7 @@ const LINK_ON_ITS_WAY: &str = "If this address supports us, a link is on its way
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ManageRequest {
+    #[schema(schema_with = crate::http::openapi::field::email)]
     email: String,
 }
 

@@ -13,6 +13,7 @@ mod errors;
 mod formats;
 mod funding;
 mod lifecycle;
+mod openapi;
 mod ops;
 mod payments;
 mod public_pages;

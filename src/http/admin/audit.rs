@@ -40,6 +40,7 @@ struct AuditQuery {
     action: Option<String>,
     /// Pass the previous page's `next_after` here.
     before: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 

@@ -83,7 +83,9 @@ async fn login(
 struct SetupRequest {
     /// The token printed by `patronage serve` while no owner exists.
     setup_token: String,
+    #[schema(schema_with = crate::http::openapi::field::email)]
     email: String,
+    #[schema(schema_with = crate::http::openapi::field::new_password)]
     password: String,
 }
 

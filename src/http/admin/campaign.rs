@@ -59,15 +59,18 @@ async fn get_campaign(State(state): State<AppState>, _: Admin) -> Result<axum::J
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateCampaign {
+    #[schema(schema_with = crate::http::openapi::field::campaign_name_or_null)]
     name: Option<String>,
+    #[schema(schema_with = crate::http::openapi::field::campaign_description_or_null)]
     description: Option<String>,
     /// Changeable only before any tier, pledge or ledger entry exists.
+    #[schema(schema_with = crate::http::openapi::field::currency_or_null)]
     currency: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(schema_with = crate::http::openapi::field::amount_or_null)]
     monthly_goal_minor: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::http::openapi::field::website_url_or_null)]
     public_base_url: Option<Option<String>>,
 }
 

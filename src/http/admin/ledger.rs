@@ -84,6 +84,7 @@ struct LedgerQuery {
     until: Option<Day>,
     /// Newest first: pass the previous page's `next_after` here.
     before: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
@@ -119,15 +120,19 @@ struct RecordContribution {
     supporter_id: Option<i64>,
     /// Attributes the money to a pledge (and its tier) in reports.
     pledge_id: Option<i64>,
+    #[schema(schema_with = crate::http::openapi::field::amount)]
     amount_minor: i64,
     /// Must be the campaign currency; defaults to it.
+    #[schema(schema_with = crate::http::openapi::field::currency_or_null)]
     currency: Option<String>,
     /// The day the money arrived (UTC); not in the future.
     date: Day,
     #[serde(default)]
+    #[schema(schema_with = crate::http::openapi::field::note)]
     note: String,
     /// The bank's transaction id, for instance. The same reference is never
     /// recorded twice; one is generated if absent.
+    #[schema(schema_with = crate::http::openapi::field::reference_or_null)]
     external_reference: Option<String>,
 }
 
@@ -158,6 +163,7 @@ async fn record_contribution(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VoidContribution {
+    #[schema(schema_with = crate::http::openapi::field::required_note)]
     reason: String,
 }
 

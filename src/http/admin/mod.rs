@@ -44,6 +44,7 @@ pub struct PageQuery {
     pub q: Option<String>,
     pub after: Option<i64>,
     /// 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 

@@ -38,6 +38,7 @@ struct JobsQuery {
     job: Option<String>,
     /// running, succeeded or failed.
     status: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
@@ -69,9 +70,11 @@ async fn list_jobs(
 #[serde(deny_unknown_fields)]
 struct OutboxQuery {
     /// pending, sent or failed.
+    #[param(pattern = "^(pending|sent|failed)$")]
     status: Option<String>,
     /// Pass the previous page's `next_after` here.
     before: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 

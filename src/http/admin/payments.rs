@@ -31,6 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 struct RefundRequest {
     /// Part of the payment, in minor units; the whole remaining amount if absent.
+    #[schema(schema_with = crate::http::openapi::field::amount_or_null)]
     amount_minor: Option<i64>,
     #[serde(default)]
     reason: String,
@@ -125,7 +126,9 @@ async fn sync_catalogue(
 #[serde(deny_unknown_fields)]
 struct EventQuery {
     /// `pending`, `processed` or `failed`.
+    #[param(pattern = "^(pending|processed|failed)$")]
     status: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 

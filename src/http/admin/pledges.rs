@@ -67,6 +67,7 @@ impl From<PledgeRow> for PledgeView {
 struct PledgeQuery {
     supporter_id: Option<i64>,
     after: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
@@ -94,6 +95,7 @@ struct CreatePledge {
     tier_id: i64,
     /// Defaults to the tier's price; pay-what-you-want tiers accept any
     /// amount at or above their minimum.
+    #[schema(schema_with = crate::http::openapi::field::amount_or_null)]
     amount_minor: Option<i64>,
     /// Defaults to now.
     started_on: Option<Day>,
@@ -129,6 +131,7 @@ async fn create_pledge(
 #[serde(deny_unknown_fields)]
 struct CancelPledge {
     #[serde(default)]
+    #[schema(schema_with = crate::http::openapi::field::note)]
     reason: String,
     /// Stripe pledges only: end when the paid period ends (default) or now.
     #[serde(default = "yes")]

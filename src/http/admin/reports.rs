@@ -27,17 +27,21 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 struct ReportQuery {
     /// First month, YYYY-MM.
+    #[param(schema_with = crate::http::openapi::field::month)]
     from: String,
     /// Last month, YYYY-MM (at most 120 months after `from`).
+    #[param(schema_with = crate::http::openapi::field::month)]
     to: String,
     /// `json` (default) or `csv`; `Accept: text/csv` also selects CSV.
+    #[param(pattern = "^(json|csv)$")]
     format: Option<String>,
 }
 
 /// Gross, refunds, disputes, fees, net, patrons and recurring amounts per
 /// month, with a per-tier breakdown.
 #[utoipa::path(get, path = "/api/v1/admin/reports/monthly", tag = "admin", security(("bearer" = [])), params(ReportQuery),
-    responses((status = 200, body = MonthlyReport), (status = 200, content_type = "text/csv", description = "The same as CSV"),
+    responses((status = 200, description = "The report, or the same as CSV",
+               content((MonthlyReport = "application/json"), (String = "text/csv"))),
               (status = 422, body = crate::error::Problem)))]
 async fn monthly_report(
     State(state): State<AppState>,

@@ -126,7 +126,9 @@ async fn list_patrons(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreatePatron {
+    #[schema(schema_with = crate::http::openapi::field::email)]
     email: String,
+    #[schema(schema_with = crate::http::openapi::field::name)]
     display_name: String,
     #[serde(default = "default_visibility")]
     visibility: Visibility,
@@ -169,6 +171,8 @@ struct SponsorQuery {
     q: Option<String>,
     status: Option<SponsorStatus>,
     after: Option<i64>,
+    /// 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
@@ -196,12 +200,16 @@ async fn list_sponsors(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateSponsor {
+    #[schema(schema_with = crate::http::openapi::field::name)]
     company_name: String,
+    #[schema(schema_with = crate::http::openapi::field::website_url)]
     website_url: String,
+    #[schema(schema_with = crate::http::openapi::field::email)]
     contact_email: String,
     tier_id: i64,
     /// Until when the sponsorship is paid (an invoice settled by bank, say).
     paid_through: Option<Day>,
+    #[schema(schema_with = crate::http::openapi::field::logo_ref_or_null)]
     logo_ref: Option<String>,
 }
 
@@ -231,8 +239,17 @@ async fn create_sponsor(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Decision {
-    /// Kept in the audit log; required for a rejection.
+    /// Kept in the audit log.
     #[serde(default)]
+    #[schema(schema_with = crate::http::openapi::field::note)]
+    reason: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Rejection {
+    /// Why, for the audit log.
+    #[schema(schema_with = crate::http::openapi::field::required_note)]
     reason: String,
 }
 
@@ -302,13 +319,13 @@ async fn approve_sponsor(
 }
 
 /// Rejects a sponsor, with a reason.
-#[utoipa::path(post, path = "/api/v1/admin/sponsors/{id}/reject", tag = "admin", security(("bearer" = [])), request_body = Decision,
+#[utoipa::path(post, path = "/api/v1/admin/sponsors/{id}/reject", tag = "admin", security(("bearer" = [])), request_body = Rejection,
     params(("id" = i64, Path)), responses((status = 200, body = SupporterView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 async fn reject_sponsor(
     State(state): State<AppState>,
     Owner(admin): Owner,
     Path(id): Path<i64>,
-    Json(req): Json<Decision>,
+    Json(req): Json<Rejection>,
 ) -> Result<axum::Json<SupporterView>> {
     decide(&state, &admin, id, SponsorStatus::Rejected, &req.reason).await
 }
@@ -342,6 +359,7 @@ struct LogoQuery {
     /// `light` (default) or `dark`, the dark-mode variant.
     variant: Option<LogoVariant>,
     /// Required: what the logo says, for people who cannot see it.
+    #[param(schema_with = crate::http::openapi::field::alt_text)]
     alt_text: String,
 }
 

@@ -85,17 +85,26 @@ async fn list_tiers(
 #[serde(deny_unknown_fields)]
 struct CreateTier {
     kind: TierKind,
+    #[schema(schema_with = crate::http::openapi::field::tier_name)]
     name: String,
     #[serde(default)]
+    #[schema(schema_with = crate::http::openapi::field::tier_description)]
     description: String,
     /// Price in minor units (the suggested amount for pay-what-you-want).
+    #[schema(schema_with = crate::http::openapi::field::amount)]
     amount_minor: i64,
     /// Must be the campaign currency; defaults to it.
+    #[schema(schema_with = crate::http::openapi::field::currency_or_null)]
     currency: Option<String>,
     interval: Interval,
+    /// Pay what you want, at or above this (at most `amount_minor`).
+    #[schema(schema_with = crate::http::openapi::field::amount_or_null)]
     pwyw_min_minor: Option<i64>,
+    /// How many supporters the tier takes at most.
+    #[schema(schema_with = crate::http::openapi::field::slots_or_null)]
     slots: Option<i64>,
     #[serde(default)]
+    #[schema(schema_with = crate::http::openapi::field::rank)]
     rank: i64,
 }
 
@@ -170,17 +179,21 @@ async fn get_tier(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateTier {
+    #[schema(schema_with = crate::http::openapi::field::tier_name_or_null)]
     name: Option<String>,
+    #[schema(schema_with = crate::http::openapi::field::tier_description_or_null)]
     description: Option<String>,
     /// A new price applies to new pledges only; existing pledges keep theirs.
+    #[schema(schema_with = crate::http::openapi::field::amount_or_null)]
     amount_minor: Option<i64>,
     interval: Option<Interval>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(schema_with = crate::http::openapi::field::amount_or_null)]
     pwyw_min_minor: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(schema_with = crate::http::openapi::field::slots_or_null)]
     slots: Option<Option<i64>>,
+    #[schema(schema_with = crate::http::openapi::field::rank_or_null)]
     rank: Option<i64>,
 }
 
