@@ -6,7 +6,11 @@
 //! - subscription state is re-read from Stripe rather than taken from the
 //!   event, so a late `customer.subscription.updated` cannot roll it back.
 //!
-//! A failure leaves the event stored and due again later, with backoff.
+//! A failure leaves the event stored and due again later, with backoff. An
+//! event that needs another applied first (a refund or dispute before the
+//! payment it undoes) waits the same way, quietly, and is made due at once
+//! when that payment is booked: its money lands on the payment's tier
+//! whichever arrives first.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -399,8 +403,8 @@ pub async fn sync_subscription(
 }
 
 /// Books a paid invoice. When the fee is known too, the event is marked
-/// processed in the same commit (returns true); without the fee, the event
-/// fails and comes back for it.
+/// processed in the same commit (returns true); without the fee (Stripe
+/// unreachable, or no balance transaction yet) the event comes back for it.
 async fn invoice_paid(
     db: &Db,
     gateway: &Gateway,
@@ -671,7 +675,8 @@ pub async fn charge_refunded(db: &Db, gateway: &Gateway, charge: &Charge) -> Res
     Ok(())
 }
 
-/// Stripe takes the disputed amount (and a fee) when the dispute opens.
+/// What a dispute's opening books: Stripe takes the disputed amount and a
+/// fee, both on the charge's owner.
 fn dispute_entries(owner: &ChargeOwner, dispute: &Dispute) -> Result<Vec<NewEntry>> {
     let currency = currency(&dispute.currency)?;
     let taken = stripe_entry(

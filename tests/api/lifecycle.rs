@@ -401,7 +401,7 @@ async fn an_unreadable_event_in_stripes_list_is_kept_as_failed_and_the_rest_appl
             .map_or(0, |c| c.parse::<i64>().unwrap())
     };
     let (mut payments, mut moved) = (0, false);
-    for _ in 0..100 {
+    for _ in 0..300 {
         let ledger = app.get_json("/api/v1/admin/ledger", Some(&owner)).await;
         payments = ledger["items"]
             .as_array()

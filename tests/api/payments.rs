@@ -32,6 +32,7 @@ with_stripe_on_both_backends!(
     a_payment_is_booked_while_stripe_cannot_say_the_fee_and_the_fee_follows,
     refunds_and_disputes_land_on_the_payments_tier_whichever_event_arrives_first,
     a_fee_not_known_yet_follows_once_and_only_once,
+    a_refund_whose_payment_never_comes_is_shown_to_admins_after_three_days,
 );
 
 on_both_backends!(payments_answer_503_without_a_secret_key);
@@ -1197,6 +1198,62 @@ async fn a_fee_not_known_yet_follows_once_and_only_once(app: TestApp, fake: Fake
     let entries = ledger(&app, &owner).await;
     assert_eq!(sum(&entries, "payment"), (1, 1000));
     assert_eq!(sum(&entries, "fee"), (1, -fee(1000)));
+}
+
+/// The payment's events are lost for good: its refund waits quietly, then,
+/// once Stripe's three days of retries are over, is listed as failed for
+/// admins. Nothing is booked without its tier meanwhile.
+async fn a_refund_whose_payment_never_comes_is_shown_to_admins_after_three_days(
+    app: TestApp,
+    fake: FakeStripe,
+) {
+    let owner = app.owner_token().await;
+    let tier = tier(&app, &owner, 1000, "month").await;
+    let session = patron_checkout(&app, tier, "ann@example.org").await;
+    let _lost = fake.complete_checkout(&session);
+    let charge = fake.latest_charge(&fake.subscription_of(&session));
+    let refund = fake.refund(&charge, 300);
+    fake.deliver(&refund, Delivery::ONCE).await;
+    let id = refund[0]["id"].as_str().unwrap().to_owned();
+    let failed = app
+        .get_json("/api/v1/admin/stripe/events?status=failed", Some(&owner))
+        .await;
+    assert_eq!(failed, json!([]), "waiting quietly");
+
+    // Received four days ago, and due again.
+    let long_ago = patronage::store::now() - chrono::Duration::days(4);
+    patronage::db_run!(&app.db, |pool| {
+        sqlx::query(
+            "UPDATE stripe_events SET received_at = $1, next_attempt_at = $1 WHERE id = $2",
+        )
+        .bind(long_ago)
+        .bind(&id)
+        .execute(pool)
+        .await
+        .unwrap();
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let failed = app
+            .get_json("/api/v1/admin/stripe/events?status=failed", Some(&owner))
+            .await;
+        if failed[0]["id"] == id.as_str() {
+            assert!(
+                failed[0]["last_error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("waiting for the payment"),
+                "{failed}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never shown as failed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ledger(&app, &owner).await.is_empty());
 }
 
 async fn payments_answer_503_without_a_secret_key(app: TestApp) {
