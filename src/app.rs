@@ -86,7 +86,9 @@ impl Application {
             login_limiter: LoginLimiter::new(Limits {
                 per_client: settings.auth.login_attempts_per_ip_per_minute,
                 per_account_per_client: settings.auth.login_attempts_per_account_per_minute,
-                per_account: settings.auth.login_attempts_per_account_all_clients_per_minute,
+                per_account: settings
+                    .auth
+                    .login_attempts_per_account_all_clients_per_minute,
             }),
             // Management links are mailed: one address gets at most the
             // per-account rate, whoever asks.

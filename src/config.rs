@@ -580,7 +580,9 @@ mod tests {
             struct S {
                 p: TrustedProxies,
             }
-            toml::from_str::<S>(toml).map(|s| s.p).map_err(|e| e.to_string())
+            toml::from_str::<S>(toml)
+                .map(|s| s.p)
+                .map_err(|e| e.to_string())
         };
         let list = from(r#"p = ["127.0.0.1", "10.0.0.0/8", "::1"]"#).unwrap();
         assert!(list.contains("10.200.0.1".parse().unwrap()));

@@ -212,7 +212,10 @@ pub struct Problem {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        if let Error::Busy { .. } = self {
+            // Expected under a flood; counted in patronage_heavy_refused_total.
+            tracing::debug!("refused: server busy");
+        } else if status.is_server_error() {
             // The request id is on the enclosing span, so this line can be
             // matched to what the client saw.
             tracing::error!(error = %self, "request failed");

@@ -169,7 +169,9 @@ impl Snapshot {
         };
         let mut walls = self.walls.lock().expect("not poisoned");
         let size = rendered.body.len();
-        if walls.bytes + size <= MAX_CACHED_BYTES && walls.renders.insert(key, rendered.clone()).is_none() {
+        if walls.bytes + size <= MAX_CACHED_BYTES
+            && walls.renders.insert(key, rendered.clone()).is_none()
+        {
             walls.bytes += size;
         }
         rendered
@@ -178,7 +180,12 @@ impl Snapshot {
     /// The wall for `params` if it is already rendered.
     pub fn cached_wall(&self, params: &WallParams, png: bool) -> Option<Rendered> {
         let key = (self.wall_key(params), png);
-        self.walls.lock().expect("not poisoned").renders.get(&key).cloned()
+        self.walls
+            .lock()
+            .expect("not poisoned")
+            .renders
+            .get(&key)
+            .cloned()
     }
 
     /// `params` as the cache knows them: walls that look the same share a

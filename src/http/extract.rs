@@ -322,7 +322,11 @@ mod tests {
         );
         // Two proxies, and the header split over two lines.
         assert_eq!(
-            resolve("127.0.0.1", &["6.6.6.6, 198.51.100.7", "10.1.2.3"], &proxies),
+            resolve(
+                "127.0.0.1",
+                &["6.6.6.6, 198.51.100.7", "10.1.2.3"],
+                &proxies
+            ),
             "198.51.100.7"
         );
         // Garbage ends the walk at the last trusted hop.

@@ -494,7 +494,10 @@ mod tests {
         let num = |n: roxmltree::Node, a: &str| -> u32 { n.attribute(a).unwrap().parse().unwrap() };
         let root = doc.root_element();
         let (w, h) = (num(root, "width"), num(root, "height"));
-        assert!((100..=2000).contains(&w) && (1..=MAX_WALL_HEIGHT).contains(&h), "{raw:?}");
+        assert!(
+            (100..=2000).contains(&w) && (1..=MAX_WALL_HEIGHT).contains(&h),
+            "{raw:?}"
+        );
         for n in doc
             .descendants()
             .filter(|n| matches!(n.tag_name().name(), "image" | "rect"))

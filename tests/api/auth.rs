@@ -133,10 +133,14 @@ async fn a_login_flood_is_answered_503_never_500(app: TestApp) {
     app.owner_token().await;
     // The one hash slot is taken, as by a login in progress; two more logins
     // may wait for it (password_hash_queue = 2).
-    let held = app.ctx.heavy.passwords.occupy().await.unwrap();
+    let held = app.ctx.heavy.passwords.occupy().unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for i in 0..12 {
-        let (client, url, tx) = (app.client.clone(), app.url("/api/v1/admin/login"), tx.clone());
+        let (client, url, tx) = (
+            app.client.clone(),
+            app.url("/api/v1/admin/login"),
+            tx.clone(),
+        );
         tokio::spawn(async move {
             let res = client
                 .post(url)
@@ -165,10 +169,12 @@ async fn a_login_flood_is_answered_503_never_500(app: TestApp) {
 async fn a_stranger_cannot_block_the_first_setup(app: TestApp) {
     let token = app.setup_token.clone().unwrap();
     for _ in 0..20 {
-        let body = json!({"setup_token": "guess", "email": "intruder@example.org", "password": PASSWORD});
+        let body =
+            json!({"setup_token": "guess", "email": "intruder@example.org", "password": PASSWORD});
         post_from(&app, "203.0.113.66", "", "/api/v1/admin/setup", body).await;
     }
-    let body = json!({"setup_token": "guess", "email": "intruder@example.org", "password": PASSWORD});
+    let body =
+        json!({"setup_token": "guess", "email": "intruder@example.org", "password": PASSWORD});
     let res = post_from(&app, "203.0.113.66", "", "/api/v1/admin/setup", body).await;
     expect_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate-limited").await;
     // The admin with the printed token, from elsewhere, is not held up.
