@@ -101,6 +101,10 @@ impl utoipa::PartialSchema for Day {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            // The years of `YEARS`, 2000 to 9998.
+            .pattern(Some(
+                r"^(?:[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$",
+            ))
             .description(Some(format!(
                 "A day, YYYY-MM-DD, in the years {} to {}",
                 YEARS.start(),
