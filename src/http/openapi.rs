@@ -157,6 +157,18 @@ pub fn add_problem_responses(openapi: &mut openapi::OpenApi) {
                 .insert((*name).to_owned(), response.build().into());
         }
 
+        // JSON bodies: the `Json` extractor refuses control characters but
+        // tab and line breaks in every string.
+        for schema in components.schemas.values_mut() {
+            let RefOr::T(openapi::schema::Schema::Object(object)) = schema else {
+                continue;
+            };
+            for property in object.properties.values_mut() {
+                if let RefOr::T(openapi::schema::Schema::Object(field)) = property {
+                    no_controls(field, field::CONTROL_MULTILINE);
+                }
+            }
+        }
         let shared = components.responses.clone();
         for (path, item) in openapi.paths.paths.iter_mut() {
             let methods = [
@@ -304,14 +316,20 @@ fn no_controls_in_parameters(op: &mut Operation) {
         else {
             continue;
         };
-        let text = match &schema.schema_type {
-            openapi::schema::SchemaType::Type(t) => *t == Type::String,
-            openapi::schema::SchemaType::Array(types) => types.contains(&Type::String),
-            openapi::schema::SchemaType::AnyValue => false,
-        };
-        if text && schema.pattern.is_none() && schema.enum_values.is_none() {
-            schema.pattern = Some(format!("^[^{}]*$", field::CONTROL));
-        }
+        no_controls(schema, field::CONTROL);
+    }
+}
+
+/// Gives a free-text string schema (no pattern or list of values of its
+/// own) a pattern that refuses the `refused` characters.
+fn no_controls(schema: &mut Object, refused: &str) {
+    let text = match &schema.schema_type {
+        openapi::schema::SchemaType::Type(t) => *t == Type::String,
+        openapi::schema::SchemaType::Array(types) => types.contains(&Type::String),
+        openapi::schema::SchemaType::AnyValue => false,
+    };
+    if text && schema.pattern.is_none() && schema.enum_values.is_none() {
+        schema.pattern = Some(format!("^[^{refused}]*$"));
     }
 }
 
@@ -333,7 +351,7 @@ pub mod field {
     /// Control characters (`char::is_control`).
     pub(super) const CONTROL: &str = r"\x00-\x1f\x7f-\x9f";
     /// Control characters without tab, line feed and carriage return.
-    const CONTROL_MULTILINE: &str = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f";
+    pub(super) const CONTROL_MULTILINE: &str = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f";
     /// Longer bounds make patterns that some validators refuse to compile;
     /// above it the length is given as `maxLength` of the untrimmed text.
     const EXACT_UP_TO: usize = 1000;
