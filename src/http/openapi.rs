@@ -158,8 +158,13 @@ pub fn add_problem_responses(openapi: &mut openapi::OpenApi) {
         }
 
         // JSON bodies: the `Json` extractor refuses control characters but
-        // tab and line breaks in every string.
-        for schema in components.schemas.values_mut() {
+        // tab and line breaks in every string of a request (answers are not
+        // checked: an error may quote what was refused).
+        let requests = request_schemas(&openapi.paths);
+        for (name, schema) in components.schemas.iter_mut() {
+            if !requests.contains(name) {
+                continue;
+            }
             let RefOr::T(openapi::schema::Schema::Object(object)) = schema else {
                 continue;
             };
@@ -190,6 +195,30 @@ pub fn add_problem_responses(openapi: &mut openapi::OpenApi) {
             }
         }
     }
+}
+
+/// The names of the component schemas that request bodies refer to.
+fn request_schemas(paths: &openapi::Paths) -> std::collections::BTreeSet<String> {
+    let operations = paths.paths.values().flat_map(|item| {
+        [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+            .into_iter()
+            .flatten()
+    });
+    let mut names = std::collections::BTreeSet::new();
+    for op in operations {
+        let Some(RefOr::T(body)) = &op.request_body else {
+            continue;
+        };
+        for content in body.content.values() {
+            if let RefOr::T(content) = content
+                && let Some(RefOr::Ref(r)) = &content.schema
+                && let Some(name) = r.ref_location.rsplit('/').next()
+            {
+                names.insert(name.to_owned());
+            }
+        }
+    }
+    names
 }
 
 /// An operation a browser opens or posts a form to (the management link).
