@@ -57,6 +57,9 @@ pub fn text(
     max: usize,
     multiline: bool,
 ) -> Result<String, FieldError> {
+    // The limit counts what was sent, surrounding spaces included, as an
+    // HTML `maxlength` or a JSON Schema `maxLength` does.
+    let sent = value.chars().count();
     let value = value.trim();
     let len = value.chars().count();
     if len < min {
@@ -69,7 +72,7 @@ pub fn text(
             },
         ));
     }
-    if len > max {
+    if sent > max {
         return Err(FieldError::new(
             field,
             format!("must be at most {max} characters"),

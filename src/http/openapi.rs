@@ -413,11 +413,10 @@ pub mod field {
     }
 
     fn text(min: usize, max: usize, multiline: bool) -> ObjectBuilder {
-        let mut schema = string().pattern(Some(text_pattern(min, max, multiline)));
-        if max > EXACT_UP_TO {
-            schema = schema.max_length(Some(max));
-        }
-        schema
+        // The pattern bounds the trimmed text; `maxLength` what is sent.
+        string()
+            .pattern(Some(text_pattern(min, max, multiline)))
+            .max_length(Some(max))
     }
 
     fn or_null(schema: ObjectBuilder) -> Object {
@@ -634,7 +633,7 @@ mod tests {
                 let accepted = !s.chars().any(crate::domain::is_refused_control)
                     && text("f", s, min, max, multiline).is_ok();
                 assert_eq!(
-                    pattern.is_match(s),
+                    pattern.is_match(s) && s.chars().count() <= max,
                     accepted,
                     "{s:?} with min {min}, max {max}, multiline {multiline}"
                 );
