@@ -448,21 +448,16 @@ async fn support_checkout(
     };
     match result {
         Ok(Started::Pay(url)) => Redirect::to(&url).into_response(),
-        Ok(Started::UnderReview) => {
-            let mut response = Html(page::message(
+        Ok(Started::UnderReview) => page_response(
+            StatusCode::OK,
+            page::message(
                 "Thank you",
                 "We received your sponsorship application. Once we have reviewed and approved it, \
                  the invoice is emailed to you, with a link to send us your logo.",
                 &[],
                 "/support",
-            ))
-            .into_response();
-            let h = response.headers_mut();
-            h.insert(PAGE_CSP.0, PAGE_CSP.1);
-            h.insert(NOSNIFF.0, NOSNIFF.1);
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
+            ),
+        ),
         Err(e @ Error::RateLimited { .. }) => e.into_response(),
         Err(e) => message_page(&e, "We could not start your payment", "/support"),
     }
@@ -471,12 +466,18 @@ async fn support_checkout(
 /// One of our pages as a response: strict CSP, never cached, and no
 /// referrer (such pages and their forms may carry a token).
 pub(crate) fn html_page(status: StatusCode, html: String) -> Response {
+    let mut response = page_response(status, html);
+    response.headers_mut().insert(NO_REFERRER.0, NO_REFERRER.1);
+    response
+}
+
+/// One of our pages as a response: strict CSP, never cached.
+fn page_response(status: StatusCode, html: String) -> Response {
     let mut response = (status, Html(html)).into_response();
     let h = response.headers_mut();
     h.insert(PAGE_CSP.0, PAGE_CSP.1);
     h.insert(NOSNIFF.0, NOSNIFF.1);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(NO_REFERRER.0, NO_REFERRER.1);
     response
 }
 
@@ -498,16 +499,7 @@ pub(crate) fn message_page(e: &Error, title: &str, back: &str) -> Response {
         }
         other => other.to_string(),
     };
-    let mut response = (
-        e.status(),
-        Html(page::message(title, &message, &errors, back)),
-    )
-        .into_response();
-    let h = response.headers_mut();
-    h.insert(PAGE_CSP.0, PAGE_CSP.1);
-    h.insert(NOSNIFF.0, NOSNIFF.1);
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    page_response(e.status(), page::message(title, &message, &errors, back))
 }
 
 #[derive(Deserialize)]
