@@ -179,7 +179,8 @@ impl CheckoutRequest {
 /// send this (it needs `application/json`, which needs a preflight that is
 /// never granted).
 #[utoipa::path(post, path = "/api/v1/checkout", tag = "public", request_body = CheckoutRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Same key, same session")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key, same session",
+            pattern = "^[!-~]{1,200}$")),
     responses((status = 200, body = CheckoutResponse), (status = 202, body = ApplicationResponse),
               (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem),
               (status = 429, body = crate::error::Problem), (status = 503, body = crate::error::Problem)))]
@@ -233,17 +234,16 @@ pub(crate) async fn run(
     }
     let key = match headers.get("idempotency-key") {
         Some(v) => {
-            let key = v
-                .to_str()
-                .map_err(|_| Error::field("Idempotency-Key", "must be printable ASCII"))?
-                .trim();
-            if key.is_empty() || key.len() > 200 {
+            // Visible ASCII only, as documented: a key with a tab or space
+            // in it would otherwise depend on how each proxy trims it.
+            let key = v.as_bytes();
+            if key.is_empty() || key.len() > 200 || !key.iter().all(|b| (b'!'..=b'~').contains(b)) {
                 return Err(Error::field(
                     "Idempotency-Key",
-                    "must be 1 to 200 characters",
+                    "must be 1 to 200 visible ASCII characters, without spaces",
                 ));
             }
-            format!("client:{key}")
+            format!("client:{}", String::from_utf8_lossy(key))
         }
         None => format!("auto:{}", uuid::Uuid::new_v4()),
     };

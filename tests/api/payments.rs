@@ -588,6 +588,20 @@ async fn the_same_idempotency_key_returns_the_same_session(app: TestApp, fake: F
     other["email"] = json!("bob@example.org");
     let res = send("retry-me", other).await.unwrap();
     expect_problem(res, StatusCode::CONFLICT, "conflict").await;
+    // A key a proxy could trim or fold differently is refused, as the
+    // document's pattern says, before Stripe is asked.
+    for bad in ["retry\tme", "retry me"] {
+        let res = app
+            .client
+            .post(app.url("/api/v1/checkout"))
+            .header("idempotency-key", bad)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed").await;
+    }
+    assert_eq!(fake.count("cs_test"), 1);
     // Without a key, each request is a new session.
     checkout(&app, body.clone()).await;
     assert_eq!(fake.count("cs_test"), 2);
