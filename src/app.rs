@@ -4,7 +4,6 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -16,9 +15,10 @@ use crate::{
     },
     background,
     config::Settings,
+    context::Context,
     error::{Error, Result},
     heavy::HeavyPools,
-    http::{self, AppContext, AppState},
+    http::{self, AppState, WebState},
     mail::Mailer,
     payments::{Gateway, events, gateway::STRIPE_API_VERSION},
     snapshot::PublicCache,
@@ -53,10 +53,6 @@ pub async fn open_database(settings: &Settings) -> Result<Db> {
     Ok(db)
 }
 
-pub fn hash_setup_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self> {
         let db = open_database(&settings).await?;
@@ -68,7 +64,8 @@ impl Application {
             rand::rng().fill_bytes(&mut raw);
             let token = hex::encode(raw);
             let ttl = chrono::Duration::hours(settings.auth.setup_token_ttl_hours);
-            store::admins::replace_setup_token(&db, &hash_setup_token(&token), ttl).await?;
+            store::admins::replace_setup_token(&db, &crate::auth::hash_setup_token(&token), ttl)
+                .await?;
             Some(token)
         };
         let gateway = Gateway::from_settings(&settings.stripe)?;
@@ -82,7 +79,19 @@ impl Application {
             None => tracing::info!("no stripe.secret_key: payments are off, everything else works"),
         }
         let mailer = Mailer::new(&settings.mail, &settings.server.data_dir)?;
-        let state = Arc::new(AppContext {
+        let core = Arc::new(Context {
+            heavy: HeavyPools::new(&settings),
+            gateway,
+            mailer,
+            templates: crate::mail::templates::Templates::new(),
+            tokens,
+            instance_id: instance_id(),
+            started_at: store::now(),
+            settings: settings.clone(),
+            db,
+            public,
+        });
+        let state = Arc::new(WebState {
             login_limiter: LoginLimiter::new(Limits {
                 per_client: settings.auth.login_attempts_per_ip_per_minute,
                 per_account_per_client: settings.auth.login_attempts_per_account_per_minute,
@@ -97,7 +106,6 @@ impl Application {
                 per_account_per_client: settings.auth.login_attempts_per_account_per_minute,
                 per_account: settings.auth.login_attempts_per_account_per_minute,
             }),
-            heavy: HeavyPools::new(&settings),
             // Applications are mailed to owners: per address, per contact
             // email, and per email across addresses.
             sponsor_limiter: LoginLimiter::per_hour(Limits {
@@ -105,16 +113,8 @@ impl Application {
                 per_account_per_client: settings.sponsors.applications_per_email_per_hour,
                 per_account: settings.sponsors.applications_per_email_per_hour,
             }),
-            gateway,
-            mailer,
-            templates: crate::mail::templates::Templates::new(),
-            instance_id: instance_id(),
-            started_at: store::now(),
-            settings,
-            db,
-            tokens,
-            public,
             metrics: telemetry::metrics_handle(),
+            core,
         });
         tokio::task::spawn_blocking(password::warm_up);
         Ok(Application {
@@ -153,11 +153,12 @@ impl Application {
             shutdown.clone(),
         );
         spawn_housekeeping(state.clone(), shutdown.clone());
-        crate::mail::outbox::spawn_worker(state.clone(), shutdown.clone());
-        crate::jobs::start(state.clone(), shutdown.clone()).await?;
-        spawn_publication_sweep(state.clone(), shutdown.clone());
+        let core = state.core.clone();
+        crate::mail::outbox::spawn_worker(core.clone(), shutdown.clone());
+        crate::jobs::start(core.clone(), shutdown.clone()).await?;
+        spawn_publication_sweep(core.clone(), shutdown.clone());
         events::spawn_retry_worker(
-            state.clone(),
+            core,
             Duration::from_secs(state.settings.stripe.retry_base_secs.max(1)),
             shutdown.clone(),
         );
@@ -217,35 +218,12 @@ fn spawn_housekeeping(state: AppState, shutdown: CancellationToken) {
 /// Records sponsors that appeared or disappeared as time passed (the audit
 /// log's `sponsor.publish` / `sponsor.unpublish`). The public views do not
 /// wait for it: they filter by date themselves.
-fn spawn_publication_sweep(state: AppState, shutdown: CancellationToken) {
+fn spawn_publication_sweep(state: Arc<Context>, shutdown: CancellationToken) {
     let period = Duration::from_secs(state.settings.sponsors.sweep_secs);
     background::every(period, shutdown, move || {
         let state = state.clone();
-        async move { sweep_publication(&state).await }
+        async move { crate::service::sponsors::sweep_publication(&state).await }
     });
-}
-
-/// One publication sweep; also run right after an admin's sponsor decision,
-/// so its audit entry is immediate.
-pub async fn sweep_publication(state: &AppState) {
-    let today = chrono::Utc::now().date_naive();
-    let grace = state.settings.sponsors.grace_days;
-    match store::supporters::sweep_publication(&state.db, today, grace).await {
-        Ok(changes) => {
-            for c in &changes {
-                tracing::info!(
-                    sponsor = c.supporter_id,
-                    published = c.published,
-                    reason = c.reason,
-                    "sponsor publication changed"
-                );
-            }
-            if !changes.is_empty() {
-                state.public.mark_dirty();
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "publication sweep failed; retrying at the next tick"),
-    }
 }
 
 async fn termination() {

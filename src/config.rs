@@ -414,7 +414,7 @@ impl Settings {
             return Err(Error::Config("jobs.lease_secs must be above 0".into()));
         }
         for (job, schedule) in self.jobs.schedules() {
-            crate::jobs::Schedule::parse(schedule)
+            crate::domain::schedule::Schedule::parse(schedule)
                 .map_err(|e| Error::Config(format!("jobs.{job}: {e}")))?;
         }
         if self.sponsors.grace_days < 0 || self.sponsors.sweep_secs == 0 {

@@ -1,10 +1,11 @@
 //! Links that patronage sends people: the public base they hang from, and
-//! the single-use management link that opens a patron's Billing Portal.
+//! the single-use management link that opens a patron's Billing Portal,
+//! and the signed link a sponsor sends its logo through.
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::{config::Settings, error::Result, store};
+use crate::{config::Settings, context::Context, error::Result, store};
 
 /// The public base for links in emails: the same site URL the public pages
 /// use (`pages.site_url`, else the campaign's, else our own address).
@@ -33,4 +34,20 @@ pub async fn mint_manage_link(
     let token = hex::encode(raw);
     store::stripe::create_magic_link(db, &token_hash(&token), supporter_id, ttl).await?;
     Ok(format!("{base}/api/v1/patron/portal?token={token}"))
+}
+
+/// The signed logo-upload link for a sponsor, and when it expires. It works
+/// `sponsors.upload_link_ttl_hours`, for one upload: an upload through any
+/// link spends it and every link issued before it, and a rejection revokes
+/// them all. A rejected sponsor gets none (409).
+pub async fn logo_upload_url(
+    ctx: &Context,
+    sponsor_id: i64,
+) -> Result<(String, chrono::DateTime<chrono::Utc>)> {
+    let version = store::logos::link_version(&ctx.db, sponsor_id).await?;
+    let ttl = ctx.settings.sponsors.upload_link_ttl_hours.max(1) * 3600;
+    let (token, exp) = ctx.tokens.issue_logo_upload(sponsor_id, version, ttl)?;
+    let site = ctx.public.current().data.site_url.clone();
+    let expires = chrono::DateTime::from_timestamp(exp, 0).unwrap_or_default();
+    Ok((format!("{site}/sponsor/logo?token={token}"), expires))
 }

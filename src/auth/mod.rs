@@ -5,7 +5,14 @@ pub mod password;
 pub mod ratelimit;
 pub mod token;
 
+use sha2::{Digest, Sha256};
+
 use crate::domain::text_enum;
+
+/// The one-time setup token is stored by hash, like management links.
+pub fn hash_setup_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
 
 text_enum!(
     /// Owners change everything; viewers read reports and lists.

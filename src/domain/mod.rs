@@ -10,6 +10,7 @@ pub mod money;
 pub mod month;
 pub mod pledge;
 pub mod public;
+pub mod schedule;
 pub mod supporter;
 pub mod tier;
 

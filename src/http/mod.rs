@@ -1,6 +1,6 @@
 //! HTTP: the router, its layers, and the handlers grouped by audience
 //! (`public`, `admin`, `ops`). Handlers stay thin: parse input into domain
-//! values, call one store or domain function, shape the answer.
+//! values, call one service, shape the answer.
 
 pub mod admin;
 pub mod checkout;
@@ -38,41 +38,28 @@ use tower_http::{
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{
-    auth::{ratelimit::LoginLimiter, token::TokenKeys},
-    config::Settings,
-    error::Error,
-    mail::Mailer,
-    payments::Gateway,
-    snapshot::PublicCache,
-    store::Db,
-};
+use crate::{auth::ratelimit::LoginLimiter, context::Context, error::Error};
 
-/// Everything a handler may need, shared by reference.
-pub struct AppContext {
-    pub settings: Settings,
-    pub db: Db,
-    pub tokens: TokenKeys,
+/// What handlers share: the services' `Context`, plus what only the web
+/// needs. Derefs to the `Context`, so `state.db` reads as before.
+pub struct WebState {
+    pub core: Arc<Context>,
     pub login_limiter: LoginLimiter,
     /// Limits requests for patron management links, per address and email.
     pub manage_limiter: LoginLimiter,
-    /// Bounds on hashing, image decoding and rendering.
-    pub heavy: crate::heavy::HeavyPools,
     /// Limits sponsor applications, per address and contact email.
     pub sponsor_limiter: LoginLimiter,
-    pub public: Arc<PublicCache>,
     pub metrics: PrometheusHandle,
-    /// Stripe, when a secret key is configured.
-    pub gateway: Option<Gateway>,
-    pub mailer: Mailer,
-    pub templates: crate::mail::templates::Templates,
-    /// This replica's name in leases (job runs, outbox messages).
-    pub instance_id: String,
-    /// When this replica started: jobs never ran here before it.
-    pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
-pub type AppState = Arc<AppContext>;
+impl std::ops::Deref for WebState {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.core
+    }
+}
+
+pub type AppState = Arc<WebState>;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

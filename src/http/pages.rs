@@ -630,19 +630,3 @@ async fn receive_logo(state: &AppState, mut multipart: Multipart) -> Result<(), 
     state.public.mark_dirty();
     Ok(())
 }
-
-/// The signed logo-upload link for a sponsor, and when it expires. It works
-/// `sponsors.upload_link_ttl_hours`, for one upload: an upload through any
-/// link spends it and every link issued before it, and a rejection revokes
-/// them all. A rejected sponsor gets none (409).
-pub async fn logo_upload_url(
-    state: &super::AppContext,
-    sponsor_id: i64,
-) -> Result<(String, chrono::DateTime<chrono::Utc>), Error> {
-    let version = store::logos::link_version(&state.db, sponsor_id).await?;
-    let ttl = state.settings.sponsors.upload_link_ttl_hours.max(1) * 3600;
-    let (token, exp) = state.tokens.issue_logo_upload(sponsor_id, version, ttl)?;
-    let site = state.public.current().data.site_url.clone();
-    let expires = chrono::DateTime::from_timestamp(exp, 0).unwrap_or_default();
-    Ok((format!("{site}/sponsor/logo?token={token}"), expires))
-}

@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{error::Result, http::AppContext, store};
+use crate::{context::Context, error::Result, store};
 
-pub async fn run(ctx: &AppContext, _slot: DateTime<Utc>) -> Result<String> {
+pub async fn run(ctx: &Context, _slot: DateTime<Utc>) -> Result<String> {
     let jobs = &ctx.settings.jobs;
     let now = store::now();
     let days = chrono::Duration::days;

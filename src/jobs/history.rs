@@ -4,14 +4,14 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
+    context::Context,
     domain::pledge::monthly_recurring,
     error::{Error, Result},
-    http::AppContext,
     store,
     store::jobs::FundingDay,
 };
 
-pub async fn run(ctx: &AppContext, slot: DateTime<Utc>) -> Result<String> {
+pub async fn run(ctx: &Context, slot: DateTime<Utc>) -> Result<String> {
     let day = slot.date_naive();
     // The true figures, for admins: no privacy threshold applies here.
     let facts = store::funding::facts(&ctx.db, day, ctx.settings.sponsors.grace_days).await?;

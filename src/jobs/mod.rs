@@ -15,18 +15,18 @@ mod reconcile;
 mod report;
 mod sponsorships;
 
-use std::{str::FromStr, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use croner::{Cron, parser::CronParser};
 use serde::Serialize;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
 use crate::{
+    context::Context,
+    domain::schedule::Schedule,
     error::{Error, Result},
-    http::{AppContext, AppState},
     store,
 };
 
@@ -64,7 +64,7 @@ impl JobKind {
         }
     }
 
-    fn schedule(self, ctx: &AppContext) -> &str {
+    fn schedule(self, ctx: &Context) -> &str {
         let jobs = &ctx.settings.jobs;
         match self {
             JobKind::Reconcile => &jobs.reconcile,
@@ -76,7 +76,7 @@ impl JobKind {
     }
 
     /// Does the work of one slot; returns a summary for the history.
-    async fn run(self, ctx: &AppContext, slot: DateTime<Utc>) -> Result<String> {
+    async fn run(self, ctx: &Context, slot: DateTime<Utc>) -> Result<String> {
         match self {
             JobKind::Reconcile => reconcile::run(ctx, slot).await,
             JobKind::Sponsorships => sponsorships::run(ctx, slot).await,
@@ -87,64 +87,9 @@ impl JobKind {
     }
 }
 
-/// A cron schedule with seconds, in UTC.
-#[derive(Debug, Clone)]
-pub struct Schedule(Cron);
-
-impl Schedule {
-    pub fn parse(pattern: &str) -> std::result::Result<Self, String> {
-        CronParser::builder()
-            .seconds(croner::parser::Seconds::Required)
-            .dom_and_dow(true)
-            .build()
-            .parse(pattern)
-            .map(Schedule)
-            .map_err(|e| format!("{pattern:?} is not a cron schedule with seconds: {e}"))
-    }
-
-    /// Slots after `after` up to and including `until`, the latest `limit`.
-    pub fn slots(
-        &self,
-        after: DateTime<Utc>,
-        until: DateTime<Utc>,
-        limit: usize,
-    ) -> Vec<DateTime<Utc>> {
-        let mut slots = std::collections::VecDeque::new();
-        let mut cursor = after;
-        while let Ok(next) = self.0.find_next_occurrence(&cursor, false) {
-            if next > until {
-                break;
-            }
-            if slots.len() == limit {
-                slots.pop_front();
-            }
-            slots.push_back(next);
-            cursor = next;
-        }
-        slots.into()
-    }
-
-    /// The time between the next two firings after `at`.
-    pub fn period(&self, at: DateTime<Utc>) -> chrono::Duration {
-        let first = self.0.find_next_occurrence(&at, false).unwrap_or(at);
-        let second = self
-            .0
-            .find_next_occurrence(&first, false)
-            .unwrap_or(first + chrono::Duration::days(31));
-        second - first
-    }
-}
-
-impl FromStr for Schedule {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Schedule::parse(s)
-    }
-}
-
 /// Starts the scheduler on this replica. Each tick and the start itself
 /// check every due slot, so a replica starting late catches up.
-pub async fn start(ctx: AppState, shutdown: CancellationToken) -> Result<()> {
+pub async fn start(ctx: Arc<Context>, shutdown: CancellationToken) -> Result<()> {
     if !ctx.settings.jobs.enabled {
         tracing::info!("jobs.enabled = false: this replica runs no scheduled jobs");
         return Ok(());
@@ -200,13 +145,13 @@ pub async fn start(ctx: AppState, shutdown: CancellationToken) -> Result<()> {
 
 /// Runs every slot of `kind` that is due and not yet claimed, and takes
 /// over stalled runs.
-pub async fn tick(ctx: &AppContext, kind: JobKind) {
+pub async fn tick(ctx: &Context, kind: JobKind) {
     if let Err(e) = tick_inner(ctx, kind).await {
         tracing::warn!(job = kind.name(), error = %e, "job tick failed");
     }
 }
 
-async fn tick_inner(ctx: &AppContext, kind: JobKind) -> Result<()> {
+async fn tick_inner(ctx: &Context, kind: JobKind) -> Result<()> {
     let schedule = Schedule::parse(kind.schedule(ctx)).map_err(Error::Config)?;
     let lease = chrono::Duration::seconds(ctx.settings.jobs.lease_secs as i64);
     let owner = ctx.instance_id.as_str();
@@ -230,7 +175,7 @@ async fn tick_inner(ctx: &AppContext, kind: JobKind) -> Result<()> {
 }
 
 /// Runs a slot this replica holds, renewing its lease while it works.
-async fn run_claimed(ctx: &AppContext, kind: JobKind, slot: DateTime<Utc>) {
+async fn run_claimed(ctx: &Context, kind: JobKind, slot: DateTime<Utc>) {
     let lease = chrono::Duration::seconds(ctx.settings.jobs.lease_secs as i64);
     let renew_every = Duration::from_secs((ctx.settings.jobs.lease_secs / 3).max(1));
     let db = ctx.db.clone();
@@ -290,7 +235,7 @@ pub struct JobHealth {
 }
 
 /// Every job's health, also published as metrics.
-pub async fn health(ctx: &AppContext) -> Result<Vec<JobHealth>> {
+pub async fn health(ctx: &Context) -> Result<Vec<JobHealth>> {
     let successes = store::jobs::last_success(&ctx.db).await?;
     let now = store::now();
     let mut out = Vec::new();
@@ -320,41 +265,4 @@ pub async fn health(ctx: &AppContext) -> Result<Vec<JobHealth>> {
         });
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::TimeZone;
-
-    use super::*;
-
-    fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 27, h, m, s).unwrap()
-    }
-
-    #[test]
-    fn slots_are_the_firings_after_the_last_one_up_to_now() {
-        let every_15 = Schedule::parse("0 */15 * * * *").unwrap();
-        let slots = every_15.slots(at(10, 0, 0), at(10, 50, 0), 10);
-        assert_eq!(slots, vec![at(10, 15, 0), at(10, 30, 0), at(10, 45, 0)]);
-        assert!(every_15.slots(at(10, 45, 0), at(10, 59, 59), 10).is_empty());
-    }
-
-    #[test]
-    fn catching_up_keeps_the_latest_slots_within_the_limit() {
-        let hourly = Schedule::parse("0 0 * * * *").unwrap();
-        let slots = hourly.slots(at(0, 0, 0), at(10, 30, 0), 2);
-        assert_eq!(slots, vec![at(9, 0, 0), at(10, 0, 0)]);
-    }
-
-    #[test]
-    fn the_period_is_the_gap_between_firings() {
-        let daily = Schedule::parse("0 5 0 * * *").unwrap();
-        assert_eq!(daily.period(at(12, 0, 0)), chrono::Duration::days(1));
-        assert!(Schedule::parse("every day").is_err());
-        assert!(
-            Schedule::parse("*/5 * * * *").is_err(),
-            "seconds are required"
-        );
-    }
 }

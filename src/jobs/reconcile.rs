@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::{
+    context::Context,
     error::Result,
-    http::AppContext,
     payments::{envelope::Event, events},
     store::{self, jobs::Mismatch},
 };
@@ -19,7 +19,7 @@ const CURSOR: &str = "reconcile.event_cursor";
 /// A first run looks this far back.
 const FIRST_LOOK_BACK: chrono::Duration = chrono::Duration::days(3);
 
-pub async fn run(ctx: &AppContext, slot: DateTime<Utc>) -> Result<String> {
+pub async fn run(ctx: &Context, slot: DateTime<Utc>) -> Result<String> {
     let Some(gateway) = ctx.gateway.as_ref() else {
         return Ok("payments are not configured; nothing to reconcile".into());
     };

@@ -5,14 +5,14 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::{
+    context::Context,
     domain::month::Month,
     error::{Error, Result},
-    http::AppContext,
     reports,
     store::{self, outbox::AdminAudience},
 };
 
-pub async fn run(ctx: &AppContext, slot: DateTime<Utc>) -> Result<String> {
+pub async fn run(ctx: &Context, slot: DateTime<Utc>) -> Result<String> {
     let this = Month::of(slot);
     let last = Month::of(this.start() - chrono::Duration::days(1));
     let report = reports::monthly(&ctx.db, last, last).await?;

@@ -5,13 +5,13 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{domain::supporter::visible_paid_through, error::Result, http::AppContext, store};
+use crate::{context::Context, domain::supporter::visible_paid_through, error::Result, store};
 
 /// Terms that ended longer ago than this are not announced any more (a
 /// first start on old data does not mail every sponsor who ever left).
 const ANNOUNCE_WITHIN_DAYS: i64 = 30;
 
-pub async fn run(ctx: &AppContext, slot: DateTime<Utc>) -> Result<String> {
+pub async fn run(ctx: &Context, slot: DateTime<Utc>) -> Result<String> {
     let today = slot.date_naive();
     let days = chrono::Duration::days;
     let until = today + days(ctx.settings.jobs.sponsor_reminder_days);

@@ -10,15 +10,15 @@
 //! the server accepted a message but before it was marked sent; then its
 //! lease lapses and it is sent again, with the same Message-ID.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::{Email, SendError};
 use crate::{
+    context::Context,
     error::{Error, Result},
-    http::{AppContext, AppState},
     links, store,
 };
 
@@ -27,7 +27,7 @@ const WITH_MANAGE_LINK: &[&str] = &["welcome", "receipt", "payment_failed", "man
 
 const BATCH: i64 = 20;
 
-pub fn spawn_worker(ctx: AppState, shutdown: CancellationToken) {
+pub fn spawn_worker(ctx: Arc<Context>, shutdown: CancellationToken) {
     let wake = ctx.mailer.woken();
     let poll = Duration::from_secs(ctx.settings.mail.outbox_poll_secs);
     tokio::spawn(async move {
@@ -54,7 +54,7 @@ pub fn spawn_worker(ctx: AppState, shutdown: CancellationToken) {
 }
 
 /// Sends one batch of due messages; returns how many were claimed.
-pub async fn deliver_due(ctx: &AppContext) -> Result<usize> {
+pub async fn deliver_due(ctx: &Context) -> Result<usize> {
     let lease = chrono::Duration::seconds(ctx.settings.mail.outbox_lease_secs as i64);
     let claimed = store::outbox::claim(&ctx.db, &ctx.instance_id, lease, BATCH).await?;
     if claimed.is_empty() {
@@ -93,7 +93,7 @@ pub async fn deliver_due(ctx: &AppContext) -> Result<usize> {
 }
 
 /// Doubling delays from the poll interval, capped.
-fn retry_delay(ctx: &AppContext, attempts: i32) -> chrono::Duration {
+fn retry_delay(ctx: &Context, attempts: i32) -> chrono::Duration {
     let base = ctx.settings.mail.outbox_poll_secs.max(1);
     let secs = base
         .saturating_mul(1 << attempts.clamp(1, 16))
@@ -102,7 +102,7 @@ fn retry_delay(ctx: &AppContext, attempts: i32) -> chrono::Duration {
 }
 
 async fn render(
-    ctx: &AppContext,
+    ctx: &Context,
     base: &str,
     site_name: &str,
     mail: &store::outbox::ClaimedMail,
@@ -156,7 +156,7 @@ async fn render(
     if let (Some(sponsor), "sponsor_applied" | "sponsor_approved") =
         (mail.supporter_id, mail.template.as_str())
     {
-        match crate::http::pages::logo_upload_url(ctx, sponsor).await {
+        match links::logo_upload_url(ctx, sponsor).await {
             Ok((url, _expires)) => common["logo_upload_url"] = json!(url),
             Err(Error::Conflict { .. } | Error::NotFound(_)) => {}
             Err(e) => return Err(e),

@@ -26,6 +26,7 @@ use super::{
     envelope::{Event, EventObject},
 };
 use crate::{
+    context::Context,
     domain::{
         ledger::EntryKind,
         money::Currency,
@@ -33,7 +34,6 @@ use crate::{
         tier::Interval,
     },
     error::{Error, Result},
-    http::AppContext,
     store::{
         self, Db,
         ledger::NewEntry,
@@ -47,7 +47,7 @@ use crate::{
 const WAIT_LIMIT: chrono::Duration = chrono::Duration::days(3);
 
 /// How long one worker may hold an event before another may take it over.
-fn lease(ctx: &AppContext) -> chrono::Duration {
+fn lease(ctx: &Context) -> chrono::Duration {
     chrono::Duration::seconds(ctx.settings.stripe.event_lease_secs.max(1) as i64)
 }
 
@@ -82,7 +82,7 @@ pub const HANDLED: &[&str] = &[
 
 /// Claims, applies and marks one stored event. Returns false if another
 /// worker holds it or it was already applied.
-pub async fn process(ctx: &AppContext, event_id: &str) -> Result<bool> {
+pub async fn process(ctx: &Context, event_id: &str) -> Result<bool> {
     match store::stripe::claim_event(&ctx.db, event_id, lease(ctx)).await? {
         Some(row) => apply_claimed(ctx, row, None).await.map(|()| true),
         None => Ok(false),
@@ -92,7 +92,7 @@ pub async fn process(ctx: &AppContext, event_id: &str) -> Result<bool> {
 /// Verifies nothing (the caller did), stores the event with its lease, and
 /// applies it. Returns whether this call applied it. Fails only if the event
 /// could not be stored.
-pub async fn receive(ctx: &AppContext, event: Event, payload: &str) -> Result<bool> {
+pub async fn receive(ctx: &Context, event: Event, payload: &str) -> Result<bool> {
     let id = event.id.to_string();
     let claimed = store::stripe::store_event(
         &ctx.db,
@@ -114,11 +114,7 @@ pub async fn receive(ctx: &AppContext, event: Event, payload: &str) -> Result<bo
 /// Keeps an event we cannot read (from Stripe's event list) as failed, so
 /// admins see it among the stored events; it is retried like any failed
 /// event. One without an id cannot be kept and is only logged.
-pub async fn record_unreadable(
-    ctx: &AppContext,
-    raw: &serde_json::Value,
-    error: &str,
-) -> Result<()> {
+pub async fn record_unreadable(ctx: &Context, raw: &serde_json::Value, error: &str) -> Result<()> {
     let Some(id) = raw.get("id").and_then(|v| v.as_str()) else {
         tracing::warn!(error, "stripe event without an id; skipped");
         return Ok(());
@@ -143,7 +139,7 @@ pub async fn record_unreadable(
 /// Applies an event we hold the lease on, then marks it processed, or
 /// failed and due again later. `parsed` saves parsing the payload again.
 async fn apply_claimed(
-    ctx: &AppContext,
+    ctx: &Context,
     row: store::stripe::EventRow,
     parsed: Option<Event>,
 ) -> Result<()> {
@@ -203,7 +199,7 @@ async fn apply_claimed(
 }
 
 /// When an event that failed on its `attempts`-th try is due again.
-fn retry_at(ctx: &AppContext, attempts: i32) -> DateTime<Utc> {
+fn retry_at(ctx: &Context, attempts: i32) -> DateTime<Utc> {
     let base = ctx.settings.stripe.retry_base_secs.max(1);
     let delay = base
         .saturating_mul(1 << (attempts.clamp(1, 10) - 1))
@@ -212,7 +208,7 @@ fn retry_at(ctx: &AppContext, attempts: i32) -> DateTime<Utc> {
 }
 
 /// Retries failed events when they come due, until shutdown.
-pub fn spawn_retry_worker(ctx: Arc<AppContext>, every: Duration, shutdown: CancellationToken) {
+pub fn spawn_retry_worker(ctx: Arc<Context>, every: Duration, shutdown: CancellationToken) {
     if ctx.gateway.is_none() {
         return;
     }

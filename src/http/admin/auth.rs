@@ -113,7 +113,7 @@ async fn setup(
     checks.take(password::check_strength(&req.password));
     checks.finish()?;
     let email = email.expect("checked");
-    let token_hash = crate::app::hash_setup_token(req.setup_token.trim());
+    let token_hash = crate::auth::hash_setup_token(req.setup_token.trim());
     let password = req.password;
     let hash = state
         .heavy

@@ -301,7 +301,7 @@ async fn decide(
         crate::payments::checkout::invoice_approved(&state.db, gateway, &state.settings.stripe, id)
             .await?;
     }
-    crate::app::sweep_publication(state).await;
+    crate::service::sponsors::sweep_publication(state).await;
     published(state).await;
     Ok(axum::Json(row.into()))
 }
@@ -348,7 +348,7 @@ async fn set_paid_through(
     let paid_through = req.paid_through.map(Day::date);
     let row =
         store::supporters::set_paid_through(&state.db, &admin.actor(), id, paid_through).await?;
-    crate::app::sweep_publication(&state).await;
+    crate::service::sponsors::sweep_publication(&state).await;
     published(&state).await;
     Ok(axum::Json(row.into()))
 }
@@ -444,6 +444,6 @@ async fn logo_upload_link(
     if sponsor.kind != SupporterKind::Sponsor {
         return Err(Error::NotFound("sponsor"));
     }
-    let (url, expires_at) = crate::http::pages::logo_upload_url(&state, id).await?;
+    let (url, expires_at) = crate::links::logo_upload_url(&state, id).await?;
     Ok(axum::Json(UploadLink { url, expires_at }))
 }

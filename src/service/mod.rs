@@ -1,0 +1,6 @@
+//! Use cases. Each function is one thing a person or a worker does: it owns
+//! its transaction, the store calls, the rules, the messages and tasks it
+//! queues, and the effects after commit (public refresh, waking workers).
+//! HTTP handlers, jobs and webhooks call these; none of them orchestrates.
+
+pub mod sponsors;
