@@ -20,7 +20,7 @@ use crate::{
     heavy::HeavyPools,
     http::{self, AppState, WebState},
     mail::Mailer,
-    payments::{Gateway, events, gateway::STRIPE_API_VERSION},
+    payments::{Gateway, gateway::STRIPE_API_VERSION},
     snapshot::PublicCache,
     store::{self, Db},
     telemetry,
@@ -81,6 +81,7 @@ impl Application {
         let mailer = Mailer::new(&settings.mail, &settings.server.data_dir)?;
         let core = Arc::new(Context {
             heavy: HeavyPools::new(&settings),
+            tasks: Default::default(),
             gateway,
             mailer,
             templates: crate::mail::templates::Templates::new(),
@@ -157,11 +158,11 @@ impl Application {
         crate::mail::outbox::spawn_worker(core.clone(), shutdown.clone());
         crate::jobs::start(core.clone(), shutdown.clone()).await?;
         spawn_publication_sweep(core.clone(), shutdown.clone());
-        events::spawn_retry_worker(
-            core,
-            Duration::from_secs(state.settings.stripe.retry_base_secs.max(1)),
-            shutdown.clone(),
-        );
+        if state.settings.queue.enabled {
+            crate::queue::spawn_worker(core, shutdown.clone());
+        } else {
+            tracing::info!("queue.enabled = false: this replica runs no tasks");
+        }
         let grace = Duration::from_secs(state.settings.server.shutdown_grace_secs);
         let db = state.db.clone();
 

@@ -26,6 +26,7 @@ pub struct Settings {
     pub stripe: StripeSettings,
     pub mail: MailSettings,
     pub jobs: JobsSettings,
+    pub queue: QueueSettings,
     pub sponsors: SponsorSettings,
     pub pages: PagesSettings,
 }
@@ -150,8 +151,6 @@ pub struct StripeSettings {
     pub portal_return_url: String,
     pub one_time_min_minor: i64,
     pub invoice_days_until_due: u32,
-    pub retry_base_secs: u64,
-    pub event_lease_secs: u64,
 }
 
 impl StripeSettings {
@@ -165,6 +164,18 @@ impl StripeSettings {
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// The task queue (`queue`): how often workers look, how long they hold a
+/// task, and the one backoff policy for every retry.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    pub enabled: bool,
+    pub poll_secs: u64,
+    pub lease_secs: u64,
+    pub retry_base_secs: u64,
+    pub max_retry_delay_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -408,6 +419,15 @@ impl Settings {
         if self.mail.outbox_poll_secs == 0 || self.mail.outbox_lease_secs == 0 {
             return Err(Error::Config(
                 "mail.outbox_poll_secs and mail.outbox_lease_secs must be above 0".into(),
+            ));
+        }
+        if self.queue.poll_secs == 0
+            || self.queue.lease_secs == 0
+            || self.queue.retry_base_secs == 0
+        {
+            return Err(Error::Config(
+                "queue.poll_secs, queue.lease_secs and queue.retry_base_secs must be above 0"
+                    .into(),
             ));
         }
         if self.jobs.lease_secs == 0 {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     auth::token::TokenKeys, config::Settings, heavy::HeavyPools, mail::Mailer,
-    mail::templates::Templates, payments::Gateway, snapshot::PublicCache, store::Db,
+    mail::templates::Templates, payments::Gateway, queue::Waker, snapshot::PublicCache, store::Db,
 };
 
 pub struct Context {
@@ -25,6 +25,8 @@ pub struct Context {
     pub public: Arc<PublicCache>,
     /// Bounds on hashing, image decoding and rendering.
     pub heavy: HeavyPools,
+    /// Wakes this replica's task worker.
+    pub tasks: Waker,
     /// This replica's name in leases (tasks, job runs, messages).
     pub instance_id: String,
     /// When this replica started: jobs never ran here before it.
@@ -37,14 +39,33 @@ impl Context {
         crate::store::now()
     }
 
+    /// `after_commit`, but the public views are rebuilt before it returns:
+    /// an admin's change shows in this replica's public answers at once.
+    /// A failed rebuild is logged, not returned: the change itself
+    /// committed, and the poll catches up.
+    pub async fn after_commit_now(&self, effects: Effects) {
+        if effects.public
+            && let Err(e) = self.public.refresh().await
+        {
+            tracing::warn!(error = %e, "public snapshot refresh failed after a write");
+        }
+        self.after_commit(Effects {
+            public: false,
+            ..effects
+        });
+    }
+
     /// The effects every committed change may need: the public views are
-    /// refreshed and the mail worker looks for new messages now.
+    /// refreshed, and the mail and task workers look for new work now.
     pub fn after_commit(&self, effects: Effects) {
         if effects.public {
             self.public.mark_dirty();
         }
         if effects.mail {
             self.mailer.wake();
+        }
+        if effects.tasks {
+            self.tasks.wake();
         }
     }
 }
@@ -58,24 +79,27 @@ pub struct Effects {
     pub public: bool,
     /// A message was queued.
     pub mail: bool,
+    /// A task was queued.
+    pub tasks: bool,
 }
 
 impl Effects {
     pub const NONE: Effects = Effects {
         public: false,
         mail: false,
+        tasks: false,
     };
     pub const PUBLIC: Effects = Effects {
         public: true,
-        mail: false,
+        ..Effects::NONE
     };
     pub const MAIL: Effects = Effects {
-        public: false,
         mail: true,
+        ..Effects::NONE
     };
-    pub const BOTH: Effects = Effects {
-        public: true,
-        mail: true,
+    pub const TASKS: Effects = Effects {
+        tasks: true,
+        ..Effects::NONE
     };
 }
 
@@ -85,6 +109,7 @@ impl std::ops::BitOr for Effects {
         Effects {
             public: self.public || other.public,
             mail: self.mail || other.mail,
+            tasks: self.tasks || other.tasks,
         }
     }
 }

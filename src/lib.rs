@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod links;
 pub mod mail;
 pub mod payments;
+pub mod queue;
 pub mod render;
 pub mod reports;
 pub mod seed;

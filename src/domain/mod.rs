@@ -13,6 +13,7 @@ pub mod public;
 pub mod schedule;
 pub mod supporter;
 pub mod tier;
+pub mod work;
 
 use crate::error::FieldError;
 

@@ -31,6 +31,35 @@ pub struct TierDraft {
     pub rank: i64,
 }
 
+/// A change to a tier: each field present replaces the current one
+/// (`Some(None)` clears an optional one). Kind and currency are fixed.
+#[derive(Debug, Clone, Default)]
+pub struct TierPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub amount_minor: Option<i64>,
+    pub interval: Option<Interval>,
+    pub pwyw_min_minor: Option<Option<i64>>,
+    pub slots: Option<Option<i64>>,
+    pub rank: Option<i64>,
+}
+
+impl TierPatch {
+    /// The draft `current` becomes; validate it before use.
+    pub fn apply(self, current: TierDraft) -> TierDraft {
+        TierDraft {
+            name: self.name.unwrap_or(current.name),
+            description: self.description.unwrap_or(current.description),
+            amount_minor: self.amount_minor.unwrap_or(current.amount_minor),
+            interval: self.interval.unwrap_or(current.interval),
+            pwyw_min_minor: self.pwyw_min_minor.unwrap_or(current.pwyw_min_minor),
+            slots: self.slots.unwrap_or(current.slots),
+            rank: self.rank.unwrap_or(current.rank),
+            ..current
+        }
+    }
+}
+
 impl TierDraft {
     /// Checks every field and reports all failures at once.
     pub fn validate(self) -> Result<Self> {

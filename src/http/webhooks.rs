@@ -1,4 +1,4 @@
-//! `POST /webhooks/stripe`: verify, store, answer, then apply.
+//! `POST /webhooks/stripe`: verify, then store and apply in one commit.
 
 use axum::{
     body::Bytes,
@@ -10,7 +10,6 @@ use super::AppState;
 use crate::{
     error::{Error, Result},
     payments::{events, webhook},
-    store,
 };
 
 pub fn routes() -> axum::Router<AppState> {
@@ -58,28 +57,15 @@ async fn receive(
             if id.is_empty() {
                 return Err(Error::BadRequest("the event has no id".into()));
             }
-            let type_ = raw["type"].as_str().unwrap_or("unknown").to_owned();
-            store::stripe::store_event(
-                &state.db,
-                &id,
-                &type_,
-                raw["created"].as_i64().unwrap_or(0),
-                payload,
-                chrono::Duration::seconds(60),
-            )
-            .await
-            .map_err(|e| Error::Unavailable(format!("cannot store the event: {e}")))?;
-            let retry_at = store::now() + chrono::Duration::hours(1);
-            store::stripe::event_failed(&state.db, &id, &format!("unreadable: {reason}"), retry_at)
-                .await?;
+            events::record_unreadable(&state, &raw, &format!("unreadable: {reason}"))
+                .await
+                .map_err(|e| Error::Unavailable(format!("cannot store the event: {e}")))?;
             return Ok(StatusCode::OK);
         }
     };
     metrics::counter!("patronage_stripe_webhooks_received_total").increment(1);
-    // Stored (or already stored) before we answer; applied now if nobody
-    // else is applying it, and retried from the store if applying fails.
-    if events::receive(&state, event, payload).await? {
-        state.public.mark_dirty();
-    }
+    // Stored (or stored before) when we answer: applied in the same commit,
+    // or queued to be applied.
+    events::receive(&state, event, payload).await?;
     Ok(StatusCode::OK)
 }

@@ -1,5 +1,6 @@
 //! Deletes what has served its time: expired links and setup tokens, raw
-//! Stripe events and sent emails past their retention, old job history.
+//! Stripe events and sent emails past their retention, old job history
+//! and finished tasks.
 
 use chrono::{DateTime, Utc};
 
@@ -14,7 +15,10 @@ pub async fn run(ctx: &Context, _slot: DateTime<Utc>) -> Result<String> {
         store::stripe::prune_events(&ctx.db, now - days(jobs.event_retention_days)).await?;
     let mails = store::outbox::prune_sent(&ctx.db, now - days(jobs.outbox_retention_days)).await?;
     let runs = store::jobs::prune(&ctx.db, now - days(jobs.job_run_retention_days)).await?;
+    // Finished tasks live as long as job history; dead ones stay for admins.
+    let tasks = store::tasks::prune_done(&ctx.db, now - days(jobs.job_run_retention_days)).await?;
     Ok(format!(
-        "deleted {links} expired links and tokens, {events} events, {mails} sent emails, {runs} job runs"
+        "deleted {links} expired links and tokens, {events} events, {mails} sent emails, \
+         {runs} job runs, {tasks} finished tasks"
     ))
 }

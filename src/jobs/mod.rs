@@ -25,7 +25,10 @@ use utoipa::ToSchema;
 
 use crate::{
     context::Context,
-    domain::schedule::Schedule,
+    domain::{
+        schedule::Schedule,
+        work::{MailStatus, TaskStatus},
+    },
     error::{Error, Result},
     store,
 };
@@ -124,14 +127,25 @@ pub async fn start(ctx: Arc<Context>, shutdown: CancellationToken) -> Result<()>
             if let Err(e) = health(&ctx).await {
                 tracing::warn!(error = %e, "cannot read job health");
             }
-            // Mail waiting or failed shows in /metrics as well as to admins.
+            // Mail and tasks waiting or failed show in /metrics as well
+            // as to admins.
             if let Ok(counts) = store::outbox::counts(&ctx.db).await {
-                for status in ["pending", "sent", "failed"] {
+                for &status in MailStatus::ALL {
                     let n = counts
                         .iter()
-                        .find(|(s, _)| s == status)
+                        .find(|(s, _)| *s == status)
                         .map_or(0, |(_, n)| *n);
-                    metrics::gauge!("patronage_outbox_messages", "status" => status).set(n as f64);
+                    metrics::gauge!("patronage_outbox_messages", "status" => status.as_str())
+                        .set(n as f64);
+                }
+            }
+            if let Ok(counts) = store::tasks::counts(&ctx.db).await {
+                for &status in TaskStatus::ALL {
+                    let n = counts
+                        .iter()
+                        .find(|(s, _)| *s == status)
+                        .map_or(0, |(_, n)| *n);
+                    metrics::gauge!("patronage_tasks", "status" => status.as_str()).set(n as f64);
                 }
             }
         }

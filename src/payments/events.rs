@@ -1,32 +1,36 @@
-//! Applying Stripe's events. Each event is stored raw first (see the
-//! webhook handler), then applied under a lease by whichever replica claims
-//! it. Applying is idempotent and order-independent:
+//! Applying Stripe's events. A verified event is stored and, when its
+//! payload says all we need, applied in the same transaction, with no call
+//! to Stripe: checkouts, subscription changes (as tasks that read the
+//! subscription) and renewals (`invoice.paid` of a known pledge, booked from
+//! the event's own amount, currency and period, the fee as a task). Anything
+//! else, and anything that fails, is stored with an `ApplyEvent` task in one
+//! commit and applied by the queue, which may read from Stripe.
+//!
+//! Applying is idempotent and order-independent:
 //! - money is booked under Stripe's own ids (invoice, payment intent,
 //!   refund, dispute), which the ledger refuses to book twice;
 //! - subscription state is re-read from Stripe rather than taken from the
 //!   event, so a late `customer.subscription.updated` cannot roll it back.
 //!
-//! A failure leaves the event stored and due again later, with backoff. An
-//! event that needs another applied first (a refund or dispute before the
-//! payment it undoes) waits the same way, quietly, and is made due at once
-//! when that payment is booked: its money lands on the payment's tier
+//! An event that needs another applied first (a refund or dispute before the
+//! payment it undoes) waits, quietly, and is made due at once when that
+//! payment's charge is linked: its money lands on the payment's tier
 //! whichever arrives first.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::collections::HashMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use stripe_shared::{
     Charge, CheckoutSession, CheckoutSessionMode, CheckoutSessionPaymentStatus, Dispute,
     DisputeStatus, Invoice, Subscription, SubscriptionStatus,
 };
-use tokio_util::sync::CancellationToken;
 
 use super::{
     Gateway,
     envelope::{Event, EventObject},
 };
 use crate::{
-    context::Context,
+    context::{Context, Effects},
     domain::{
         ledger::EntryKind,
         money::Currency,
@@ -34,10 +38,13 @@ use crate::{
         tier::Interval,
     },
     error::{Error, Result},
+    queue::{self, ApplyEvent},
+    service,
     store::{
         self, Db,
+        audit::Actor,
         ledger::NewEntry,
-        stripe::{PaymentFee, StripePayment, SubscriptionState},
+        stripe::{StripePayment, SubscriptionState},
     },
 };
 
@@ -45,11 +52,6 @@ use crate::{
 /// admins should look at it: Stripe retries a webhook for up to three days,
 /// so what has not come by then will not come by itself.
 const WAIT_LIMIT: chrono::Duration = chrono::Duration::days(3);
-
-/// How long one worker may hold an event before another may take it over.
-fn lease(ctx: &Context) -> chrono::Duration {
-    chrono::Duration::seconds(ctx.settings.stripe.event_lease_secs.max(1) as i64)
-}
 
 fn at(ts: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(ts, 0).single().unwrap_or_else(Utc::now)
@@ -80,40 +82,211 @@ pub const HANDLED: &[&str] = &[
     "charge.dispute.closed",
 ];
 
-/// Claims, applies and marks one stored event. Returns false if another
-/// worker holds it or it was already applied.
-pub async fn process(ctx: &Context, event_id: &str) -> Result<bool> {
-    match store::stripe::claim_event(&ctx.db, event_id, lease(ctx)).await? {
-        Some(row) => apply_claimed(ctx, row, None).await.map(|()| true),
-        None => Ok(false),
+/// Stores a verified event and, when it can be applied from its payload
+/// alone, applies it in the same commit. Otherwise (or when applying
+/// fails) it is stored with a task that applies it. Fails only if the event
+/// could not be stored: then Stripe delivers it again. Returns whether
+/// this call stored it (false for a repeat).
+pub async fn receive(ctx: &Context, event: Event, payload: &str) -> Result<bool> {
+    let unavailable = |e: Error| Error::Unavailable(format!("cannot store the event: {e}"));
+    // Read before the write transaction: a pledge made meanwhile only means
+    // this renewal takes the queue's path.
+    let pledge = match &event.data.object {
+        EventObject::InvoicePaid(invoice) => match subscription_of(invoice) {
+            Some(sub) => store::stripe::pledge_by_subscription(&ctx.db, &sub)
+                .await
+                .map_err(unavailable)?,
+            None => None,
+        },
+        _ => None,
+    };
+    let mut tx = ctx.db.begin_write().await.map_err(unavailable)?;
+    let stored =
+        store::stripe::insert_event(&mut tx, &event.id, &event.type_, event.created, payload)
+            .await
+            .map_err(unavailable)?;
+    if !stored {
+        // A repeat: the first copy was applied, or is queued.
+        return Ok(false);
+    }
+    let applied = if HANDLED.contains(&event.type_.as_str()) {
+        apply_inline(&mut tx, &event, pledge.as_ref()).await
+    } else {
+        Ok(Some(Effects::NONE))
+    };
+    let reason = match applied {
+        Ok(Some(effects)) => {
+            tx.mark_processed(&event.id).await.map_err(unavailable)?;
+            tx.commit().await.map_err(unavailable)?;
+            metrics::counter!("patronage_stripe_events_applied_total").increment(1);
+            ctx.after_commit(effects);
+            return Ok(true);
+        }
+        Ok(None) => None,
+        Err(e) => Some(e.to_string()),
+    };
+    drop(tx);
+    defer(
+        ctx,
+        &event.id,
+        &event.type_,
+        event.created,
+        payload,
+        reason.as_deref(),
+    )
+    .await
+    .map_err(unavailable)?;
+    Ok(true)
+}
+
+/// Stores an event (if not stored yet) with the task that applies it, in
+/// one commit. With `failure`, the event shows as failed until it applies.
+pub async fn defer(
+    ctx: &Context,
+    id: &str,
+    type_: &str,
+    created: i64,
+    payload: &str,
+    failure: Option<&str>,
+) -> Result<()> {
+    let mut tx = ctx.db.begin_write().await?;
+    store::stripe::insert_event(&mut tx, id, type_, created, payload).await?;
+    tx.enqueue(&ApplyEvent {
+        event_id: id.to_owned(),
+    })
+    .await?;
+    tx.commit().await?;
+    if let Some(error) = failure {
+        tracing::warn!(event = id, error, "stripe event failed; queued to retry");
+        metrics::counter!("patronage_stripe_events_failed_total").increment(1);
+        store::stripe::event_failed(&ctx.db, id, error).await?;
+    }
+    ctx.after_commit(Effects::TASKS);
+    Ok(())
+}
+
+/// What can be applied from the payload alone, in the event's transaction.
+/// `None` when applying needs Stripe: the queue does it.
+async fn apply_inline(
+    tx: &mut store::Tx,
+    event: &Event,
+    pledge: Option<&store::stripe::PledgeRef>,
+) -> Result<Option<Effects>> {
+    Ok(Some(match &event.data.object {
+        EventObject::CheckoutSessionCompleted(s)
+        | EventObject::CheckoutSessionAsyncPaymentSucceeded(s)
+            if s.mode == CheckoutSessionMode::Subscription =>
+        {
+            store::stripe::finish_checkout(tx, s.id.as_str(), "completed").await?;
+            match &s.subscription {
+                Some(sub) => sync_later(tx, sub.id().as_str()).await?,
+                None => Effects::NONE,
+            }
+        }
+        EventObject::CheckoutSessionCompleted(s)
+        | EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => {
+            store::stripe::finish_checkout(tx, s.id.as_str(), "completed").await?;
+            match gift(s)? {
+                Some(payment) => service::payments::book(tx, &payment).await?,
+                None => Effects::NONE,
+            }
+        }
+        EventObject::CheckoutSessionAsyncPaymentFailed(s) => {
+            store::stripe::finish_checkout(tx, s.id.as_str(), "failed").await?;
+            Effects::NONE
+        }
+        EventObject::CustomerSubscriptionCreated(sub)
+        | EventObject::CustomerSubscriptionUpdated(sub)
+        | EventObject::CustomerSubscriptionDeleted(sub) => sync_later(tx, sub.id.as_str()).await?,
+        EventObject::InvoicePaid(invoice) => match renewal(invoice, event.created, pledge)? {
+            Renewal::Nothing => Effects::NONE,
+            Renewal::Book(payment) => service::payments::book(tx, &payment).await?,
+            Renewal::UnknownPledge => return Ok(None),
+        },
+        _ => return Ok(None),
+    }))
+}
+
+/// The subscription changed: a task reads it from Stripe and makes our
+/// pledge match. One pending read per subscription absorbs the others.
+async fn sync_later(tx: &mut store::Tx, subscription_id: &str) -> Result<Effects> {
+    tx.enqueue(&queue::SyncSubscription {
+        subscription_id: subscription_id.to_owned(),
+    })
+    .await?;
+    Ok(Effects::TASKS)
+}
+
+/// Applies a stored event from the queue (`ApplyEvent`), reading from
+/// Stripe where it must. Out of order (a refund before its payment) is
+/// "not yet": it waits quietly until it has waited longer than anything it
+/// needs can take to arrive, then shows as failed for admins.
+pub async fn apply_stored(ctx: &Context, event_id: &str) -> Result<Effects> {
+    let gateway = ctx.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
+    let Some(row) = store::stripe::event(&ctx.db, event_id).await? else {
+        return Err(Error::NotFound("event"));
+    };
+    if row.status == "processed" {
+        return Ok(Effects::NONE);
+    }
+    let outcome = if !HANDLED.contains(&row.type_.as_str()) {
+        Ok(Effects::NONE)
+    } else {
+        match serde_json::from_str::<Event>(&row.payload) {
+            Ok(event) => apply(ctx, gateway, &event).await,
+            Err(e) => Err(Error::internal(format!("unreadable event: {e}"))),
+        }
+    };
+    match outcome {
+        Ok(effects) => {
+            store::stripe::event_processed(&ctx.db, event_id).await?;
+            metrics::counter!("patronage_stripe_events_applied_total").increment(1);
+            Ok(effects | Effects::PUBLIC)
+        }
+        Err(Error::NotYet { reason, waits_for }) => {
+            let overdue = ctx.now() - row.received_at > WAIT_LIMIT;
+            if overdue {
+                tracing::warn!(event = event_id, %reason, "stripe event still waiting");
+            }
+            metrics::counter!("patronage_stripe_events_waiting_total").increment(1);
+            store::stripe::event_waiting(
+                &ctx.db,
+                event_id,
+                &format!("not yet: {reason}"),
+                waits_for.as_deref(),
+                overdue,
+            )
+            .await?;
+            Err(Error::NotYet { reason, waits_for })
+        }
+        Err(e) => {
+            metrics::counter!("patronage_stripe_events_failed_total").increment(1);
+            store::stripe::event_failed(&ctx.db, event_id, &e.to_string()).await?;
+            Err(e)
+        }
     }
 }
 
-/// Verifies nothing (the caller did), stores the event with its lease, and
-/// applies it. Returns whether this call applied it. Fails only if the event
-/// could not be stored.
-pub async fn receive(ctx: &Context, event: Event, payload: &str) -> Result<bool> {
-    let id = event.id.to_string();
-    let claimed = store::stripe::store_event(
-        &ctx.db,
-        &id,
-        event.type_.as_str(),
-        event.created,
-        payload,
-        lease(ctx),
-    )
-    .await
-    .map_err(|e| Error::Unavailable(format!("cannot store the event: {e}")))?;
-    match claimed {
-        // A failure is recorded with the event and retried by the worker.
-        Some(row) => Ok(apply_claimed(ctx, row, Some(event)).await.is_ok()),
-        None => Ok(false),
+/// An admin's replay: recorded, queued, and tried at once. Returns whether
+/// it applied now (otherwise its task keeps trying).
+pub async fn replay(ctx: &Context, actor: &Actor, event_id: &str) -> Result<bool> {
+    let mut tx = ctx.db.begin_write().await?;
+    store::stripe::replay_event(&mut tx, actor, event_id).await?;
+    tx.enqueue(&ApplyEvent {
+        event_id: event_id.to_owned(),
+    })
+    .await?;
+    tx.commit().await?;
+    let applied = apply_stored(ctx, event_id).await;
+    if let Ok(effects) = applied {
+        ctx.after_commit(effects);
     }
+    Ok(applied.is_ok())
 }
 
 /// Keeps an event we cannot read (from Stripe's event list) as failed, so
-/// admins see it among the stored events; it is retried like any failed
-/// event. One without an id cannot be kept and is only logged.
+/// admins see it among the stored events; its task retries it. One without
+/// an id cannot be kept and is only logged.
 pub async fn record_unreadable(ctx: &Context, raw: &serde_json::Value, error: &str) -> Result<()> {
     let Some(id) = raw.get("id").and_then(|v| v.as_str()) else {
         tracing::warn!(error, "stripe event without an id; skipped");
@@ -124,153 +297,54 @@ pub async fn record_unreadable(ctx: &Context, raw: &serde_json::Value, error: &s
         .and_then(|t| t.as_str())
         .unwrap_or("unknown");
     let created = raw.get("created").and_then(|c| c.as_i64()).unwrap_or(0);
-    let stored =
-        store::stripe::store_event(&ctx.db, id, type_, created, &raw.to_string(), lease(ctx))
-            .await?;
-    // `None`: kept already (an earlier run or its webhook) and not ours now.
-    if let Some(row) = stored {
-        tracing::warn!(event = id, error, "stripe event unreadable; kept as failed");
-        metrics::counter!("patronage_stripe_events_failed_total").increment(1);
-        store::stripe::event_failed(&ctx.db, id, error, retry_at(ctx, row.attempts)).await?;
-    }
-    Ok(())
+    defer(ctx, id, type_, created, &raw.to_string(), Some(error)).await
 }
 
-/// Applies an event we hold the lease on, then marks it processed, or
-/// failed and due again later. `parsed` saves parsing the payload again.
-async fn apply_claimed(
-    ctx: &Context,
-    row: store::stripe::EventRow,
-    parsed: Option<Event>,
-) -> Result<()> {
-    let gateway = ctx.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
-    let event_id = row.id.as_str();
-    let outcome = if !HANDLED.contains(&row.type_.as_str()) {
-        Ok(false)
-    } else {
-        let event = match parsed {
-            Some(event) => Ok(event),
-            None => serde_json::from_str::<Event>(&row.payload)
-                .map_err(|e| Error::internal(format!("unreadable event: {e}"))),
-        };
-        match event {
-            Ok(event) => apply(&ctx.db, gateway, &event).await,
-            Err(e) => Err(e),
-        }
-    };
-    match outcome {
-        Ok(marked) => {
-            if !marked {
-                store::stripe::event_processed(&ctx.db, event_id).await?;
-            }
-            metrics::counter!("patronage_stripe_events_applied_total").increment(1);
-            Ok(())
-        }
-        // Out of order (a refund before its payment) or not ready at Stripe
-        // (a charge's fee): expected, so it waits quietly, until it has
-        // waited longer than anything it needs can take to arrive.
-        Err(Error::NotYet { reason, waits_for }) => {
-            let overdue = store::now() - row.received_at > WAIT_LIMIT;
-            if overdue {
-                tracing::warn!(event = event_id, attempts = row.attempts, %reason, "stripe event still waiting; will retry");
-            } else {
-                tracing::info!(event = event_id, attempts = row.attempts, %reason, "stripe event waits; will retry");
-            }
-            metrics::counter!("patronage_stripe_events_waiting_total").increment(1);
-            store::stripe::event_waiting(
-                &ctx.db,
-                event_id,
-                &format!("not yet: {reason}"),
-                waits_for.as_deref(),
-                retry_at(ctx, row.attempts),
-                overdue,
-            )
-            .await?;
-            Err(Error::NotYet { reason, waits_for })
-        }
-        Err(e) => {
-            let retry_at = retry_at(ctx, row.attempts);
-            tracing::warn!(event = event_id, attempts = row.attempts, error = %e, "stripe event failed; will retry");
-            metrics::counter!("patronage_stripe_events_failed_total").increment(1);
-            store::stripe::event_failed(&ctx.db, event_id, &e.to_string(), retry_at).await?;
-            Err(e)
-        }
-    }
-}
-
-/// When an event that failed on its `attempts`-th try is due again.
-fn retry_at(ctx: &Context, attempts: i32) -> DateTime<Utc> {
-    let base = ctx.settings.stripe.retry_base_secs.max(1);
-    let delay = base
-        .saturating_mul(1 << (attempts.clamp(1, 10) - 1))
-        .min(3600);
-    store::now() + chrono::Duration::seconds(delay as i64)
-}
-
-/// Retries failed events when they come due, until shutdown.
-pub fn spawn_retry_worker(ctx: Arc<Context>, every: Duration, shutdown: CancellationToken) {
-    if ctx.gateway.is_none() {
-        return;
-    }
-    crate::background::every(every, shutdown, move || {
-        let ctx = ctx.clone();
-        async move {
-            let due = match store::stripe::due_events(&ctx.db, 50).await {
-                Ok(ids) => ids,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot list due stripe events");
-                    return;
-                }
-            };
-            let mut changed = false;
-            for id in due {
-                changed |= process(&ctx, &id).await.unwrap_or(false);
-            }
-            if changed {
-                ctx.public.mark_dirty();
-            }
-        }
-    });
-}
-
-/// Applies an event. Returns true when the event was marked processed in
-/// the same transaction as its effects (so the caller need not).
-async fn apply(db: &Db, gateway: &Gateway, event: &Event) -> Result<bool> {
-    let unmarked = |r: Result<()>| r.map(|()| false);
+/// Applies an event, reading from Stripe where it must (the queue's path).
+async fn apply(ctx: &Context, gateway: &Gateway, event: &Event) -> Result<Effects> {
+    let db = &ctx.db;
     match &event.data.object {
         EventObject::CheckoutSessionCompleted(s)
         | EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => {
-            unmarked(checkout_paid(db, gateway, s).await)
+            checkout_paid(ctx, gateway, s).await
         }
         EventObject::CheckoutSessionAsyncPaymentFailed(s) => {
-            unmarked(store::stripe::finish_checkout(db, s.id.as_str(), "failed").await)
+            let mut tx = db.begin_write().await?;
+            store::stripe::finish_checkout(&mut tx, s.id.as_str(), "failed").await?;
+            tx.commit().await?;
+            Ok(Effects::NONE)
         }
         EventObject::CustomerSubscriptionCreated(sub)
         | EventObject::CustomerSubscriptionUpdated(sub)
         | EventObject::CustomerSubscriptionDeleted(sub) => {
-            sync_subscription(db, gateway, sub.id.as_str())
-                .await
-                .map(|_| false)
+            sync_subscription(db, gateway, sub.id.as_str()).await?;
+            Ok(Effects::PUBLIC | Effects::MAIL)
         }
-        // Renewals are most of the traffic: book and mark in one commit.
         EventObject::InvoicePaid(invoice) => {
-            invoice_paid(db, gateway, invoice, event.created, event.id.as_str()).await
+            invoice_paid(ctx, gateway, invoice, event.created).await
         }
         EventObject::InvoicePaymentFailed(invoice) => {
-            payment_issue(db, gateway, invoice, false, event).await
+            payment_issue(db, gateway, invoice, false, event).await?;
+            Ok(Effects::MAIL | Effects::PUBLIC)
         }
         EventObject::InvoicePaymentActionRequired(invoice) => {
-            payment_issue(db, gateway, invoice, true, event).await
+            payment_issue(db, gateway, invoice, true, event).await?;
+            Ok(Effects::MAIL | Effects::PUBLIC)
         }
-        EventObject::ChargeRefunded(charge) => unmarked(charge_refunded(db, gateway, charge).await),
+        EventObject::ChargeRefunded(charge) => {
+            charge_refunded(db, gateway, charge).await?;
+            Ok(Effects::PUBLIC)
+        }
         EventObject::ChargeDisputeCreated(dispute) => {
-            unmarked(dispute_opened(db, gateway, dispute).await)
+            dispute_opened(db, gateway, dispute).await?;
+            Ok(Effects::PUBLIC)
         }
         EventObject::ChargeDisputeClosed(dispute) => {
-            unmarked(dispute_closed(db, gateway, dispute, event.created).await)
+            dispute_closed(db, gateway, dispute, event.created).await?;
+            Ok(Effects::PUBLIC)
         }
         // Stored for the record; nothing to apply.
-        _ => Ok(false),
+        _ => Ok(Effects::NONE),
     }
 }
 
@@ -283,9 +357,9 @@ async fn payment_issue(
     invoice: &Invoice,
     action_required: bool,
     event: &Event,
-) -> Result<bool> {
+) -> Result<()> {
     let Some(invoice_id) = invoice.id.as_ref().map(|i| i.to_string()) else {
-        return Ok(false);
+        return Ok(());
     };
     let pledge = match subscription_of(invoice) {
         Some(sub) => {
@@ -317,7 +391,7 @@ async fn payment_issue(
         event.id.as_str(),
     )
     .await?;
-    Ok(true)
+    Ok(())
 }
 
 fn subscription_of(invoice: &Invoice) -> Option<String> {
@@ -398,45 +472,29 @@ pub async fn sync_subscription(
     ))
 }
 
-/// Books a paid invoice. When the fee is known too, the event is marked
-/// processed in the same commit (returns true); without the fee (Stripe
-/// unreachable, or no balance transaction yet) the event comes back for it.
-async fn invoice_paid(
-    db: &Db,
-    gateway: &Gateway,
+/// What an `invoice.paid` books, from the event alone.
+enum Renewal {
+    /// Nothing was paid (a zero invoice), or the invoice has no id.
+    Nothing,
+    Book(StripePayment),
+    /// The subscription has no pledge here yet: the queue reads it first.
+    UnknownPledge,
+}
+
+fn renewal(
     invoice: &Invoice,
     event_created: i64,
-    event_id: &str,
-) -> Result<bool> {
+    pledge: Option<&store::stripe::PledgeRef>,
+) -> Result<Renewal> {
     let Some(invoice_id) = invoice.id.as_ref().map(|i| i.to_string()) else {
-        return Ok(false);
+        return Ok(Renewal::Nothing);
     };
     if invoice.amount_paid <= 0 {
-        return Ok(false);
+        return Ok(Renewal::Nothing);
     }
-    let subscription = subscription_of(invoice);
-    // The pledge's state follows customer.subscription.* events; here we
-    // only need to know which pledge the money belongs to, and make it if
-    // this invoice arrived first.
-    let pledge = match &subscription {
-        Some(sub) => match store::stripe::pledge_by_subscription(db, sub).await? {
-            Some(pledge) => Some(pledge),
-            None => {
-                sync_subscription(db, gateway, sub).await?;
-                store::stripe::pledge_by_subscription(db, sub).await?
-            }
-        },
-        None => None,
-    };
-    // The fee needs two more reads from Stripe. If they fail, the payment is
-    // booked anyway and the event is retried until the fee is booked too.
-    let fee = async {
-        match gateway.invoice_payment_intent(&invoice_id).await? {
-            Some(pi) => payment_fee(gateway, pi).await,
-            None => Ok(None),
-        }
+    if subscription_of(invoice).is_some() && pledge.is_none() {
+        return Ok(Renewal::UnknownPledge);
     }
-    .await;
     let period_end = invoice
         .lines
         .data
@@ -445,109 +503,108 @@ async fn invoice_paid(
         .max()
         .unwrap_or(invoice.period_end);
     let paid_at = invoice.status_transitions.paid_at.unwrap_or(event_created);
-    let (fee, settled) = fee_settled(fee);
-    store::stripe::record_payment(
-        db,
-        &StripePayment {
-            reference: invoice_id.clone(),
-            invoice_id: Some(invoice_id),
-            amount_minor: invoice.amount_paid,
-            fee,
-            currency: currency(&invoice.currency)?,
-            occurred_at: at(paid_at),
-            pledge_id: pledge.as_ref().map(|p| p.id),
-            supporter_id: pledge.as_ref().map(|p| p.supporter_id),
-            tier_id: pledge.as_ref().and_then(|p| p.tier_id),
-            paid_through: Some(at(period_end).date_naive()),
-            note: invoice.number.clone().unwrap_or_default(),
-        },
-        settled.is_ok().then_some(event_id),
-    )
-    .await?;
-    settled.map(|()| true)
+    Ok(Renewal::Book(StripePayment {
+        reference: invoice_id.clone(),
+        invoice_id: Some(invoice_id),
+        amount_minor: invoice.amount_paid,
+        currency: currency(&invoice.currency)?,
+        occurred_at: at(paid_at),
+        pledge_id: pledge.map(|p| p.id),
+        supporter_id: pledge.map(|p| p.supporter_id),
+        tier_id: pledge.and_then(|p| p.tier_id),
+        paid_through: Some(at(period_end).date_naive()),
+        note: invoice.number.clone().unwrap_or_default(),
+    }))
 }
 
-/// What of the fee lookup can be booked now, and whether the event must
-/// come back for the rest: the lookup failed (retry), or the charge has no
-/// balance transaction yet (wait for it). `Ok` once the fee is known, or
-/// when there is no charge at all.
-fn fee_settled(fee: Result<Option<PaymentFee>>) -> (Option<PaymentFee>, Result<()>) {
-    match fee {
-        Err(e) => (None, Err(e)),
-        Ok(Some(f)) if f.fee_minor.is_none() => {
-            let reason = format!("charge {} has no balance transaction yet", f.charge_id);
-            (
-                Some(f),
-                Err(Error::NotYet {
-                    reason,
-                    waits_for: None,
-                }),
-            )
-        }
-        Ok(fee) => (fee, Ok(())),
-    }
-}
-
-/// The fee Stripe kept on a payment intent's charge, if it has one yet.
-async fn payment_fee(gateway: &Gateway, payment_intent: String) -> Result<Option<PaymentFee>> {
-    Ok(gateway
-        .charge_fee(&payment_intent)
-        .await?
-        .map(|f| PaymentFee {
-            payment_intent,
-            charge_id: f.charge_id,
-            fee_minor: f.fee_minor,
-        }))
-}
-
-async fn checkout_paid(db: &Db, gateway: &Gateway, session: &CheckoutSession) -> Result<()> {
-    store::stripe::finish_checkout(db, session.id.as_str(), "completed").await?;
-    match session.mode {
-        CheckoutSessionMode::Subscription => {
-            // The money arrives with invoice.paid; the pledge starts now.
-            if let Some(sub) = &session.subscription {
-                sync_subscription(db, gateway, sub.id().as_str()).await?;
+/// Books a paid invoice; a subscription we have no pledge for yet (its
+/// invoice arrived first) is read from Stripe first.
+async fn invoice_paid(
+    ctx: &Context,
+    gateway: &Gateway,
+    invoice: &Invoice,
+    event_created: i64,
+) -> Result<Effects> {
+    let pledge = match subscription_of(invoice) {
+        Some(sub) => match store::stripe::pledge_by_subscription(&ctx.db, &sub).await? {
+            Some(pledge) => Some(pledge),
+            None => {
+                sync_subscription(&ctx.db, gateway, &sub).await?;
+                store::stripe::pledge_by_subscription(&ctx.db, &sub).await?
             }
-            Ok(())
-        }
-        CheckoutSessionMode::Payment
-            if session.payment_status == CheckoutSessionPaymentStatus::Paid =>
-        {
-            let Some(pi) = session.payment_intent.as_ref().map(|p| p.id().to_string()) else {
-                return Err(Error::internal("paid session without a payment intent"));
-            };
-            let metadata = session.metadata.clone().unwrap_or_default();
-            let (fee, settled) = fee_settled(payment_fee(gateway, pi.clone()).await);
-            let currency = currency(
-                session
-                    .currency
-                    .as_ref()
-                    .ok_or_else(|| Error::internal("session without currency"))?,
-            )?;
-            store::stripe::record_payment(
-                db,
-                &StripePayment {
-                    reference: pi,
-                    invoice_id: None,
-                    amount_minor: session.amount_total.unwrap_or(0),
-                    fee,
-                    currency,
-                    occurred_at: at(session.created),
-                    pledge_id: None,
-                    supporter_id: meta_id(&metadata, "patronage_supporter_id"),
-                    tier_id: None,
-                    paid_through: None,
-                    note: "one-time gift".into(),
-                },
-                None,
-            )
-            .await?;
-            // Booked; a missing fee makes the event come back for it.
-            settled
-        }
-        // Paid later (bank debits): checkout.session.async_payment_succeeded books it.
-        _ => Ok(()),
+        },
+        None => None,
+    };
+    match renewal(invoice, event_created, pledge.as_ref())? {
+        Renewal::Book(payment) => book(ctx, &payment).await,
+        Renewal::Nothing => Ok(Effects::NONE),
+        Renewal::UnknownPledge => Err(Error::NotYet {
+            reason: "the subscription is not paid yet".into(),
+            waits_for: None,
+        }),
     }
+}
+
+/// Books a payment in a commit of its own.
+async fn book(ctx: &Context, payment: &StripePayment) -> Result<Effects> {
+    let mut tx = ctx.db.begin_write().await?;
+    let effects = service::payments::book(&mut tx, payment).await?;
+    tx.commit().await?;
+    Ok(effects)
+}
+
+/// The payment of a one-time gift's paid checkout, if it was paid.
+fn gift(session: &CheckoutSession) -> Result<Option<StripePayment>> {
+    if session.mode != CheckoutSessionMode::Payment
+        || session.payment_status != CheckoutSessionPaymentStatus::Paid
+    {
+        // Paid later (bank debits): async_payment_succeeded books it.
+        return Ok(None);
+    }
+    let Some(pi) = session.payment_intent.as_ref().map(|p| p.id().to_string()) else {
+        return Err(Error::internal("paid session without a payment intent"));
+    };
+    let metadata = session.metadata.clone().unwrap_or_default();
+    let currency = currency(
+        session
+            .currency
+            .as_ref()
+            .ok_or_else(|| Error::internal("session without currency"))?,
+    )?;
+    Ok(Some(StripePayment {
+        reference: pi,
+        invoice_id: None,
+        amount_minor: session.amount_total.unwrap_or(0),
+        currency,
+        occurred_at: at(session.created),
+        pledge_id: None,
+        supporter_id: meta_id(&metadata, "patronage_supporter_id"),
+        tier_id: None,
+        paid_through: None,
+        note: "one-time gift".into(),
+    }))
+}
+
+async fn checkout_paid(
+    ctx: &Context,
+    gateway: &Gateway,
+    session: &CheckoutSession,
+) -> Result<Effects> {
+    let mut tx = ctx.db.begin_write().await?;
+    store::stripe::finish_checkout(&mut tx, session.id.as_str(), "completed").await?;
+    let effects = match gift(session)? {
+        Some(payment) => service::payments::book(&mut tx, &payment).await?,
+        None => Effects::NONE,
+    };
+    tx.commit().await?;
+    if session.mode == CheckoutSessionMode::Subscription
+        && let Some(sub) = &session.subscription
+    {
+        // The money arrives with invoice.paid; the pledge starts now.
+        sync_subscription(&ctx.db, gateway, sub.id().as_str()).await?;
+        return Ok(effects | Effects::PUBLIC | Effects::MAIL);
+    }
+    Ok(effects)
 }
 
 /// A Stripe ledger entry, not yet tied to a pledge.

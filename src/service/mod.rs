@@ -3,4 +3,7 @@
 //! queues, and the effects after commit (public refresh, waking workers).
 //! HTTP handlers, jobs and webhooks call these; none of them orchestrates.
 
+pub mod operations;
+pub mod payments;
 pub mod sponsors;
+pub mod tiers;

@@ -4,9 +4,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::{
-    Db,
+    Constraint, Db,
     audit::{Actor, audit},
-    is_unique_violation, now,
+    now, on_constraint,
 };
 use crate::{
     auth::Role,
@@ -104,7 +104,7 @@ pub async fn create(
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| {
-            if is_unique_violation(&e, "email_normalized") {
+            if on_constraint(&e).is_some_and(|c| matches!(c, Constraint::AdminEmail | Constraint::PatronEmail)) {
                 Error::conflict("email", "an admin with this email already exists")
             } else {
                 e.into()

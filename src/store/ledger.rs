@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{
-    Db,
+    Constraint, Db,
     audit::{Actor, audit},
-    begin_write, bump_version, is_unique_violation,
+    begin_write, bump_version, on_constraint,
 };
 use crate::{
     db_run,
@@ -114,12 +114,12 @@ macro_rules! append {
 pub(crate) use append;
 
 fn duplicate_reference(e: sqlx::Error) -> Error {
-    if is_unique_violation(&e, "external_ref") {
+    if on_constraint(&e) == Some(Constraint::LedgerRef) {
         Error::conflict(
             "external_reference",
             "an entry with this external reference is already recorded",
         )
-    } else if is_unique_violation(&e, "reverses_entry_id") {
+    } else if on_constraint(&e) == Some(Constraint::Reversal) {
         Error::conflict("entry", "this entry is already voided")
     } else {
         e.into()

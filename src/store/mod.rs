@@ -7,6 +7,7 @@ pub mod audit;
 pub mod campaign;
 pub mod funding;
 pub mod jobs;
+mod lease;
 pub mod ledger;
 pub mod logos;
 pub mod outbox;
@@ -14,7 +15,11 @@ pub mod pledges;
 pub mod reports;
 pub mod stripe;
 pub mod supporters;
+pub mod tasks;
 pub mod tiers;
+mod tx;
+
+pub use tx::Tx;
 
 use std::{str::FromStr, time::Duration};
 
@@ -42,12 +47,6 @@ macro_rules! db_run {
             $crate::store::Db::Postgres($pool) => $body,
         }
     };
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
 }
 
 impl Db {
@@ -89,13 +88,6 @@ impl Db {
         }
     }
 
-    pub fn backend(&self) -> Backend {
-        match self {
-            Db::Sqlite(_) => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
-        }
-    }
-
     /// Applies pending migrations. PostgreSQL takes an advisory lock, so
     /// replicas starting together are safe.
     pub async fn migrate(&self) -> Result<()> {
@@ -104,6 +96,14 @@ impl Db {
             Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
         Ok(())
+    }
+
+    /// Opens a write transaction (see `WritePool`).
+    pub async fn begin_write(&self) -> Result<Tx> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(WritePool::begin_write(pool).await?),
+            Db::Postgres(pool) => Tx::Postgres(WritePool::begin_write(pool).await?),
+        })
     }
 
     pub async fn ping(&self) -> Result<()> {
@@ -184,15 +184,68 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// True when `err` is a unique violation of the index or column named `key`.
-/// PostgreSQL reports the constraint name, SQLite the column list.
-pub fn is_unique_violation(err: &sqlx::Error, key: &str) -> bool {
-    match err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            db.constraint().is_some_and(|c| c.contains(key)) || db.message().contains(key)
+/// The unique keys whose violation means something to a caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constraint {
+    AdminEmail,
+    TierName,
+    PatronEmail,
+    /// A ledger entry's `(source, external_ref)`: booked already.
+    LedgerRef,
+    /// An entry may be reversed once.
+    Reversal,
+    /// The same work is queued already.
+    PendingTask,
+}
+
+impl Constraint {
+    const ALL: [Constraint; 6] = [
+        Constraint::AdminEmail,
+        Constraint::TierName,
+        Constraint::PatronEmail,
+        Constraint::LedgerRef,
+        Constraint::Reversal,
+        Constraint::PendingTask,
+    ];
+
+    /// PostgreSQL's constraint or index name, and what SQLite's message
+    /// names (its columns, or the index for an expression index).
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Constraint::AdminEmail => ("admins_email_normalized_key", "admins.email_normalized"),
+            Constraint::TierName => ("tiers_active_name_key", "tiers_active_name_key"),
+            Constraint::PatronEmail => (
+                "supporters_email_normalized_patron_key",
+                "supporters.email_normalized",
+            ),
+            Constraint::LedgerRef => (
+                "ledger_entries_external_ref_key",
+                "ledger_entries.source, ledger_entries.external_ref",
+            ),
+            Constraint::Reversal => (
+                "ledger_entries_reverses_entry_id_key",
+                "ledger_entries.reverses_entry_id",
+            ),
+            Constraint::PendingTask => ("tasks_pending_once", "tasks.kind, tasks.dedupe_key"),
         }
-        _ => false,
     }
+}
+
+/// Which known unique key `err` violated, if it is such a violation.
+pub fn on_constraint(err: &sqlx::Error) -> Option<Constraint> {
+    let sqlx::Error::Database(db) = err else {
+        return None;
+    };
+    if !db.is_unique_violation() {
+        return None;
+    }
+    Constraint::ALL.into_iter().find(|c| {
+        let (pg, sqlite) = c.names();
+        match db.constraint() {
+            Some(name) => name == pg,
+            None => db.message().ends_with(sqlite),
+        }
+    })
 }
 
 /// A `LIKE` pattern that matches `needle` literally anywhere, lower-cased.

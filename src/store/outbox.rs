@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use super::{Db, begin_write, now};
 use crate::{
     db_run,
+    domain::work::MailStatus,
     error::{Error, Result},
 };
 
@@ -219,9 +220,9 @@ pub async fn not_sent(
     retry_at: Option<DateTime<Utc>>,
 ) -> Result<()> {
     let status = if retry_at.is_some() {
-        "pending"
+        MailStatus::Pending
     } else {
-        "failed"
+        MailStatus::Failed
     };
     db_run!(db, |pool| {
         sqlx::query(
@@ -230,7 +231,7 @@ pub async fn not_sent(
         )
         .bind(id)
         .bind(owner)
-        .bind(status)
+        .bind(status.as_str())
         .bind(retry_at)
         .bind(error.chars().take(1000).collect::<String>())
         .execute(pool)
@@ -245,7 +246,7 @@ pub struct OutboxRow {
     pub cause: String,
     pub recipient: String,
     pub template: String,
-    pub status: String,
+    pub status: MailStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
@@ -256,7 +257,7 @@ pub struct OutboxRow {
 /// The newest messages first, optionally of one status, before `before`.
 pub async fn list(
     db: &Db,
-    status: Option<&str>,
+    status: Option<MailStatus>,
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<OutboxRow>> {
@@ -265,7 +266,7 @@ pub async fn list(
             "SELECT id, cause, recipient, template, status, attempts, next_attempt_at, last_error, created_at, sent_at \
              FROM outbox WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
         )
-        .bind(status)
+        .bind(status.map(MailStatus::as_str))
         .bind(before)
         .bind(limit)
         .fetch_all(pool)
@@ -293,9 +294,9 @@ pub async fn retry(db: &Db, id: i64) -> Result<()> {
 }
 
 /// How many messages are in each status.
-pub async fn counts(db: &Db) -> Result<Vec<(String, i64)>> {
+pub async fn counts(db: &Db) -> Result<Vec<(MailStatus, i64)>> {
     let rows = db_run!(db, |pool| {
-        sqlx::query_as::<_, (String, i64)>(
+        sqlx::query_as::<_, (MailStatus, i64)>(
             "SELECT status, CAST(COUNT(*) AS BIGINT) FROM outbox GROUP BY status ORDER BY status",
         )
         .fetch_all(pool)

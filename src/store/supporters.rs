@@ -4,9 +4,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
 use super::{
-    Db, Page,
+    Constraint, Db, Page,
     audit::{Actor, audit},
-    begin_write, bump_version, contains_pattern, is_unique_violation, now,
+    begin_write, bump_version, contains_pattern, now, on_constraint,
     outbox::mail_supporter,
 };
 use crate::{
@@ -109,7 +109,7 @@ pub async fn create_patron(db: &Db, actor: &Actor, p: &PatronDraft) -> Result<Su
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| {
-            if is_unique_violation(&e, "email_normalized") {
+            if on_constraint(&e).is_some_and(|c| matches!(c, Constraint::AdminEmail | Constraint::PatronEmail)) {
                 Error::conflict("email", "a patron with this email already exists")
             } else {
                 e.into()

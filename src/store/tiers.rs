@@ -4,11 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{
-    Db,
-    audit::{Actor, audit},
-    begin_write, bump_version, is_unique_violation, now,
-};
+use super::{Constraint, Db, Tx, audit::Actor, now, on_constraint};
 use crate::{
     db_run,
     domain::{
@@ -16,6 +12,7 @@ use crate::{
         tier::{Interval, TierDraft, TierKind},
     },
     error::{Error, Result},
+    tx_run,
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -58,7 +55,7 @@ macro_rules! cols {
 }
 
 fn name_conflict(e: sqlx::Error) -> Error {
-    if is_unique_violation(&e, "tiers_active_name_key") {
+    if on_constraint(&e) == Some(Constraint::TierName) {
         Error::conflict("name", "an active tier of this kind already has this name")
     } else {
         e.into()
@@ -90,11 +87,10 @@ pub async fn get(db: &Db, id: i64) -> Result<TierRow> {
     row.ok_or(Error::NotFound("tier"))
 }
 
-pub async fn create(db: &Db, actor: &Actor, t: &TierDraft) -> Result<TierRow> {
+pub async fn create(tx: &mut Tx, actor: &Actor, t: &TierDraft) -> Result<TierRow> {
     let at = now();
-    let row = db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
-        let row = sqlx::query_as::<_, TierRow>(concat!(
+    let row = tx_run!(tx, |conn| {
+        sqlx::query_as::<_, TierRow>(concat!(
             "INSERT INTO tiers (kind, name, description, amount_minor, currency, interval, \
              pwyw_min_minor, slots, rank, archived, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING ",
@@ -111,39 +107,36 @@ pub async fn create(db: &Db, actor: &Actor, t: &TierDraft) -> Result<TierRow> {
         .bind(t.rank)
         .bind(false)
         .bind(at)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await
-        .map_err(name_conflict)?;
-        audit!(
-            tx,
-            actor,
-            "tier.create",
-            "tier",
-            row.id,
-            json!({
-                "kind": t.kind, "name": t.name, "amount_minor": t.amount_minor,
-                "currency": t.currency.code(), "interval": t.interval
-            })
-        );
-        bump_version!(tx);
-        tx.commit().await?;
-        row
+        .map_err(name_conflict)?
     });
+    tx.audit(
+        actor,
+        "tier.create",
+        "tier",
+        row.id,
+        json!({
+            "kind": t.kind, "name": t.name, "amount_minor": t.amount_minor,
+            "currency": t.currency.code(), "interval": t.interval
+        }),
+    )
+    .await?;
+    tx.bump_version().await?;
     Ok(row)
 }
 
 /// Replaces the editable fields. The audit entry records old and new values.
 pub async fn update(
-    db: &Db,
+    tx: &mut Tx,
     actor: &Actor,
     id: i64,
     before: &TierRow,
     t: &TierDraft,
 ) -> Result<TierRow> {
     let at = now();
-    let row = db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
-        let row = sqlx::query_as::<_, TierRow>(concat!(
+    let row = tx_run!(tx, |conn| {
+        sqlx::query_as::<_, TierRow>(concat!(
             "UPDATE tiers SET name = $2, description = $3, amount_minor = $4, interval = $5, \
              pwyw_min_minor = $6, slots = $7, rank = $8, updated_at = $9 WHERE id = $1 RETURNING ",
             cols!()
@@ -157,57 +150,46 @@ pub async fn update(
         .bind(t.slots)
         .bind(t.rank)
         .bind(at)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(name_conflict)?
-        .ok_or(Error::NotFound("tier"))?;
-        audit!(
-            tx,
-            actor,
-            "tier.update",
-            "tier",
-            id,
-            json!({
-                "before": {"name": before.name, "amount_minor": before.amount_minor, "interval": before.interval,
-                           "pwyw_min_minor": before.pwyw_min_minor, "slots": before.slots, "rank": before.rank},
-                "after": {"name": t.name, "amount_minor": t.amount_minor, "interval": t.interval,
-                          "pwyw_min_minor": t.pwyw_min_minor, "slots": t.slots, "rank": t.rank}
-            })
-        );
-        bump_version!(tx);
-        tx.commit().await?;
-        row
+        .ok_or(Error::NotFound("tier"))?
     });
+    tx.audit(
+        actor,
+        "tier.update",
+        "tier",
+        id,
+        json!({
+            "before": {"name": before.name, "amount_minor": before.amount_minor, "interval": before.interval,
+                       "pwyw_min_minor": before.pwyw_min_minor, "slots": before.slots, "rank": before.rank},
+            "after": {"name": t.name, "amount_minor": t.amount_minor, "interval": t.interval,
+                      "pwyw_min_minor": t.pwyw_min_minor, "slots": t.slots, "rank": t.rank}
+        }),
+    )
+    .await?;
+    tx.bump_version().await?;
     Ok(row)
 }
 
 /// Archives a tier: it leaves the public list and takes no new pledges;
 /// pledges already on it continue.
-pub async fn archive(db: &Db, actor: &Actor, id: i64) -> Result<TierRow> {
+pub async fn archive(tx: &mut Tx, actor: &Actor, id: i64) -> Result<TierRow> {
     let at = now();
-    let row = db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
-        let row = sqlx::query_as::<_, TierRow>(concat!(
+    let row = tx_run!(tx, |conn| {
+        sqlx::query_as::<_, TierRow>(concat!(
             "UPDATE tiers SET archived = $2, updated_at = $3 WHERE id = $1 RETURNING ",
             cols!()
         ))
         .bind(id)
         .bind(true)
         .bind(at)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?
-        .ok_or(Error::NotFound("tier"))?;
-        audit!(
-            tx,
-            actor,
-            "tier.archive",
-            "tier",
-            id,
-            json!({"name": row.name})
-        );
-        bump_version!(tx);
-        tx.commit().await?;
-        row
+        .ok_or(Error::NotFound("tier"))?
     });
+    tx.audit(actor, "tier.archive", "tier", id, json!({"name": row.name}))
+        .await?;
+    tx.bump_version().await?;
     Ok(row)
 }

@@ -96,6 +96,9 @@ pub struct FakeStripe {
     down: Arc<Mutex<Vec<String>>>,
     /// Path prefixes that answer only after a delay, to play a slow API.
     slow: Arc<Mutex<Vec<(String, std::time::Duration)>>>,
+    /// The app whose task queue a delivery runs to the end before it
+    /// returns, so tests read settled state instead of sleeping.
+    settles: Arc<Mutex<Option<Arc<patronage::context::Context>>>>,
 }
 
 /// How to deliver a batch of events.
@@ -166,6 +169,7 @@ impl FakeStripe {
             idempotency_gate: Arc::default(),
             down: Arc::default(),
             slow: Arc::default(),
+            settles: Arc::default(),
         };
         let app = Router::new()
             .route("/v1/{*path}", get(handle).post(handle).delete(handle))
@@ -201,6 +205,22 @@ impl FakeStripe {
 
     pub fn send_webhooks_to(&self, url: String) {
         self.webhook_urls.lock().unwrap().push(url);
+    }
+
+    /// After each delivery, runs `ctx`'s task queue until it is idle.
+    pub fn settle_through(&self, ctx: Arc<patronage::context::Context>) {
+        *self.settles.lock().unwrap() = Some(ctx);
+    }
+
+    /// Runs the app's due tasks (fees, subscription reads, queued events)
+    /// until none is due or running.
+    pub async fn settle(&self) {
+        let ctx = self.settles.lock().unwrap().clone();
+        if let Some(ctx) = ctx {
+            patronage::queue::run_until_idle(&ctx, std::time::Duration::from_secs(20))
+                .await
+                .expect("the task queue runs");
+        }
     }
 
     pub fn object(&self, id: &str) -> Value {
@@ -818,6 +838,7 @@ impl FakeStripe {
                 assert_eq!(self.post_event(e).await, StatusCode::OK);
             }
         }
+        self.settle().await;
     }
 }
 

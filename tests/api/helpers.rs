@@ -196,12 +196,13 @@ impl TestApp {
             s.stripe.api_base = base;
             s.stripe.success_url = "https://fund.example.social/thanks".into();
             s.stripe.cancel_url = "https://fund.example.social/support".into();
-            s.stripe.retry_base_secs = 1;
+            s.queue.retry_base_secs = 1;
             s.mail.transport = patronage::config::MailTransport::Memory;
             adjust(s);
         })
         .await?;
         fake.send_webhooks_to(app.url("/webhooks/stripe"));
+        fake.settle_through(app.ctx.core.clone());
         Some((app, fake))
     }
 

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{Paged, published, tiers::campaign_currency};
+use super::{Paged, published};
+use crate::service::tiers::campaign_currency;
 use crate::{
     domain::{
         ledger::{EntryKind, ManualContribution},

@@ -1,4 +1,5 @@
-//! What runs by itself: scheduled jobs and their health, the email outbox,
+//! What runs by itself: scheduled jobs and their health, the task queue,
+//! the email outbox,
 //! reconciliation findings, and the daily funding history.
 
 use axum::{extract::State, http::StatusCode};
@@ -9,17 +10,22 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::Paged;
 use crate::{
-    domain::month::Day,
-    error::{Error, Result},
+    domain::{
+        month::Day,
+        work::{MailStatus, TaskStatus},
+    },
+    error::Result,
     http::{
         AppState,
         extract::{Admin, Owner, Path, Query},
     },
     jobs::{self, JobHealth},
+    service,
     store::{
         self,
         jobs::{FundingDay, JobRun, Mismatch},
         outbox::OutboxRow,
+        tasks::TaskRow,
     },
 };
 
@@ -28,6 +34,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_jobs))
         .routes(routes!(list_outbox))
         .routes(routes!(retry_message))
+        .routes(routes!(list_tasks))
+        .routes(routes!(retry_task))
         .routes(routes!(reconciliation))
         .routes(routes!(funding_history))
 }
@@ -69,9 +77,7 @@ async fn list_jobs(
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct OutboxQuery {
-    /// pending, sent or failed.
-    #[param(pattern = "^(pending|sent|failed)$")]
-    status: Option<String>,
+    status: Option<MailStatus>,
     /// Pass the previous page's `next_after` here.
     before: Option<i64>,
     #[param(minimum = 1, maximum = 200)]
@@ -81,14 +87,14 @@ struct OutboxQuery {
 #[derive(Serialize, ToSchema)]
 struct OutboxView {
     /// How many messages are in each status.
-    counts: Vec<StatusCount>,
+    counts: Vec<StatusCount<MailStatus>>,
     #[serde(flatten)]
     messages: Paged<OutboxRow>,
 }
 
 #[derive(Serialize, ToSchema)]
-struct StatusCount {
-    status: String,
+struct StatusCount<S> {
+    status: S,
     count: i64,
 }
 
@@ -100,13 +106,8 @@ async fn list_outbox(
     _: Admin,
     Query(q): Query<OutboxQuery>,
 ) -> Result<axum::Json<OutboxView>> {
-    if let Some(status) = &q.status
-        && !["pending", "sent", "failed"].contains(&status.as_str())
-    {
-        return Err(Error::field("status", "must be pending, sent or failed"));
-    }
     let page = super::page(None, q.limit)?;
-    let rows = store::outbox::list(&state.db, q.status.as_deref(), q.before, page.limit).await?;
+    let rows = store::outbox::list(&state.db, q.status, q.before, page.limit).await?;
     let counts = store::outbox::counts(&state.db)
         .await?
         .into_iter()
@@ -129,6 +130,59 @@ async fn retry_message(
     store::outbox::retry(&state.db, id).await?;
     state.mailer.wake();
     Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct TasksQuery {
+    status: Option<TaskStatus>,
+    /// Pass the previous page's `next_after` here.
+    before: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct TasksView {
+    /// How many tasks are in each status; `dead` ones need an admin.
+    counts: Vec<StatusCount<TaskStatus>>,
+    #[serde(flatten)]
+    tasks: Paged<TaskRow>,
+}
+
+/// The task queue, newest first: work queued after changes (Stripe syncs,
+/// fees, webhook events to apply again). Dead tasks failed every try.
+#[utoipa::path(get, path = "/api/v1/admin/tasks", tag = "admin", security(("bearer" = [])), params(TasksQuery),
+    responses((status = 200, body = TasksView)))]
+async fn list_tasks(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(q): Query<TasksQuery>,
+) -> Result<axum::Json<TasksView>> {
+    let page = super::page(None, q.limit)?;
+    let rows = store::tasks::list(&state.db, q.status, q.before, page.limit).await?;
+    let counts = store::tasks::counts(&state.db)
+        .await?
+        .into_iter()
+        .map(|(status, count)| StatusCount { status, count })
+        .collect();
+    Ok(axum::Json(TasksView {
+        counts,
+        tasks: Paged::new(rows, page.limit, |t: &TaskRow| t.id),
+    }))
+}
+
+/// Puts a dead task back in the queue, from its first try.
+#[utoipa::path(post, path = "/api/v1/admin/tasks/{id}/retry", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 202, body = TaskRow), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+async fn retry_task(
+    State(state): State<AppState>,
+    Owner(admin): Owner,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, axum::Json<TaskRow>)> {
+    let task = service::operations::retry_task(&state, &admin.actor(), id).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(task)))
 }
 
 #[derive(Serialize, ToSchema)]

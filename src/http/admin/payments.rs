@@ -192,8 +192,6 @@ async fn replay_event(
     Owner(admin): Owner,
     Path(id): Path<String>,
 ) -> Result<axum::Json<ReplayResult>> {
-    store::stripe::replay_event(&state.db, &admin.actor(), &id).await?;
-    let applied = events::process(&state, &id).await.is_ok();
-    published(&state).await;
+    let applied = events::replay(&state, &admin.actor(), &id).await?;
     Ok(axum::Json(ReplayResult { applied }))
 }

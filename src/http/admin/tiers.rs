@@ -6,17 +6,18 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{nullable, published};
+use super::nullable;
 use crate::{
     domain::{
-        money::{Currency, Money, MoneyView},
-        tier::{Interval, TierDraft, TierKind},
+        money::{Money, MoneyView},
+        tier::{Interval, TierDraft, TierKind, TierPatch},
     },
-    error::{Error, Result},
+    error::Result,
     http::{
         AppState,
         extract::{Admin, Json, Owner, Path, Query},
     },
+    service,
     store::{self, tiers::TierRow},
 };
 
@@ -110,35 +111,6 @@ struct CreateTier {
 
 /// Brings Stripe's Price in line with a changed tier. Best effort: the tier
 /// is saved either way, and checkout or `POST /admin/stripe/sync` catches up.
-async fn sync_with_stripe(state: &AppState, tier: &TierRow) {
-    if let Some(gateway) = &state.gateway
-        && let Err(e) = crate::payments::catalogue::sync_tier(&state.db, gateway, tier).await
-    {
-        tracing::warn!(tier = tier.id, error = %e, "could not sync the tier to Stripe");
-    }
-}
-
-/// The campaign currency, or a validation error naming `field`.
-pub async fn campaign_currency(
-    state: &AppState,
-    given: Option<&str>,
-    field: &str,
-) -> Result<Currency> {
-    let currency = store::campaign::get(&state.db).await?.currency;
-    match given {
-        None => Ok(currency),
-        Some(code) if Currency::parse(code) == Some(currency) => Ok(currency),
-        Some(code) if Currency::parse(code).is_none() => {
-            Err(Error::field(field, "must be an ISO 4217 currency code"))
-        }
-        Some(_) => Err(Error::field(
-            field,
-            format!("must be the campaign currency, {currency}"),
-        )),
-    }
-}
-
-/// Creates a tier.
 #[utoipa::path(post, path = "/api/v1/admin/tiers", tag = "admin", security(("bearer" = [])), request_body = CreateTier,
     responses((status = 201, body = TierView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 async fn create_tier(
@@ -146,7 +118,8 @@ async fn create_tier(
     Owner(admin): Owner,
     Json(req): Json<CreateTier>,
 ) -> Result<(StatusCode, axum::Json<TierView>)> {
-    let currency = campaign_currency(&state, req.currency.as_deref(), "currency").await?;
+    let currency =
+        service::tiers::campaign_currency(&state, req.currency.as_deref(), "currency").await?;
     let draft = TierDraft {
         kind: req.kind,
         name: req.name,
@@ -159,9 +132,7 @@ async fn create_tier(
         rank: req.rank,
     }
     .validate()?;
-    let row = store::tiers::create(&state.db, &admin.actor(), &draft).await?;
-    sync_with_stripe(&state, &row).await;
-    published(&state).await;
+    let row = service::tiers::create(&state, &admin.actor(), &draft).await?;
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }
 
@@ -206,28 +177,16 @@ async fn update_tier(
     Path(id): Path<i64>,
     Json(req): Json<UpdateTier>,
 ) -> Result<axum::Json<TierView>> {
-    let before = store::tiers::get(&state.db, id).await?;
-    if before.archived {
-        return Err(Error::conflict(
-            "archived",
-            "an archived tier cannot be changed",
-        ));
-    }
-    let current = before.draft();
-    let draft = TierDraft {
-        name: req.name.unwrap_or(current.name.clone()),
-        description: req.description.unwrap_or(current.description.clone()),
-        amount_minor: req.amount_minor.unwrap_or(current.amount_minor),
-        interval: req.interval.unwrap_or(current.interval),
-        pwyw_min_minor: req.pwyw_min_minor.unwrap_or(current.pwyw_min_minor),
-        slots: req.slots.unwrap_or(current.slots),
-        rank: req.rank.unwrap_or(current.rank),
-        ..current
-    }
-    .validate()?;
-    let row = store::tiers::update(&state.db, &admin.actor(), id, &before, &draft).await?;
-    sync_with_stripe(&state, &row).await;
-    published(&state).await;
+    let patch = TierPatch {
+        name: req.name,
+        description: req.description,
+        amount_minor: req.amount_minor,
+        interval: req.interval,
+        pwyw_min_minor: req.pwyw_min_minor,
+        slots: req.slots,
+        rank: req.rank,
+    };
+    let row = service::tiers::update(&state, &admin.actor(), id, patch).await?;
     Ok(axum::Json(row.into()))
 }
 
@@ -240,8 +199,6 @@ async fn archive_tier(
     Owner(admin): Owner,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<TierView>> {
-    let row = store::tiers::archive(&state.db, &admin.actor(), id).await?;
-    sync_with_stripe(&state, &row).await;
-    published(&state).await;
+    let row = service::tiers::archive(&state, &admin.actor(), id).await?;
     Ok(axum::Json(row.into()))
 }

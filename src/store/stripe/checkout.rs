@@ -1,6 +1,7 @@
 //! Checkout sessions, found again by the caller's idempotency key.
 
 use super::prelude::*;
+use crate::{store::Tx, tx_run};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CheckoutRow {
@@ -107,15 +108,15 @@ pub async fn open_checkout(db: &Db, id: i64, stripe_session_id: &str, url: &str)
     Ok(url)
 }
 
-pub async fn finish_checkout(db: &Db, stripe_session_id: &str, status: &str) -> Result<()> {
-    db_run!(db, |pool| {
+pub async fn finish_checkout(tx: &mut Tx, stripe_session_id: &str, status: &str) -> Result<()> {
+    tx_run!(tx, |conn| {
         sqlx::query(
             "UPDATE checkout_sessions SET status = $2, completed_at = $3 WHERE stripe_session_id = $1 AND status <> 'completed'",
         )
         .bind(stripe_session_id)
         .bind(status)
         .bind(now())
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     });
     Ok(())

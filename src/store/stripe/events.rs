@@ -1,6 +1,7 @@
 //! Raw webhook events: stored before we answer, applied under a lease.
 
 use super::prelude::*;
+use crate::{store::Tx, tx_run};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
@@ -17,53 +18,41 @@ pub struct EventRow {
     pub processed_at: Option<DateTime<Utc>>,
 }
 
-/// Stores a verified event and takes the lease on it in one commit. A
-/// duplicate delivery stores nothing; it gets the lease only if the first
-/// copy is not being applied right now (and not applied already).
-pub async fn store_event(
-    db: &Db,
+/// Stores a verified event in the caller's transaction. False when it was
+/// stored before (a repeated delivery): that copy is applied, or queued.
+pub async fn insert_event(
+    tx: &mut Tx,
     id: &str,
     type_: &str,
     created: i64,
     payload: &str,
-    lease: chrono::Duration,
-) -> Result<Option<EventRow>> {
+) -> Result<bool> {
     let at = now();
-    let inserted = db_run!(db, |pool| {
-        sqlx::query_as::<_, EventRow>(
-            "INSERT INTO stripe_events (id, type, created, payload, status, attempts, next_attempt_at, locked_until, received_at) \
-             VALUES ($1, $2, $3, $4, 'pending', 1, $5, $6, $5) ON CONFLICT (id) DO NOTHING \
-             RETURNING id, type, created, payload, status, attempts, next_attempt_at, last_error, received_at, processed_at",
+    let inserted = tx_run!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO stripe_events (id, type, created, payload, status, attempts, next_attempt_at, received_at) \
+             VALUES ($1, $2, $3, $4, 'pending', 1, $5, $5) ON CONFLICT (id) DO NOTHING",
         )
         .bind(id)
         .bind(type_)
         .bind(created)
         .bind(payload)
         .bind(at)
-        .bind(at + lease)
-        .fetch_optional(pool)
+        .execute(&mut *conn)
         .await?
+        .rows_affected()
     });
-    match inserted {
-        Some(row) => Ok(Some(row)),
-        None => claim_event(db, id, lease).await,
-    }
+    Ok(inserted == 1)
 }
 
-/// Takes a lease on a pending or due event, so one worker on one replica
-/// applies it at a time. `None` if it is done or someone else holds it.
-pub async fn claim_event(db: &Db, id: &str, lease: chrono::Duration) -> Result<Option<EventRow>> {
-    let at = now();
+/// A stored event.
+pub async fn event(db: &Db, id: &str) -> Result<Option<EventRow>> {
     let row = db_run!(db, |pool| {
         sqlx::query_as::<_, EventRow>(
-            "UPDATE stripe_events SET locked_until = $2, attempts = attempts + 1 \
-             WHERE id = $1 AND status <> 'processed' AND next_attempt_at <= $3 \
-             AND (locked_until IS NULL OR locked_until < $3) \
-             RETURNING id, type, created, payload, status, attempts, next_attempt_at, last_error, received_at, processed_at",
+            "SELECT id, type, created, payload, status, attempts, next_attempt_at, last_error, received_at, processed_at \
+             FROM stripe_events WHERE id = $1",
         )
         .bind(id)
-        .bind(at + lease)
-        .bind(at)
         .fetch_optional(pool)
         .await?
     });
@@ -93,63 +82,45 @@ pub async fn event_processed(db: &Db, id: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn event_failed(db: &Db, id: &str, error: &str, retry_at: DateTime<Utc>) -> Result<()> {
-    db_run!(db, |pool| {
-        sqlx::query("UPDATE stripe_events SET status = 'failed', last_error = $2, next_attempt_at = $3, locked_until = NULL WHERE id = $1")
-            .bind(id)
-            .bind(error)
-            .bind(retry_at)
-            .execute(pool)
-            .await?;
-    });
-    Ok(())
-}
-
-/// Leaves an event for later because something it needs has not happened
-/// yet. It stays `pending` (not a failure) unless `overdue`, when admins
-/// should look at it. With `waits_for` (a charge), it is due at once if
-/// that charge's payment was booked meanwhile, and booking it later makes
-/// the event due then (see `record_payment`).
-pub async fn event_waiting(
-    db: &Db,
-    id: &str,
-    reason: &str,
-    waits_for: Option<&str>,
-    retry_at: DateTime<Utc>,
-    overdue: bool,
-) -> Result<()> {
+/// Records a failed try; the event's task retries it.
+pub async fn event_failed(db: &Db, id: &str, error: &str) -> Result<()> {
     db_run!(db, |pool| {
         sqlx::query(
-            "UPDATE stripe_events SET status = $2, last_error = $3, waits_for = $4, locked_until = NULL, \
-             next_attempt_at = CASE WHEN EXISTS (SELECT 1 FROM stripe_payments WHERE charge_id = $4) \
-             THEN $5 ELSE $6 END WHERE id = $1",
+            "UPDATE stripe_events SET status = 'failed', last_error = $2, attempts = attempts + 1 \
+             WHERE id = $1 AND status <> 'processed'",
         )
         .bind(id)
-        .bind(if overdue { "failed" } else { "pending" })
-        .bind(reason)
-        .bind(waits_for)
-        .bind(now())
-        .bind(retry_at)
+        .bind(error)
         .execute(pool)
         .await?;
     });
     Ok(())
 }
 
-/// Events whose retry time has come (and nobody holds).
-pub async fn due_events(db: &Db, limit: i64) -> Result<Vec<String>> {
-    let at = now();
-    let ids = db_run!(db, |pool| {
-        sqlx::query_scalar::<_, String>(
-            "SELECT id FROM stripe_events WHERE status <> 'processed' AND next_attempt_at <= $1 \
-             AND (locked_until IS NULL OR locked_until < $1) ORDER BY created, id LIMIT $2",
+/// Leaves an event for later because something it needs has not happened
+/// yet. It stays `pending` (not a failure) unless `overdue`, when admins
+/// should look at it. With `waits_for` (a charge), booking that charge's
+/// payment makes its task due (see `settle_fee`).
+pub async fn event_waiting(
+    db: &Db,
+    id: &str,
+    reason: &str,
+    waits_for: Option<&str>,
+    overdue: bool,
+) -> Result<()> {
+    db_run!(db, |pool| {
+        sqlx::query(
+            "UPDATE stripe_events SET status = $2, last_error = $3, waits_for = $4, attempts = attempts + 1 \
+             WHERE id = $1 AND status <> 'processed'",
         )
-        .bind(at)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?
+        .bind(id)
+        .bind(if overdue { "failed" } else { "pending" })
+        .bind(reason)
+        .bind(waits_for)
+        .execute(pool)
+        .await?;
     });
-    Ok(ids)
+    Ok(())
 }
 
 pub async fn list_events(db: &Db, status: Option<&str>, limit: i64) -> Result<Vec<EventRow>> {
@@ -166,32 +137,26 @@ pub async fn list_events(db: &Db, status: Option<&str>, limit: i64) -> Result<Ve
     Ok(rows)
 }
 
-/// Makes a stored event due now (an admin's replay).
-pub async fn replay_event(db: &Db, actor: &Actor, id: &str) -> Result<()> {
-    let at = now();
-    db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
-        let n = sqlx::query("UPDATE stripe_events SET status = 'pending', next_attempt_at = $2, locked_until = NULL WHERE id = $1")
+/// Marks a stored event to be applied again (an admin's replay), audited.
+pub async fn replay_event(tx: &mut Tx, actor: &Actor, id: &str) -> Result<()> {
+    let n = tx_run!(tx, |conn| {
+        sqlx::query("UPDATE stripe_events SET status = 'pending' WHERE id = $1")
             .bind(id)
-            .bind(at)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(Error::NotFound("event"));
-        }
-        audit!(
-            tx,
-            actor,
-            "stripe_event.replay",
-            "stripe_event",
-            0i64,
-            json!({"event_id": id})
-        );
-        tx.commit().await?;
-        Ok::<_, Error>(())
-    })?;
-    Ok(())
+            .rows_affected()
+    });
+    if n == 0 {
+        return Err(Error::NotFound("event"));
+    }
+    tx.audit(
+        actor,
+        "stripe_event.replay",
+        "stripe_event",
+        0,
+        json!({"event_id": id}),
+    )
+    .await
 }
 
 /// Deletes raw events applied before `before`. Failed and pending ones stay.

@@ -26,11 +26,11 @@ mod prelude {
     pub(super) use serde_json::json;
 
     pub(super) use crate::store::{
-        Db,
-        audit::{Actor, audit},
-        begin_write, bump_version, is_unique_violation,
+        Constraint, Db,
+        audit::Actor,
+        begin_write, bump_version,
         ledger::{NewEntry, append},
-        now,
+        now, on_constraint,
         outbox::mail_supporter,
     };
     pub(super) use crate::{

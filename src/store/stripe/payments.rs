@@ -1,17 +1,17 @@
 //! Booking Stripe's money: payments with their fees, refunds, disputes.
 
 use super::prelude::*;
+use crate::{store::Tx, tx_run};
 
 /// A payment Stripe collected: an invoice of a subscription, or a one-time
-/// gift's payment intent.
+/// gift's payment intent. Its fee is booked later (`settle_fee`), once
+/// Stripe can tell it.
 #[derive(Debug, Clone)]
 pub struct StripePayment {
     /// The invoice id for subscriptions, the payment intent id for gifts.
     pub reference: String,
     pub invoice_id: Option<String>,
     pub amount_minor: i64,
-    /// `None` while Stripe could not tell us yet.
-    pub fee: Option<PaymentFee>,
     pub currency: Currency,
     pub occurred_at: DateTime<Utc>,
     pub pledge_id: Option<i64>,
@@ -31,96 +31,43 @@ pub struct PaymentFee {
     pub fee_minor: Option<i64>,
 }
 
-/// Books a payment in one transaction: the gross entry, once the charge is
-/// known the link from it (which makes refunds and disputes waiting for it
-/// due), and once the fee is known the fee entry. Each is booked at most
-/// once, so calling again after the fee became known completes a payment
-/// first booked without it.
-///
-/// With `processed_event`, that webhook event is marked processed in the same
-/// transaction: the booking and the mark commit together or not at all.
-pub async fn record_payment(
-    db: &Db,
-    p: &StripePayment,
-    processed_event: Option<&str>,
-) -> Result<()> {
-    let gross = NewEntry {
-        kind: EntryKind::Payment,
-        amount_minor: p.amount_minor,
-        currency: p.currency,
-        pledge_id: p.pledge_id,
-        supporter_id: p.supporter_id,
-        tier_id: p.tier_id,
-        source: Source::Stripe,
-        external_ref: p.reference.clone(),
-        occurred_at: p.occurred_at,
-        note: p.note.clone(),
-        reverses_entry_id: None,
-        created_by: None,
-    };
-    let fee_entry = p
-        .fee
-        .as_ref()
-        .and_then(|f| f.fee_minor)
-        .map(|fee| NewEntry {
-            kind: EntryKind::Fee,
-            amount_minor: -fee,
-            external_ref: format!("{}:fee", p.reference),
-            note: "Stripe fee".into(),
-            ..gross.clone()
-        });
-    db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
-        let existing: Option<i64> = sqlx::query_scalar(
+/// The ledger entry booked for a Stripe reference, if any.
+pub async fn entry_for(tx: &mut Tx, reference: &str) -> Result<Option<i64>> {
+    let id = tx_run!(tx, |conn| {
+        sqlx::query_scalar::<_, i64>(
             "SELECT id FROM ledger_entries WHERE source = 'stripe' AND external_ref = $1",
         )
-        .bind(&p.reference)
-        .fetch_optional(&mut *tx)
+        .bind(reference)
+        .fetch_optional(&mut *conn)
+        .await?
+    });
+    Ok(id)
+}
+
+/// Books a payment's gross amount, moves a sponsor's paid-through date
+/// forward and marks a failed invoice recovered. Returns the new entry, or
+/// `None` if it was booked before.
+pub async fn book_payment(tx: &mut Tx, p: &StripePayment) -> Result<Option<i64>> {
+    if entry_for(tx, &p.reference).await?.is_some() {
+        return Ok(None);
+    }
+    let id = tx
+        .append(&NewEntry {
+            kind: EntryKind::Payment,
+            amount_minor: p.amount_minor,
+            currency: p.currency,
+            pledge_id: p.pledge_id,
+            supporter_id: p.supporter_id,
+            tier_id: p.tier_id,
+            source: Source::Stripe,
+            external_ref: p.reference.clone(),
+            occurred_at: p.occurred_at,
+            note: p.note.clone(),
+            reverses_entry_id: None,
+            created_by: None,
+        })
         .await?;
-        let (gross_id, newly_booked) = match existing {
-            Some(id) => (id, false),
-            None => match async { Ok::<_, sqlx::Error>(append!(tx, &gross)) }.await {
-                Ok(id) => (id, true),
-                // Another replica is booking it right now; it will finish.
-                Err(e) if is_unique_violation(&e, "external_ref") => return Ok(()),
-                Err(e) => return Err(e.into()),
-            },
-        };
-        if let Some(entry) = &fee_entry {
-            let fee_booked: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM ledger_entries WHERE source = 'stripe' AND external_ref = $1",
-            )
-            .bind(&entry.external_ref)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if fee_booked.is_none() && entry.amount_minor != 0 {
-                append!(tx, entry);
-            }
-        }
-        if let Some(fee) = &p.fee {
-            sqlx::query(
-                "INSERT INTO stripe_payments (payment_intent, charge_id, invoice_id, ledger_entry_id, pledge_id, supporter_id, tier_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (payment_intent) DO NOTHING",
-            )
-            .bind(&fee.payment_intent)
-            .bind(&fee.charge_id)
-            .bind(&p.invoice_id)
-            .bind(gross_id)
-            .bind(p.pledge_id)
-            .bind(p.supporter_id)
-            .bind(p.tier_id)
-            .bind(now())
-            .execute(&mut *tx)
-            .await?;
-            // Refunds and disputes that arrived before this payment.
-            sqlx::query(
-                "UPDATE stripe_events SET next_attempt_at = $2 WHERE waits_for = $1 AND status <> 'processed'",
-            )
-            .bind(&fee.charge_id)
-            .bind(now())
-            .execute(&mut *tx)
-            .await?;
-        }
+    tx_run!(tx, |conn| {
         if let (Some(supporter), Some(through)) = (p.supporter_id, p.paid_through) {
             // The paid-through date only moves forward.
             sqlx::query(
@@ -130,71 +77,131 @@ pub async fn record_payment(
             .bind(supporter)
             .bind(through)
             .bind(now())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        }
-        if newly_booked && let Some(supporter) = p.supporter_id {
-            // The receipt commits with the booking: one per payment.
-            let tier: Option<(String, String)> = match p.tier_id {
-                Some(tier) => {
-                    sqlx::query_as("SELECT name, interval FROM tiers WHERE id = $1")
-                        .bind(tier)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                }
-                None => None,
-            };
-            let (template, reference) = match &p.invoice_id {
-                Some(_) if !p.note.is_empty() => ("receipt", p.note.as_str()),
-                Some(_) => ("receipt", p.reference.as_str()),
-                None => ("gift_thanks", p.reference.as_str()),
-            };
-            let context = json!({
-                "amount": Money::new(p.amount_minor, p.currency).view().display,
-                "date": p.occurred_at.date_naive().to_string(),
-                "tier_name": tier.as_ref().map(|t| &t.0),
-                "interval": tier.as_ref().map(|t| &t.1),
-                "reference": reference,
-            });
-            mail_supporter!(
-                tx,
-                supporter,
-                format!("{template}:{}", p.reference),
-                template,
-                context
-            );
-        }
-        if newly_booked && let Some(supporter) = p.supporter_id {
-            // A card sponsorship becomes real with its first payment: only
-            // now does the applicant hear back (with the logo-upload link)
-            // and do the owners learn there is one to review. A sponsor an
-            // owner already approved (invoice terms) was told then.
-            let first_paid_application: Option<i64> = sqlx::query_scalar(
-                "SELECT s.id FROM supporters s WHERE s.id = $1 AND s.kind = 'sponsor' AND s.sponsor_status = 'pending' \
-                 AND (SELECT COUNT(*) FROM ledger_entries e WHERE e.supporter_id = s.id AND e.kind = 'payment') = 1",
-            )
-            .bind(supporter)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if first_paid_application.is_some() {
-                crate::store::supporters::queue_application_mails!(tx, supporter, true);
-            }
         }
         if let Some(invoice) = &p.invoice_id {
             // A payment that failed before and went through now is recovered.
             sqlx::query("UPDATE payment_issues SET recovered_at = $2 WHERE invoice_id = $1 AND recovered_at IS NULL")
                 .bind(invoice)
                 .bind(p.occurred_at)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
         }
-        if let Some(event) = processed_event {
-            mark_processed!(&mut *tx, event);
+    });
+    tx.bump_version().await?;
+    Ok(Some(id))
+}
+
+/// A tier's name and interval, for a receipt.
+pub async fn tier_brief(tx: &mut Tx, tier_id: i64) -> Result<Option<(String, String)>> {
+    let row = tx_run!(tx, |conn| {
+        sqlx::query_as::<_, (String, String)>("SELECT name, interval FROM tiers WHERE id = $1")
+            .bind(tier_id)
+            .fetch_optional(&mut *conn)
+            .await?
+    });
+    Ok(row)
+}
+
+/// True when this payment is the first of a sponsor still pending review.
+pub async fn is_first_paid_application(tx: &mut Tx, supporter_id: i64) -> Result<bool> {
+    let found = tx_run!(tx, |conn| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT s.id FROM supporters s WHERE s.id = $1 AND s.kind = 'sponsor' AND s.sponsor_status = 'pending' \
+             AND (SELECT COUNT(*) FROM ledger_entries e WHERE e.supporter_id = s.id AND e.kind = 'payment') = 1",
+        )
+        .bind(supporter_id)
+        .fetch_optional(&mut *conn)
+        .await?
+    });
+    Ok(found.is_some())
+}
+
+/// Links a booked payment (`reference`, of `invoice_id` for a subscription)
+/// to its charge and books the fee Stripe kept, each once, with the
+/// payment's attribution. Returns whether anything was new. Refunds and
+/// disputes waiting for this charge are made due.
+pub async fn settle_fee(
+    tx: &mut Tx,
+    reference: &str,
+    invoice_id: Option<&str>,
+    fee: &PaymentFee,
+) -> Result<bool> {
+    type Gross = (
+        i64,
+        Currency,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        DateTime<Utc>,
+    );
+    let gross = tx_run!(tx, |conn| {
+        sqlx::query_as::<_, Gross>(
+            "SELECT id, currency, pledge_id, supporter_id, tier_id, occurred_at \
+             FROM ledger_entries WHERE source = 'stripe' AND external_ref = $1",
+        )
+        .bind(reference)
+        .fetch_optional(&mut *conn)
+        .await?
+    });
+    let Some((gross_id, currency, pledge_id, supporter_id, tier_id, occurred_at)) = gross else {
+        return Err(Error::NotYet {
+            reason: format!("payment {reference} is not booked"),
+            waits_for: None,
+        });
+    };
+    let linked = tx_run!(tx, |conn| {
+        let linked = sqlx::query(
+            "INSERT INTO stripe_payments (payment_intent, charge_id, invoice_id, ledger_entry_id, pledge_id, supporter_id, tier_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (payment_intent) DO NOTHING",
+        )
+        .bind(&fee.payment_intent)
+        .bind(&fee.charge_id)
+        .bind(invoice_id)
+        .bind(gross_id)
+        .bind(pledge_id)
+        .bind(supporter_id)
+        .bind(tier_id)
+        .bind(now())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        // Refunds and disputes that arrived before this payment.
+        sqlx::query(
+            "UPDATE tasks SET run_at = $2 WHERE kind = 'apply_event' AND status = 'pending' AND run_at > $2 \
+             AND dedupe_key IN (SELECT id FROM stripe_events WHERE waits_for = $1 AND status <> 'processed')",
+        )
+        .bind(&fee.charge_id)
+        .bind(now())
+        .execute(&mut *conn)
+        .await?;
+        linked
+    });
+    let mut booked = false;
+    if let Some(fee_minor) = fee.fee_minor.filter(|f| *f != 0) {
+        let external_ref = format!("{reference}:fee");
+        if entry_for(tx, &external_ref).await?.is_none() {
+            tx.append(&NewEntry {
+                kind: EntryKind::Fee,
+                amount_minor: -fee_minor,
+                currency,
+                pledge_id,
+                supporter_id,
+                tier_id,
+                source: Source::Stripe,
+                external_ref,
+                occurred_at,
+                note: "Stripe fee".into(),
+                reverses_entry_id: None,
+                created_by: None,
+            })
+            .await?;
+            tx.bump_version().await?;
+            booked = true;
         }
-        bump_version!(tx);
-        tx.commit().await?;
-        Ok::<_, Error>(())
-    })
+    }
+    Ok(booked || linked > 0)
 }
 
 /// An invoice Stripe could not collect, or that waits for the payer to
@@ -330,7 +337,9 @@ pub async fn record_entries(db: &Db, entries: &[NewEntry]) -> Result<usize> {
             // Someone booked one of them at the same moment (another event
             // of the same dispute, an admin's refund and its webhook): book
             // what is left, now that theirs is visible.
-            Err(Error::Database(e)) if attempt < 2 && is_unique_violation(&e, "external_ref") => {
+            Err(Error::Database(e))
+                if attempt < 2 && on_constraint(&e) == Some(Constraint::LedgerRef) =>
+            {
                 attempt += 1;
             }
             done => return done,

@@ -1,0 +1,109 @@
+//! The kinds of task, and how a claimed row finds its kind.
+
+use serde::{Deserialize, Serialize};
+
+use super::Task;
+use crate::{
+    context::{Context, Effects},
+    error::{Error, Result},
+    payments, service,
+    store::tasks::ClaimedTask,
+};
+
+/// Makes Stripe's catalogue match a tier (product, price, archived prices).
+/// Queued by every tier change, so a sync that fails is retried.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SyncTier {
+    pub tier_id: i64,
+}
+
+impl Task for SyncTier {
+    const NAME: &'static str = "sync_tier";
+    fn key(&self) -> String {
+        self.tier_id.to_string()
+    }
+    async fn run(&self, ctx: &Context) -> Result<Effects> {
+        service::tiers::sync_to_stripe(ctx, self.tier_id).await
+    }
+}
+
+/// Books the fee Stripe kept on a payment, and links the payment to its
+/// charge so refunds and disputes find it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SettleFee {
+    /// The invoice id, or a gift's payment intent id.
+    pub reference: String,
+    pub invoice: bool,
+}
+
+impl Task for SettleFee {
+    const NAME: &'static str = "settle_fee";
+    fn key(&self) -> String {
+        self.reference.clone()
+    }
+    async fn run(&self, ctx: &Context) -> Result<Effects> {
+        service::payments::settle_fee(ctx, &self.reference, self.invoice).await
+    }
+}
+
+/// Applies a stored Stripe event that could not be applied when it arrived
+/// (it needs Stripe, or another event first), or that an admin replays.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApplyEvent {
+    pub event_id: String,
+}
+
+impl Task for ApplyEvent {
+    const NAME: &'static str = "apply_event";
+    /// Stripe itself retries for three days; so do we (hourly at the end).
+    const MAX_ATTEMPTS: i32 = 84;
+    fn key(&self) -> String {
+        self.event_id.clone()
+    }
+    async fn run(&self, ctx: &Context) -> Result<Effects> {
+        payments::events::apply_stored(ctx, &self.event_id).await
+    }
+}
+
+/// Reads a subscription from Stripe and makes our pledge match it: queued
+/// by checkouts and subscription events, so the order they come in does
+/// not matter.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SyncSubscription {
+    pub subscription_id: String,
+}
+
+impl Task for SyncSubscription {
+    const NAME: &'static str = "sync_subscription";
+    fn key(&self) -> String {
+        self.subscription_id.clone()
+    }
+    async fn run(&self, ctx: &Context) -> Result<Effects> {
+        let gateway = ctx.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
+        payments::events::sync_subscription(&ctx.db, gateway, &self.subscription_id).await?;
+        Ok(Effects::PUBLIC | Effects::MAIL)
+    }
+}
+
+async fn run<T: Task>(ctx: &Context, row: &ClaimedTask) -> (Result<Effects>, i32) {
+    let outcome = match serde_json::from_str::<T>(&row.payload) {
+        Ok(task) => task.run(ctx).await,
+        Err(e) => Err(Error::internal(format!("unreadable {} task: {e}", T::NAME))),
+    };
+    (outcome, T::MAX_ATTEMPTS)
+}
+
+/// Runs a claimed task as its kind; returns the outcome and how many tries
+/// its kind gets.
+pub(super) async fn dispatch(ctx: &Context, row: &ClaimedTask) -> (Result<Effects>, i32) {
+    match row.kind.as_str() {
+        SyncTier::NAME => run::<SyncTier>(ctx, row).await,
+        SettleFee::NAME => run::<SettleFee>(ctx, row).await,
+        ApplyEvent::NAME => run::<ApplyEvent>(ctx, row).await,
+        SyncSubscription::NAME => run::<SyncSubscription>(ctx, row).await,
+        other => (
+            Err(Error::internal(format!("unknown task kind {other}"))),
+            1,
+        ),
+    }
+}

@@ -1,0 +1,109 @@
+//! Money from Stripe: booking a payment with its receipt, and settling its
+//! fee once Stripe can tell it. The Stripe event translation lives in
+//! `payments::events`; this is what an applied payment means for us.
+
+use serde_json::json;
+
+use crate::{
+    context::{Context, Effects},
+    domain::money::Money,
+    error::{Error, Result},
+    queue::SettleFee,
+    store::{
+        self, Tx,
+        stripe::{PaymentFee, StripePayment},
+    },
+    tx_run,
+};
+
+/// Books a payment in the caller's transaction: the gross entry, the
+/// receipt (one per payment), a paid sponsor application's emails, and the
+/// task that books the fee. Nothing if it was booked before.
+pub async fn book(tx: &mut Tx, p: &StripePayment) -> Result<Effects> {
+    if store::stripe::book_payment(tx, p).await?.is_none() {
+        return Ok(Effects::NONE);
+    }
+    tx.enqueue(&SettleFee {
+        reference: p.reference.clone(),
+        invoice: p.invoice_id.is_some(),
+    })
+    .await?;
+    let mut effects = Effects::PUBLIC | Effects::TASKS;
+    if let Some(supporter) = p.supporter_id {
+        receipt(tx, supporter, p).await?;
+        effects |= Effects::MAIL;
+        // A card sponsorship becomes real with its first payment: only now
+        // does the applicant hear back (with the logo-upload link) and do
+        // the owners learn there is one to review. A sponsor an owner
+        // approved already (invoice terms) was told then.
+        if store::stripe::is_first_paid_application(tx, supporter).await? {
+            tx_run!(tx, |conn| {
+                crate::store::supporters::queue_application_mails!(conn, supporter, true);
+            });
+        }
+    }
+    Ok(effects)
+}
+
+/// The receipt for a subscription payment, or the thanks for a gift.
+async fn receipt(tx: &mut Tx, supporter: i64, p: &StripePayment) -> Result<()> {
+    let tier = match p.tier_id {
+        Some(tier) => store::stripe::tier_brief(tx, tier).await?,
+        None => None,
+    };
+    let (template, reference) = match &p.invoice_id {
+        Some(_) if !p.note.is_empty() => ("receipt", p.note.as_str()),
+        Some(_) => ("receipt", p.reference.as_str()),
+        None => ("gift_thanks", p.reference.as_str()),
+    };
+    let context = json!({
+        "amount": Money::new(p.amount_minor, p.currency).view().display,
+        "date": p.occurred_at.date_naive().to_string(),
+        "tier_name": tier.as_ref().map(|t| &t.0),
+        "interval": tier.as_ref().map(|t| &t.1),
+        "reference": reference,
+    });
+    let cause = format!("{template}:{}", p.reference);
+    tx.mail_supporter(supporter, &cause, template, context)
+        .await
+}
+
+/// Finds the charge behind a booked payment and books the fee Stripe kept
+/// on it: the `SettleFee` task. "Not yet" while the charge has no balance
+/// transaction; the task retries.
+pub async fn settle_fee(ctx: &Context, reference: &str, invoice: bool) -> Result<Effects> {
+    let gateway = ctx.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
+    let payment_intent = if invoice {
+        match gateway.invoice_payment_intent(reference).await? {
+            Some(pi) => pi,
+            // Paid without a charge (a credit balance): no fee.
+            None => return Ok(Effects::NONE),
+        }
+    } else {
+        reference.to_owned()
+    };
+    let Some(charge) = gateway.charge_fee(&payment_intent).await? else {
+        return Ok(Effects::NONE);
+    };
+    let fee = PaymentFee {
+        payment_intent,
+        charge_id: charge.charge_id,
+        fee_minor: charge.fee_minor,
+    };
+    let mut tx = ctx.db.begin_write().await?;
+    let changed =
+        store::stripe::settle_fee(&mut tx, reference, invoice.then_some(reference), &fee).await?;
+    tx.commit().await?;
+    if fee.fee_minor.is_none() {
+        return Err(Error::NotYet {
+            reason: format!("charge {} has no balance transaction yet", fee.charge_id),
+            waits_for: None,
+        });
+    }
+    // Events waiting for the charge were made due.
+    Ok(if changed {
+        Effects::PUBLIC | Effects::TASKS
+    } else {
+        Effects::NONE
+    })
+}

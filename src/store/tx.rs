@@ -1,0 +1,125 @@
+//! One write transaction over either database. A service opens it, passes
+//! it down to the store functions of each table it changes, and commits
+//! once; what every change may need on the way (a ledger entry, an audit
+//! row, a message, a task, the public version) is a method here, so no
+//! statement hides a `?` in a macro at the call site.
+
+use serde_json::Value;
+
+use super::{
+    audit::{Actor, audit},
+    ledger::{NewEntry, append},
+    outbox::{AdminAudience, mail_admins, mail_supporter},
+};
+use crate::{error::Result, queue::Task};
+
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection, once per
+/// backend, like `db_run!` does for pools.
+#[macro_export]
+macro_rules! tx_run {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite(t) => {
+                let $conn: &mut sqlx::SqliteConnection = &mut *t;
+                $body
+            }
+            $crate::store::Tx::Postgres(t) => {
+                let $conn: &mut sqlx::PgConnection = &mut *t;
+                $body
+            }
+        }
+    };
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Appends a ledger entry (and its monthly aggregate). A repeat of a
+    /// `(source, external_ref)` fails with the database's unique violation,
+    /// which `store::on_constraint` recognises.
+    pub async fn append(&mut self, entry: &NewEntry) -> Result<i64> {
+        let id = tx_run!(self, |conn| {
+            async { Ok::<_, sqlx::Error>(append!(conn, entry)) }.await?
+        });
+        Ok(id)
+    }
+
+    pub async fn audit(
+        &mut self,
+        actor: &Actor,
+        action: &str,
+        target_type: &str,
+        target_id: i64,
+        details: Value,
+    ) -> Result<()> {
+        tx_run!(self, |conn| {
+            audit!(conn, actor, action, target_type, target_id, details);
+        });
+        Ok(())
+    }
+
+    /// The public views changed: other replicas and this one rebuild them.
+    pub async fn bump_version(&mut self) -> Result<()> {
+        tx_run!(self, |conn| {
+            sqlx::query("UPDATE data_version_shards SET version = version + 1 WHERE shard = $1")
+                .bind(super::shard())
+                .execute(&mut *conn)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Queues a task, due now. A task of the same kind and key that has not
+    /// started yet makes this one a no-op (it will see the same state).
+    pub async fn enqueue<T: Task>(&mut self, task: &T) -> Result<()> {
+        super::tasks::insert(self, T::NAME, &task.key(), &task.payload()?, super::now()).await
+    }
+
+    /// Marks a webhook event applied, with its effects.
+    pub async fn mark_processed(&mut self, event_id: &str) -> Result<()> {
+        tx_run!(self, |conn| {
+            super::stripe::mark_processed!(&mut *conn, event_id);
+        });
+        Ok(())
+    }
+
+    /// Queues `template` to a supporter, addressed as its row says now;
+    /// once per `(cause, recipient)`.
+    pub async fn mail_supporter(
+        &mut self,
+        supporter_id: i64,
+        cause: &str,
+        template: &str,
+        context: Value,
+    ) -> Result<()> {
+        tx_run!(self, |conn| {
+            mail_supporter!(conn, supporter_id, cause, template, context);
+        });
+        Ok(())
+    }
+
+    /// Queues `template` to every enabled admin of the audience.
+    pub async fn mail_admins(
+        &mut self,
+        audience: AdminAudience,
+        cause: &str,
+        template: &str,
+        context: Value,
+    ) -> Result<()> {
+        tx_run!(self, |conn| {
+            mail_admins!(conn, audience, cause, template, context);
+        });
+        Ok(())
+    }
+}
