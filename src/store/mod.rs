@@ -208,12 +208,12 @@ impl Constraint {
         Constraint::PendingTask,
     ];
 
-    /// PostgreSQL's constraint or index name, and what SQLite's message
-    /// names (its columns, or the index for an expression index).
+    /// The constraint or index name, and the columns SQLite names when the
+    /// index is on plain columns.
     fn names(self) -> (&'static str, &'static str) {
         match self {
             Constraint::AdminEmail => ("admins_email_normalized_key", "admins.email_normalized"),
-            Constraint::TierName => ("tiers_active_name_key", "tiers_active_name_key"),
+            Constraint::TierName => ("tiers_active_name_key", "tiers.kind, lower(name)"),
             Constraint::PatronEmail => (
                 "supporters_email_normalized_patron_key",
                 "supporters.email_normalized",
@@ -239,11 +239,14 @@ pub fn on_constraint(err: &sqlx::Error) -> Option<Constraint> {
     if !db.is_unique_violation() {
         return None;
     }
+    // SQLite: "UNIQUE constraint failed: t.a, t.b" or "…: index 'name'".
+    let sqlite = db.message().strip_prefix("UNIQUE constraint failed: ");
     Constraint::ALL.into_iter().find(|c| {
-        let (pg, sqlite) = c.names();
-        match db.constraint() {
-            Some(name) => name == pg,
-            None => db.message().ends_with(sqlite),
+        let (name, columns) = c.names();
+        match (db.constraint(), sqlite) {
+            (Some(constraint), _) => constraint == name,
+            (None, Some(detail)) => detail == columns || detail == format!("index '{name}'"),
+            (None, None) => false,
         }
     })
 }

@@ -6,7 +6,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::TestApp;
 
 // ---- Privacy: one rule for every public view ----
 
@@ -150,25 +150,7 @@ fn privacy_settings(s: &mut patronage::config::Settings) {
     s.pages.mastodon.yearly = vec![3000];
 }
 
-mod privacy_everywhere {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        let app = TestApp::spawn_with(Backend::Sqlite, privacy_settings)
-            .await
-            .unwrap();
-        no_public_view_shows_a_sum_of_fewer_than_the_threshold(app).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        match TestApp::spawn_with(Backend::Postgres, privacy_settings).await {
-            Some(app) => no_public_view_shows_a_sum_of_fewer_than_the_threshold(app).await,
-            None => eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL"),
-        }
-    }
-}
+crate::on_both_backends!(@adjust (privacy_settings) no_public_view_shows_a_sum_of_fewer_than_the_threshold);
 
 /// €50 unattributed, then €20 from one patron: fewer than three people, so
 /// no view shows 50, 20 or 70 in any form. A third gift of €30 makes three
@@ -244,32 +226,6 @@ pub fn with_campaign(s: &mut patronage::config::Settings) {
     ];
 }
 
-/// Runs `$test(app, backend)` on both backends, with `$adjust` applied to
-/// the settings.
-macro_rules! on_both_with {
-    ($adjust:expr, $($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                use super::*;
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let app = TestApp::spawn_with(Backend::Sqlite, $adjust).await.unwrap();
-                    super::$name(app, Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    match TestApp::spawn_with(Backend::Postgres, $adjust).await {
-                        Some(app) => super::$name(app, Backend::Postgres).await,
-                        None => eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL"),
-                    }
-                }
-            }
-        )*
-    };
-}
-
 fn campaign_amounts(s: &mut patronage::config::Settings) {
     with_campaign(s);
     s.pages.mastodon.one_time = vec![500, 1234];
@@ -277,11 +233,10 @@ fn campaign_amounts(s: &mut patronage::config::Settings) {
     s.pages.mastodon.yearly = vec![];
 }
 
-on_both_with!(
-    campaign_amounts,
+crate::on_both_backends!(@adjust (campaign_amounts)
     campaign_amounts_are_hundredths_of_the_main_unit_in_every_currency
 );
-on_both_with!(with_campaign, each_campaign_variant_has_its_own_id);
+crate::on_both_backends!(@adjust (with_campaign) each_campaign_variant_has_its_own_id);
 
 async fn campaign(app: &TestApp, query: &str) -> Value {
     app.ctx.public.refresh().await.unwrap();
@@ -297,10 +252,7 @@ async fn campaign(app: &TestApp, query: &str) -> Value {
 /// Mastodon reads every amount as hundredths of the main unit: ¥500 is
 /// 50000, not 500 (which its web form shows as ¥5); 1.234 KWD is 123 (1.23),
 /// not 1234 (12.34). Every frequency is present, even with no suggestion.
-async fn campaign_amounts_are_hundredths_of_the_main_unit_in_every_currency(
-    app: TestApp,
-    _: Backend,
-) {
+async fn campaign_amounts_are_hundredths_of_the_main_unit_in_every_currency(app: TestApp) {
     let owner = app.owner_token().await;
     for (currency, one_time, monthly) in [
         ("EUR", json!([500, 1234]), json!([300])),
@@ -330,7 +282,8 @@ async fn campaign_amounts_are_hundredths_of_the_main_unit_in_every_currency(
 /// Mastodon caches a campaign by id and locale, and remembers a dismissed
 /// banner by id: each variant has its own id, and editing one language's
 /// text changes no other language's id.
-async fn each_campaign_variant_has_its_own_id(app: TestApp, backend: Backend) {
+async fn each_campaign_variant_has_its_own_id(app: TestApp) {
+    let backend = app.backend();
     let en0 = campaign(&app, "seed=0&locale=en").await;
     let en1 = campaign(&app, "seed=1&locale=en").await;
     let de = campaign(&app, "seed=0&locale=de").await;
@@ -770,16 +723,13 @@ fn a_real_manifest(s: &mut patronage::config::Settings) {
     s.pages.privacy_threshold = 1;
 }
 
-on_both_with!(
-    a_real_manifest,
-    funding_json_passes_the_directorys_validator
-);
-on_both_with!(on_our_sites, funding_json_has_no_made_up_contact);
+crate::on_both_backends!(@adjust (a_real_manifest) funding_json_passes_the_directorys_validator);
+crate::on_both_backends!(@adjust (on_our_sites) funding_json_has_no_made_up_contact);
 
 /// Twelve tiers, one called "XL", one with a long description, a long
 /// campaign text, and a year of income: the manifest still passes every
 /// check of the directory's validator.
-async fn funding_json_passes_the_directorys_validator(app: TestApp, _: Backend) {
+async fn funding_json_passes_the_directorys_validator(app: TestApp) {
     let owner = app.owner_token().await;
     app.patch(
         "/api/v1/admin/campaign",
@@ -826,7 +776,7 @@ async fn funding_json_passes_the_directorys_validator(app: TestApp, _: Backend) 
 
 /// Without `pages.entity_email` the manifest carries no address at all
 /// (not a no-reply one), and the validator mirror says so.
-async fn funding_json_has_no_made_up_contact(app: TestApp, _: Backend) {
+async fn funding_json_has_no_made_up_contact(app: TestApp) {
     let m = app.public_json("/funding.json").await;
     assert!(m["entity"].get("email").is_none(), "{m:#}");
     assert!(!m.to_string().contains("localhost"), "{m}");

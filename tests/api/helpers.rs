@@ -20,23 +20,30 @@ pub enum Backend {
     Postgres,
 }
 
-/// Runs each named `async fn(TestApp)` once per backend. The PostgreSQL
-/// variant needs PATRONAGE_TEST_DATABASE_URL (or DATABASE_URL); without it
-/// the variant says so and returns, and CI always sets it.
+/// Runs each named `async fn(TestApp)` once per backend. With `@adjust (f)`
+/// first, `f(&mut Settings)` adjusts the settings. The PostgreSQL variant
+/// needs PATRONAGE_TEST_DATABASE_URL (or DATABASE_URL); without it the
+/// variant says so and returns, and CI always sets it.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(@adjust (|_| {}) $($name),*);
+    };
+    (@adjust ($adjust:expr) $($name:ident),* $(,)?) => {
         $(
             mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await.unwrap();
+                    let app = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Sqlite, $adjust).await.unwrap();
                     super::$name(app).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    match $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await {
+                    match $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Postgres, $adjust).await {
                         Some(app) => super::$name(app).await,
                         None => eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL"),
                     }
@@ -123,10 +130,6 @@ pub fn test_settings(dir: &std::path::Path, database_url: &str) -> Settings {
 }
 
 impl TestApp {
-    pub async fn spawn(backend: Backend) -> Option<TestApp> {
-        Self::spawn_with(backend, |_| {}).await
-    }
-
     pub async fn spawn_with(
         backend: Backend,
         adjust: impl FnOnce(&mut Settings),
@@ -231,6 +234,14 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// Which database this app runs on.
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {

@@ -22,4 +22,5 @@ mod scaleout;
 mod sponsor_applications;
 mod storage;
 mod supporters;
+mod tasks;
 mod tiers;

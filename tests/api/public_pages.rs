@@ -8,7 +8,7 @@ use chrono::{Datelike, Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, expect_json, expect_problem};
+use crate::helpers::{TestApp, expect_json, expect_problem};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -895,25 +895,7 @@ fn regex_like(_pattern: &str) -> impl Fn(&str) -> bool {
 
 // ---- Privacy, with the default threshold of 3 ----
 
-mod privacy {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        let app = TestApp::spawn_with(Backend::Sqlite, |s| s.pages.privacy_threshold = 3)
-            .await
-            .unwrap();
-        no_public_number_reveals_one_persons_amount(app).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        match TestApp::spawn_with(Backend::Postgres, |s| s.pages.privacy_threshold = 3).await {
-            Some(app) => no_public_number_reveals_one_persons_amount(app).await,
-            None => eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL"),
-        }
-    }
-}
+on_both_backends!(@adjust (|s| s.pages.privacy_threshold = 3) no_public_number_reveals_one_persons_amount);
 
 async fn no_public_number_reveals_one_persons_amount(app: TestApp) {
     let owner = app.owner_token().await;
@@ -1048,25 +1030,7 @@ fn with_campaign(s: &mut patronage::config::Settings) {
     ];
 }
 
-mod mastodon_campaign {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        let app = TestApp::spawn_with(Backend::Sqlite, with_campaign)
-            .await
-            .unwrap();
-        campaign_json_follows_mastodon(app).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        match TestApp::spawn_with(Backend::Postgres, with_campaign).await {
-            Some(app) => campaign_json_follows_mastodon(app).await,
-            None => eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL"),
-        }
-    }
-}
+on_both_backends!(@adjust (with_campaign) campaign_json_follows_mastodon);
 
 async fn campaign_json_follows_mastodon(app: TestApp) {
     let get = |q: &'static str| {
@@ -1148,29 +1112,11 @@ async fn campaign_json_follows_mastodon(app: TestApp) {
 
 // ---- The blocklist ----
 
-mod blocklist {
-    use super::*;
-
-    fn blocking(s: &mut patronage::config::Settings) {
-        s.sponsors.domain_blocklist = vec!["casino.example".into()];
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        let app = TestApp::spawn_with(Backend::Sqlite, blocking)
-            .await
-            .unwrap();
-        blocked_domains_are_refused_on_application_and_approval(app).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        match TestApp::spawn_with(Backend::Postgres, blocking).await {
-            Some(app) => blocked_domains_are_refused_on_application_and_approval(app).await,
-            None => eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL"),
-        }
-    }
+fn blocking(s: &mut patronage::config::Settings) {
+    s.sponsors.domain_blocklist = vec!["casino.example".into()];
 }
+
+on_both_backends!(@adjust (blocking) blocked_domains_are_refused_on_application_and_approval);
 
 async fn blocked_domains_are_refused_on_application_and_approval(app: TestApp) {
     let owner = app.owner_token().await;

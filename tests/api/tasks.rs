@@ -1,0 +1,162 @@
+//! The durable task queue, seen from outside: work queued with a change
+//! survives Stripe being down, is retried, is dead-lettered when it keeps
+//! failing, and an owner can put it back.
+
+use patronage::queue::{SyncTier, Task};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::fake_stripe::FakeStripe;
+use crate::helpers::{TestApp, expect_problem};
+use crate::with_stripe_on_both_backends;
+
+with_stripe_on_both_backends!(
+    a_tier_change_reaches_stripe_after_an_outage,
+    a_task_that_keeps_failing_is_dead_lettered_and_an_owner_retries_it,
+);
+
+async fn tasks(app: &TestApp, owner: &str, status: &str) -> Vec<Value> {
+    app.get_json(&format!("/api/v1/admin/tasks?status={status}"), Some(owner))
+        .await["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Runs the queue until no task is pending, as the worker's retries would
+/// (the tests' backoff starts at 1 s).
+async fn until_no_pending(app: &TestApp, owner: &str, fake: &FakeStripe) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !tasks(app, owner, "pending").await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "tasks never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        fake.settle().await;
+    }
+}
+
+async fn a_tier_change_reaches_stripe_after_an_outage(app: TestApp, fake: FakeStripe) {
+    let owner = app.owner_token().await;
+    fake.break_endpoint("products");
+    let tier = app
+        .create_tier(
+            &owner,
+            json!({"kind": "patron", "name": "Friend", "amount_minor": 500, "interval": "month"}),
+        )
+        .await;
+    assert_eq!(
+        tier["name"], "Friend",
+        "the change commits while Stripe is down"
+    );
+    fake.settle().await;
+    let waiting = tasks(&app, &owner, "pending").await;
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0]["kind"], "sync_tier");
+    assert_eq!(waiting[0]["dedupe_key"], tier["id"].to_string());
+    assert!(
+        waiting[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("payment provider"),
+        "{waiting:?}"
+    );
+    assert_eq!(fake.count("price_"), 0);
+
+    // Two more edits while it waits are one sync of the latest state.
+    for amount in [600, 700] {
+        app.patch(
+            &format!("/api/v1/admin/tiers/{}", tier["id"]),
+            &owner,
+            json!({"amount_minor": amount}),
+        )
+        .await;
+    }
+    assert_eq!(tasks(&app, &owner, "pending").await.len(), 1);
+
+    fake.restore();
+    until_no_pending(&app, &owner, &fake).await;
+    assert_eq!(fake.count("price_"), 1, "one price, for the latest amount");
+    let done = tasks(&app, &owner, "done").await;
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert!(done[0]["attempts"].as_i64().unwrap() >= 2);
+}
+
+async fn a_task_that_keeps_failing_is_dead_lettered_and_an_owner_retries_it(
+    app: TestApp,
+    fake: FakeStripe,
+) {
+    let owner = app.owner_token().await;
+    fake.break_endpoint("products");
+    app.create_tier(
+        &owner,
+        json!({"kind": "patron", "name": "Friend", "amount_minor": 500, "interval": "month"}),
+    )
+    .await;
+    fake.settle().await;
+    // Its tries so far: all but the last of what a sync gets.
+    sqlx_set_attempts(&app, SyncTier::MAX_ATTEMPTS - 1).await;
+    until_no_pending(&app, &owner, &fake).await;
+    let dead = tasks(&app, &owner, "dead").await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["kind"], "sync_tier");
+    assert_eq!(dead[0]["attempts"], SyncTier::MAX_ATTEMPTS);
+    let counts = app.get_json("/api/v1/admin/tasks", Some(&owner)).await["counts"].clone();
+    assert!(
+        counts
+            .as_array()
+            .unwrap()
+            .contains(&json!({"status": "dead", "count": 1})),
+        "{counts}"
+    );
+
+    let id = dead[0]["id"].as_i64().unwrap();
+    let viewer = app.viewer_token("viewer@example.org").await;
+    let res = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/v1/admin/tasks/{id}/retry"),
+            Some(&viewer),
+            json!({}),
+        )
+        .await;
+    expect_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+
+    fake.restore();
+    let revived = app
+        .post_ok(
+            &format!("/api/v1/admin/tasks/{id}/retry"),
+            &owner,
+            json!({}),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    assert_eq!(revived["status"], "pending");
+    assert_eq!(revived["attempts"], 0);
+    fake.settle().await;
+    assert_eq!(fake.count("price_"), 1, "the retried sync reached Stripe");
+    assert!(tasks(&app, &owner, "dead").await.is_empty());
+    let res = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/v1/admin/tasks/{id}/retry"),
+            Some(&owner),
+            json!({}),
+        )
+        .await;
+    expect_problem(res, StatusCode::NOT_FOUND, "not-found").await;
+    let audit = app
+        .get_json("/api/v1/admin/audit?action=task.retry", Some(&owner))
+        .await;
+    assert_eq!(audit["items"][0]["target_id"], id, "{audit}");
+}
+
+/// Plays the earlier failed tries of every pending task.
+async fn sqlx_set_attempts(app: &TestApp, attempts: i32) {
+    patronage::db_run!(&app.db, |pool| {
+        sqlx::query("UPDATE tasks SET attempts = $1, run_at = $2 WHERE status = 'pending'")
+            .bind(attempts)
+            .bind(patronage::store::now())
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+}
