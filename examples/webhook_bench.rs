@@ -1,6 +1,9 @@
 //! Webhook ingestion throughput: signed `invoice.paid` events per second,
-//! fully processed (verified, stored, applied to the ledger and pledge),
-//! against a fake Stripe on loopback. Run by `benches/webhooks.sh`, or:
+//! each verified, stored and booked in one commit (no Stripe call), against
+//! a fake Stripe on loopback. Then, separately, the fee tasks those
+//! bookings queued (each asks the fake Stripe for the charge and its
+//! balance transaction). Checks every invoice and every fee is booked
+//! exactly once. Run by `benches/webhooks.sh`, or:
 //!
 //!   cargo run --release --example webhook_bench -- sqlite 5000 32
 //!   cargo run --release --example webhook_bench -- postgres://postgres@127.0.0.1/postgres 5000 32
@@ -18,6 +21,7 @@ use serde_json::{Value, json};
 use sqlx::{Connection, Executor, PgConnection};
 
 const PATRONS: usize = 200;
+const FEE_WORKERS: usize = 4;
 
 #[tokio::main]
 async fn main() {
@@ -58,6 +62,8 @@ async fn main() {
     settings.stripe.success_url = "https://fund.example/thanks".into();
     settings.stripe.cancel_url = "https://fund.example/support".into();
     settings.mail.transport = patronage::config::MailTransport::Memory;
+    // The fee tasks run in their own measured phase, driven below.
+    settings.queue.enabled = false;
     patronage::telemetry::init_tracing(&settings.log);
     let app = Application::build(settings).await.unwrap();
     let base = format!("http://{}", app.local_addr());
@@ -65,6 +71,7 @@ async fn main() {
     let ctx = app.context();
     tokio::spawn(app.run_until_stopped());
     fake.send_webhooks_to(format!("{base}/webhooks/stripe"));
+    fake.settle_through(ctx.core.clone());
     let http = reqwest::Client::new();
 
     // An owner, a tier and PATRONS subscriptions, set up through the API.
@@ -165,36 +172,63 @@ async fn main() {
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
 
-    // Every event is fully applied: one ledger payment per invoice.
+    // The fee tasks the renewals queued, run by FEE_WORKERS workers as
+    // replicas' queue workers would.
+    let fee_started = Instant::now();
+    let fee_workers: Vec<_> = (0..FEE_WORKERS)
+        .map(|_| {
+            let ctx = ctx.core.clone();
+            tokio::spawn(async move {
+                patronage::queue::run_until_idle(&ctx, Duration::from_secs(600))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut fee_tasks = 0;
+    for w in fee_workers {
+        fee_tasks += w.await.unwrap();
+    }
+    let fee_elapsed = fee_started.elapsed();
+
+    // Every invoice booked once, every fee booked once, nothing left over.
     let db = &ctx.db;
-    let payments: i64 = db_run!(db, |pool| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM ledger_entries WHERE kind = 'payment'")
-            .fetch_one(pool)
-            .await
-            .unwrap()
-    });
-    let pending: i64 = db_run!(db, |pool| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM stripe_events WHERE status <> 'processed'")
-            .fetch_one(pool)
-            .await
-            .unwrap()
-    });
+    let count = |sql: &'static str| async move {
+        db_run!(db, |pool| {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        })
+    };
+    let payments = count("SELECT COUNT(*) FROM ledger_entries WHERE kind = 'payment'").await;
+    let fees = count("SELECT COUNT(*) FROM ledger_entries WHERE kind = 'fee'").await;
+    let distinct_fees =
+        count("SELECT COUNT(DISTINCT external_ref) FROM ledger_entries WHERE kind = 'fee'").await;
+    let pending = count("SELECT COUNT(*) FROM stripe_events WHERE status <> 'processed'").await;
+    let unfinished = count("SELECT COUNT(*) FROM tasks WHERE status <> 'done'").await;
     assert_eq!(
         payments as usize,
         PATRONS + events,
         "every invoice booked exactly once"
     );
+    assert_eq!(fees as usize, PATRONS + events, "every fee booked");
+    assert_eq!(fees, distinct_fees, "no fee booked twice");
     assert_eq!(pending, 0, "every event applied");
+    assert_eq!(unfinished, 0, "every task done");
     let backend = if target.starts_with("postgres") {
         "postgres"
     } else {
         "sqlite"
     };
     println!(
-        "webhooks {backend}: {events} invoice.paid events, concurrency {concurrency}: {:.0} events/s, p50 {:.2} ms, p99 {:.2} ms (all {} payments booked once)",
+        "webhooks {backend}: {events} invoice.paid events, concurrency {concurrency}: {:.0} events/s, p50 {:.2} ms, p99 {:.2} ms",
         events as f64 / elapsed.as_secs_f64(),
         pct(0.50).as_secs_f64() * 1000.0,
         pct(0.99).as_secs_f64() * 1000.0,
-        payments
+    );
+    println!(
+        "fee tasks {backend}: {fee_tasks} tasks, {FEE_WORKERS} workers: {:.0} tasks/s (all {payments} payments and {fees} fees booked once)",
+        fee_tasks as f64 / fee_elapsed.as_secs_f64(),
     );
 }
