@@ -101,10 +101,17 @@ pub async fn receive(ctx: &Context, event: Event, payload: &str) -> Result<bool>
         _ => None,
     };
     let mut tx = ctx.db.begin_write().await.map_err(unavailable)?;
-    let stored =
-        store::stripe::insert_event(&mut tx, &event.id, &event.type_, event.created, payload)
-            .await
-            .map_err(unavailable)?;
+    // Stored as applied: if applying fails, none of it commits.
+    let stored = store::stripe::insert_event(
+        &mut tx,
+        &event.id,
+        &event.type_,
+        event.created,
+        payload,
+        true,
+    )
+    .await
+    .map_err(unavailable)?;
     if !stored {
         // A repeat: the first copy was applied, or is queued.
         return Ok(false);
@@ -116,7 +123,6 @@ pub async fn receive(ctx: &Context, event: Event, payload: &str) -> Result<bool>
     };
     let reason = match applied {
         Ok(Some(effects)) => {
-            tx.mark_processed(&event.id).await.map_err(unavailable)?;
             tx.commit().await.map_err(unavailable)?;
             metrics::counter!("patronage_stripe_events_applied_total").increment(1);
             ctx.after_commit(effects);
@@ -150,7 +156,7 @@ pub async fn defer(
     failure: Option<&str>,
 ) -> Result<()> {
     let mut tx = ctx.db.begin_write().await?;
-    store::stripe::insert_event(&mut tx, id, type_, created, payload).await?;
+    store::stripe::insert_event(&mut tx, id, type_, created, payload, false).await?;
     tx.enqueue(&ApplyEvent {
         event_id: id.to_owned(),
     })
@@ -512,6 +518,7 @@ fn renewal(
         pledge_id: pledge.map(|p| p.id),
         supporter_id: pledge.map(|p| p.supporter_id),
         tier_id: pledge.and_then(|p| p.tier_id),
+        sponsor: pledge.is_some_and(|p| p.sponsor),
         paid_through: Some(at(period_end).date_naive()),
         note: invoice.number.clone().unwrap_or_default(),
     }))
@@ -580,6 +587,7 @@ fn gift(session: &CheckoutSession) -> Result<Option<StripePayment>> {
         pledge_id: None,
         supporter_id: meta_id(&metadata, "patronage_supporter_id"),
         tier_id: None,
+        sponsor: false,
         paid_through: None,
         note: "one-time gift".into(),
     }))

@@ -36,7 +36,7 @@ pub async fn book(tx: &mut Tx, p: &StripePayment) -> Result<Effects> {
         // does the applicant hear back (with the logo-upload link) and do
         // the owners learn there is one to review. A sponsor an owner
         // approved already (invoice terms) was told then.
-        if store::stripe::is_first_paid_application(tx, supporter).await? {
+        if p.sponsor && store::stripe::is_first_paid_application(tx, supporter).await? {
             tx_run!(tx, |conn| {
                 crate::store::supporters::queue_application_mails!(conn, supporter, true);
             });

@@ -7,19 +7,17 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{
-    Constraint, Db,
-    audit::{Actor, audit},
-    begin_write, bump_version, on_constraint,
-};
+use super::{Constraint, Db, Tx, audit::Actor, now, on_constraint};
 use crate::{
     db_run,
     domain::{
         ledger::{EntryKind, ManualContribution},
         money::Currency,
+        month::Month,
         pledge::Source,
     },
     error::{Error, Result},
+    tx_run,
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -67,62 +65,78 @@ pub struct NewEntry {
     pub created_by: Option<String>,
 }
 
-/// Appends `$entry` and its monthly aggregate inside transaction `$tx`;
-/// evaluates to the new id. A repeated external reference fails with the
-/// database's unique violation on `external_ref`.
-macro_rules! append {
-    ($tx:expr, $entry:expr) => {{
-        let e: &$crate::store::ledger::NewEntry = $entry;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO ledger_entries (kind, amount_minor, currency, pledge_id, supporter_id, tier_id, source, \
-             external_ref, occurred_at, recorded_at, note, reverses_entry_id, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+/// Inserts an entry and adds it to its month's aggregate, in the caller's
+/// transaction. With `once`, a `(source, external_ref)` booked before is
+/// skipped (`None`) instead of failing: how Stripe's money is booked, so a
+/// repeat never aborts the transaction it is part of.
+pub(crate) async fn insert(tx: &mut Tx, e: &NewEntry, once: bool) -> Result<Option<i64>> {
+    let sql = if once {
+        concat!(
+            insert_sql!(),
+            " ON CONFLICT (source, external_ref) DO NOTHING RETURNING id"
         )
-        .bind(e.kind.as_str())
-        .bind(e.amount_minor)
-        .bind(e.currency.code())
-        .bind(e.pledge_id)
-        .bind(e.supporter_id)
-        .bind(e.tier_id)
-        .bind(e.source.as_str())
-        .bind(&e.external_ref)
-        .bind(e.occurred_at)
-        .bind($crate::store::now())
-        .bind(&e.note)
-        .bind(e.reverses_entry_id)
-        .bind(&e.created_by)
-        .fetch_one(&mut *$tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO ledger_monthly (month, currency, kind, tier_key, shard, amount_minor, entries) \
-             VALUES ($1, $2, $3, $4, $6, $5, 1) \
-             ON CONFLICT (month, currency, kind, tier_key, shard) DO UPDATE SET \
-             amount_minor = ledger_monthly.amount_minor + excluded.amount_minor, \
-             entries = ledger_monthly.entries + 1",
-        )
-        .bind($crate::domain::month::Month::of(e.occurred_at).to_string())
-        .bind(e.currency.code())
-        .bind(e.kind.as_str())
-        .bind(e.tier_id.unwrap_or(0))
-        .bind(e.amount_minor)
-        .bind($crate::store::shard())
-        .execute(&mut *$tx)
-        .await?;
+    } else {
+        concat!(insert_sql!(), " RETURNING id")
+    };
+    let id = tx_run!(tx, |conn| {
+        let id: Option<i64> = sqlx::query_scalar(sql)
+            .bind(e.kind.as_str())
+            .bind(e.amount_minor)
+            .bind(e.currency.code())
+            .bind(e.pledge_id)
+            .bind(e.supporter_id)
+            .bind(e.tier_id)
+            .bind(e.source.as_str())
+            .bind(&e.external_ref)
+            .bind(e.occurred_at)
+            .bind(now())
+            .bind(&e.note)
+            .bind(e.reverses_entry_id)
+            .bind(&e.created_by)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if id.is_some() {
+            sqlx::query(
+                "INSERT INTO ledger_monthly (month, currency, kind, tier_key, shard, amount_minor, entries) \
+                 VALUES ($1, $2, $3, $4, $6, $5, 1) \
+                 ON CONFLICT (month, currency, kind, tier_key, shard) DO UPDATE SET \
+                 amount_minor = ledger_monthly.amount_minor + excluded.amount_minor, \
+                 entries = ledger_monthly.entries + 1",
+            )
+            .bind(Month::of(e.occurred_at).to_string())
+            .bind(e.currency.code())
+            .bind(e.kind.as_str())
+            .bind(e.tier_id.unwrap_or(0))
+            .bind(e.amount_minor)
+            .bind(super::shard())
+            .execute(&mut *conn)
+            .await?;
+        }
         id
-    }};
+    });
+    Ok(id)
 }
-pub(crate) use append;
 
-fn duplicate_reference(e: sqlx::Error) -> Error {
-    if on_constraint(&e) == Some(Constraint::LedgerRef) {
-        Error::conflict(
+macro_rules! insert_sql {
+    () => {
+        "INSERT INTO ledger_entries (kind, amount_minor, currency, pledge_id, supporter_id, tier_id, source, \
+         external_ref, occurred_at, recorded_at, note, reverses_entry_id, created_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    };
+}
+use insert_sql;
+
+fn duplicate_reference(e: Error) -> Error {
+    let Error::Database(db) = &e else {
+        return e;
+    };
+    match on_constraint(db) {
+        Some(Constraint::LedgerRef) => Error::conflict(
             "external_reference",
             "an entry with this external reference is already recorded",
-        )
-    } else if on_constraint(&e) == Some(Constraint::Reversal) {
-        Error::conflict("entry", "this entry is already voided")
-    } else {
-        e.into()
+        ),
+        Some(Constraint::Reversal) => Error::conflict("entry", "this entry is already voided"),
+        _ => e,
     }
 }
 
@@ -134,65 +148,65 @@ pub async fn record_manual(
     c: &ManualContribution,
     pledge_id: Option<i64>,
 ) -> Result<EntryRow> {
-    let id = db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
-        let mut supporter_id = c.supporter_id;
-        let mut tier_id = None;
-        if let Some(pid) = pledge_id {
-            let pledge: Option<(i64, Option<i64>)> =
-                sqlx::query_as("SELECT supporter_id, tier_id FROM pledges WHERE id = $1")
-                    .bind(pid)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let Some((owner, tier)) = pledge else {
-                return Err(Error::field("pledge_id", "no such pledge"));
-            };
-            if supporter_id.is_some_and(|s| s != owner) {
-                return Err(Error::field("pledge_id", "belongs to another supporter"));
-            }
-            supporter_id = Some(owner);
-            tier_id = tier;
-        } else if let Some(sid) = supporter_id {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM supporters WHERE id = $1")
-                .bind(sid)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_none() {
-                return Err(Error::field("supporter_id", "no such supporter"));
-            }
-        }
-        let entry = NewEntry {
-            kind: EntryKind::Manual,
-            amount_minor: c.amount_minor,
-            currency: c.currency,
-            pledge_id,
-            supporter_id,
-            tier_id,
-            source: Source::Manual,
-            external_ref: c.external_ref.clone(),
-            occurred_at: c.occurred_at,
-            note: c.note.clone(),
-            reverses_entry_id: None,
-            created_by: Some(actor.label.clone()),
+    let mut tx = db.begin_write().await?;
+    let mut supporter_id = c.supporter_id;
+    let mut tier_id = None;
+    if let Some(pid) = pledge_id {
+        let pledge = tx_run!(&mut tx, |conn| {
+            sqlx::query_as::<_, (i64, Option<i64>)>(
+                "SELECT supporter_id, tier_id FROM pledges WHERE id = $1",
+            )
+            .bind(pid)
+            .fetch_optional(&mut *conn)
+            .await?
+        });
+        let Some((owner, tier)) = pledge else {
+            return Err(Error::field("pledge_id", "no such pledge"));
         };
-        let id = async { Ok::<_, sqlx::Error>(append!(tx, &entry)) }
-            .await
-            .map_err(duplicate_reference)?;
-        audit!(
-            tx,
-            actor,
-            "contribution.record",
-            "ledger_entry",
-            id,
-            json!({
-                "amount_minor": c.amount_minor, "currency": c.currency.code(),
-                "occurred_at": c.occurred_at, "external_reference": c.external_ref
-            })
-        );
-        bump_version!(tx);
-        tx.commit().await?;
-        id
-    });
+        if supporter_id.is_some_and(|s| s != owner) {
+            return Err(Error::field("pledge_id", "belongs to another supporter"));
+        }
+        supporter_id = Some(owner);
+        tier_id = tier;
+    } else if let Some(sid) = supporter_id {
+        let exists = tx_run!(&mut tx, |conn| {
+            sqlx::query_scalar::<_, i64>("SELECT id FROM supporters WHERE id = $1")
+                .bind(sid)
+                .fetch_optional(&mut *conn)
+                .await?
+        });
+        if exists.is_none() {
+            return Err(Error::field("supporter_id", "no such supporter"));
+        }
+    }
+    let entry = NewEntry {
+        kind: EntryKind::Manual,
+        amount_minor: c.amount_minor,
+        currency: c.currency,
+        pledge_id,
+        supporter_id,
+        tier_id,
+        source: Source::Manual,
+        external_ref: c.external_ref.clone(),
+        occurred_at: c.occurred_at,
+        note: c.note.clone(),
+        reverses_entry_id: None,
+        created_by: Some(actor.label.clone()),
+    };
+    let id = tx.append(&entry).await.map_err(duplicate_reference)?;
+    tx.audit(
+        actor,
+        "contribution.record",
+        "ledger_entry",
+        id,
+        json!({
+            "amount_minor": c.amount_minor, "currency": c.currency.code(),
+            "occurred_at": c.occurred_at, "external_reference": c.external_ref
+        }),
+    )
+    .await?;
+    tx.bump_version().await?;
+    tx.commit().await?;
     get(db, id).await
 }
 
@@ -229,25 +243,20 @@ pub async fn void_manual(db: &Db, actor: &Actor, id: i64, reason: &str) -> Resul
         reverses_entry_id: Some(original.id),
         created_by: Some(actor.label.clone()),
     };
-    let new_id = db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
-        let new_id = async { Ok::<_, sqlx::Error>(append!(tx, &reversal)) }
-            .await
-            .map_err(duplicate_reference)?;
-        audit!(
-            tx,
-            actor,
-            "contribution.void",
-            "ledger_entry",
-            id,
-            json!({
-                "reversing_entry_id": new_id, "amount_minor": original.amount_minor, "reason": reason
-            })
-        );
-        bump_version!(tx);
-        tx.commit().await?;
-        new_id
-    });
+    let mut tx = db.begin_write().await?;
+    let new_id = tx.append(&reversal).await.map_err(duplicate_reference)?;
+    tx.audit(
+        actor,
+        "contribution.void",
+        "ledger_entry",
+        id,
+        json!({
+            "reversing_entry_id": new_id, "amount_minor": original.amount_minor, "reason": reason
+        }),
+    )
+    .await?;
+    tx.bump_version().await?;
+    tx.commit().await?;
     get(db, new_id).await
 }
 

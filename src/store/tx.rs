@@ -8,10 +8,13 @@ use serde_json::Value;
 
 use super::{
     audit::{Actor, audit},
-    ledger::{NewEntry, append},
+    ledger::{self, NewEntry},
     outbox::{AdminAudience, mail_admins, mail_supporter},
 };
-use crate::{error::Result, queue::Task};
+use crate::{
+    error::{Error, Result},
+    queue::Task,
+};
 
 pub enum Tx {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
@@ -49,10 +52,14 @@ impl Tx {
     /// `(source, external_ref)` fails with the database's unique violation,
     /// which `store::on_constraint` recognises.
     pub async fn append(&mut self, entry: &NewEntry) -> Result<i64> {
-        let id = tx_run!(self, |conn| {
-            async { Ok::<_, sqlx::Error>(append!(conn, entry)) }.await?
-        });
-        Ok(id)
+        let id = ledger::insert(self, entry, false).await?;
+        id.ok_or_else(|| Error::internal("an entry insert returned no id"))
+    }
+
+    /// Appends a ledger entry unless its `(source, external_ref)` is booked
+    /// already (`None`); never fails on a repeat.
+    pub async fn append_once(&mut self, entry: &NewEntry) -> Result<Option<i64>> {
+        ledger::insert(self, entry, true).await
     }
 
     pub async fn audit(

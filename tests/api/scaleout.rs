@@ -162,7 +162,7 @@ async fn json_at(client: &reqwest::Client, url: String, token: &str) -> Value {
     res.json().await.unwrap()
 }
 
-async fn payments(client: &reqwest::Client, base: &str, token: &str) -> usize {
+async fn entries(client: &reqwest::Client, base: &str, token: &str, kind: &str) -> usize {
     let ledger = json_at(
         client,
         format!("{base}/api/v1/admin/ledger?limit=200"),
@@ -173,7 +173,7 @@ async fn payments(client: &reqwest::Client, base: &str, token: &str) -> usize {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["kind"] == "payment")
+        .filter(|e| e["kind"] == kind)
         .count()
 }
 
@@ -199,7 +199,10 @@ async fn three_replicas_do_everything_once_even_when_one_is_killed() {
         ("PATRONAGE__STRIPE__SECRET_KEY", "sk_test_patronage".into()),
         ("PATRONAGE__STRIPE__WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
         ("PATRONAGE__STRIPE__API_BASE", fake.base.clone()),
-        ("PATRONAGE__STRIPE__RETRY_BASE_SECS", "1".into()),
+        ("PATRONAGE__QUEUE__RETRY_BASE_SECS", "1".into()),
+        ("PATRONAGE__QUEUE__POLL_SECS", "1".into()),
+        // A task held by the replica killed below is taken over after this.
+        ("PATRONAGE__QUEUE__LEASE_SECS", "3".into()),
         (
             "PATRONAGE__STRIPE__SUCCESS_URL",
             "https://fund.example.social/thanks".into(),
@@ -208,7 +211,6 @@ async fn three_replicas_do_everything_once_even_when_one_is_killed() {
             "PATRONAGE__STRIPE__CANCEL_URL",
             "https://fund.example.social/support".into(),
         ),
-        ("PATRONAGE__STRIPE__EVENT_LEASE_SECS", "3".into()),
         ("PATRONAGE__MAIL__TRANSPORT", "smtp".into()),
         ("PATRONAGE__MAIL__SMTP_HOST", "127.0.0.1".into()),
         ("PATRONAGE__MAIL__SMTP_PORT", smtp.port.to_string()),
@@ -366,13 +368,23 @@ async fn three_replicas_do_everything_once_even_when_one_is_killed() {
         .clone();
     let mut booked = 0;
     for _ in 0..200 {
-        booked = payments(&client, &live, &token).await;
+        booked = entries(&client, &live, &token, "payment").await;
         if booked >= 9 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(booked, 9, "every invoice booked, none twice");
+    // Each payment's fee follows as a task, also when its replica died.
+    let mut fees = 0;
+    for _ in 0..200 {
+        fees = entries(&client, &live, &token, "fee").await;
+        if fees >= 9 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(fees, 9, "every fee booked, none twice");
 
     // The dead replica's run was taken over after its lease.
     let mut taken = Value::Null;

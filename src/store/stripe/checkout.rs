@@ -1,7 +1,6 @@
 //! Checkout sessions, found again by the caller's idempotency key.
 
 use super::prelude::*;
-use crate::{store::Tx, tx_run};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CheckoutRow {

@@ -1,7 +1,6 @@
 //! Raw webhook events: stored before we answer, applied under a lease.
 
 use super::prelude::*;
-use crate::{store::Tx, tx_run};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
@@ -18,26 +17,29 @@ pub struct EventRow {
     pub processed_at: Option<DateTime<Utc>>,
 }
 
-/// Stores a verified event in the caller's transaction. False when it was
-/// stored before (a repeated delivery): that copy is applied, or queued.
+/// Stores a verified event in the caller's transaction, as `processed`
+/// when its effects commit with it. False when it was stored before (a
+/// repeated delivery): that copy is applied, or queued.
 pub async fn insert_event(
     tx: &mut Tx,
     id: &str,
     type_: &str,
     created: i64,
     payload: &str,
+    processed: bool,
 ) -> Result<bool> {
     let at = now();
     let inserted = tx_run!(tx, |conn| {
         sqlx::query(
-            "INSERT INTO stripe_events (id, type, created, payload, status, attempts, next_attempt_at, received_at) \
-             VALUES ($1, $2, $3, $4, 'pending', 1, $5, $5) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO stripe_events (id, type, created, payload, status, attempts, next_attempt_at, received_at, processed_at) \
+             VALUES ($1, $2, $3, $4, $6, 1, $5, $5, CASE WHEN $6 = 'processed' THEN $5 END) ON CONFLICT (id) DO NOTHING",
         )
         .bind(id)
         .bind(type_)
         .bind(created)
         .bind(payload)
         .bind(at)
+        .bind(if processed { "processed" } else { "pending" })
         .execute(&mut *conn)
         .await?
         .rows_affected()

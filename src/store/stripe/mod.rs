@@ -26,13 +26,10 @@ mod prelude {
     pub(super) use serde_json::json;
 
     pub(super) use crate::store::{
-        Constraint, Db,
-        audit::Actor,
-        begin_write, bump_version,
-        ledger::{NewEntry, append},
-        now, on_constraint,
+        Db, Tx, audit::Actor, begin_write, bump_version, ledger::NewEntry, now,
         outbox::mail_supporter,
     };
+    pub(super) use crate::tx_run;
     pub(super) use crate::{
         db_run,
         domain::{

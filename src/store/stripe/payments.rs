@@ -1,7 +1,6 @@
 //! Booking Stripe's money: payments with their fees, refunds, disputes.
 
 use super::prelude::*;
-use crate::{store::Tx, tx_run};
 
 /// A payment Stripe collected: an invoice of a subscription, or a one-time
 /// gift's payment intent. Its fee is booked later (`settle_fee`), once
@@ -17,6 +16,9 @@ pub struct StripePayment {
     pub pledge_id: Option<i64>,
     pub supporter_id: Option<i64>,
     pub tier_id: Option<i64>,
+    /// A sponsor's payment: it may extend the paid term, or be the first
+    /// of an application.
+    pub sponsor: bool,
     /// For sponsors: the end of the period this payment covers.
     pub paid_through: Option<NaiveDate>,
     pub note: String,
@@ -48,11 +50,8 @@ pub async fn entry_for(tx: &mut Tx, reference: &str) -> Result<Option<i64>> {
 /// forward and marks a failed invoice recovered. Returns the new entry, or
 /// `None` if it was booked before.
 pub async fn book_payment(tx: &mut Tx, p: &StripePayment) -> Result<Option<i64>> {
-    if entry_for(tx, &p.reference).await?.is_some() {
-        return Ok(None);
-    }
-    let id = tx
-        .append(&NewEntry {
+    let booked = tx
+        .append_once(&NewEntry {
             kind: EntryKind::Payment,
             amount_minor: p.amount_minor,
             currency: p.currency,
@@ -67,8 +66,12 @@ pub async fn book_payment(tx: &mut Tx, p: &StripePayment) -> Result<Option<i64>>
             created_by: None,
         })
         .await?;
+    let Some(id) = booked else {
+        return Ok(None);
+    };
     tx_run!(tx, |conn| {
-        if let (Some(supporter), Some(through)) = (p.supporter_id, p.paid_through) {
+        if let (Some(supporter), Some(through), true) = (p.supporter_id, p.paid_through, p.sponsor)
+        {
             // The paid-through date only moves forward.
             sqlx::query(
                 "UPDATE supporters SET paid_through = $2, updated_at = $3 WHERE id = $1 AND kind = 'sponsor' \
@@ -329,48 +332,23 @@ pub async fn payment_by_entry(db: &Db, entry_id: i64) -> Result<Option<PaymentRo
 
 /// Appends the Stripe entries (refunds, a dispute and its fee) that are not
 /// booked yet, all in one transaction so they commit together with the
-/// same attribution. Returns how many were new.
+/// same attribution. Returns how many were new. One booked at the same
+/// moment elsewhere (another event of the same dispute, an admin's refund
+/// and its webhook) is skipped, not an error.
 pub async fn record_entries(db: &Db, entries: &[NewEntry]) -> Result<usize> {
-    let mut attempt = 0;
-    loop {
-        match book_entries(db, entries).await {
-            // Someone booked one of them at the same moment (another event
-            // of the same dispute, an admin's refund and its webhook): book
-            // what is left, now that theirs is visible.
-            Err(Error::Database(e))
-                if attempt < 2 && on_constraint(&e) == Some(Constraint::LedgerRef) =>
-            {
-                attempt += 1;
-            }
-            done => return done,
-        }
-    }
-}
-
-async fn book_entries(db: &Db, entries: &[NewEntry]) -> Result<usize> {
     if entries.is_empty() {
         return Ok(0);
     }
-    db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
-        let mut booked = 0;
-        for entry in entries {
-            let done: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM ledger_entries WHERE source = $1 AND external_ref = $2",
-            )
-            .bind(entry.source.as_str())
-            .bind(&entry.external_ref)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if done.is_none() {
-                append!(tx, entry);
-                booked += 1;
-            }
+    let mut tx = db.begin_write().await?;
+    let mut booked = 0;
+    for entry in entries {
+        if tx.append_once(entry).await?.is_some() {
+            booked += 1;
         }
-        if booked > 0 {
-            bump_version!(tx);
-            tx.commit().await?;
-        }
-        Ok::<_, Error>(booked)
-    })
+    }
+    if booked > 0 {
+        tx.bump_version().await?;
+        tx.commit().await?;
+    }
+    Ok(booked)
 }

@@ -127,12 +127,15 @@ pub struct PledgeRef {
     pub id: i64,
     pub supporter_id: i64,
     pub tier_id: Option<i64>,
+    /// The supporter is a sponsor (whose payments extend its paid term).
+    pub sponsor: bool,
 }
 
 pub async fn pledge_by_subscription(db: &Db, subscription_id: &str) -> Result<Option<PledgeRef>> {
     let row = db_run!(db, |pool| {
         sqlx::query_as::<_, PledgeRef>(
-            "SELECT id, supporter_id, tier_id FROM pledges WHERE source = 'stripe' AND external_ref = $1",
+            "SELECT p.id, p.supporter_id, p.tier_id, s.kind = 'sponsor' AS sponsor FROM pledges p \
+             JOIN supporters s ON s.id = p.supporter_id WHERE p.source = 'stripe' AND p.external_ref = $1",
         )
         .bind(subscription_id)
         .fetch_optional(pool)
