@@ -1,7 +1,135 @@
 //! Sponsorships: applications, decisions, logos, and publication as terms
 //! begin and end.
 
-use crate::{context::Context, store};
+use chrono::NaiveDate;
+use serde_json::json;
+
+use crate::{
+    context::{Context, Effects},
+    domain::{
+        supporter::{SponsorStatus, WebsiteUrl, blocked_domain},
+        text,
+    },
+    error::{Error, Result},
+    store::{self, audit::Actor, supporters::SupporterRow},
+};
+
+/// An owner's review of a sponsor: approve (it shows publicly while paid),
+/// reject (with a reason; its upload links stop working), or reopen. The
+/// sponsor hears of it; an approved invoice application gets its invoice.
+pub async fn decide(
+    ctx: &Context,
+    actor: &Actor,
+    id: i64,
+    decision: SponsorStatus,
+    reason: &str,
+) -> Result<SupporterRow> {
+    let min = usize::from(decision == SponsorStatus::Rejected);
+    let reason = text("reason", reason, min, 1000, true).map_err(|e| Error::Validation(vec![e]))?;
+    let today = ctx.now().date_naive();
+    if decision == SponsorStatus::Approved {
+        // Checked again at approval: the blocklist may have grown since.
+        let sponsor = store::supporters::get(&ctx.db, id).await?;
+        if let Some(url) = sponsor.website_url.as_deref()
+            && let Some(domain) = blocked_domain(
+                &WebsiteUrl(url.to_owned()).host(),
+                &ctx.settings.sponsors.domain_blocklist,
+            )
+        {
+            return Err(Error::conflict(
+                "website_url",
+                format!("links to {domain} are on the domain blocklist"),
+            ));
+        }
+    }
+    match record_decision(ctx, actor, id, decision, &reason, today).await {
+        Ok(()) => {}
+        // Approved before, but its invoice could not be made then (Stripe
+        // was down): approving again makes it.
+        Err(Error::Conflict { .. })
+            if decision == SponsorStatus::Approved
+                && store::stripe::invoice_application(&ctx.db, id)
+                    .await?
+                    .is_some() => {}
+        Err(e) => return Err(e),
+    }
+    if decision == SponsorStatus::Approved
+        && let Some(gateway) = &ctx.gateway
+    {
+        // Invoice terms: the approval is what lets the invoice go out.
+        crate::payments::checkout::invoice_approved(&ctx.db, gateway, &ctx.settings.stripe, id)
+            .await?;
+    }
+    // Its audit entry for appearing or not is immediate.
+    sweep_publication(ctx).await;
+    ctx.after_commit_now(Effects::PUBLIC | Effects::MAIL).await;
+    store::supporters::get(&ctx.db, id).await
+}
+
+/// The decision's one transaction: the rules, the status, the audit entry
+/// and the sponsor's email.
+async fn record_decision(
+    ctx: &Context,
+    actor: &Actor,
+    id: i64,
+    decision: SponsorStatus,
+    reason: &str,
+    today: NaiveDate,
+) -> Result<()> {
+    let mut tx = ctx.db.begin_write().await?;
+    let (status, tier_id) = store::supporters::sponsor_status(&mut tx, id).await?;
+    if status == decision {
+        return Err(Error::conflict(
+            "status",
+            format!("the sponsor is already {decision}"),
+        ));
+    }
+    if decision == SponsorStatus::Approved
+        && let Some(tier_id) = tier_id
+        && let Some(slots) = store::supporters::lock_tier_slots(&mut tx, tier_id).await?
+        && store::supporters::approved_sponsors_on(&mut tx, tier_id, id, today).await? >= slots
+    {
+        return Err(Error::conflict(
+            "tier_id",
+            "every slot of this tier is taken",
+        ));
+    }
+    // A rejection revokes every logo-upload link given out so far, for
+    // good: links issued after a reopen carry the new version.
+    let rejected = decision == SponsorStatus::Rejected;
+    store::supporters::set_sponsor_status(&mut tx, id, decision, reason, rejected).await?;
+    let action = match decision {
+        SponsorStatus::Approved => "sponsor.approve",
+        SponsorStatus::Rejected => "sponsor.reject",
+        SponsorStatus::Pending => "sponsor.reopen",
+    };
+    tx.audit(
+        actor,
+        action,
+        "supporter",
+        id,
+        json!({"from": status, "to": decision, "reason": reason}),
+    )
+    .await?;
+    let template = match decision {
+        SponsorStatus::Approved => Some("sponsor_approved"),
+        SponsorStatus::Rejected => Some("sponsor_rejected"),
+        SponsorStatus::Pending => None,
+    };
+    if let Some(template) = template {
+        let (name, tier_name, paid_through) = store::supporters::sponsor_brief(&mut tx, id).await?;
+        let context = json!({
+            "sponsor_name": name, "tier_name": tier_name, "reason": reason,
+            "paid_through": paid_through.map(|d| d.to_string()),
+        });
+        // Each decision is its own cause: a sponsor approved again after a
+        // reopen hears about it again.
+        let cause = format!("{template}:{id}:{}", ctx.now().timestamp_micros());
+        tx.mail_supporter(id, &cause, template, context).await?;
+    }
+    tx.bump_version().await?;
+    tx.commit().await
+}
 
 /// One publication sweep; also run right after an admin's sponsor decision,
 /// so its audit entry is immediate.

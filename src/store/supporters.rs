@@ -4,10 +4,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
 use super::{
-    Constraint, Db, Page,
+    Constraint, Db, Page, Tx,
     audit::{Actor, audit},
     begin_write, bump_version, contains_pattern, now, on_constraint,
-    outbox::mail_supporter,
 };
 use crate::{
     db_run,
@@ -19,6 +18,7 @@ use crate::{
         tier::{Interval, TierKind},
     },
     error::{Error, Result},
+    tx_run,
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -252,125 +252,106 @@ async fn insert_sponsor(
     get(db, id).await
 }
 
-/// Approves or rejects a sponsor, with the reason in the audit log. A tier
-/// with slots refuses an approval that would exceed them.
-pub async fn decide_sponsor(
-    db: &Db,
-    actor: &Actor,
-    id: i64,
-    decision: SponsorStatus,
-    reason: &str,
+/// A sponsor's review status and tier, read in a decision's transaction.
+/// `NotFound` for an id that is not a sponsor.
+pub async fn sponsor_status(tx: &mut Tx, id: i64) -> Result<(SponsorStatus, Option<i64>)> {
+    let row = tx_run!(tx, |conn| {
+        sqlx::query_as::<_, (String, Option<SponsorStatus>, Option<i64>)>(
+            "SELECT kind, sponsor_status, tier_id FROM supporters WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+    });
+    match row {
+        Some((kind, Some(status), tier)) if kind == "sponsor" => Ok((status, tier)),
+        _ => Err(Error::NotFound("sponsor")),
+    }
+}
+
+/// A tier's slots, with its row locked until the transaction ends, so two
+/// approvals cannot both take the last slot.
+pub async fn lock_tier_slots(tx: &mut Tx, tier_id: i64) -> Result<Option<i64>> {
+    let slots = tx_run!(tx, |conn| {
+        sqlx::query_scalar::<_, Option<i64>>(
+            "UPDATE tiers SET updated_at = updated_at WHERE id = $1 RETURNING slots",
+        )
+        .bind(tier_id)
+        .fetch_one(&mut *conn)
+        .await?
+    });
+    Ok(slots)
+}
+
+/// Sponsors approved on a tier and still paid on `today`, but `except`.
+pub async fn approved_sponsors_on(
+    tx: &mut Tx,
+    tier_id: i64,
+    except: i64,
     today: NaiveDate,
-) -> Result<SupporterRow> {
-    let at = now();
-    db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
-        let current: Option<(String, Option<String>, Option<i64>)> =
-            sqlx::query_as("SELECT kind, sponsor_status, tier_id FROM supporters WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some((kind, Some(status), tier_id)) = current else {
-            return Err(Error::NotFound("sponsor"));
-        };
-        if kind != "sponsor" {
-            return Err(Error::NotFound("sponsor"));
-        }
-        if status == decision.as_str() {
-            return Err(Error::conflict(
-                "status",
-                format!("the sponsor is already {decision}"),
-            ));
-        }
-        if decision == SponsorStatus::Approved
-            && let Some(tier_id) = tier_id
-        {
-            // Lock the tier row so two approvals cannot both take the last slot.
-            let slots: Option<i64> = sqlx::query_scalar(
-                "UPDATE tiers SET updated_at = updated_at WHERE id = $1 RETURNING slots",
-            )
-            .bind(tier_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            if let Some(slots) = slots {
-                let taken: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM supporters WHERE kind = 'sponsor' AND tier_id = $1 \
-                     AND sponsor_status = 'approved' AND id <> $2 AND (paid_through IS NULL OR paid_through >= $3)",
-                )
-                .bind(tier_id)
-                .bind(id)
-                .bind(today)
-                .fetch_one(&mut *tx)
-                .await?;
-                if taken >= slots {
-                    return Err(Error::conflict(
-                        "tier_id",
-                        "every slot of this tier is taken",
-                    ));
-                }
-            }
-        }
-        // A rejection revokes every logo-upload link given out so far, for
-        // good: links issued after a reopen carry the new version.
-        let revoke = i64::from(decision == SponsorStatus::Rejected);
+) -> Result<i64> {
+    let n = tx_run!(tx, |conn| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM supporters WHERE kind = 'sponsor' AND tier_id = $1 \
+             AND sponsor_status = 'approved' AND id <> $2 AND (paid_through IS NULL OR paid_through >= $3)",
+        )
+        .bind(tier_id)
+        .bind(except)
+        .bind(today)
+        .fetch_one(&mut *conn)
+        .await?
+    });
+    Ok(n)
+}
+
+/// Records a review decision. `revoke_links` spends every logo-upload link
+/// given out so far; approving approves the sponsor's logos too (the admin
+/// saw them with it).
+pub async fn set_sponsor_status(
+    tx: &mut Tx,
+    id: i64,
+    status: SponsorStatus,
+    reason: &str,
+    revoke_links: bool,
+) -> Result<()> {
+    tx_run!(tx, |conn| {
         sqlx::query(
             "UPDATE supporters SET sponsor_status = $2, status_reason = $3, updated_at = $4, \
              logo_link_version = logo_link_version + $5 WHERE id = $1",
         )
         .bind(id)
-        .bind(decision.as_str())
+        .bind(status.as_str())
         .bind(reason)
-        .bind(at)
-        .bind(revoke)
-        .execute(&mut *tx)
+        .bind(now())
+        .bind(i64::from(revoke_links))
+        .execute(&mut *conn)
         .await?;
-        if decision == SponsorStatus::Approved {
-            // The admin saw the logos with the sponsor: they are approved too.
+        if status == SponsorStatus::Approved {
             sqlx::query("UPDATE sponsor_logos SET approved = $2 WHERE supporter_id = $1")
                 .bind(id)
                 .bind(true)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
         }
-        let action = match decision {
-            SponsorStatus::Approved => "sponsor.approve",
-            SponsorStatus::Rejected => "sponsor.reject",
-            SponsorStatus::Pending => "sponsor.reopen",
-        };
-        audit!(
-            tx,
-            actor,
-            action,
-            "supporter",
-            id,
-            json!({"from": status, "to": decision, "reason": reason})
-        );
-        let template = match decision {
-            SponsorStatus::Approved => Some("sponsor_approved"),
-            SponsorStatus::Rejected => Some("sponsor_rejected"),
-            SponsorStatus::Pending => None,
-        };
-        if let Some(template) = template {
-            let (name, tier_name, paid_through): (String, Option<String>, Option<NaiveDate>) = sqlx::query_as(
-                "SELECT s.display_name, t.name, s.paid_through FROM supporters s LEFT JOIN tiers t ON t.id = s.tier_id WHERE s.id = $1",
-            )
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let context = json!({
-                "sponsor_name": name, "tier_name": tier_name, "reason": reason,
-                "paid_through": paid_through.map(|d| d.to_string()),
-            });
-            // Each decision is its own cause: a sponsor approved again after
-            // a reopen hears about it again.
-            let cause = format!("{template}:{id}:{}", at.timestamp_micros());
-            mail_supporter!(tx, id, cause, template, context);
-        }
-        bump_version!(tx);
-        tx.commit().await?;
-        Ok::<_, Error>(())
-    })?;
-    get(db, id).await
+    });
+    Ok(())
+}
+
+/// A sponsor's name, tier name and paid-through date, for its emails.
+pub async fn sponsor_brief(
+    tx: &mut Tx,
+    id: i64,
+) -> Result<(String, Option<String>, Option<NaiveDate>)> {
+    let row = tx_run!(tx, |conn| {
+        sqlx::query_as::<_, (String, Option<String>, Option<NaiveDate>)>(
+            "SELECT s.display_name, t.name, s.paid_through FROM supporters s \
+             LEFT JOIN tiers t ON t.id = s.tier_id WHERE s.id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?
+    });
+    Ok(row)
 }
 
 /// Sets how long a sponsor is paid for (an invoice settled outside Stripe).

@@ -11,10 +11,7 @@ use crate::{
     domain::{
         logo::LogoVariant,
         month::Day,
-        supporter::{
-            PatronDraft, SponsorDraft, SponsorStatus, SupporterKind, Visibility, WebsiteUrl,
-            blocked_domain,
-        },
+        supporter::{PatronDraft, SponsorDraft, SponsorStatus, SupporterKind, Visibility},
         text,
     },
     error::{Error, Result},
@@ -253,59 +250,6 @@ struct Rejection {
     reason: String,
 }
 
-async fn decide(
-    state: &AppState,
-    admin: &Admin,
-    id: i64,
-    decision: SponsorStatus,
-    reason: &str,
-) -> Result<axum::Json<SupporterView>> {
-    let min = usize::from(decision == SponsorStatus::Rejected);
-    let reason = text("reason", reason, min, 1000, true).map_err(|e| Error::Validation(vec![e]))?;
-    let today = Utc::now().date_naive();
-    if decision == SponsorStatus::Approved {
-        // Checked again at approval: the blocklist may have grown since.
-        let sponsor = store::supporters::get(&state.db, id).await?;
-        if let Some(url) = sponsor.website_url.as_deref()
-            && let Some(domain) = blocked_domain(
-                &WebsiteUrl(url.to_owned()).host(),
-                &state.settings.sponsors.domain_blocklist,
-            )
-        {
-            return Err(Error::conflict(
-                "website_url",
-                format!("links to {domain} are on the domain blocklist"),
-            ));
-        }
-    }
-    let decided =
-        store::supporters::decide_sponsor(&state.db, &admin.actor(), id, decision, &reason, today)
-            .await;
-    let row = match (decided, decision) {
-        (Ok(row), _) => row,
-        // Approved before, but its invoice could not be made then (Stripe
-        // was down): approving again makes it.
-        (Err(Error::Conflict { .. }), SponsorStatus::Approved)
-            if store::stripe::invoice_application(&state.db, id)
-                .await?
-                .is_some() =>
-        {
-            store::supporters::get(&state.db, id).await?
-        }
-        (Err(e), _) => return Err(e),
-    };
-    if decision == SponsorStatus::Approved
-        && let Some(gateway) = &state.gateway
-    {
-        // Invoice terms: the approval is what lets the invoice go out.
-        crate::payments::checkout::invoice_approved(&state.db, gateway, &state.settings.stripe, id)
-            .await?;
-    }
-    crate::service::sponsors::sweep_publication(state).await;
-    published(state).await;
-    Ok(axum::Json(row.into()))
-}
-
 /// Approves a sponsor: it shows publicly while paid.
 #[utoipa::path(post, path = "/api/v1/admin/sponsors/{id}/approve", tag = "admin", security(("bearer" = [])), request_body = Decision,
     params(("id" = i64, Path)), responses((status = 200, body = SupporterView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
@@ -315,7 +259,15 @@ async fn approve_sponsor(
     Path(id): Path<i64>,
     Json(req): Json<Decision>,
 ) -> Result<axum::Json<SupporterView>> {
-    decide(&state, &admin, id, SponsorStatus::Approved, &req.reason).await
+    let row = crate::service::sponsors::decide(
+        &state,
+        &admin.actor(),
+        id,
+        SponsorStatus::Approved,
+        &req.reason,
+    )
+    .await?;
+    Ok(axum::Json(row.into()))
 }
 
 /// Rejects a sponsor, with a reason.
@@ -327,7 +279,15 @@ async fn reject_sponsor(
     Path(id): Path<i64>,
     Json(req): Json<Rejection>,
 ) -> Result<axum::Json<SupporterView>> {
-    decide(&state, &admin, id, SponsorStatus::Rejected, &req.reason).await
+    let row = crate::service::sponsors::decide(
+        &state,
+        &admin.actor(),
+        id,
+        SponsorStatus::Rejected,
+        &req.reason,
+    )
+    .await?;
+    Ok(axum::Json(row.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
