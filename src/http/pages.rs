@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     domain::{
-        logo::{Logo, LogoRules, LogoVariant},
+        logo::LogoVariant,
         public::{Frequency, campaign_variant, from_hundredths, minor_units, on_origin},
         supporter::Visibility,
     },
@@ -29,7 +29,7 @@ use crate::{
     payments::checkout::{ReturnTo, Started},
     render::{page, svg::WallParams},
     snapshot::Rendered,
-    store::{self, audit::Actor, logos::Upload},
+    store::{self},
 };
 
 pub fn routes(state: &AppState) -> Router<AppState> {
@@ -536,32 +536,6 @@ async fn logo_form(State(state): State<AppState>, Query(q): Query<TokenQuery>) -
     }
 }
 
-pub fn logo_rules(state: &AppState) -> LogoRules {
-    let s = &state.settings.sponsors;
-    LogoRules {
-        max_bytes: s.logo_max_bytes,
-        max_width: s.logo_max_width,
-        max_height: s.logo_max_height,
-        min_side: s.logo_min_side,
-    }
-}
-
-/// Checks and re-encodes an uploaded logo on the blocking pool, a few at a
-/// time: decoding costs up to 16 MiB and tens of milliseconds.
-pub async fn parse_logo(
-    state: &AppState,
-    bytes: axum::body::Bytes,
-    alt_text: String,
-) -> Result<Logo, Error> {
-    let rules = logo_rules(state);
-    state
-        .heavy
-        .logos
-        .run(move || Logo::parse(&bytes, &alt_text, &rules))
-        .await?
-        .map_err(Error::Validation)
-}
-
 /// A sponsor's own upload (multipart: token, logo, alt_text, variant). It
 /// shows only once an admin approves it.
 async fn logo_upload(State(state): State<AppState>, multipart: Multipart) -> Response {
@@ -610,23 +584,14 @@ async fn receive_logo(state: &AppState, mut multipart: Multipart) -> Result<(), 
     let (sponsor_id, version) = state
         .tokens
         .verify_logo_upload(token.as_deref().unwrap_or(""))?;
-    // Refuse a spent or revoked link before the work of decoding; the
-    // upload itself spends it, atomically.
-    store::logos::link_is_live(&state.db, sponsor_id, version).await?;
-    let logo = parse_logo(state, bytes.unwrap_or_default(), alt.unwrap_or_default()).await?;
-    let actor = Actor {
-        id: None,
-        label: format!("sponsor {sponsor_id} (upload link)"),
-    };
-    store::logos::put(
-        &state.db,
-        &actor,
+    crate::service::sponsors::upload_logo_through_link(
+        state,
         sponsor_id,
+        version,
         variant,
-        &logo,
-        Upload::ThroughLink { version },
+        bytes.unwrap_or_default(),
+        alt.unwrap_or_default(),
     )
     .await?;
-    state.public.mark_dirty();
     Ok(())
 }

@@ -3,7 +3,11 @@
 //! queues, and the effects after commit (public refresh, waking workers).
 //! HTTP handlers, jobs and webhooks call these; none of them orchestrates.
 
+pub mod campaign;
+pub mod ledger;
 pub mod operations;
 pub mod payments;
+pub mod pledges;
 pub mod sponsors;
+pub mod supporters;
 pub mod tiers;

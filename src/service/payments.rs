@@ -6,11 +6,13 @@ use serde_json::json;
 
 use crate::{
     context::{Context, Effects},
-    domain::money::Money,
+    domain::{ledger::EntryKind, money::Money, pledge::Source},
     error::{Error, Result},
     queue::SettleFee,
     store::{
         self, Tx,
+        audit::Actor,
+        ledger::{EntryRow, NewEntry},
         stripe::{PaymentFee, StripePayment},
     },
     tx_run,
@@ -106,4 +108,72 @@ pub async fn settle_fee(ctx: &Context, reference: &str, invoice: bool) -> Result
     } else {
         Effects::NONE
     })
+}
+
+/// Refunds a Stripe payment (its ledger entry of kind `payment`), fully or
+/// `amount_minor` of it: through Stripe, then into the ledger, audited. A
+/// retried request makes no second refund (same idempotency key).
+pub async fn refund(
+    ctx: &Context,
+    actor: &Actor,
+    entry_id: i64,
+    amount_minor: Option<i64>,
+    reason: &str,
+) -> Result<EntryRow> {
+    let gateway = ctx.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
+    let payment = store::stripe::payment_by_entry(&ctx.db, entry_id)
+        .await?
+        .ok_or(Error::NotFound("Stripe payment"))?;
+    let charge = payment.charge_id.as_deref().ok_or(Error::conflict(
+        "entry",
+        "this payment has no charge to refund",
+    ))?;
+    let refunded = gateway.charge_refunded_amount(charge).await?;
+    let remaining = payment.amount_minor - refunded;
+    let amount = amount_minor.unwrap_or(remaining);
+    if amount <= 0 || amount > remaining {
+        return Err(Error::field(
+            "amount_minor",
+            format!("must be between 1 and the {remaining} not yet refunded"),
+        ));
+    }
+    // The same request retried (the answer lost, say) has the same key.
+    let key = format!("refund-{entry_id}-{refunded}-{amount}");
+    let refund = gateway
+        .refund(&payment.payment_intent, Some(amount), &key)
+        .await?;
+    let entry = NewEntry {
+        kind: EntryKind::Refund,
+        amount_minor: -refund.amount,
+        currency: payment.currency,
+        pledge_id: payment.pledge_id,
+        supporter_id: payment.supporter_id,
+        tier_id: payment.tier_id,
+        source: Source::Stripe,
+        external_ref: refund.id.to_string(),
+        occurred_at: store::now(),
+        note: if reason.is_empty() {
+            "refund".into()
+        } else {
+            reason.to_owned()
+        },
+        reverses_entry_id: None,
+        created_by: Some(actor.label.clone()),
+    };
+    // Its webhook may have booked it already: then only the audit entry.
+    let mut tx = ctx.db.begin_write().await?;
+    if tx.append_once(&entry).await?.is_some() {
+        tx.bump_version().await?;
+    }
+    tx.audit(
+        actor,
+        "payment.refund",
+        "ledger_entry",
+        entry_id,
+        json!({"amount_minor": amount, "refund": refund.id.to_string(), "reason": reason}),
+    )
+    .await?;
+    tx.commit().await?;
+    ctx.after_commit_now(Effects::PUBLIC).await;
+    store::ledger::get_by_reference(&ctx.db, Source::Stripe, refund.id.as_str()).await
 }

@@ -1,17 +1,19 @@
 //! Sponsorships: applications, decisions, logos, and publication as terms
 //! begin and end.
 
+use axum::body::Bytes;
 use chrono::NaiveDate;
 use serde_json::json;
 
 use crate::{
     context::{Context, Effects},
     domain::{
-        supporter::{SponsorStatus, WebsiteUrl, blocked_domain},
+        logo::{Logo, LogoRules, LogoVariant},
+        supporter::{SponsorDraft, SponsorStatus, WebsiteUrl, blocked_domain},
         text,
     },
     error::{Error, Result},
-    store::{self, audit::Actor, supporters::SupporterRow},
+    store::{self, audit::Actor, logos::Upload, supporters::SupporterRow},
 };
 
 /// An owner's review of a sponsor: approve (it shows publicly while paid),
@@ -129,6 +131,96 @@ async fn record_decision(
     }
     tx.bump_version().await?;
     tx.commit().await
+}
+
+/// The limits an uploaded logo must meet, from the settings.
+fn logo_rules(ctx: &Context) -> LogoRules {
+    let s = &ctx.settings.sponsors;
+    LogoRules {
+        max_bytes: s.logo_max_bytes,
+        max_width: s.logo_max_width,
+        max_height: s.logo_max_height,
+        min_side: s.logo_min_side,
+    }
+}
+
+/// Checks and re-encodes an uploaded logo on the blocking pool, a few at a
+/// time: decoding costs up to 16 MiB and tens of milliseconds.
+async fn parse_logo(ctx: &Context, bytes: Bytes, alt_text: String) -> Result<Logo> {
+    let rules = logo_rules(ctx);
+    ctx.heavy
+        .logos
+        .run(move || Logo::parse(&bytes, &alt_text, &rules))
+        .await?
+        .map_err(Error::Validation)
+}
+
+/// An owner's upload of a sponsor's logo: approved as it is stored.
+pub async fn upload_logo(
+    ctx: &Context,
+    actor: &Actor,
+    sponsor_id: i64,
+    variant: LogoVariant,
+    bytes: Bytes,
+    alt_text: String,
+) -> Result<Logo> {
+    let logo = parse_logo(ctx, bytes, alt_text).await?;
+    store::logos::put(&ctx.db, actor, sponsor_id, variant, &logo, Upload::ByAdmin).await?;
+    ctx.after_commit_now(Effects::PUBLIC).await;
+    Ok(logo)
+}
+
+/// A sponsor's own upload through its signed link (`version`): shown once
+/// an owner approves it. The upload spends the link.
+pub async fn upload_logo_through_link(
+    ctx: &Context,
+    sponsor_id: i64,
+    version: i64,
+    variant: LogoVariant,
+    bytes: Bytes,
+    alt_text: String,
+) -> Result<()> {
+    // Refuse a spent or revoked link before the work of decoding; storing
+    // the logo spends it, atomically.
+    store::logos::link_is_live(&ctx.db, sponsor_id, version).await?;
+    let logo = parse_logo(ctx, bytes, alt_text).await?;
+    let actor = Actor {
+        id: None,
+        label: format!("sponsor {sponsor_id} (upload link)"),
+    };
+    let upload = Upload::ThroughLink { version };
+    store::logos::put(&ctx.db, &actor, sponsor_id, variant, &logo, upload).await?;
+    ctx.after_commit(Effects::PUBLIC);
+    Ok(())
+}
+
+/// Approves the logos a sponsor uploaded through its link.
+pub async fn approve_logo(ctx: &Context, actor: &Actor, sponsor_id: i64) -> Result<()> {
+    store::logos::approve(&ctx.db, actor, sponsor_id).await?;
+    ctx.after_commit_now(Effects::PUBLIC).await;
+    Ok(())
+}
+
+/// Adds a sponsor by hand; it starts `pending`.
+pub async fn create(ctx: &Context, actor: &Actor, draft: &SponsorDraft) -> Result<SupporterRow> {
+    draft.check_blocklist(&ctx.settings.sponsors.domain_blocklist)?;
+    let row = store::supporters::create_sponsor(&ctx.db, actor, draft).await?;
+    ctx.after_commit_now(Effects::PUBLIC).await;
+    Ok(row)
+}
+
+/// Records until when a sponsor has paid (an invoice settled outside
+/// Stripe); its publication follows at once.
+pub async fn set_paid_through(
+    ctx: &Context,
+    actor: &Actor,
+    id: i64,
+    paid_through: Option<NaiveDate>,
+) -> Result<SupporterRow> {
+    let row = store::supporters::set_paid_through(&ctx.db, actor, id, paid_through).await?;
+    sweep_publication(ctx).await;
+    ctx.after_commit_now(Effects::PUBLIC).await;
+    Ok(row)
 }
 
 /// One publication sweep; also run right after an admin's sponsor decision,

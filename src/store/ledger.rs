@@ -143,16 +143,15 @@ fn duplicate_reference(e: Error) -> Error {
 /// Records a contribution that arrived outside Stripe. With a pledge, the
 /// entry counts toward that pledge's tier in reports.
 pub async fn record_manual(
-    db: &Db,
+    tx: &mut Tx,
     actor: &Actor,
     c: &ManualContribution,
     pledge_id: Option<i64>,
-) -> Result<EntryRow> {
-    let mut tx = db.begin_write().await?;
+) -> Result<i64> {
     let mut supporter_id = c.supporter_id;
     let mut tier_id = None;
     if let Some(pid) = pledge_id {
-        let pledge = tx_run!(&mut tx, |conn| {
+        let pledge = tx_run!(tx, |conn| {
             sqlx::query_as::<_, (i64, Option<i64>)>(
                 "SELECT supporter_id, tier_id FROM pledges WHERE id = $1",
             )
@@ -169,7 +168,7 @@ pub async fn record_manual(
         supporter_id = Some(owner);
         tier_id = tier;
     } else if let Some(sid) = supporter_id {
-        let exists = tx_run!(&mut tx, |conn| {
+        let exists = tx_run!(tx, |conn| {
             sqlx::query_scalar::<_, i64>("SELECT id FROM supporters WHERE id = $1")
                 .bind(sid)
                 .fetch_optional(&mut *conn)
@@ -206,29 +205,41 @@ pub async fn record_manual(
     )
     .await?;
     tx.bump_version().await?;
-    tx.commit().await?;
-    get(db, id).await
+    Ok(id)
+}
+
+impl EntryRow {
+    /// Only a manual contribution that is not voided (nor a voiding) can be
+    /// voided; Stripe's money is refunded instead.
+    pub fn check_voidable(&self) -> Result<()> {
+        if self.source != Source::Manual || self.kind != EntryKind::Manual {
+            return Err(Error::conflict(
+                "entry",
+                "only manual contributions can be voided; Stripe payments are refunded",
+            ));
+        }
+        if self.reverses_entry_id.is_some() {
+            return Err(Error::conflict(
+                "entry",
+                "a reversing entry cannot be voided",
+            ));
+        }
+        if self.reversed_by.is_some() {
+            return Err(Error::conflict("entry", "this entry is already voided"));
+        }
+        Ok(())
+    }
 }
 
 /// Voids a manual entry by appending its exact opposite, dated like the
 /// original so the month it was booked in nets to zero. The original stays.
-pub async fn void_manual(db: &Db, actor: &Actor, id: i64, reason: &str) -> Result<EntryRow> {
-    let original = get(db, id).await?;
-    if original.source != Source::Manual || original.kind != EntryKind::Manual {
-        return Err(Error::conflict(
-            "entry",
-            "only manual contributions can be voided; Stripe payments are refunded",
-        ));
-    }
-    if original.reverses_entry_id.is_some() {
-        return Err(Error::conflict(
-            "entry",
-            "a reversing entry cannot be voided",
-        ));
-    }
-    if original.reversed_by.is_some() {
-        return Err(Error::conflict("entry", "this entry is already voided"));
-    }
+/// Returns the reversing entry's id.
+pub async fn void_manual(
+    tx: &mut Tx,
+    actor: &Actor,
+    original: &EntryRow,
+    reason: &str,
+) -> Result<i64> {
     let reversal = NewEntry {
         kind: original.kind,
         amount_minor: -original.amount_minor,
@@ -243,21 +254,19 @@ pub async fn void_manual(db: &Db, actor: &Actor, id: i64, reason: &str) -> Resul
         reverses_entry_id: Some(original.id),
         created_by: Some(actor.label.clone()),
     };
-    let mut tx = db.begin_write().await?;
     let new_id = tx.append(&reversal).await.map_err(duplicate_reference)?;
     tx.audit(
         actor,
         "contribution.void",
         "ledger_entry",
-        id,
+        original.id,
         json!({
             "reversing_entry_id": new_id, "amount_minor": original.amount_minor, "reason": reason
         }),
     )
     .await?;
     tx.bump_version().await?;
-    tx.commit().await?;
-    get(db, new_id).await
+    Ok(new_id)
 }
 
 pub async fn get_by_reference(db: &Db, source: Source, external_ref: &str) -> Result<EntryRow> {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{nullable, published};
+use super::nullable;
 use crate::{
     domain::{
         campaign::Campaign,
@@ -17,6 +17,7 @@ use crate::{
         AppState,
         extract::{Admin, Json, Owner},
     },
+    service,
     store::{self, campaign::CampaignRow},
 };
 
@@ -96,7 +97,6 @@ async fn update_campaign(
         public_base_url: req.public_base_url.unwrap_or(current.public_base_url),
     }
     .validate()?;
-    let row = store::campaign::update(&state.db, &admin.actor(), &next).await?;
-    published(&state).await;
+    let row = service::campaign::update(&state, &admin.actor(), &next).await?;
     Ok(axum::Json(row.into()))
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{Paged, published};
+use super::Paged;
 use crate::service::tiers::campaign_currency;
 use crate::{
     domain::{
@@ -21,6 +21,7 @@ use crate::{
         AppState,
         extract::{Admin, Json, Owner, Path, Query},
     },
+    service,
     store::{
         self,
         ledger::{EntryRow, Filter},
@@ -155,9 +156,7 @@ async fn record_contribution(
         &req.note,
         req.external_reference.as_deref(),
     )?;
-    let row = store::ledger::record_manual(&state.db, &admin.actor(), &contribution, req.pledge_id)
-        .await?;
-    published(&state).await;
+    let row = service::ledger::record(&state, &admin.actor(), &contribution, req.pledge_id).await?;
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }
 
@@ -180,7 +179,6 @@ async fn void_contribution(
 ) -> Result<(StatusCode, axum::Json<EntryView>)> {
     let reason =
         text("reason", &req.reason, 1, 1000, true).map_err(|e| Error::Validation(vec![e]))?;
-    let row = store::ledger::void_manual(&state.db, &admin.actor(), id, &reason).await?;
-    published(&state).await;
+    let row = service::ledger::void(&state, &admin.actor(), id, &reason).await?;
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }

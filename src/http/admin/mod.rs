@@ -80,15 +80,6 @@ impl<T: ToSchema> Paged<T> {
     }
 }
 
-/// Refreshes the public snapshot after a committed write, so this replica's
-/// public views show it at once. A failure is logged, not returned: the
-/// write itself succeeded, and the poller will catch up.
-pub async fn published(state: &AppState) {
-    if let Err(e) = state.public.refresh().await {
-        tracing::warn!(error = %e, "public snapshot refresh failed after a write");
-    }
-}
-
 /// For optional fields that may be explicitly set to null in a PATCH:
 /// absent → None, null → Some(None), value → Some(Some(v)).
 pub fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>

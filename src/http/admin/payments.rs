@@ -3,20 +3,19 @@
 use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{ledger::EntryView, published};
+use super::ledger::EntryView;
 use crate::{
-    domain::{ledger::EntryKind, pledge::Source},
     error::{Error, Result},
     http::{
         AppState,
         extract::{Admin, Json, Owner, Path, Query},
     },
     payments::{catalogue, events},
-    store::{self, ledger::NewEntry},
+    service,
+    store::{self},
 };
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -48,59 +47,14 @@ async fn refund_payment(
     Path(entry_id): Path<i64>,
     Json(req): Json<RefundRequest>,
 ) -> Result<(StatusCode, axum::Json<EntryView>)> {
-    let gateway = state.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
-    let payment = store::stripe::payment_by_entry(&state.db, entry_id)
-        .await?
-        .ok_or(Error::NotFound("Stripe payment"))?;
-    let charge = payment.charge_id.as_deref().ok_or(Error::conflict(
-        "entry",
-        "this payment has no charge to refund",
-    ))?;
-    let refunded = gateway.charge_refunded_amount(charge).await?;
-    let remaining = payment.amount_minor - refunded;
-    let amount = req.amount_minor.unwrap_or(remaining);
-    if amount <= 0 || amount > remaining {
-        return Err(Error::field(
-            "amount_minor",
-            format!("must be between 1 and the {remaining} not yet refunded"),
-        ));
-    }
-    // The same request retried (the answer lost, say) has the same key.
-    let key = format!("refund-{entry_id}-{refunded}-{amount}");
-    let refund = gateway
-        .refund(&payment.payment_intent, Some(amount), &key)
-        .await?;
-    let entry = NewEntry {
-        kind: EntryKind::Refund,
-        amount_minor: -refund.amount,
-        currency: payment.currency,
-        pledge_id: payment.pledge_id,
-        supporter_id: payment.supporter_id,
-        tier_id: payment.tier_id,
-        source: Source::Stripe,
-        external_ref: refund.id.to_string(),
-        occurred_at: store::now(),
-        note: if req.reason.is_empty() {
-            "refund".into()
-        } else {
-            req.reason.clone()
-        },
-        reverses_entry_id: None,
-        created_by: Some(admin.email.clone()),
-    };
-    store::stripe::record_entries(&state.db, std::slice::from_ref(&entry)).await?;
-    store::audit::record(
-        &state.db,
+    let row = service::payments::refund(
+        &state,
         &admin.actor(),
-        "payment.refund",
-        "ledger_entry",
         entry_id,
-        json!({"amount_minor": amount, "refund": refund.id.to_string(), "reason": req.reason}),
+        req.amount_minor,
+        &req.reason,
     )
     .await?;
-    published(&state).await;
-    let row =
-        store::ledger::get_by_reference(&state.db, Source::Stripe, refund.id.as_str()).await?;
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }
 

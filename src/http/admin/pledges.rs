@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{Paged, page, published};
+use super::{Paged, page};
 use crate::{
     domain::{
         money::{Money, MoneyView},
@@ -20,7 +20,7 @@ use crate::{
         AppState,
         extract::{Admin, Json, Owner, Path, Query},
     },
-    payments::events,
+    service,
     store::{
         self, now,
         pledges::{NewPledge, PledgeRow},
@@ -122,8 +122,7 @@ async fn create_pledge(
         amount_minor: req.amount_minor,
         started_at,
     };
-    let row = store::pledges::create(&state.db, &admin.actor(), &new).await?;
-    published(&state).await;
+    let row = service::pledges::create(&state, &admin.actor(), &new).await?;
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }
 
@@ -155,23 +154,7 @@ async fn cancel_pledge(
 ) -> Result<axum::Json<PledgeView>> {
     let reason =
         text("reason", &req.reason, 0, 1000, true).map_err(|e| Error::Validation(vec![e]))?;
-    let pledge = store::pledges::get(&state.db, id).await?;
-    if pledge.status == PledgeStatus::Canceled {
-        return Err(Error::conflict("status", "the pledge is already canceled"));
-    }
-    let row = match (pledge.source, pledge.external_ref.as_deref()) {
-        (Source::Stripe, Some(subscription)) => {
-            let gateway = state.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
-            gateway
-                .cancel_subscription(subscription, req.at_period_end)
-                .await?;
-            events::sync_subscription(&state.db, gateway, subscription).await?;
-            store::audit::record(&state.db, &admin.actor(), "pledge.cancel", "pledge", id,
-                serde_json::json!({"at_period_end": req.at_period_end, "reason": reason, "subscription": subscription})).await?;
-            store::pledges::get(&state.db, id).await?
-        }
-        _ => store::pledges::cancel(&state.db, &admin.actor(), id, now(), &reason).await?,
-    };
-    published(&state).await;
+    let row =
+        service::pledges::cancel(&state, &admin.actor(), id, req.at_period_end, &reason).await?;
     Ok(axum::Json(row.into()))
 }

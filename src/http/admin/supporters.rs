@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{PageQuery, Paged, page, published};
+use super::{PageQuery, Paged, page};
 use crate::{
     domain::{
         logo::LogoVariant,
@@ -144,8 +144,7 @@ async fn create_patron(
     Json(req): Json<CreatePatron>,
 ) -> Result<(StatusCode, axum::Json<SupporterView>)> {
     let draft = PatronDraft::parse(&req.email, &req.display_name, req.visibility)?;
-    let row = store::supporters::create_patron(&state.db, &admin.actor(), &draft).await?;
-    published(&state).await;
+    let row = crate::service::supporters::create_patron(&state, &admin.actor(), &draft).await?;
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }
 
@@ -227,9 +226,7 @@ async fn create_sponsor(
         req.paid_through.map(Day::date),
         req.logo_ref.as_deref(),
     )?;
-    draft.check_blocklist(&state.settings.sponsors.domain_blocklist)?;
-    let row = store::supporters::create_sponsor(&state.db, &admin.actor(), &draft).await?;
-    published(&state).await;
+    let row = crate::service::sponsors::create(&state, &admin.actor(), &draft).await?;
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }
 
@@ -306,10 +303,8 @@ async fn set_paid_through(
     Json(req): Json<PaidThrough>,
 ) -> Result<axum::Json<SupporterView>> {
     let paid_through = req.paid_through.map(Day::date);
-    let row =
-        store::supporters::set_paid_through(&state.db, &admin.actor(), id, paid_through).await?;
-    crate::service::sponsors::sweep_publication(&state).await;
-    published(&state).await;
+    let row = crate::service::sponsors::set_paid_through(&state, &admin.actor(), id, paid_through)
+        .await?;
     Ok(axum::Json(row.into()))
 }
 
@@ -347,18 +342,16 @@ async fn upload_logo(
     Query(q): Query<LogoQuery>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, axum::Json<LogoView>)> {
-    let logo = crate::http::pages::parse_logo(&state, body, q.alt_text).await?;
     let variant = q.variant.unwrap_or(LogoVariant::Light);
-    store::logos::put(
-        &state.db,
+    let logo = crate::service::sponsors::upload_logo(
+        &state,
         &admin.actor(),
         id,
         variant,
-        &logo,
-        store::logos::Upload::ByAdmin,
+        body,
+        q.alt_text,
     )
     .await?;
-    published(&state).await;
     Ok((
         StatusCode::CREATED,
         axum::Json(LogoView {
@@ -379,8 +372,7 @@ async fn approve_logo(
     Owner(admin): Owner,
     Path(id): Path<i64>,
 ) -> Result<StatusCode> {
-    store::logos::approve(&state.db, &admin.actor(), id).await?;
-    published(&state).await;
+    crate::service::sponsors::approve_logo(&state, &admin.actor(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
