@@ -46,7 +46,7 @@ pub async fn cancel(
                 serde_json::json!({"at_period_end": at_period_end, "reason": reason, "subscription": subscription})).await?;
             store::pledges::get(&ctx.db, id).await?
         }
-        _ => store::pledges::cancel(&ctx.db, actor, id, now(), &reason).await?,
+        _ => store::pledges::cancel(&ctx.db, actor, id, now(), reason).await?,
     };
     ctx.after_commit_now(Effects::PUBLIC).await;
     Ok(row)
