@@ -256,15 +256,12 @@ pub(crate) async fn run(
         .map(|l| parse_locale("locale", l))
         .transpose()
         .map_err(|e| Error::Validation(vec![e]))?;
-    checkout::start(
-        &state.db,
-        gateway,
-        &state.settings.stripe,
-        &key,
-        &hash,
+    let start = checkout::Start {
+        idempotency_key: &key,
+        request_hash: &hash,
         checkout,
-        locale.as_deref(),
-        &req.return_to,
-    )
-    .await
+        locale: locale.as_deref(),
+        return_to: &req.return_to,
+    };
+    checkout::start(&state.db, gateway, &state.settings.stripe, start).await
 }

@@ -8,14 +8,14 @@ use crate::{
     domain::pledge::monthly_recurring,
     error::{Error, Result},
     store,
-    store::jobs::FundingDay,
+    store::history::FundingDay,
 };
 
 pub async fn run(ctx: &Context, slot: DateTime<Utc>) -> Result<String> {
     let day = slot.date_naive();
     // The true figures, for admins: no privacy threshold applies here.
     let facts = store::funding::facts(&ctx.db, day, ctx.settings.sponsors.grace_days).await?;
-    let kept = store::jobs::record_funding_day(
+    let kept = store::history::record_funding_day(
         &ctx.db,
         &FundingDay {
             day,

@@ -11,7 +11,7 @@ use crate::{
     context::Context,
     error::Result,
     payments::{envelope::Event, events},
-    store::{self, jobs::Mismatch},
+    store::{self, reconciliation::Mismatch},
 };
 
 /// The created time of the newest event seen, as a Unix timestamp.
@@ -72,11 +72,12 @@ pub async fn run(ctx: &Context, slot: DateTime<Utc>) -> Result<String> {
     store::jobs::set_state(&ctx.db, CURSOR, &newest.to_string()).await?;
 
     // Subscriptions against pledges.
-    let pledges: HashMap<String, store::jobs::StripePledge> = store::jobs::stripe_pledges(&ctx.db)
-        .await?
-        .into_iter()
-        .map(|p| (p.external_ref.clone(), p))
-        .collect();
+    let pledges: HashMap<String, store::stripe::StripePledge> =
+        store::stripe::stripe_pledges(&ctx.db)
+            .await?
+            .into_iter()
+            .map(|p| (p.external_ref.clone(), p))
+            .collect();
     let mut seen = std::collections::HashSet::new();
     let mut mismatches = Vec::new();
     let detected_at = store::now();
@@ -154,7 +155,7 @@ pub async fn run(ctx: &Context, slot: DateTime<Utc>) -> Result<String> {
             ));
         }
     }
-    store::jobs::record_mismatches(&ctx.db, &mismatches).await?;
+    store::reconciliation::record_mismatches(&ctx.db, &mismatches).await?;
     Ok(format!(
         "{} events read, {applied} applied that we had missed; {} subscriptions compared, {} mismatches",
         found.len(),

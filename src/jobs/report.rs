@@ -21,10 +21,10 @@ pub async fn run(ctx: &Context, slot: DateTime<Utc>) -> Result<String> {
         .first()
         .ok_or_else(|| Error::internal("a one-month report without its month"))?;
     let (failed, recovered) =
-        store::jobs::payment_issue_counts(&ctx.db, last.start(), last.end()).await?;
+        store::stripe::payment_issue_counts(&ctx.db, last.start(), last.end()).await?;
     let today = slot.date_naive();
     let renewals =
-        store::jobs::sponsor_terms_ending(&ctx.db, today, today + chrono::Duration::days(30))
+        store::supporters::sponsor_terms_ending(&ctx.db, today, today + chrono::Duration::days(30))
             .await?;
     let base = crate::links::public_base(&ctx.db, &ctx.settings).await?;
     let context = json!({

@@ -5,7 +5,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{context::Context, domain::supporter::visible_paid_through, error::Result, store};
+use crate::{
+    context::Context, domain::supporter::visible_paid_through, error::Result, service, store,
+};
 
 /// Terms that ended longer ago than this are not announced any more (a
 /// first start on old data does not mail every sponsor who ever left).
@@ -15,8 +17,8 @@ pub async fn run(ctx: &Context, slot: DateTime<Utc>) -> Result<String> {
     let today = slot.date_naive();
     let days = chrono::Duration::days;
     let until = today + days(ctx.settings.jobs.sponsor_reminder_days);
-    let ending = store::jobs::sponsor_terms_ending(&ctx.db, today, until).await?;
-    store::jobs::queue_renewal_reminders(&ctx.db, today, &ending).await?;
+    let ending = store::supporters::sponsor_terms_ending(&ctx.db, today, until).await?;
+    service::sponsors::remind_renewals(ctx, today, &ending).await?;
 
     let grace = ctx.settings.sponsors.grace_days;
     let changes = store::supporters::sweep_publication(&ctx.db, today, grace).await?;
@@ -25,13 +27,13 @@ pub async fn run(ctx: &Context, slot: DateTime<Utc>) -> Result<String> {
     }
     // Shown while paid_through >= cutoff; ended the day before it.
     let cutoff = visible_paid_through(today, grace);
-    let ended = store::jobs::sponsor_terms_ending(
+    let ended = store::supporters::sponsor_terms_ending(
         &ctx.db,
         cutoff - days(ANNOUNCE_WITHIN_DAYS),
         cutoff - days(1),
     )
     .await?;
-    store::jobs::queue_sponsorships_ended(&ctx.db, &ended).await?;
+    service::sponsors::announce_ended(ctx, &ended).await?;
     Ok(format!(
         "{} renewal reminders due, {} publication changes, {} ended sponsorships announced",
         ending.len(),

@@ -22,7 +22,7 @@ use crate::{
         tier::{Interval, TierKind},
     },
     error::{Error, Result},
-    store::{self, Db, stripe::NewCheckout},
+    store::{self, Db, stripe::NewCheckout, tiers::TierRow},
 };
 
 /// A validated checkout request.
@@ -55,6 +55,25 @@ impl Checkout {
             Checkout::Patron { .. } => "patron",
             Checkout::Gift { .. } => "gift",
             Checkout::Sponsor { .. } => "sponsor",
+        }
+    }
+
+    /// Who pays: their email address and the name they go by.
+    fn payer(&self) -> (&str, &str) {
+        match self {
+            Checkout::Patron {
+                email,
+                display_name,
+                ..
+            }
+            | Checkout::Gift {
+                email,
+                display_name,
+                ..
+            } => (&email.address, display_name),
+            Checkout::Sponsor { sponsor, .. } => {
+                (&sponsor.contact_email.address, &sponsor.company_name)
+            }
         }
     }
 
@@ -105,29 +124,28 @@ pub enum Started {
     UnderReview,
 }
 
+/// A checkout to start, with what makes it idempotent.
+pub struct Start<'a> {
+    /// The caller's Idempotency-Key (or a fresh one).
+    pub idempotency_key: &'a str,
+    /// A hash of the request: the same key with another request conflicts.
+    pub request_hash: &'a str,
+    pub checkout: Checkout,
+    pub locale: Option<&'a str>,
+    pub return_to: &'a ReturnTo,
+}
+
 /// Starts this checkout request: a Checkout URL, or an invoice application
 /// left for the owners to review.
-// One caller (`http::checkout::run`), which has every argument at hand.
-#[allow(clippy::too_many_arguments)]
 pub async fn start(
     db: &Db,
     gateway: &Gateway,
     settings: &StripeSettings,
-    idempotency_key: &str,
-    request_hash: &str,
-    checkout: Checkout,
-    locale: Option<&str>,
-    return_to: &ReturnTo,
+    req: Start<'_>,
 ) -> Result<Started> {
+    let checkout = &req.checkout;
     let campaign = store::campaign::get(db).await?;
     let currency: Currency = campaign.currency;
-    let mut urls = urls(settings, campaign.public_base_url.as_deref())?;
-    if let Some(success) = &return_to.success {
-        urls.success.clone_from(success);
-    }
-    if let Some(cancel) = &return_to.cancel {
-        urls.cancel.clone_from(cancel);
-    }
     let by_invoice = matches!(
         checkout,
         Checkout::Sponsor {
@@ -135,64 +153,13 @@ pub async fn start(
             ..
         }
     );
-
-    let tier = match checkout.tier_id() {
-        Some(id) => {
-            let tier = store::tiers::get(db, id)
-                .await
-                .map_err(|_| Error::field("tier_id", "no such tier"))?;
-            let wanted = if matches!(checkout, Checkout::Sponsor { .. }) {
-                TierKind::Sponsor
-            } else {
-                TierKind::Patron
-            };
-            if tier.archived || tier.kind != wanted {
-                return Err(Error::field(
-                    "tier_id",
-                    format!("must be an active {wanted} tier"),
-                ));
-            }
-            if by_invoice && tier.interval != Interval::Year {
-                return Err(Error::field(
-                    "pay_by",
-                    "invoices are for yearly sponsor tiers; pay by card",
-                ));
-            }
-            if let Some(slots) = tier.slots
-                && store::stripe::slots_taken(db, tier.id).await? >= slots
-            {
-                return Err(Error::conflict("tier_id", "this tier is sold out"));
-            }
-            Some(tier)
-        }
-        None => None,
-    };
-    let amount = match (&checkout, &tier) {
-        (Checkout::Patron { amount_minor, .. }, Some(t)) => t
-            .draft()
-            .pledge_amount(*amount_minor)
-            .map_err(|m| Error::field("amount_minor", m))?,
-        (Checkout::Gift { amount_minor, .. }, _) => {
-            if *amount_minor < settings.one_time_min_minor {
-                return Err(Error::field(
-                    "amount_minor",
-                    format!(
-                        "a one-time gift is at least {}",
-                        settings.one_time_min_minor
-                    ),
-                ));
-            }
-            *amount_minor
-        }
-        (_, Some(t)) => t.amount_minor,
-        (_, None) => return Err(Error::field("tier_id", "is required")),
-    };
-
+    let tier = tier_for(db, checkout, by_invoice).await?;
+    let amount = amount_for(checkout, tier.as_ref(), settings)?;
     let row = store::stripe::claim_checkout(
         db,
         &NewCheckout {
-            idempotency_key,
-            request_hash,
+            idempotency_key: req.idempotency_key,
+            request_hash: req.request_hash,
             purpose: checkout.purpose(),
             tier_id: tier.as_ref().map(|t| t.id),
             amount_minor: amount,
@@ -201,7 +168,7 @@ pub async fn start(
         },
     )
     .await?;
-    if row.request_hash != request_hash {
+    if row.request_hash != req.request_hash {
         return Err(Error::conflict(
             "Idempotency-Key",
             "this key was used for a different request",
@@ -210,50 +177,10 @@ pub async fn start(
     if let (Some(url), "open" | "completed") = (&row.url, row.status.as_str()) {
         return Ok(Started::Pay(url.clone()));
     }
-
-    // The supporter: found again on a retry, else created now. An existing
-    // patron is found, never changed (not even their language).
-    let (email, name) = match &checkout {
-        Checkout::Patron {
-            email,
-            display_name,
-            ..
-        }
-        | Checkout::Gift {
-            email,
-            display_name,
-            ..
-        } => (email.address.clone(), display_name.clone()),
-        Checkout::Sponsor { sponsor, .. } => (
-            sponsor.contact_email.address.clone(),
-            sponsor.company_name.clone(),
-        ),
-    };
     let supporter_id = match row.supporter_id {
         Some(id) => id,
         None => {
-            let id = match &checkout {
-                Checkout::Patron {
-                    email,
-                    display_name,
-                    visibility,
-                    ..
-                }
-                | Checkout::Gift {
-                    email,
-                    display_name,
-                    visibility,
-                    ..
-                } => {
-                    store::stripe::upsert_patron(db, email, display_name, *visibility, locale)
-                        .await?
-                }
-                Checkout::Sponsor { sponsor, .. } => {
-                    store::supporters::apply_sponsor(db, sponsor, locale, by_invoice)
-                        .await?
-                        .id
-                }
-            };
+            let id = new_supporter(db, checkout, req.locale, by_invoice).await?;
             store::stripe::set_checkout_supporter(db, row.id, id).await?;
             id
         }
@@ -263,7 +190,15 @@ pub async fn start(
         // whatever address was typed. `invoice_approved` makes it.
         return Ok(Started::UnderReview);
     }
-    let customer = customer_for(db, gateway, supporter_id, &email, &name).await?;
+    let mut urls = urls(settings, campaign.public_base_url.as_deref())?;
+    if let Some(success) = &req.return_to.success {
+        urls.success.clone_from(success);
+    }
+    if let Some(cancel) = &req.return_to.cancel {
+        urls.cancel.clone_from(cancel);
+    }
+    let (email, name) = checkout.payer();
+    let customer = customer_for(db, gateway, supporter_id, email, name).await?;
     let metadata = metadata(
         row.id,
         supporter_id,
@@ -312,6 +247,98 @@ pub async fn start(
     store::stripe::open_checkout(db, row.id, &session_id, &url)
         .await
         .map(Started::Pay)
+}
+
+/// The tier a checkout pays for, checked: active, of the right kind,
+/// yearly for an invoice, and not sold out.
+async fn tier_for(db: &Db, checkout: &Checkout, by_invoice: bool) -> Result<Option<TierRow>> {
+    let Some(id) = checkout.tier_id() else {
+        return Ok(None);
+    };
+    let tier = store::tiers::get(db, id)
+        .await
+        .map_err(|_| Error::field("tier_id", "no such tier"))?;
+    let wanted = if matches!(checkout, Checkout::Sponsor { .. }) {
+        TierKind::Sponsor
+    } else {
+        TierKind::Patron
+    };
+    if tier.archived || tier.kind != wanted {
+        return Err(Error::field(
+            "tier_id",
+            format!("must be an active {wanted} tier"),
+        ));
+    }
+    if by_invoice && tier.interval != Interval::Year {
+        return Err(Error::field(
+            "pay_by",
+            "invoices are for yearly sponsor tiers; pay by card",
+        ));
+    }
+    if let Some(slots) = tier.slots
+        && store::stripe::slots_taken(db, tier.id).await? >= slots
+    {
+        return Err(Error::conflict("tier_id", "this tier is sold out"));
+    }
+    Ok(Some(tier))
+}
+
+/// What the checkout charges: the patron's chosen amount within the tier's
+/// rules, a gift of at least the configured minimum, else the tier's price.
+fn amount_for(
+    checkout: &Checkout,
+    tier: Option<&TierRow>,
+    settings: &StripeSettings,
+) -> Result<i64> {
+    match (checkout, tier) {
+        (Checkout::Patron { amount_minor, .. }, Some(t)) => t
+            .draft()
+            .pledge_amount(*amount_minor)
+            .map_err(|m| Error::field("amount_minor", m)),
+        (Checkout::Gift { amount_minor, .. }, _) => {
+            if *amount_minor < settings.one_time_min_minor {
+                return Err(Error::field(
+                    "amount_minor",
+                    format!(
+                        "a one-time gift is at least {}",
+                        settings.one_time_min_minor
+                    ),
+                ));
+            }
+            Ok(*amount_minor)
+        }
+        (_, Some(t)) => Ok(t.amount_minor),
+        (_, None) => Err(Error::field("tier_id", "is required")),
+    }
+}
+
+/// The supporter a first attempt of a checkout pays as. An existing patron
+/// is found, never changed (not even their language); a sponsor applies.
+async fn new_supporter(
+    db: &Db,
+    checkout: &Checkout,
+    locale: Option<&str>,
+    by_invoice: bool,
+) -> Result<i64> {
+    Ok(match checkout {
+        Checkout::Patron {
+            email,
+            display_name,
+            visibility,
+            ..
+        }
+        | Checkout::Gift {
+            email,
+            display_name,
+            visibility,
+            ..
+        } => store::stripe::upsert_patron(db, email, display_name, *visibility, locale).await?,
+        Checkout::Sponsor { sponsor, .. } => {
+            store::supporters::apply_sponsor(db, sponsor, locale, by_invoice)
+                .await?
+                .id
+        }
+    })
 }
 
 /// An owner approved a sponsor: if it applied to pay by invoice, the

@@ -13,7 +13,13 @@ use crate::{
         text,
     },
     error::{Error, Result},
-    store::{self, audit::Actor, logos::Upload, supporters::SupporterRow},
+    store::{
+        self,
+        audit::Actor,
+        logos::Upload,
+        outbox::AdminAudience,
+        supporters::{SponsorTerm, SupporterRow},
+    },
 };
 
 /// An owner's review of a sponsor: approve (it shows publicly while paid),
@@ -221,6 +227,51 @@ pub async fn set_paid_through(
     sweep_publication(ctx).await;
     ctx.after_commit_now(Effects::PUBLIC).await;
     Ok(row)
+}
+
+/// Reminds each sponsor whose term ends soon, once per sponsor and term.
+pub async fn remind_renewals(ctx: &Context, today: NaiveDate, terms: &[SponsorTerm]) -> Result<()> {
+    let mut tx = ctx.db.begin_write().await?;
+    for term in terms {
+        let context = json!({
+            "sponsor_name": term.name,
+            "tier_name": term.tier_name,
+            "paid_through": term.paid_through.to_string(),
+            "days_left": (term.paid_through - today).num_days(),
+        });
+        let cause = format!("sponsor_expiring:{}:{}", term.id, term.paid_through);
+        tx.mail_supporter(term.id, &cause, "sponsor_expiring", context)
+            .await?;
+    }
+    tx.commit().await?;
+    ctx.after_commit(Effects::MAIL);
+    Ok(())
+}
+
+/// Tells each sponsor whose term ended, and the owners, once per sponsor
+/// and term.
+pub async fn announce_ended(ctx: &Context, terms: &[SponsorTerm]) -> Result<()> {
+    let mut tx = ctx.db.begin_write().await?;
+    for term in terms {
+        let context = json!({
+            "sponsor_name": term.name,
+            "tier_name": term.tier_name,
+            "paid_through": term.paid_through.to_string(),
+        });
+        let cause = format!("sponsor_ended:{}:{}", term.id, term.paid_through);
+        tx.mail_supporter(term.id, &cause, "sponsor_ended", context.clone())
+            .await?;
+        tx.mail_admins(
+            AdminAudience::Owners,
+            &cause,
+            "sponsor_ended_admin",
+            context,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    ctx.after_commit(Effects::MAIL);
+    Ok(())
 }
 
 /// One publication sweep; also run right after an admin's sponsor decision,

@@ -534,3 +534,32 @@ pub async fn sweep_publication(
     });
     Ok(changes)
 }
+
+/// An approved sponsor and the end of its paid term.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct SponsorTerm {
+    pub id: i64,
+    pub name: String,
+    pub tier_name: Option<String>,
+    pub paid_through: NaiveDate,
+}
+
+/// Approved sponsors whose paid term ends between `from` and `to`.
+pub async fn sponsor_terms_ending(
+    db: &Db,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<SponsorTerm>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, SponsorTerm>(
+            "SELECT s.id, s.display_name AS name, t.name AS tier_name, s.paid_through FROM supporters s \
+             LEFT JOIN tiers t ON t.id = s.tier_id WHERE s.kind = 'sponsor' AND s.sponsor_status = 'approved' \
+             AND s.paid_through >= $1 AND s.paid_through <= $2 ORDER BY s.paid_through, s.id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}

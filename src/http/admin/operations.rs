@@ -22,9 +22,7 @@ use crate::{
     jobs::{self, JobHealth},
     service,
     store::{
-        self,
-        jobs::{FundingDay, JobRun, Mismatch},
-        outbox::OutboxRow,
+        self, history::FundingDay, jobs::JobRun, outbox::OutboxRow, reconciliation::Mismatch,
         tasks::TaskRow,
     },
 };
@@ -200,7 +198,7 @@ async fn reconciliation(
     State(state): State<AppState>,
     _: Admin,
 ) -> Result<axum::Json<ReconciliationView>> {
-    let (run_slot, mismatches) = store::jobs::latest_mismatches(&state.db).await?;
+    let (run_slot, mismatches) = store::reconciliation::latest_mismatches(&state.db).await?;
     Ok(axum::Json(ReconciliationView {
         run_slot,
         mismatches,
@@ -231,6 +229,6 @@ async fn funding_history(
 ) -> Result<axum::Json<HistoryView>> {
     let (from, to) = Day::range(q.from, q.to, 365, Utc::now().date_naive())?;
     Ok(axum::Json(HistoryView {
-        days: store::jobs::funding_days(&state.db, from, to).await?,
+        days: store::history::funding_days(&state.db, from, to).await?,
     }))
 }

@@ -352,3 +352,24 @@ pub async fn record_entries(db: &Db, entries: &[NewEntry]) -> Result<usize> {
     }
     Ok(booked)
 }
+
+/// Payments that failed during `[from, to)`, and failed ones recovered then.
+pub async fn payment_issue_counts(
+    db: &Db,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<(i64, i64)> {
+    let counts = db_run!(db, |pool| {
+        sqlx::query_as::<_, (i64, i64)>(
+            "SELECT \
+               CAST(COALESCE(SUM(CASE WHEN first_failed_at >= $1 AND first_failed_at < $2 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+               CAST(COALESCE(SUM(CASE WHEN recovered_at >= $1 AND recovered_at < $2 THEN 1 ELSE 0 END), 0) AS BIGINT) \
+             FROM payment_issues",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_one(pool)
+        .await?
+    });
+    Ok(counts)
+}

@@ -143,3 +143,23 @@ pub async fn pledge_by_subscription(db: &Db, subscription_id: &str) -> Result<Op
     });
     Ok(row)
 }
+
+/// What our Stripe pledges say, for comparison with Stripe's subscriptions.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StripePledge {
+    pub id: i64,
+    pub external_ref: String,
+    pub status: String,
+    pub amount_minor: i64,
+}
+
+pub async fn stripe_pledges(db: &Db) -> Result<Vec<StripePledge>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, StripePledge>(
+            "SELECT id, external_ref, status, amount_minor FROM pledges WHERE source = 'stripe' ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}
