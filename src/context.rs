@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     auth::token::TokenKeys, config::Settings, heavy::HeavyPools, mail::Mailer,
-    mail::templates::Templates, payments::Gateway, queue::Waker, snapshot::PublicCache, store::Db,
+    mail::templates::Templates, payments::Gateway, snapshot::PublicCache, store::Db,
 };
 
 pub struct Context {
@@ -67,6 +67,21 @@ impl Context {
         if effects.tasks {
             self.tasks.wake();
         }
+    }
+}
+
+/// Wakes this replica's task worker (after a commit that queued a task).
+#[derive(Debug, Default, Clone)]
+pub struct Waker(Arc<tokio::sync::Notify>);
+
+impl Waker {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+
+    /// What the worker waits on.
+    pub(crate) fn notified(&self) -> Arc<tokio::sync::Notify> {
+        self.0.clone()
     }
 }
 

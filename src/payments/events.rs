@@ -330,12 +330,10 @@ async fn apply(ctx: &Context, gateway: &Gateway, event: &Event) -> Result<Effect
             invoice_paid(ctx, gateway, invoice, event.created).await
         }
         EventObject::InvoicePaymentFailed(invoice) => {
-            payment_issue(db, gateway, invoice, false, event).await?;
-            Ok(Effects::MAIL | Effects::PUBLIC)
+            payment_issue(ctx, gateway, invoice, false, event).await
         }
         EventObject::InvoicePaymentActionRequired(invoice) => {
-            payment_issue(db, gateway, invoice, true, event).await?;
-            Ok(Effects::MAIL | Effects::PUBLIC)
+            payment_issue(ctx, gateway, invoice, true, event).await
         }
         EventObject::ChargeRefunded(charge) => {
             charge_refunded(db, gateway, charge).await?;
@@ -356,16 +354,17 @@ async fn apply(ctx: &Context, gateway: &Gateway, event: &Event) -> Result<Effect
 
 /// A renewal failed or waits for the payer: the pledge's state follows the
 /// subscription, and the payer gets one email per invoice saying how to fix
-/// it, committed with the event's processed mark.
+/// it.
 async fn payment_issue(
-    db: &Db,
+    ctx: &Context,
     gateway: &Gateway,
     invoice: &Invoice,
     action_required: bool,
     event: &Event,
-) -> Result<()> {
+) -> Result<Effects> {
+    let db = &ctx.db;
     let Some(invoice_id) = invoice.id.as_ref().map(|i| i.to_string()) else {
-        return Ok(());
+        return Ok(Effects::NONE);
     };
     let pledge = match subscription_of(invoice) {
         Some(sub) => {
@@ -381,8 +380,8 @@ async fn payment_issue(
             None => None,
         },
     };
-    store::stripe::record_payment_issue(
-        db,
+    service::payments::payment_issue(
+        ctx,
         &store::stripe::PaymentIssue {
             invoice_id,
             supporter_id,
@@ -394,10 +393,8 @@ async fn payment_issue(
             hosted_url: invoice.hosted_invoice_url.clone(),
             action_required,
         },
-        event.id.as_str(),
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 fn subscription_of(invoice: &Invoice) -> Option<String> {

@@ -12,7 +12,6 @@ mod tasks;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use serde::{Serialize, de::DeserializeOwned};
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use tasks::{ApplyEvent, SettleFee, SyncSubscription, SyncTier};
@@ -57,21 +56,11 @@ pub fn backoff(base_secs: u64, cap_secs: u64, attempts: i32) -> chrono::Duration
 
 const BATCH: i64 = 20;
 
-/// Wakes this replica's task worker (after a commit that queued a task).
-#[derive(Debug, Default, Clone)]
-pub struct Waker(Arc<Notify>);
-
-impl Waker {
-    pub fn wake(&self) {
-        self.0.notify_one();
-    }
-}
-
 /// Runs due tasks on this replica until shutdown: at once when woken, else
 /// every `queue.poll_secs`.
 pub fn spawn_worker(ctx: Arc<Context>, shutdown: CancellationToken) {
     let poll = Duration::from_secs(ctx.settings.queue.poll_secs.max(1));
-    let wake = ctx.tasks.0.clone();
+    let wake = ctx.tasks.notified();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -13,7 +13,7 @@ use crate::{
         self, Tx,
         audit::Actor,
         ledger::{EntryRow, NewEntry},
-        stripe::{PaymentFee, StripePayment},
+        stripe::{PaymentFee, PaymentIssue, StripePayment},
     },
     tx_run,
 };
@@ -68,6 +68,45 @@ async fn receipt(tx: &mut Tx, supporter: i64, p: &StripePayment) -> Result<()> {
     let cause = format!("{template}:{}", p.reference);
     tx.mail_supporter(supporter, &cause, template, context)
         .await
+}
+
+/// Records that Stripe could not collect an invoice (or waits for the payer
+/// to confirm it with their bank) and, in the same commit, the email that
+/// tells the payer how to fix it, once per invoice and kind. An invoice
+/// paid already (its events came out of order) is recorded as recovered
+/// and mails nobody.
+pub async fn payment_issue(ctx: &Context, issue: &PaymentIssue) -> Result<Effects> {
+    let mut tx = ctx.db.begin_write().await?;
+    let paid = store::stripe::entry_for(&mut tx, &issue.invoice_id)
+        .await?
+        .is_some();
+    store::stripe::insert_payment_issue(&mut tx, issue, paid).await?;
+    let mut effects = Effects::PUBLIC;
+    if !paid && let Some(supporter) = issue.supporter_id {
+        let tier_name = match issue.tier_id {
+            Some(tier) => store::stripe::tier_brief(&mut tx, tier).await?.map(|t| t.0),
+            None => None,
+        };
+        let template = if issue.action_required {
+            "action_required"
+        } else {
+            "payment_failed"
+        };
+        let mut context = json!({
+            "amount": Money::new(issue.amount_minor, issue.currency).view().display,
+            "tier_name": tier_name,
+        });
+        if let Some(url) = &issue.hosted_url {
+            context["action_url"] = json!(url);
+            context["fix_url"] = json!(url);
+        }
+        let cause = format!("{template}:{}", issue.invoice_id);
+        tx.mail_supporter(supporter, &cause, template, context)
+            .await?;
+        effects |= Effects::MAIL;
+    }
+    tx.commit().await?;
+    Ok(effects)
 }
 
 /// Finds the charge behind a booked payment and books the fee Stripe kept

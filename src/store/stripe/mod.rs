@@ -21,7 +21,6 @@ pub use subscriptions::*;
 
 /// What every part of this module uses.
 mod prelude {
-    pub(super) use super::events::mark_processed;
     pub(super) use chrono::{DateTime, NaiveDate, Utc};
     pub(super) use serde_json::json;
 

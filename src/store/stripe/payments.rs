@@ -223,25 +223,17 @@ pub struct PaymentIssue {
     pub action_required: bool,
 }
 
-/// Records a payment problem and, in the same commit, the email that tells
-/// the payer how to fix it (once per invoice and kind), and marks the event
-/// processed. An invoice already paid (its events came out of order) is
-/// recorded as recovered and mails nobody.
-pub async fn record_payment_issue(
-    db: &Db,
+/// Records a payment problem once per invoice; `recovered` when the
+/// invoice is paid already (its events came out of order).
+pub async fn insert_payment_issue(
+    tx: &mut Tx,
     issue: &PaymentIssue,
-    processed_event: &str,
+    recovered: bool,
 ) -> Result<()> {
-    db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
-        let paid: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM ledger_entries WHERE source = 'stripe' AND external_ref = $1",
-        )
-        .bind(&issue.invoice_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    tx_run!(tx, |conn| {
         sqlx::query(
-            "INSERT INTO payment_issues (invoice_id, supporter_id, pledge_id, amount_minor, currency, first_failed_at, recovered_at)              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (invoice_id) DO NOTHING",
+            "INSERT INTO payment_issues (invoice_id, supporter_id, pledge_id, amount_minor, currency, first_failed_at, recovered_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (invoice_id) DO NOTHING",
         )
         .bind(&issue.invoice_id)
         .bind(issue.supporter_id)
@@ -249,46 +241,11 @@ pub async fn record_payment_issue(
         .bind(issue.amount_minor)
         .bind(issue.currency.code())
         .bind(issue.occurred_at)
-        .bind(paid.map(|_| issue.occurred_at))
-        .execute(&mut *tx)
+        .bind(recovered.then_some(issue.occurred_at))
+        .execute(&mut *conn)
         .await?;
-        if paid.is_none()
-            && let Some(supporter) = issue.supporter_id
-        {
-            let tier_name: Option<String> = match issue.tier_id {
-                Some(tier) => {
-                    sqlx::query_scalar("SELECT name FROM tiers WHERE id = $1")
-                        .bind(tier)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                }
-                None => None,
-            };
-            let template = if issue.action_required {
-                "action_required"
-            } else {
-                "payment_failed"
-            };
-            let mut context = json!({
-                "amount": Money::new(issue.amount_minor, issue.currency).view().display,
-                "tier_name": tier_name,
-            });
-            if let Some(url) = &issue.hosted_url {
-                context["action_url"] = json!(url);
-                context["fix_url"] = json!(url);
-            }
-            mail_supporter!(
-                tx,
-                supporter,
-                format!("{template}:{}", issue.invoice_id),
-                template,
-                context
-            );
-        }
-        mark_processed!(&mut *tx, processed_event);
-        tx.commit().await?;
-        Ok::<_, Error>(())
-    })
+    });
+    Ok(())
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
