@@ -516,6 +516,7 @@ fn renewal(
         supporter_id: pledge.map(|p| p.supporter_id),
         tier_id: pledge.and_then(|p| p.tier_id),
         sponsor: pledge.is_some_and(|p| p.sponsor),
+        tier_label: pledge.and_then(|p| p.tier_name.clone().zip(p.tier_interval.clone())),
         paid_through: Some(at(period_end).date_naive()),
         note: invoice.number.clone().unwrap_or_default(),
     }))
@@ -585,6 +586,7 @@ fn gift(session: &CheckoutSession) -> Result<Option<StripePayment>> {
         supporter_id: meta_id(&metadata, "patronage_supporter_id"),
         tier_id: None,
         sponsor: false,
+        tier_label: None,
         paid_through: None,
         note: "one-time gift".into(),
     }))

@@ -49,9 +49,10 @@ pub async fn book(tx: &mut Tx, p: &StripePayment) -> Result<Effects> {
 
 /// The receipt for a subscription payment, or the thanks for a gift.
 async fn receipt(tx: &mut Tx, supporter: i64, p: &StripePayment) -> Result<()> {
-    let tier = match p.tier_id {
-        Some(tier) => store::stripe::tier_brief(tx, tier).await?,
-        None => None,
+    let tier = match (&p.tier_label, p.tier_id) {
+        (Some(label), _) => Some(label.clone()),
+        (None, Some(tier)) => store::stripe::tier_brief(tx, tier).await?,
+        (None, None) => None,
     };
     let (template, reference) = match &p.invoice_id {
         Some(_) if !p.note.is_empty() => ("receipt", p.note.as_str()),

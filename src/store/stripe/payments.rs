@@ -19,6 +19,8 @@ pub struct StripePayment {
     /// A sponsor's payment: it may extend the paid term, or be the first
     /// of an application.
     pub sponsor: bool,
+    /// The tier's name and interval when known already (for the receipt).
+    pub tier_label: Option<(String, String)>,
     /// For sponsors: the end of the period this payment covers.
     pub paid_through: Option<NaiveDate>,
     pub note: String,
@@ -46,9 +48,8 @@ pub async fn entry_for(tx: &mut Tx, reference: &str) -> Result<Option<i64>> {
     Ok(id)
 }
 
-/// Books a payment's gross amount, moves a sponsor's paid-through date
-/// forward and marks a failed invoice recovered. Returns the new entry, or
-/// `None` if it was booked before.
+/// Books a payment's gross amount and moves a sponsor's paid-through date
+/// forward. Returns the new entry, or `None` if it was booked before.
 pub async fn book_payment(tx: &mut Tx, p: &StripePayment) -> Result<Option<i64>> {
     let booked = tx
         .append_once(&NewEntry {
@@ -82,14 +83,6 @@ pub async fn book_payment(tx: &mut Tx, p: &StripePayment) -> Result<Option<i64>>
             .bind(now())
             .execute(&mut *conn)
             .await?;
-        }
-        if let Some(invoice) = &p.invoice_id {
-            // A payment that failed before and went through now is recovered.
-            sqlx::query("UPDATE payment_issues SET recovered_at = $2 WHERE invoice_id = $1 AND recovered_at IS NULL")
-                .bind(invoice)
-                .bind(p.occurred_at)
-                .execute(&mut *conn)
-                .await?;
         }
     });
     tx.bump_version().await?;
@@ -181,6 +174,19 @@ pub async fn settle_fee(
         .await?;
         linked
     });
+    if let Some(invoice) = invoice_id {
+        // A payment that failed before and went through is recovered (as
+        // of when it was paid); done here, off the webhook's path.
+        tx_run!(tx, |conn| {
+            sqlx::query(
+                "UPDATE payment_issues SET recovered_at = $2 WHERE invoice_id = $1 AND recovered_at IS NULL",
+            )
+            .bind(invoice)
+            .bind(occurred_at)
+            .execute(&mut *conn)
+            .await?;
+        });
+    }
     let mut booked = false;
     if let Some(fee_minor) = fee.fee_minor.filter(|f| *f != 0) {
         let external_ref = format!("{reference}:fee");

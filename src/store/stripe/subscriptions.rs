@@ -129,13 +129,18 @@ pub struct PledgeRef {
     pub tier_id: Option<i64>,
     /// The supporter is a sponsor (whose payments extend its paid term).
     pub sponsor: bool,
+    /// The tier's name and interval, for receipts.
+    pub tier_name: Option<String>,
+    pub tier_interval: Option<String>,
 }
 
 pub async fn pledge_by_subscription(db: &Db, subscription_id: &str) -> Result<Option<PledgeRef>> {
     let row = db_run!(db, |pool| {
         sqlx::query_as::<_, PledgeRef>(
-            "SELECT p.id, p.supporter_id, p.tier_id, s.kind = 'sponsor' AS sponsor FROM pledges p \
-             JOIN supporters s ON s.id = p.supporter_id WHERE p.source = 'stripe' AND p.external_ref = $1",
+            "SELECT p.id, p.supporter_id, p.tier_id, s.kind = 'sponsor' AS sponsor, \
+             t.name AS tier_name, t.interval AS tier_interval FROM pledges p \
+             JOIN supporters s ON s.id = p.supporter_id LEFT JOIN tiers t ON t.id = p.tier_id \
+             WHERE p.source = 'stripe' AND p.external_ref = $1",
         )
         .bind(subscription_id)
         .fetch_optional(pool)
