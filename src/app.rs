@@ -176,7 +176,7 @@ impl Application {
             }
         });
 
-        let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let app = http::service(state);
         let stopped = shutdown.clone();
         let server = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stopped.cancelled().await });

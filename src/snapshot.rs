@@ -520,6 +520,12 @@ impl PublicCache {
         self.current.load_full()
     }
 
+    /// The current snapshot without counting a reference: for a glance
+    /// per request, not to keep.
+    pub fn peek(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.current.load()
+    }
+
     /// Rebuilds now. Concurrent callers wait for one rebuild that started
     /// after their write, rather than each building their own.
     pub async fn refresh(&self) -> Result<()> {
