@@ -22,7 +22,7 @@ use crate::{
     mail::Mailer,
     payments::{Gateway, events, gateway::STRIPE_API_VERSION},
     snapshot::PublicCache,
-    store::{self, Db},
+    store::{self, Db, notify::Notice},
     telemetry,
 };
 
@@ -154,6 +154,17 @@ impl Application {
         );
         spawn_housekeeping(state.clone(), shutdown.clone());
         let core = state.core.clone();
+        let heard = core.clone();
+        store::notify::spawn_listener(
+            &state.db,
+            move |notice| match notice {
+                Notice::Changed => heard.public.refresh_now(),
+                Notice::Work(queue) if queue == "outbox" => heard.mailer.wake(),
+                // stripe_events: its retry worker polls and has nothing to wake.
+                Notice::Work(_) => {}
+            },
+            shutdown.clone(),
+        );
         crate::mail::outbox::spawn_worker(core.clone(), shutdown.clone());
         crate::jobs::start(core.clone(), shutdown.clone()).await?;
         spawn_publication_sweep(core.clone(), shutdown.clone());

@@ -9,6 +9,7 @@ pub mod funding;
 pub mod jobs;
 pub mod ledger;
 pub mod logos;
+pub mod notify;
 pub mod outbox;
 pub mod pledges;
 pub mod reports;
