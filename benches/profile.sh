@@ -48,23 +48,35 @@ head -n "$TOP" "$WORK/symbols" | cut -c1-160
 printf '\nshare by crate:\n'
 python3 - "$WORK/symbols" <<'PY'
 import re, sys, collections
+
+def crate(sym):
+    """The crate a demangled Rust symbol belongs to: `<A as B>::f` is A's,
+    unless A is a type parameter or from core/alloc/std, then B's;
+    `drop_in_place<X>` is X's."""
+    m = re.match(r"core::ptr::drop_in_place<(.*)>$", sym)
+    if m:
+        return crate(m[1].lstrip("&"))
+    m = re.match(r"<(.+?) as (.+?)>::", sym)
+    if m:
+        own = crate(m[1])
+        return crate(m[2]) if own in ("core", "alloc", "std", "generic") else own
+    head = re.split(r"::|<", sym.lstrip("<(&"), maxsplit=1)[0]
+    return "generic" if re.fullmatch(r"[A-Z]|\[.*|\(.*|u8|str", head) else head
+
 share = collections.Counter()
 for line in open(sys.argv[1]):
-    m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*)", line)
+    m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*?)\s*$", line)
     if not m:
         continue
     pct, dso, kind, sym = float(m[1]), m[2], m[3], m[4]
     if kind == "k":
-        crate = "kernel"
-    elif not dso.startswith("patronage"):
-        crate = dso
+        name = "kernel"
+    elif dso.startswith("patronage"):
+        name = "unknown" if sym.startswith("0x") else crate(sym)
     else:
-        name = sym.lstrip("<").replace("_<", "")
-        crate = re.split(r"::|<| as ", name, 1)[0] or "?"
-        if crate.startswith("0x"):
-            crate = "unknown"
-    share[crate] += pct
-for crate, pct in share.most_common(15):
-    print(f"{pct:6.2f}%  {crate}")
+        name = dso
+    share[name] += pct
+for name, pct in share.most_common(15):
+    print(f"{pct:6.2f}%  {name}")
 PY
 kill -TERM "$server"; wait "$server" 2>/dev/null || true

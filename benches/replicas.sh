@@ -30,12 +30,12 @@ WORK=$(mktemp -d)
 cleanup() {
   kill $(jobs -p) 2>/dev/null || true
   wait 2>/dev/null || true
-  psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" || true
+  psql "$PG_ADMIN_URL" -qc "SET client_min_messages = warning" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -qc "CREATE DATABASE $DB"
+psql "$PG_ADMIN_URL" -qc "SET client_min_messages = warning" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -qc "CREATE DATABASE $DB"
 export PATRONAGE__DATABASE__URL="${PG_ADMIN_URL%/*}/$DB"
 export PATRONAGE__AUTH__JWT_SECRET=benchmark-secret-benchmark-secret-0000
 export PATRONAGE__LOG__LEVEL=warn
