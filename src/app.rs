@@ -22,7 +22,7 @@ use crate::{
     mail::Mailer,
     payments::{Gateway, gateway::STRIPE_API_VERSION},
     snapshot::PublicCache,
-    store::{self, Db},
+    store::{self, Db, notify::Notice},
     telemetry,
 };
 
@@ -155,6 +155,17 @@ impl Application {
         );
         spawn_housekeeping(state.clone(), shutdown.clone());
         let core = state.core.clone();
+        let heard = core.clone();
+        store::notify::spawn_listener(
+            &state.db,
+            move |notice| match notice {
+                Notice::Changed => heard.public.refresh_now(),
+                Notice::Work(queue) if queue == "outbox" => heard.mailer.wake(),
+                Notice::Work(queue) if queue == "tasks" => heard.tasks.wake(),
+                Notice::Work(_) => {}
+            },
+            shutdown.clone(),
+        );
         crate::mail::outbox::spawn_worker(core.clone(), shutdown.clone());
         crate::jobs::start(core.clone(), shutdown.clone()).await?;
         spawn_publication_sweep(core.clone(), shutdown.clone());
@@ -177,7 +188,7 @@ impl Application {
             }
         });
 
-        let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let app = http::service(state);
         let stopped = shutdown.clone();
         let server = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stopped.cancelled().await });

@@ -2,9 +2,12 @@
 //! ETag, swapped atomically. Requests never touch the database.
 //!
 //! Staleness bound: an admin's write on this replica refreshes the snapshot
-//! before its response is sent; a webhook's within about 100 ms after. Other replicas notice the database's
-//! `data_version` within `public.snapshot_poll_secs`, and every replica
-//! rebuilds at least once a minute, so month and expiry boundaries pass too.
+//! before its response is sent; a webhook's within about 100 ms after.
+//! Other replicas on PostgreSQL hear of the commit (`store::notify`) and
+//! rebuild at once; a notice lost while their connection was down is made
+//! up by the poll of the database's `data_version` every
+//! `public.snapshot_poll_secs`. Every replica rebuilds at least once a
+//! minute, so month and expiry boundaries pass too.
 //! A sponsor whose paid period plus grace ends at midnight UTC therefore
 //! leaves every public view by 00:01 UTC at the latest (plus the clients'
 //! `public.cache_max_age_secs`).
@@ -497,6 +500,8 @@ pub struct PublicCache {
     rebuilding: Mutex<()>,
     /// Signalled by writers that need not wait for the rebuild (webhooks).
     dirty: tokio::sync::Notify,
+    /// Signalled when another replica says the data changed.
+    changed: tokio::sync::Notify,
 }
 
 /// How long the poller gathers signals before rebuilding once for all.
@@ -513,11 +518,18 @@ impl PublicCache {
             current: ArcSwap::from_pointee(first),
             rebuilding: Mutex::new(()),
             dirty: tokio::sync::Notify::new(),
+            changed: tokio::sync::Notify::new(),
         })
     }
 
     pub fn current(&self) -> Arc<Snapshot> {
         self.current.load_full()
+    }
+
+    /// The current snapshot without counting a reference: for a glance
+    /// per request, not to keep.
+    pub fn peek(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.current.load()
     }
 
     /// Rebuilds now. Concurrent callers wait for one rebuild that started
@@ -541,6 +553,11 @@ impl PublicCache {
         self.dirty.notify_one();
     }
 
+    /// Another replica committed a change: look now, not at the next poll.
+    pub fn refresh_now(&self) {
+        self.changed.notify_one();
+    }
+
     /// Rebuilds if another replica changed the data, or the snapshot is old.
     pub async fn refresh_if_stale(&self) -> Result<()> {
         let snapshot = self.current.load();
@@ -552,7 +569,8 @@ impl PublicCache {
         Ok(())
     }
 
-    /// Polls for changes until the token is cancelled.
+    /// Polls for changes until the token is cancelled; also rebuilds on
+    /// `mark_dirty` and `refresh_now`.
     pub fn spawn_poller(
         self: Arc<Self>,
         every: Duration,
@@ -568,6 +586,14 @@ impl PublicCache {
                         if let Err(e) = self.refresh_if_stale().await {
                             tracing::warn!(error = %e, "public snapshot refresh failed; serving the previous one");
                         }
+                    }
+                    _ = self.changed.notified() => {
+                        if let Err(e) = self.refresh_if_stale().await {
+                            tracing::warn!(error = %e, "public snapshot refresh failed; serving the previous one");
+                        }
+                        // At once for one change; a burst of them costs one
+                        // rebuild per DEBOUNCE.
+                        tokio::time::sleep(DEBOUNCE).await;
                     }
                     _ = self.dirty.notified() => {
                         tokio::time::sleep(DEBOUNCE).await;

@@ -19,3 +19,14 @@ CREATE TABLE tasks (
 CREATE UNIQUE INDEX tasks_pending_once ON tasks (kind, dedupe_key) WHERE status = 'pending';
 CREATE INDEX tasks_due ON tasks (run_at) WHERE status IN ('pending', 'running');
 CREATE INDEX tasks_by_status ON tasks (status, id);
+
+-- Replicas hear of new or rescheduled-now tasks (see 20261130000010_notify).
+CREATE TRIGGER tasks_inserted
+    AFTER INSERT ON tasks
+    FOR EACH STATEMENT EXECUTE FUNCTION patronage_notify_work();
+
+CREATE TRIGGER tasks_due
+    AFTER UPDATE OF status, run_at ON tasks
+    FOR EACH ROW
+    WHEN (NEW.status = 'pending' AND NEW.run_at <= now() + interval '1 second')
+    EXECUTE FUNCTION patronage_notify_work();

@@ -12,6 +12,7 @@ pub mod origin;
 pub mod pages;
 pub mod patron;
 pub mod public;
+pub mod views;
 pub mod webhooks;
 
 use std::{
@@ -62,6 +63,11 @@ impl std::ops::Deref for WebState {
 pub type AppState = Arc<WebState>;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What `axum::serve` runs: the snapshot's hot views before the router.
+pub fn service(state: AppState) -> views::MakeFront {
+    views::MakeFront::new(state.clone(), router(state))
+}
 
 pub fn router(state: AppState) -> Router {
     let (api, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())

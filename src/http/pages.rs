@@ -28,8 +28,8 @@ use crate::{
     error::{Error, FieldError},
     payments::checkout::{ReturnTo, Started},
     render::{page, svg::WallParams},
-    snapshot::Rendered,
-    store::{self},
+    snapshot::{Rendered, Snapshot},
+    store,
 };
 
 pub fn routes(state: &AppState) -> Router<AppState> {
@@ -82,6 +82,27 @@ const NO_REFERRER: (HeaderName, HeaderValue) = (
     header::REFERRER_POLICY,
     HeaderValue::from_static("no-referrer"),
 );
+
+// Each view's headers besides ETag, Cache-Control and Content-Type, shared
+// with the views answered before the router (`views`).
+pub(super) const SUPPORT_PAGE: [(HeaderName, HeaderValue); 3] = [PAGE_CSP, NOSNIFF, NO_REFERRER];
+pub(super) const BADGE_SVG: [(HeaderName, HeaderValue); 3] = [SVG_CSP, NOSNIFF, CORS];
+pub(super) const BADGE_JSON: [(HeaderName, HeaderValue); 2] = [CORS, NOSNIFF];
+pub(super) const WALL: [(HeaderName, HeaderValue); 3] = [SVG_CSP, NOSNIFF, CORS];
+pub(super) const MANIFEST: [(HeaderName, HeaderValue); 2] = [CORS, NOSNIFF];
+
+/// The embed's: its CSP names the sites that may frame it.
+pub(super) fn embed_headers(snapshot: &Snapshot) -> [(HeaderName, HeaderValue); 2] {
+    [
+        (header::CONTENT_SECURITY_POLICY, snapshot.embed_csp.clone()),
+        NOSNIFF,
+    ]
+}
+
+/// The wall `/sponsors.svg` draws without parameters.
+pub(super) fn default_wall() -> WallParams {
+    WallParams::normalised(None, None, None, None, None)
+}
 
 /// The parameters Mastodon's apps add to `donation_url`. Anything that does
 /// not parse, or is not for us, is ignored: the page still shows.
@@ -141,7 +162,7 @@ async fn support(
             &snapshot.support_page,
             &headers,
             snapshot.cache_control.clone(),
-            &[PAGE_CSP, NOSNIFF, NO_REFERRER],
+            &SUPPORT_PAGE,
         );
     }
     // A visitor's own choice and return URLs: rendered for them alone.
@@ -195,10 +216,7 @@ async fn embed(
         rendered,
         &headers,
         snapshot.cache_control.clone(),
-        &[
-            (header::CONTENT_SECURITY_POLICY, snapshot.embed_csp.clone()),
-            NOSNIFF,
-        ],
+        &embed_headers(&snapshot),
     )
 }
 
@@ -221,14 +239,14 @@ async fn badge(
             &views.json,
             &headers,
             snapshot.cache_control.clone(),
-            &[CORS, NOSNIFF],
+            &BADGE_JSON,
         )
     } else {
         conditional_with(
             &views.svg,
             &headers,
             snapshot.cache_control.clone(),
-            &[SVG_CSP, NOSNIFF, CORS],
+            &BADGE_SVG,
         )
     }
 }
@@ -280,12 +298,7 @@ async fn sponsors_wall(
         }
         None => snapshot.wall(&params, false),
     };
-    conditional_with(
-        &rendered,
-        &headers,
-        snapshot.cache_control.clone(),
-        &[SVG_CSP, NOSNIFF, CORS],
-    )
+    conditional_with(&rendered, &headers, snapshot.cache_control.clone(), &WALL)
 }
 
 async fn funding_manifest(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -294,7 +307,7 @@ async fn funding_manifest(State(state): State<AppState>, headers: HeaderMap) -> 
         &snapshot.funding_manifest,
         &headers,
         snapshot.cache_control.clone(),
-        &[CORS, NOSNIFF],
+        &MANIFEST,
     )
 }
 

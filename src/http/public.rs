@@ -2,11 +2,18 @@
 //! snapshot with ETag and Cache-Control. It carries no email and no amount
 //! that belongs to one person.
 
+use std::{
+    pin::pin,
+    task::{Context, Poll, Waker},
+};
+
 use axum::{
-    extract::State,
+    body::Body,
+    extract::{Request, State},
     http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use tower::{Layer, Service};
 use tower_http::cors::{Any, CorsLayer};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -21,14 +28,34 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(funding))
         .routes(routes!(tiers))
         .routes(routes!(sponsors))
-        .layer(
-            CorsLayer::new()
-                .allow_origin(Any)
-                .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
-                .allow_headers([header::IF_NONE_MATCH])
-                .expose_headers([header::ETAG]),
-        )
+        .layer(cors())
 }
+
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_headers([header::IF_NONE_MATCH])
+        .expose_headers([header::ETAG])
+}
+
+/// The headers the CORS layer adds to a GET, asked of the layer itself so
+/// the views served before the router (`views`) cannot drift from it.
+pub(super) fn cors_headers() -> HeaderMap {
+    let answer = |_: Request| std::future::ready(Ok::<_, ()>(Response::new(Body::empty())));
+    let mut layered = cors().layer(tower::service_fn(answer));
+    let call = layered.call(Request::new(Body::empty()));
+    match pin!(call).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(response)) => response.into_parts().0.headers,
+        _ => unreachable!("the CORS layer answers a GET at once"),
+    }
+}
+
+/// Besides ETag and Cache-Control, what every public API view carries.
+pub(super) const API: [(HeaderName, HeaderValue); 1] = [(
+    header::X_CONTENT_TYPE_OPTIONS,
+    HeaderValue::from_static("nosniff"),
+)];
 
 /// Funding totals for the about page.
 #[utoipa::path(get, path = "/api/v1/funding", tag = "public",
@@ -58,15 +85,7 @@ async fn sponsors(State(state): State<AppState>, headers: HeaderMap) -> Response
 /// configured Cache-Control.
 pub(crate) fn conditional(state: &AppState, rendered: &Rendered, headers: &HeaderMap) -> Response {
     let cache_control = state.public.current().cache_control.clone();
-    conditional_with(
-        rendered,
-        headers,
-        cache_control,
-        &[(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        )],
-    )
+    conditional_with(rendered, headers, cache_control, &API)
 }
 
 /// Like `conditional`, with a given Cache-Control and extra headers (sent on
@@ -79,14 +98,7 @@ pub(crate) fn conditional_with(
     extra: &[(HeaderName, HeaderValue)],
 ) -> Response {
     let etag = HeaderValue::from_str(&rendered.etag).expect("hex etag");
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim() == rendered.etag || t.trim() == "*")
-        });
-    let mut response = if matches {
+    let mut response = if etag_matches(headers, &rendered.etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let mut r = rendered.body.clone().into_response();
@@ -103,4 +115,12 @@ pub(crate) fn conditional_with(
         h.insert(name.clone(), value.clone());
     }
     response
+}
+
+/// Whether the client's If-None-Match names `etag` (or is `*`).
+pub(crate) fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
 }

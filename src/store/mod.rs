@@ -11,6 +11,7 @@ pub mod jobs;
 mod lease;
 pub mod ledger;
 pub mod logos;
+pub mod notify;
 pub mod outbox;
 pub mod pledges;
 pub mod reconciliation;

@@ -23,6 +23,7 @@ on_both_backends!(
     a_huge_logo_is_refused_from_its_header,
     any_wall_parameters_answer_a_wall,
     an_empty_wall_is_a_real_png,
+    views_before_the_router_answer_as_the_router_does,
 );
 
 /// Every view a visitor or an app can fetch without signing in.
@@ -1344,5 +1345,81 @@ async fn an_empty_wall_is_a_real_png(app: TestApp) {
     assert_eq!(
         doc.root_element().attribute("height"),
         Some(img.height().to_string().as_str())
+    );
+}
+
+/// The hot views are served before the router (`http::views`), for GET
+/// only: HEAD still takes the router, its layers and handlers, and answers
+/// with the headers its GET would have. So a GET and a HEAD of each view
+/// must agree on status and every header but the date and request id, in
+/// full and as 304; and the GETs are counted in the router's metric.
+async fn views_before_the_router_answer_as_the_router_does(app: TestApp) {
+    let owner = app.owner_token().await;
+    sponsor_tier(&app, &owner, "Gold", 120_000).await;
+    let counted = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("patronage_http_requests_total{")
+                    && l.contains(r#"route="/badge/{file}""#)
+                    && l.contains(r#"status="200""#)
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = counted(&app.get("/metrics", None).await.text().await.unwrap());
+
+    let headers = |res: &reqwest::Response| {
+        let mut h: Vec<(String, String)> = res
+            .headers()
+            .iter()
+            .filter(|(name, _)| *name != "date" && *name != "x-request-id")
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        h.sort();
+        h
+    };
+    let mut paths = PUBLIC_VIEWS.to_vec();
+    paths.extend([
+        "/api/v1/tiers",
+        "/embed/progress?theme=light",
+        "/badge/goal.json",
+        "/healthz",
+    ]);
+    for path in paths {
+        let ask = |method: reqwest::Method, etag: Option<&str>| {
+            let mut req = app
+                .client
+                .request(method, app.url(path))
+                .header("origin", "https://elsewhere.example");
+            if let Some(etag) = etag {
+                req = req.header("if-none-match", etag);
+            }
+            req.send()
+        };
+        let get = ask(reqwest::Method::GET, None).await.unwrap();
+        let head = ask(reqwest::Method::HEAD, None).await.unwrap();
+        assert_eq!(get.status(), StatusCode::OK, "{path}");
+        assert_eq!(head.status(), StatusCode::OK, "{path}");
+        assert_eq!(headers(&get), headers(&head), "{path}");
+        assert_eq!(get.headers()["x-request-id"].len(), 36, "{path}");
+        let Some(etag) = get
+            .headers()
+            .get("etag")
+            .map(|e| e.to_str().unwrap().to_owned())
+        else {
+            continue;
+        };
+        let get = ask(reqwest::Method::GET, Some(&etag)).await.unwrap();
+        let head = ask(reqwest::Method::HEAD, Some(&etag)).await.unwrap();
+        assert_eq!(get.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert_eq!(head.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert_eq!(headers(&get), headers(&head), "{path}");
+    }
+
+    let after = counted(&app.get("/metrics", None).await.text().await.unwrap());
+    assert!(
+        after >= before + 3,
+        "badge GETs counted: {before} then {after}"
     );
 }

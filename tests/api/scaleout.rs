@@ -548,3 +548,68 @@ async fn three_replicas_do_everything_once_even_when_one_is_killed() {
     assert!(ended.contains(&"billing@acme.example") && ended.contains(&OWNER));
     assert_eq!(mails.len(), expected, "{subjects:?}");
 }
+
+/// A tier created on one replica shows on another's public views through
+/// PostgreSQL's notification: the poll is set to a minute, and the first
+/// rebuild for age comes after a minute too, so only the notice can explain
+/// seeing it within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_hears_of_another_replicas_change_before_its_poll() {
+    let Some(admin_url) = postgres_url() else {
+        eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL");
+        return;
+    };
+    let (db_url, db_name) = create_pg_database(&admin_url).await;
+    let _db = DropDb(Some((admin_url, db_name)));
+    let dir = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = [
+        ("PATRONAGE__DATABASE__URL", db_url),
+        ("PATRONAGE__AUTH__JWT_SECRET", "s".repeat(40)),
+        ("PATRONAGE__LOG__LEVEL", "warn".into()),
+        ("PATRONAGE__PUBLIC__SNAPSHOT_POLL_SECS", "60".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    create_admin(&env, dir.path(), OWNER, "owner");
+    let a = start_replica(&env, dir.path(), 0).await;
+    let b = start_replica(&env, dir.path(), 1).await;
+    let client = reqwest::Client::new();
+    let tiers_on_b = || async {
+        let res = client
+            .get(format!("{}/api/v1/tiers", b.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json::<Value>().await.unwrap()["tiers"].clone()
+    };
+    assert_eq!(tiers_on_b().await, json!([]));
+
+    let login = post(
+        &client,
+        format!("{}/api/v1/admin/login", a.base),
+        None,
+        json!({"email": OWNER, "password": PASSWORD}),
+    )
+    .await;
+    let token = login["access_token"].as_str().unwrap();
+    let tier = post(
+        &client,
+        format!("{}/api/v1/admin/tiers", a.base),
+        Some(token),
+        json!({"kind": "patron", "name": "Heard", "amount_minor": 700, "interval": "month"}),
+    )
+    .await;
+    assert!(tier["id"].is_i64(), "{tier}");
+
+    let mut seen = json!([]);
+    for _ in 0..200 {
+        seen = tiers_on_b().await;
+        if seen.as_array().is_some_and(|t| !t.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen[0]["name"], "Heard", "replica B never heard: {seen}");
+}
