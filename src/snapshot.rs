@@ -36,7 +36,7 @@ use utoipa::ToSchema;
 use crate::{
     config::Settings,
     domain::{
-        funding::Funding,
+        funding::{Funding, FundingFacts},
         logo::LogoVariant,
         money::{Money, MoneyView},
         tier::{Interval, TierKind},
@@ -48,7 +48,7 @@ use crate::{
         page,
         svg::{self, WallParams},
     },
-    store::{self, Db},
+    store::{self, Db, logos::PublicLogoRow, supporters::PublicSponsorRow, tiers::TierRow},
 };
 
 /// Most bytes of sponsor-wall renders (SVG and PNG) kept per snapshot.
@@ -309,6 +309,71 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
     let logo_rows = store::logos::public(db, today, grace).await?;
     let patron_names = store::supporters::public_patron_names(db, 1000).await?;
 
+    let sold_out_ids = sold_out_tiers(&tiers, &facts);
+    let sold_out = |id: i64| sold_out_ids.contains(&id);
+    let public_tiers = public_tiers(&tiers, sold_out);
+    let (logos, logo_of) = logo_images(logo_rows);
+    let public_sponsors = public_sponsors(&sponsors, &logo_of);
+    let groups = sponsor_groups(&sponsors, &logo_of);
+    let funding = Funding::from_facts(&facts, settings.pages.privacy_threshold);
+    let data = Arc::new(PublicData {
+        name: campaign.name.clone(),
+        description: campaign.description.clone(),
+        currency: campaign.currency,
+        site_url: render::site_url(settings, campaign.public_base_url.as_deref()),
+        instance_url: settings
+            .pages
+            .instance_url
+            .trim()
+            .trim_end_matches('/')
+            .to_owned(),
+        rel_me: settings.pages.rel_me.trim().to_owned(),
+        funding: funding.clone(),
+        tiers,
+        sponsor_groups: groups,
+        patron_names,
+        sponsor_rel: render::sponsor_rel(settings.sponsors.nofollow),
+    });
+
+    let snapshot = Snapshot {
+        funding: Rendered::json(&funding),
+        tiers: Rendered::json(&public_tiers),
+        sponsors: Rendered::json(&public_sponsors),
+        support_page: Rendered::html(page::support_page(
+            &data,
+            payments,
+            sold_out,
+            &page::Prefill::default(),
+        )),
+        embed_light: Rendered::html(page::embed(&data, page::LIGHT)),
+        embed_dark: Rendered::html(page::embed(&data, page::DARK)),
+        badges: badge_views(&data, settings.public.cache_max_age_secs),
+        funding_manifest: Rendered::json(&render::manifest::funding_json(&data, &settings.pages)),
+        campaign: campaign_views(&data, settings),
+        embed_csp: HeaderValue::from_str(&render::embed_csp(&settings.pages))
+            .unwrap_or(HeaderValue::from_static("frame-ancestors 'none'")),
+        cache_control: HeaderValue::from_str(&format!(
+            "public, max-age={}",
+            settings.public.cache_max_age_secs
+        ))
+        .expect("ascii"),
+        logos,
+        walls: StdMutex::new(WallCache::default()),
+        data,
+        card: OnceLock::new(),
+        payments,
+        sold_out: sold_out_ids,
+        version,
+        started,
+        built: Instant::now(),
+    };
+    // The default wall is the one embedded everywhere: render it now.
+    snapshot.wall(&WallParams::default(), false);
+    Ok(snapshot)
+}
+
+/// Tiers whose slots are all taken.
+fn sold_out_tiers(tiers: &[TierRow], facts: &FundingFacts) -> Vec<i64> {
     let taken = |id: i64| {
         facts
             .tiers
@@ -316,13 +381,15 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
             .find(|t| t.id == id)
             .map_or(0, |t| t.supporters)
     };
-    let sold_out_ids: Vec<i64> = tiers
+    tiers
         .iter()
         .filter(|t| t.slots.is_some_and(|s| taken(t.id) >= s))
         .map(|t| t.id)
-        .collect();
-    let sold_out = |id: i64| sold_out_ids.contains(&id);
-    let public_tiers = PublicTierList {
+        .collect()
+}
+
+fn public_tiers(tiers: &[TierRow], sold_out: impl Fn(i64) -> bool) -> PublicTierList {
+    PublicTierList {
         tiers: tiers
             .iter()
             .map(|t| PublicTier {
@@ -337,12 +404,17 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
                 sold_out: sold_out(t.id),
             })
             .collect(),
-    };
+    }
+}
 
-    // Logos by sponsor and variant.
-    let mut logos: HashMap<String, LogoImage> = HashMap::new();
-    let mut logo_of: HashMap<(i64, LogoVariant), LogoImage> = HashMap::new();
-    for row in logo_rows {
+type LogoOf = HashMap<(i64, LogoVariant), LogoImage>;
+
+/// The public logos by content hash (what `/logos/{sha}.png` serves), and
+/// by sponsor and variant.
+fn logo_images(rows: Vec<PublicLogoRow>) -> (HashMap<String, LogoImage>, LogoOf) {
+    let mut logos = HashMap::new();
+    let mut logo_of = HashMap::new();
+    for row in rows {
         let image = LogoImage::new(
             row.sha256,
             u32::try_from(row.width).unwrap_or(0),
@@ -353,8 +425,11 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
         logos.insert(image.sha256.clone(), image.clone());
         logo_of.insert((row.supporter_id, row.variant), image);
     }
+    (logos, logo_of)
+}
 
-    let public_sponsors = PublicSponsorList {
+fn public_sponsors(sponsors: &[PublicSponsorRow], logo_of: &LogoOf) -> PublicSponsorList {
+    PublicSponsorList {
         sponsors: sponsors
             .iter()
             .map(|s| PublicSponsor {
@@ -374,11 +449,13 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
                     }),
             })
             .collect(),
-    };
+    }
+}
 
-    // Sponsors grouped by tier, the tier that pays most first.
+/// Sponsors grouped by tier for the wall, the tier that pays most first.
+fn sponsor_groups(sponsors: &[PublicSponsorRow], logo_of: &LogoOf) -> Vec<SponsorGroup> {
     let mut groups: Vec<SponsorGroup> = Vec::new();
-    let mut ordered = sponsors.clone();
+    let mut ordered = sponsors.to_vec();
     ordered.sort_by_key(|s| {
         (
             std::cmp::Reverse(render::tier_weight(s.tier_amount_minor, s.tier_interval)),
@@ -406,32 +483,14 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
             }),
         }
     }
+    groups
+}
 
-    let funding = Funding::from_facts(&facts, settings.pages.privacy_threshold);
-    let data = Arc::new(PublicData {
-        name: campaign.name.clone(),
-        description: campaign.description.clone(),
-        currency: campaign.currency,
-        site_url: render::site_url(settings, campaign.public_base_url.as_deref()),
-        instance_url: settings
-            .pages
-            .instance_url
-            .trim()
-            .trim_end_matches('/')
-            .to_owned(),
-        rel_me: settings.pages.rel_me.trim().to_owned(),
-        funding: funding.clone(),
-        tiers,
-        sponsor_groups: groups,
-        patron_names,
-        sponsor_rel: render::sponsor_rel(settings.sponsors.nofollow),
-    });
-
-    let cache_secs = settings.public.cache_max_age_secs;
-    let badges = svg::BADGES
+fn badge_views(data: &PublicData, cache_secs: u32) -> HashMap<&'static str, BadgeViews> {
+    svg::BADGES
         .iter()
         .filter_map(|name| {
-            let b = svg::badge(&data, name)?;
+            let b = svg::badge(data, name)?;
             Some((
                 *name,
                 BadgeViews {
@@ -440,8 +499,12 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
                 },
             ))
         })
-        .collect();
-    let campaign_views = Campaign::build(&data, &settings.pages.mastodon).map(|c| {
+        .collect()
+}
+
+/// Mastodon's donation campaign, and each of its variants rendered.
+fn campaign_views(data: &PublicData, settings: &Settings) -> Option<(Campaign, CampaignViews)> {
+    Campaign::build(data, &settings.pages.mastodon).map(|c| {
         let rendered = c
             .by_locale
             .iter()
@@ -453,43 +516,7 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
             })
             .collect();
         (c, rendered)
-    });
-
-    let snapshot = Snapshot {
-        funding: Rendered::json(&funding),
-        tiers: Rendered::json(&public_tiers),
-        sponsors: Rendered::json(&public_sponsors),
-        support_page: Rendered::html(page::support_page(
-            &data,
-            payments,
-            sold_out,
-            &page::Prefill::default(),
-        )),
-        embed_light: Rendered::html(page::embed(&data, page::LIGHT)),
-        embed_dark: Rendered::html(page::embed(&data, page::DARK)),
-        badges,
-        funding_manifest: Rendered::json(&render::manifest::funding_json(&data, &settings.pages)),
-        campaign: campaign_views,
-        embed_csp: HeaderValue::from_str(&render::embed_csp(&settings.pages))
-            .unwrap_or(HeaderValue::from_static("frame-ancestors 'none'")),
-        cache_control: HeaderValue::from_str(&format!(
-            "public, max-age={}",
-            settings.public.cache_max_age_secs
-        ))
-        .expect("ascii"),
-        logos,
-        walls: StdMutex::new(WallCache::default()),
-        data,
-        card: OnceLock::new(),
-        payments,
-        sold_out: sold_out_ids,
-        version,
-        started,
-        built: Instant::now(),
-    };
-    // The default wall is the one embedded everywhere: render it now.
-    snapshot.wall(&WallParams::default(), false);
-    Ok(snapshot)
+    })
 }
 
 pub struct PublicCache {
