@@ -1361,6 +1361,7 @@ async fn views_before_the_router_answer_as_the_router_does(app: TestApp) {
             .lines()
             .find(|l| {
                 l.starts_with("patronage_http_requests_total{")
+                    && l.contains(r#"method="GET""#)
                     && l.contains(r#"route="/badge/{file}""#)
                     && l.contains(r#"status="200""#)
             })
@@ -1414,7 +1415,12 @@ async fn views_before_the_router_answer_as_the_router_does(app: TestApp) {
         let head = ask(reqwest::Method::HEAD, Some(&etag)).await.unwrap();
         assert_eq!(get.status(), StatusCode::NOT_MODIFIED, "{path}");
         assert_eq!(head.status(), StatusCode::NOT_MODIFIED, "{path}");
-        assert_eq!(headers(&get), headers(&head), "{path}");
+        // The router adds a zero Content-Length to a HEAD's 304; a GET's
+        // 304 goes without, from the router as from here.
+        let mut head_headers = headers(&head);
+        head_headers
+            .retain(|(name, value)| (name.as_str(), value.as_str()) != ("content-length", "0"));
+        assert_eq!(headers(&get), head_headers, "{path}");
     }
 
     let after = counted(&app.get("/metrics", None).await.text().await.unwrap());
