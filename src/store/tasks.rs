@@ -134,22 +134,6 @@ pub async fn finish(db: &Db, id: i64, owner: &str, outcome: Outcome) -> Result<(
     Ok(())
 }
 
-/// Makes pending tasks of `kind` with `key` due now (what they waited for
-/// happened).
-pub async fn make_due(tx: &mut Tx, kind: &str, key: &str) -> Result<()> {
-    tx_run!(tx, |conn| {
-        sqlx::query(
-            "UPDATE tasks SET run_at = $3 WHERE kind = $1 AND dedupe_key = $2 AND status = 'pending' AND run_at > $3",
-        )
-        .bind(kind)
-        .bind(key)
-        .bind(now())
-        .execute(&mut *conn)
-        .await?;
-    });
-    Ok(())
-}
-
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct TaskRow {
     pub id: i64,

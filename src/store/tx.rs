@@ -93,14 +93,6 @@ impl Tx {
         super::tasks::insert(self, T::NAME, &task.key(), &task.payload()?, super::now()).await
     }
 
-    /// Marks a webhook event applied, with its effects.
-    pub async fn mark_processed(&mut self, event_id: &str) -> Result<()> {
-        tx_run!(self, |conn| {
-            super::stripe::mark_processed!(&mut *conn, event_id);
-        });
-        Ok(())
-    }
-
     /// Queues `template` to a supporter, addressed as its row says now;
     /// once per `(cause, recipient)`.
     pub async fn mail_supporter(

@@ -61,25 +61,17 @@ pub async fn event(db: &Db, id: &str) -> Result<Option<EventRow>> {
     Ok(row)
 }
 
-/// Marks an event processed, through `$exec` (a pool, or a transaction's
-/// connection so it commits with the effects).
-macro_rules! mark_processed {
-    ($exec:expr, $id:expr) => {
+/// Marks an event applied (by its task; the webhook stores it so).
+pub async fn event_processed(db: &Db, id: &str) -> Result<()> {
+    db_run!(db, |pool| {
         sqlx::query(
             "UPDATE stripe_events SET status = 'processed', processed_at = $2, locked_until = NULL, \
              last_error = NULL, waits_for = NULL WHERE id = $1",
         )
-        .bind($id)
-        .bind($crate::store::now())
-        .execute($exec)
-        .await?
-    };
-}
-pub(crate) use mark_processed;
-
-pub async fn event_processed(db: &Db, id: &str) -> Result<()> {
-    db_run!(db, |pool| {
-        mark_processed!(pool, id);
+        .bind(id)
+        .bind(now())
+        .execute(pool)
+        .await?;
     });
     Ok(())
 }
