@@ -30,26 +30,9 @@ const BATCH: i64 = 20;
 pub fn spawn_worker(ctx: Arc<Context>, shutdown: CancellationToken) {
     let wake = ctx.mailer.woken();
     let poll = Duration::from_secs(ctx.settings.mail.outbox_poll_secs);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tick.tick() => {}
-                _ = wake.notified() => {}
-            }
-            loop {
-                match deliver_due(&ctx).await {
-                    Ok(n) if n as i64 == BATCH && !shutdown.is_cancelled() => continue,
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "outbox: cannot claim messages");
-                        break;
-                    }
-                }
-            }
-        }
+    crate::background::drain_on_wake("outbox", poll, wake, BATCH as usize, shutdown, move || {
+        let ctx = ctx.clone();
+        async move { deliver_due(&ctx).await }
     });
 }
 
@@ -92,13 +75,14 @@ pub async fn deliver_due(ctx: &Context) -> Result<usize> {
     Ok(claimed.len())
 }
 
-/// Doubling delays from the poll interval, capped.
+/// The queue's backoff, from the poll interval up to the outbox's cap.
 fn retry_delay(ctx: &Context, attempts: i32) -> chrono::Duration {
-    let base = ctx.settings.mail.outbox_poll_secs.max(1);
-    let secs = base
-        .saturating_mul(1 << attempts.clamp(1, 16))
-        .min(ctx.settings.mail.outbox_max_retry_delay_secs.max(1));
-    chrono::Duration::seconds(secs as i64)
+    let mail = &ctx.settings.mail;
+    crate::queue::backoff(
+        mail.outbox_poll_secs,
+        mail.outbox_max_retry_delay_secs,
+        attempts,
+    )
 }
 
 async fn render(

@@ -61,26 +61,9 @@ const BATCH: i64 = 20;
 pub fn spawn_worker(ctx: Arc<Context>, shutdown: CancellationToken) {
     let poll = Duration::from_secs(ctx.settings.queue.poll_secs.max(1));
     let wake = ctx.tasks.notified();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tick.tick() => {}
-                _ = wake.notified() => {}
-            }
-            loop {
-                match run_due(&ctx).await {
-                    Ok(n) if n as i64 == BATCH && !shutdown.is_cancelled() => continue,
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "tasks: cannot claim");
-                        break;
-                    }
-                }
-            }
-        }
+    crate::background::drain_on_wake("tasks", poll, wake, BATCH as usize, shutdown, move || {
+        let ctx = ctx.clone();
+        async move { run_due(&ctx).await }
     });
 }
 
