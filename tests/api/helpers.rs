@@ -244,6 +244,15 @@ impl TestApp {
         }
     }
 
+    /// The queue's tasks in `status`, newest first, as an admin sees them.
+    pub async fn tasks(&self, owner: &str, status: &str) -> Vec<Value> {
+        self.get_json(&format!("/api/v1/admin/tasks?status={status}"), Some(owner))
+            .await["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
         let mut req = self.client.get(self.url(path));
         if let Some(t) = token {

@@ -89,13 +89,8 @@ fn sum(entries: &[Value], kind: &str) -> (usize, i64) {
 /// worker once it has arrived.
 /// Tasks queued and not done yet (waiting to be retried, or running).
 async fn pending_tasks(app: &TestApp, owner: &str) -> Vec<Value> {
-    let mut left = Vec::new();
-    for status in ["pending", "running"] {
-        let tasks = app
-            .get_json(&format!("/api/v1/admin/tasks?status={status}"), Some(owner))
-            .await;
-        left.extend(tasks["items"].as_array().unwrap().clone());
-    }
+    let mut left = app.tasks(owner, "pending").await;
+    left.extend(app.tasks(owner, "running").await);
     left
 }
 

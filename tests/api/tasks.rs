@@ -4,7 +4,7 @@
 
 use patronage::queue::{SyncTier, Task};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::fake_stripe::FakeStripe;
 use crate::helpers::{TestApp, expect_problem};
@@ -15,20 +15,12 @@ with_stripe_on_both_backends!(
     a_task_that_keeps_failing_is_dead_lettered_and_an_owner_retries_it,
 );
 
-async fn tasks(app: &TestApp, owner: &str, status: &str) -> Vec<Value> {
-    app.get_json(&format!("/api/v1/admin/tasks?status={status}"), Some(owner))
-        .await["items"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 /// Runs the queue until no task is pending or running, as the worker's
 /// retries would (the tests' backoff starts at 1 s).
 async fn until_no_pending(app: &TestApp, owner: &str, fake: &FakeStripe) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !tasks(app, owner, "pending").await.is_empty()
-        || !tasks(app, owner, "running").await.is_empty()
+    while !app.tasks(owner, "pending").await.is_empty()
+        || !app.tasks(owner, "running").await.is_empty()
     {
         assert!(std::time::Instant::now() < deadline, "tasks never ran");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -50,7 +42,7 @@ async fn a_tier_change_reaches_stripe_after_an_outage(app: TestApp, fake: FakeSt
         "the change commits while Stripe is down"
     );
     fake.settle().await;
-    let waiting = tasks(&app, &owner, "pending").await;
+    let waiting = app.tasks(&owner, "pending").await;
     assert_eq!(waiting.len(), 1, "{waiting:?}");
     assert_eq!(waiting[0]["kind"], "sync_tier");
     assert_eq!(waiting[0]["dedupe_key"], tier["id"].to_string());
@@ -79,7 +71,7 @@ async fn a_tier_change_reaches_stripe_after_an_outage(app: TestApp, fake: FakeSt
     assert_eq!(fake.count("price_"), 1, "one price, for the latest amount");
     // The newest sync succeeded; a try that failed while an edit came in
     // was superseded by the sync queued with that edit.
-    let done = tasks(&app, &owner, "done").await;
+    let done = app.tasks(&owner, "done").await;
     assert!(done[0]["last_error"].is_null(), "{done:?}");
     assert!(
         done[1..]
@@ -104,7 +96,7 @@ async fn a_task_that_keeps_failing_is_dead_lettered_and_an_owner_retries_it(
     // Its tries so far: all but the last of what a sync gets.
     sqlx_set_attempts(&app, SyncTier::MAX_ATTEMPTS - 1).await;
     until_no_pending(&app, &owner, &fake).await;
-    let dead = tasks(&app, &owner, "dead").await;
+    let dead = app.tasks(&owner, "dead").await;
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0]["kind"], "sync_tier");
     assert_eq!(dead[0]["attempts"], SyncTier::MAX_ATTEMPTS);
@@ -142,7 +134,7 @@ async fn a_task_that_keeps_failing_is_dead_lettered_and_an_owner_retries_it(
     assert_eq!(revived["attempts"], 0);
     fake.settle().await;
     assert_eq!(fake.count("price_"), 1, "the retried sync reached Stripe");
-    assert!(tasks(&app, &owner, "dead").await.is_empty());
+    assert!(app.tasks(&owner, "dead").await.is_empty());
     let res = app
         .send(
             reqwest::Method::POST,
