@@ -15,14 +15,14 @@ use crate::{
     },
     background,
     config::Settings,
-    context::Context,
+    context::{Context, Effects},
     error::{Error, Result},
     heavy::HeavyPools,
     http::{self, AppState, WebState},
     mail::Mailer,
     payments::{Gateway, gateway::STRIPE_API_VERSION},
     snapshot::PublicCache,
-    store::{self, Db, notify::Notice},
+    store::{self, Db},
     telemetry,
 };
 
@@ -82,6 +82,7 @@ impl Application {
         let core = Arc::new(Context {
             heavy: HeavyPools::new(&settings),
             tasks: Default::default(),
+            announcer: Default::default(),
             gateway,
             mailer,
             templates: crate::mail::templates::Templates::new(),
@@ -158,12 +159,23 @@ impl Application {
         let heard = core.clone();
         store::notify::spawn_listener(
             &state.db,
-            move |notice| match notice {
-                Notice::Changed => heard.public.refresh_now(),
-                Notice::Work(queue) if queue == "outbox" => heard.mailer.wake(),
-                Notice::Work(queue) if queue == "tasks" => heard.tasks.wake(),
-                Notice::Work(_) => {}
+            core.instance_id.clone(),
+            move |effects| {
+                // Another replica's change: look now rather than debounce.
+                if effects.public {
+                    heard.public.refresh_now();
+                }
+                heard.wake(Effects {
+                    public: false,
+                    ..effects
+                });
             },
+            shutdown.clone(),
+        );
+        store::notify::spawn_announcer(
+            &state.db,
+            core.announcer.clone(),
+            core.instance_id.clone(),
             shutdown.clone(),
         );
         crate::mail::outbox::spawn_worker(core.clone(), shutdown.clone());

@@ -10,7 +10,10 @@ use chrono::{DateTime, Utc};
 use crate::{
     auth::token::TokenKeys, config::Settings, heavy::HeavyPools, mail::Mailer,
     mail::templates::Templates, payments::Gateway, snapshot::PublicCache, store::Db,
+    store::notify::Announcer,
 };
+
+pub use crate::domain::work::Effects;
 
 pub struct Context {
     pub settings: Settings,
@@ -27,6 +30,8 @@ pub struct Context {
     pub heavy: HeavyPools,
     /// Wakes this replica's task worker.
     pub tasks: Waker,
+    /// Tells the other replicas what this one committed.
+    pub announcer: Announcer,
     /// This replica's name in leases (tasks, job runs, messages).
     pub instance_id: String,
     /// When this replica started: jobs never ran here before it.
@@ -49,15 +54,24 @@ impl Context {
         {
             tracing::warn!(error = %e, "public snapshot refresh failed after a write");
         }
-        self.after_commit(Effects {
+        self.wake(Effects {
             public: false,
             ..effects
         });
+        self.announcer.announce(effects);
     }
 
     /// The effects every committed change may need: the public views are
-    /// refreshed, and the mail and task workers look for new work now.
+    /// refreshed, the mail and task workers look for new work now, and the
+    /// other replicas hear of it.
     pub fn after_commit(&self, effects: Effects) {
+        self.wake(effects);
+        self.announcer.announce(effects);
+    }
+
+    /// This replica's side of `effects`, for its own commits and for those
+    /// another replica announced.
+    pub fn wake(&self, effects: Effects) {
         if effects.public {
             self.public.mark_dirty();
         }
@@ -82,55 +96,5 @@ impl Waker {
     /// What the worker waits on.
     pub(crate) fn notified(&self) -> Arc<tokio::sync::Notify> {
         self.0.clone()
-    }
-}
-
-/// What a committed change asks of the replica, run by
-/// `Context::after_commit` once the transaction is durable.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-#[must_use = "a committed change's effects must reach Context::after_commit"]
-pub struct Effects {
-    /// The public views changed.
-    pub public: bool,
-    /// A message was queued.
-    pub mail: bool,
-    /// A task was queued.
-    pub tasks: bool,
-}
-
-impl Effects {
-    pub const NONE: Effects = Effects {
-        public: false,
-        mail: false,
-        tasks: false,
-    };
-    pub const PUBLIC: Effects = Effects {
-        public: true,
-        ..Effects::NONE
-    };
-    pub const MAIL: Effects = Effects {
-        mail: true,
-        ..Effects::NONE
-    };
-    pub const TASKS: Effects = Effects {
-        tasks: true,
-        ..Effects::NONE
-    };
-}
-
-impl std::ops::BitOr for Effects {
-    type Output = Effects;
-    fn bitor(self, other: Effects) -> Effects {
-        Effects {
-            public: self.public || other.public,
-            mail: self.mail || other.mail,
-            tasks: self.tasks || other.tasks,
-        }
-    }
-}
-
-impl std::ops::BitOrAssign for Effects {
-    fn bitor_assign(&mut self, other: Effects) {
-        *self = *self | other;
     }
 }

@@ -11,8 +11,9 @@ use sqlx::QueryBuilder;
 use crate::{
     db_run,
     domain::month::Month,
+    domain::work::Effects,
     error::{Error, Result},
-    store::{Db, begin_write, now},
+    store::{self, Db, begin_write, now},
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -240,6 +241,10 @@ pub async fn seed(db: &Db, plan: SeedPlan) -> Result<()> {
             .execute(pool)
             .await?;
     });
+    // Replicas running on this database show the new data at once.
+    if let Db::Postgres(pool) = db {
+        store::notify::send(pool, "seed", Effects::PUBLIC).await?;
+    }
     Ok(())
 }
 

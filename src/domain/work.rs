@@ -24,3 +24,90 @@ text_enum!(
     /// One scheduled run of a job.
     RunStatus { Running => "running", Succeeded => "succeeded", Failed => "failed" }
 );
+
+/// What a committed change asks of the replica, run by
+/// `Context::after_commit` once the transaction is durable, and what other
+/// replicas hear of it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a committed change's effects must reach Context::after_commit"]
+pub struct Effects {
+    /// The public views changed.
+    pub public: bool,
+    /// A message was queued.
+    pub mail: bool,
+    /// A task was queued.
+    pub tasks: bool,
+}
+
+impl Effects {
+    pub const NONE: Effects = Effects {
+        public: false,
+        mail: false,
+        tasks: false,
+    };
+    pub const PUBLIC: Effects = Effects {
+        public: true,
+        ..Effects::NONE
+    };
+    pub const MAIL: Effects = Effects {
+        mail: true,
+        ..Effects::NONE
+    };
+    pub const TASKS: Effects = Effects {
+        tasks: true,
+        ..Effects::NONE
+    };
+}
+
+impl std::ops::BitOr for Effects {
+    type Output = Effects;
+    fn bitor(self, other: Effects) -> Effects {
+        Effects {
+            public: self.public || other.public,
+            mail: self.mail || other.mail,
+            tasks: self.tasks || other.tasks,
+        }
+    }
+}
+
+impl std::ops::BitOrAssign for Effects {
+    fn bitor_assign(&mut self, other: Effects) {
+        *self = *self | other;
+    }
+}
+
+impl Effects {
+    /// The words other replicas receive (`store::notify`), e.g. "public tasks".
+    pub fn words(self) -> String {
+        let mut words = Vec::new();
+        for (on, word) in [
+            (self.public, "public"),
+            (self.mail, "mail"),
+            (self.tasks, "tasks"),
+        ] {
+            if on {
+                words.push(word);
+            }
+        }
+        words.join(" ")
+    }
+
+    /// The effects named by `words`; unknown words are ignored, so a newer
+    /// replica may announce more than an older one understands.
+    pub fn from_words(words: &str) -> Effects {
+        let mut effects = Effects::NONE;
+        for word in words.split_whitespace() {
+            match word {
+                "public" => effects.public = true,
+                "mail" => effects.mail = true,
+                "tasks" => effects.tasks = true,
+                _ => {}
+            }
+        }
+        effects
+    }
+
+    pub fn is_none(self) -> bool {
+        self == Effects::NONE
+    }
+}

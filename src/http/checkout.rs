@@ -1,5 +1,6 @@
 //! `POST /api/v1/checkout`: start paying. No account, no password.
 
+use crate::context::Effects;
 use std::net::IpAddr;
 
 use axum::{
@@ -263,5 +264,9 @@ pub(crate) async fn run(
         locale: locale.as_deref(),
         return_to: &req.return_to,
     };
-    checkout::start(&state.db, gateway, &state.settings.stripe, start).await
+    let started = checkout::start(&state.db, gateway, &state.settings.stripe, start).await;
+    // The payer's supporter row (and an invoice application's email to the
+    // owners) commits before Stripe is asked, whether or not it answers.
+    state.after_commit(Effects::PUBLIC | Effects::MAIL);
+    started
 }

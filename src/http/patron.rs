@@ -1,6 +1,7 @@
 //! Patron self-service without passwords: an emailed, single-use, expiring
 //! link to a page whose button opens Stripe's Billing Portal.
 
+use crate::context::Effects;
 use axum::{
     Form,
     extract::{State, rejection::FormRejection},
@@ -103,7 +104,7 @@ async fn send_link(state: &AppState, ip: std::net::IpAddr, email: &str) -> Resul
             json!({}),
         )
         .await?;
-        state.mailer.wake();
+        state.after_commit(Effects::MAIL);
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The monthly report email: on the 1st, last month's figures to owners and
 //! viewers, once per month however many replicas fire.
 
+use crate::context::Effects;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -51,5 +52,6 @@ pub async fn run(ctx: &Context, slot: DateTime<Utc>) -> Result<String> {
         context,
     )
     .await?;
+    ctx.after_commit(Effects::MAIL);
     Ok(format!("report for {last} queued"))
 }

@@ -3,6 +3,7 @@
 //! (audited, by the publication sweep) and the sponsor and owners are told.
 //! Each notice is queued once per sponsor and term.
 
+use crate::context::Effects;
 use chrono::{DateTime, Utc};
 
 use crate::{
@@ -23,7 +24,7 @@ pub async fn run(ctx: &Context, slot: DateTime<Utc>) -> Result<String> {
     let grace = ctx.settings.sponsors.grace_days;
     let changes = store::supporters::sweep_publication(&ctx.db, today, grace).await?;
     if !changes.is_empty() {
-        ctx.public.mark_dirty();
+        ctx.after_commit(Effects::PUBLIC);
     }
     // Shown while paid_through >= cutoff; ended the day before it.
     let cutoff = visible_paid_through(today, grace);

@@ -162,13 +162,18 @@ pub async fn defer(
     })
     .await?;
     tx.commit().await?;
-    if let Some(error) = failure {
-        tracing::warn!(event = id, error, "stripe event failed; queued to retry");
-        metrics::counter!("patronage_stripe_events_failed_total").increment(1);
-        store::stripe::event_failed(&ctx.db, id, error).await?;
-    }
+    let recorded = match failure {
+        Some(error) => {
+            tracing::warn!(event = id, error, "stripe event failed; queued to retry");
+            metrics::counter!("patronage_stripe_events_failed_total").increment(1);
+            store::stripe::event_failed(&ctx.db, id, error).await
+        }
+        None => Ok(()),
+    };
+    // After the failure is recorded, so the task's success is not undone
+    // by it; and even if recording failed, since the task is queued.
     ctx.after_commit(Effects::TASKS);
-    Ok(())
+    recorded
 }
 
 /// What can be applied from the payload alone, in the event's transaction.
@@ -245,9 +250,16 @@ pub async fn apply_stored(ctx: &Context, event_id: &str) -> Result<Effects> {
     };
     match outcome {
         Ok(effects) => {
-            store::stripe::event_processed(&ctx.db, event_id).await?;
+            // Applying may have synced a subscription, which can email its
+            // patron (welcome, cancellation) whatever it returned.
+            let effects = effects | Effects::PUBLIC | Effects::MAIL;
+            if let Err(e) = store::stripe::event_processed(&ctx.db, event_id).await {
+                // Applied and committed: announce it even so.
+                ctx.after_commit(effects);
+                return Err(e);
+            }
             metrics::counter!("patronage_stripe_events_applied_total").increment(1);
-            Ok(effects | Effects::PUBLIC)
+            Ok(effects)
         }
         Err(Error::NotYet { reason, waits_for }) => {
             let overdue = ctx.now() - row.received_at > WAIT_LIMIT;
@@ -284,9 +296,8 @@ pub async fn replay(ctx: &Context, actor: &Actor, event_id: &str) -> Result<bool
     .await?;
     tx.commit().await?;
     let applied = apply_stored(ctx, event_id).await;
-    if let Ok(effects) = applied {
-        ctx.after_commit(effects);
-    }
+    // The task stays queued if applying failed.
+    ctx.after_commit(applied.as_ref().copied().unwrap_or(Effects::NONE) | Effects::TASKS);
     Ok(applied.is_ok())
 }
 

@@ -103,7 +103,11 @@ pub async fn run_due(ctx: &Context) -> Result<usize> {
                 Outcome::Retry(ctx.now() + delay, e.to_string())
             }
         };
-        store::tasks::finish(&ctx.db, task.id, &ctx.instance_id, finished).await?;
+        if let Err(e) = store::tasks::finish(&ctx.db, task.id, &ctx.instance_id, finished).await {
+            // What ran committed: announce it before giving up the batch.
+            ctx.after_commit(effects);
+            return Err(e);
+        }
     }
     ctx.after_commit(effects);
     Ok(claimed.len())

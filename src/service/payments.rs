@@ -136,18 +136,21 @@ pub async fn settle_fee(ctx: &Context, reference: &str, invoice: bool) -> Result
     let changed =
         store::stripe::settle_fee(&mut tx, reference, invoice.then_some(reference), &fee).await?;
     tx.commit().await?;
+    // Events waiting for the charge were made due.
+    let effects = if changed {
+        Effects::PUBLIC | Effects::TASKS
+    } else {
+        Effects::NONE
+    };
     if fee.fee_minor.is_none() {
+        // The charge is linked, though: what waited for it runs now.
+        ctx.after_commit(effects);
         return Err(Error::NotYet {
             reason: format!("charge {} has no balance transaction yet", fee.charge_id),
             waits_for: None,
         });
     }
-    // Events waiting for the charge were made due.
-    Ok(if changed {
-        Effects::PUBLIC | Effects::TASKS
-    } else {
-        Effects::NONE
-    })
+    Ok(effects)
 }
 
 /// Refunds a Stripe payment (its ledger entry of kind `payment`), fully or

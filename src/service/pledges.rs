@@ -41,7 +41,10 @@ pub async fn cancel(
             gateway
                 .cancel_subscription(subscription, at_period_end)
                 .await?;
-            events::sync_subscription(&ctx.db, gateway, subscription).await?;
+            let synced = events::sync_subscription(&ctx.db, gateway, subscription).await;
+            // A cancellation at once emails the patron.
+            ctx.after_commit(Effects::MAIL);
+            synced?;
             store::audit::record(&ctx.db, actor, "pledge.cancel", "pledge", id,
                 serde_json::json!({"at_period_end": at_period_end, "reason": reason, "subscription": subscription})).await?;
             store::pledges::get(&ctx.db, id).await?

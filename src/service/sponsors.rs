@@ -61,6 +61,8 @@ pub async fn decide(
                     .is_some() => {}
         Err(e) => return Err(e),
     }
+    // Announced before the invoice step, which may fail with Stripe down.
+    ctx.after_commit(Effects::PUBLIC | Effects::MAIL);
     if decision == SponsorStatus::Approved
         && let Some(gateway) = &ctx.gateway
     {
@@ -290,7 +292,7 @@ pub async fn sweep_publication(ctx: &Context) {
                 );
             }
             if !changes.is_empty() {
-                ctx.public.mark_dirty();
+                ctx.after_commit(Effects::PUBLIC);
             }
         }
         Err(e) => tracing::warn!(error = %e, "publication sweep failed; retrying at the next tick"),

@@ -2,6 +2,7 @@
 //! the email outbox,
 //! reconciliation findings, and the daily funding history.
 
+use crate::context::Effects;
 use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -126,7 +127,7 @@ async fn retry_message(
     Path(id): Path<i64>,
 ) -> Result<StatusCode> {
     store::outbox::retry(&state.db, id).await?;
-    state.mailer.wake();
+    state.after_commit(Effects::MAIL);
     Ok(StatusCode::ACCEPTED)
 }
 
