@@ -111,3 +111,28 @@ impl Effects {
         self == Effects::NONE
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Effects;
+
+    #[test]
+    fn effects_travel_as_words_and_come_back_the_same() {
+        for public in [false, true] {
+            for mail in [false, true] {
+                for tasks in [false, true] {
+                    let e = Effects {
+                        public,
+                        mail,
+                        tasks,
+                    };
+                    assert_eq!(Effects::from_words(&e.words()), e);
+                }
+            }
+        }
+        assert_eq!(
+            Effects::from_words("tasks later-words public"),
+            Effects::PUBLIC | Effects::TASKS
+        );
+    }
+}

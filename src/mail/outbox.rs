@@ -43,8 +43,8 @@ pub async fn deliver_due(ctx: &Context) -> Result<usize> {
     if claimed.is_empty() {
         return Ok(0);
     }
-    let base = links::public_base(&ctx.db, &ctx.settings).await?;
     let campaign = store::campaign::get(&ctx.db).await?;
+    let base = crate::render::site_url(&ctx.settings, campaign.public_base_url.as_deref());
     for mail in &claimed {
         let outcome = match render(ctx, &base, &campaign.name, mail).await {
             Ok(email) => ctx.mailer.send(&email).await,
@@ -95,10 +95,14 @@ async fn render(
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
     };
+    let recipient = match mail.supporter_id {
+        Some(supporter) => store::outbox::recipient(&ctx.db, supporter).await?,
+        None => None,
+    };
     // The language recorded when the message was queued, else the
     // supporter's now (set just after some messages are queued), else ours.
-    let locale = match (mail.locale.as_str(), mail.supporter_id) {
-        ("", Some(supporter)) => store::outbox::locale_of(&ctx.db, supporter).await?,
+    let locale = match (mail.locale.as_str(), &recipient) {
+        ("", Some(r)) => r.locale.clone(),
         ("", None) => None,
         (queued, _) => Some(queued.to_owned()),
     }
@@ -116,10 +120,8 @@ async fn render(
         "recipient_name": "",
     });
     if let Some(supporter) = mail.supporter_id {
-        match store::supporters::get(&ctx.db, supporter).await {
-            Ok(s) => common["recipient_name"] = json!(s.display_name),
-            Err(Error::NotFound(_)) => {}
-            Err(e) => return Err(e),
+        if let Some(r) = &recipient {
+            common["recipient_name"] = json!(r.display_name);
         }
         if WITH_MANAGE_LINK.contains(&mail.template.as_str()) {
             let ttl = if mail.template == "manage_link" {

@@ -105,15 +105,22 @@ pub async fn set_locale(db: &Db, supporter_id: i64, locale: &str) -> Result<()> 
     Ok(())
 }
 
-/// A supporter's language now, if one was recorded.
-pub async fn locale_of(db: &Db, supporter_id: i64) -> Result<Option<String>> {
-    let locale = db_run!(db, |pool| {
-        sqlx::query_scalar::<_, Option<String>>("SELECT locale FROM supporters WHERE id = $1")
+/// A supporter's name and language now; `None` if there is no such row.
+pub async fn recipient(db: &Db, supporter_id: i64) -> Result<Option<Recipient>> {
+    let row = db_run!(db, |pool| {
+        sqlx::query_as::<_, Recipient>("SELECT display_name, locale FROM supporters WHERE id = $1")
             .bind(supporter_id)
             .fetch_optional(pool)
             .await?
     });
-    Ok(locale.flatten())
+    Ok(row)
+}
+
+/// What a message to a supporter says of them when it is sent.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Recipient {
+    pub display_name: String,
+    pub locale: Option<String>,
 }
 
 /// Queues a message to admins in a commit of its own.
