@@ -252,7 +252,7 @@ pub async fn seed(db: &Db, plan: SeedPlan) -> Result<()> {
 /// database).
 pub async fn database_size(db: &Db) -> Result<i64> {
     let size = match db {
-        Db::Sqlite(pool) => {
+        Db::Sqlite(pool, _) => {
             sqlx::query_scalar::<_, i64>(
                 "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
             )

@@ -15,7 +15,7 @@ pub(crate) fn free(at: &str) -> String {
 /// with `set` applied too. Returns `returning`.
 pub(crate) fn claim_sql(db: &Db, table: &str, set: &str, due: &str, returning: &str) -> String {
     let lock = match db {
-        Db::Sqlite(_) => "",
+        Db::Sqlite(..) => "",
         Db::Postgres(_) => "FOR UPDATE SKIP LOCKED",
     };
     format!(

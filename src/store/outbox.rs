@@ -176,7 +176,8 @@ pub async fn claim(
 ) -> Result<Vec<ClaimedMail>> {
     let at = now();
     let rows = match db {
-        Db::Sqlite(pool) => {
+        Db::Sqlite(pool, _) => {
+            let _turn = db.turn().await?;
             let mut tx = begin_write!(pool);
             let rows = sqlx::query_as::<_, ClaimedMail>(claim_sql!(""))
                 .bind(owner)
@@ -203,6 +204,7 @@ pub async fn claim(
 
 /// Marks a message sent, if this owner still holds it.
 pub async fn sent(db: &Db, id: i64, owner: &str) -> Result<()> {
+    let _turn = db.turn().await?;
     db_run!(db, |pool| {
         sqlx::query(
             "UPDATE outbox SET status = 'sent', sent_at = $3, locked_by = NULL, locked_until = NULL, last_error = NULL \

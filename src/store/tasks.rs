@@ -64,6 +64,7 @@ pub async fn claim(
         "status IN ('pending', 'running') AND run_at <= $3",
         "id, kind, dedupe_key, payload, attempts, created_at",
     );
+    let _turn = db.turn().await?;
     let rows = db_run!(db, |pool| {
         let mut tx = begin_write!(pool);
         let rows = sqlx::query_as::<_, ClaimedTask>(sqlx::AssertSqlSafe(sql.as_str()))
@@ -98,6 +99,7 @@ pub async fn finish(db: &Db, id: i64, owner: &str, outcome: Outcome) -> Result<(
         Outcome::Dead(e) => (TaskStatus::Dead, None, Some(e)),
     };
     let error = error.as_deref();
+    let _turn = db.turn().await?;
     db_run!(db, |pool| {
         let mut tx = begin_write!(pool);
         let changed = sqlx::query(

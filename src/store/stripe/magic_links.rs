@@ -9,6 +9,7 @@ pub async fn create_magic_link(
     ttl: chrono::Duration,
 ) -> Result<()> {
     let at = now();
+    let _turn = db.turn().await?;
     db_run!(db, |pool| {
         sqlx::query(
             "INSERT INTO magic_links (token_hash, supporter_id, purpose, created_at, expires_at) VALUES ($1, $2, 'manage', $3, $4)",
