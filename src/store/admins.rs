@@ -71,20 +71,20 @@ pub async fn create(
     setup_token_hash: Option<&str>,
 ) -> Result<AdminRow> {
     let at = now();
-    let row = db_run!(db, |pool| {
-        let mut tx = super::begin_write!(pool);
+    let mut tx = db.begin_write().await?;
+    let row = crate::tx_run!(&mut tx, |conn| {
         if let Some(hash) = setup_token_hash {
             let spent = sqlx::query(
                 "UPDATE setup_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
             )
             .bind(at)
             .bind(hash)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?
             .rows_affected();
             let owners =
                 sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM admins WHERE role = 'owner'")
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut *conn)
                     .await?;
             if spent != 1 || owners > 0 {
                 return Err(Error::Unauthorized);
@@ -101,7 +101,7 @@ pub async fn create(
         .bind(role.as_str())
         .bind(false)
         .bind(at)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await
         .map_err(|e| {
             if on_constraint(&e).is_some_and(|c| matches!(c, Constraint::AdminEmail | Constraint::PatronEmail)) {
@@ -111,16 +111,16 @@ pub async fn create(
             }
         })?;
         audit!(
-            tx,
+            conn,
             actor,
             "admin.create",
             "admin",
             row.id,
             json!({"email": row.email, "role": role.as_str()})
         );
-        tx.commit().await?;
         row
     });
+    tx.commit().await?;
 
     Ok(row)
 }
@@ -128,10 +128,10 @@ pub async fn create(
 /// Stores a new setup token (by hash), replacing unused earlier ones.
 pub async fn replace_setup_token(db: &Db, token_hash: &str, ttl: Duration) -> Result<()> {
     let at = now();
-    db_run!(db, |pool| {
-        let mut tx = super::begin_write!(pool);
+    let mut tx = db.begin_write().await?;
+    crate::tx_run!(&mut tx, |conn| {
         sqlx::query("DELETE FROM setup_tokens WHERE used_at IS NULL")
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         sqlx::query(
             "INSERT INTO setup_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)",
@@ -139,9 +139,9 @@ pub async fn replace_setup_token(db: &Db, token_hash: &str, ttl: Duration) -> Re
         .bind(token_hash)
         .bind(at)
         .bind(at + ttl)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        tx.commit().await?;
     });
+    tx.commit().await?;
     Ok(())
 }

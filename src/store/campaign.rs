@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{
     Db,
     audit::{Actor, audit},
-    begin_write, bump_version, now,
+    bump_version, now,
 };
 use crate::{
     db_run,
@@ -52,17 +52,17 @@ pub async fn get(db: &Db) -> Result<CampaignRow> {
 /// ledger entry exists: amounts are never silently reinterpreted.
 pub async fn update(db: &Db, actor: &Actor, c: &Campaign) -> Result<CampaignRow> {
     let at = now();
-    let row = db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
+    let mut tx = db.begin_write().await?;
+    let row = crate::tx_run!(&mut tx, |conn| {
         let current: String = sqlx::query_scalar("SELECT currency FROM campaign WHERE id = 1")
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *conn)
             .await?;
         if current != c.currency.code() {
             let used: i64 = sqlx::query_scalar(
                 "SELECT (SELECT COUNT(*) FROM tiers) + (SELECT COUNT(*) FROM pledges) \
                  + (SELECT COUNT(*) FROM ledger_entries)",
             )
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *conn)
             .await?;
             if used > 0 {
                 return Err(Error::conflict(
@@ -82,10 +82,10 @@ pub async fn update(db: &Db, actor: &Actor, c: &Campaign) -> Result<CampaignRow>
         .bind(c.monthly_goal_minor)
         .bind(&c.public_base_url)
         .bind(at)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await?;
         audit!(
-            tx,
+            conn,
             actor,
             "campaign.update",
             "campaign",
@@ -95,9 +95,9 @@ pub async fn update(db: &Db, actor: &Actor, c: &Campaign) -> Result<CampaignRow>
                 "monthly_goal_minor": c.monthly_goal_minor, "public_base_url": c.public_base_url
             })
         );
-        bump_version!(tx);
-        tx.commit().await?;
+        bump_version!(conn);
         row
     });
+    tx.commit().await?;
     Ok(row)
 }

@@ -47,6 +47,7 @@ pub async fn put(
     let width = i64::from(logo.width);
     let height = i64::from(logo.height);
     let approved = upload == Upload::ByAdmin;
+    let _turn = db.turn().await?;
     db_run!(db, |pool| {
         let mut tx = begin_write!(pool);
         match upload {
@@ -154,6 +155,7 @@ pub async fn link_is_live(db: &Db, supporter_id: i64, version: i64) -> Result<()
 
 /// Approves a sponsor's uploaded logos (both variants).
 pub async fn approve(db: &Db, actor: &Actor, supporter_id: i64) -> Result<u64> {
+    let _turn = db.turn().await?;
     db_run!(db, |pool| {
         let mut tx = begin_write!(pool);
         let n = sqlx::query(

@@ -85,11 +85,10 @@ pub async fn queue_to_supporter(
     template: &str,
     context: serde_json::Value,
 ) -> Result<()> {
-    db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
-        mail_supporter!(tx, supporter_id, cause, template, context);
-        tx.commit().await?;
-    });
+    let mut tx = db.begin_write().await?;
+    tx.mail_supporter(supporter_id, cause, template, context)
+        .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -131,11 +130,9 @@ pub async fn queue_to_admins(
     template: &str,
     context: serde_json::Value,
 ) -> Result<()> {
-    db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
-        mail_admins!(tx, audience, cause, template, context);
-        tx.commit().await?;
-    });
+    let mut tx = db.begin_write().await?;
+    tx.mail_admins(audience, cause, template, context).await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{
     Db, Page,
     audit::{Actor, audit},
-    begin_write, bump_version, now,
+    bump_version, now,
 };
 use crate::{
     db_run,
@@ -56,14 +56,14 @@ pub struct NewPledge {
 /// slot count cannot be raced past on either database.
 pub async fn create(db: &Db, actor: &Actor, p: &NewPledge) -> Result<PledgeRow> {
     let at = now();
-    let row = db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
+    let mut tx = db.begin_write().await?;
+    let row = crate::tx_run!(&mut tx, |conn| {
         let tier = sqlx::query_as::<_, super::tiers::TierRow>(
             "UPDATE tiers SET updated_at = updated_at WHERE id = $1 RETURNING id, kind, name, description, \
              amount_minor, currency, interval, pwyw_min_minor, slots, rank, archived, created_at, updated_at",
         )
         .bind(p.tier_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| Error::field("tier_id", "no such tier"))?;
         if tier.archived {
@@ -71,7 +71,7 @@ pub async fn create(db: &Db, actor: &Actor, p: &NewPledge) -> Result<PledgeRow> 
         }
         let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM supporters WHERE id = $1")
             .bind(p.supporter_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?;
         match kind {
             None => return Err(Error::field("supporter_id", "no such supporter")),
@@ -92,7 +92,7 @@ pub async fn create(db: &Db, actor: &Actor, p: &NewPledge) -> Result<PledgeRow> 
                 "SELECT COUNT(*) FROM pledges WHERE tier_id = $1 AND status IN ('active', 'past_due')",
             )
             .bind(tier.id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *conn)
             .await?;
             if taken >= slots {
                 return Err(Error::conflict(
@@ -113,10 +113,10 @@ pub async fn create(db: &Db, actor: &Actor, p: &NewPledge) -> Result<PledgeRow> 
         .bind(tier.interval.as_str())
         .bind(p.started_at)
         .bind(at)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await?;
         audit!(
-            tx,
+            conn,
             actor,
             "pledge.create",
             "pledge",
@@ -125,10 +125,10 @@ pub async fn create(db: &Db, actor: &Actor, p: &NewPledge) -> Result<PledgeRow> 
                 "supporter_id": p.supporter_id, "tier_id": tier.id, "amount_minor": amount, "interval": tier.interval
             })
         );
-        bump_version!(tx);
-        tx.commit().await?;
+        bump_version!(conn);
         row
     });
+    tx.commit().await?;
     Ok(row)
 }
 
@@ -141,8 +141,8 @@ pub async fn cancel(
     reason: &str,
 ) -> Result<PledgeRow> {
     let at = now();
-    let row = db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
+    let mut tx = db.begin_write().await?;
+    let row = crate::tx_run!(&mut tx, |conn| {
         let row = sqlx::query_as::<_, PledgeRow>(concat!(
             "UPDATE pledges SET status = 'canceled', ended_at = $2, updated_at = $3 \
              WHERE id = $1 AND status <> 'canceled' RETURNING ",
@@ -151,12 +151,12 @@ pub async fn cancel(
         .bind(id)
         .bind(ended_at)
         .bind(at)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?;
         let Some(row) = row else {
             let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM pledges WHERE id = $1")
                 .bind(id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *conn)
                 .await?;
             return Err(match exists {
                 Some(_) => Error::conflict("status", "the pledge is already canceled"),
@@ -164,17 +164,17 @@ pub async fn cancel(
             });
         };
         audit!(
-            tx,
+            conn,
             actor,
             "pledge.cancel",
             "pledge",
             id,
             json!({"ended_at": ended_at, "reason": reason})
         );
-        bump_version!(tx);
-        tx.commit().await?;
+        bump_version!(conn);
         row
     });
+    tx.commit().await?;
     Ok(row)
 }
 

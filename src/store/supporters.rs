@@ -95,8 +95,8 @@ pub async fn get(db: &Db, id: i64) -> Result<SupporterRow> {
 
 pub async fn create_patron(db: &Db, actor: &Actor, p: &PatronDraft) -> Result<SupporterRow> {
     let at = now();
-    let id = db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
+    let mut tx = db.begin_write().await?;
+    let id = crate::tx_run!(&mut tx, |conn| {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO supporters (kind, email, email_normalized, display_name, visibility, created_at, updated_at) \
              VALUES ('patron', $1, $2, $3, $4, $5, $5) RETURNING id",
@@ -106,7 +106,7 @@ pub async fn create_patron(db: &Db, actor: &Actor, p: &PatronDraft) -> Result<Su
         .bind(&p.display_name)
         .bind(p.visibility.as_str())
         .bind(at)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await
         .map_err(|e| {
             if on_constraint(&e).is_some_and(|c| matches!(c, Constraint::AdminEmail | Constraint::PatronEmail)) {
@@ -116,17 +116,17 @@ pub async fn create_patron(db: &Db, actor: &Actor, p: &PatronDraft) -> Result<Su
             }
         })?;
         audit!(
-            tx,
+            conn,
             actor,
             "patron.create",
             "supporter",
             id,
             json!({"display_name": p.display_name, "visibility": p.visibility})
         );
-        bump_version!(tx);
-        tx.commit().await?;
+        bump_version!(conn);
         id
     });
+    tx.commit().await?;
     get(db, id).await
 }
 
@@ -203,12 +203,12 @@ async fn insert_sponsor(
     notify_owners: bool,
 ) -> Result<SupporterRow> {
     let at = now();
-    let id = db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
+    let mut tx = db.begin_write().await?;
+    let id = crate::tx_run!(&mut tx, |conn| {
         let tier: Option<(String, bool)> =
             sqlx::query_as("SELECT kind, archived FROM tiers WHERE id = $1")
                 .bind(s.tier_id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *conn)
                 .await?;
         match tier {
             Some((kind, false)) if kind == TierKind::Sponsor.as_str() => {}
@@ -230,10 +230,10 @@ async fn insert_sponsor(
         .bind(&s.logo_ref)
         .bind(locale)
         .bind(at)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await?;
         audit!(
-            tx,
+            conn,
             actor,
             "sponsor.create",
             "supporter",
@@ -243,12 +243,12 @@ async fn insert_sponsor(
             })
         );
         if notify_owners {
-            queue_application_mails!(tx, id, false);
+            queue_application_mails!(conn, id, false);
         }
-        bump_version!(tx);
-        tx.commit().await?;
+        bump_version!(conn);
         id
     });
+    tx.commit().await?;
     get(db, id).await
 }
 
@@ -362,6 +362,7 @@ pub async fn set_paid_through(
     paid_through: Option<NaiveDate>,
 ) -> Result<SupporterRow> {
     let at = now();
+    let _turn = db.turn().await?;
     db_run!(db, |pool| {
         let mut tx = begin_write!(pool);
         let n = sqlx::query("UPDATE supporters SET paid_through = $2, updated_at = $3 WHERE id = $1 AND kind = 'sponsor'")
@@ -474,14 +475,14 @@ pub async fn sweep_publication(
     grace_days: i64,
 ) -> Result<Vec<PublicationChange>> {
     let actor = Actor::system();
-    let changes = db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
+    let mut tx = db.begin_write().await?;
+    let changes = crate::tx_run!(&mut tx, |conn| {
         let rows: Vec<PublicationRow> = sqlx::query_as(
             "SELECT id, display_name, sponsor_status, paid_through, published FROM supporters \
              WHERE kind = 'sponsor' AND (published = $1 OR sponsor_status = 'approved') ORDER BY id",
         )
         .bind(true)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *conn)
         .await?;
         let mut changes = Vec::new();
         for row in rows {
@@ -495,7 +496,7 @@ pub async fn sweep_publication(
             .bind(row.id)
             .bind(public)
             .bind(row.published)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?
             .rows_affected();
             if flipped == 0 {
@@ -508,7 +509,7 @@ pub async fn sweep_publication(
                 "sponsor.unpublish"
             };
             audit!(
-                tx,
+                conn,
                 actor,
                 action,
                 "supporter",
@@ -527,11 +528,11 @@ pub async fn sweep_publication(
             });
         }
         if !changes.is_empty() {
-            bump_version!(tx);
+            bump_version!(conn);
         }
-        tx.commit().await?;
         changes
     });
+    tx.commit().await?;
     Ok(changes)
 }
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Db, Tx, begin_write, lease, now};
+use super::{Db, Tx, lease, now};
 use crate::{
     db_run,
     domain::work::TaskStatus,
@@ -64,19 +64,18 @@ pub async fn claim(
         "status IN ('pending', 'running') AND run_at <= $3",
         "id, kind, dedupe_key, payload, attempts, created_at",
     );
-    let _turn = db.turn().await?;
-    let rows = db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
+    let mut tx = db.begin_write().await?;
+    let rows = crate::tx_run!(&mut tx, |conn| {
         let rows = sqlx::query_as::<_, ClaimedTask>(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(owner)
             .bind(at + lease)
             .bind(at)
             .bind(limit)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *conn)
             .await?;
-        tx.commit().await?;
         rows
     });
+    tx.commit().await?;
     Ok(rows)
 }
 
@@ -99,9 +98,8 @@ pub async fn finish(db: &Db, id: i64, owner: &str, outcome: Outcome) -> Result<(
         Outcome::Dead(e) => (TaskStatus::Dead, None, Some(e)),
     };
     let error = error.as_deref();
-    let _turn = db.turn().await?;
-    db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
+    let mut tx = db.begin_write().await?;
+    crate::tx_run!(&mut tx, |conn| {
         let changed = sqlx::query(
             "UPDATE tasks SET status = $3, run_at = COALESCE($4, run_at), last_error = $5, \
              locked_by = NULL, locked_until = NULL, finished_at = CASE WHEN $3 = 'pending' THEN NULL ELSE $6 END \
@@ -115,7 +113,7 @@ pub async fn finish(db: &Db, id: i64, owner: &str, outcome: Outcome) -> Result<(
         .bind(run_at)
         .bind(error.map(|e| e.chars().take(2000).collect::<String>()))
         .bind(now())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
         if changed == 0 && status == TaskStatus::Pending {
@@ -128,11 +126,11 @@ pub async fn finish(db: &Db, id: i64, owner: &str, outcome: Outcome) -> Result<(
             .bind(owner)
             .bind(error.map(|e| format!("superseded: {e}")))
             .bind(now())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         }
-        tx.commit().await?;
     });
+    tx.commit().await?;
     Ok(())
 }
 

@@ -15,8 +15,8 @@ pub async fn upsert_patron(
     locale: Option<&str>,
 ) -> Result<i64> {
     let at = now();
-    let id = db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
+    let mut tx = db.begin_write().await?;
+    let id = crate::tx_run!(&mut tx, |conn| {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO supporters (kind, email, email_normalized, display_name, visibility, locale, created_at, updated_at) \
              VALUES ('patron', $1, $2, $3, $4, $6, $5, $5) \
@@ -29,12 +29,12 @@ pub async fn upsert_patron(
         .bind(visibility.as_str())
         .bind(at)
         .bind(locale)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await?;
-        bump_version!(tx);
-        tx.commit().await?;
+        bump_version!(conn);
         id
     });
+    tx.commit().await?;
     Ok(id)
 }
 

@@ -25,8 +25,7 @@ mod prelude {
     pub(super) use serde_json::json;
 
     pub(super) use crate::store::{
-        Db, Tx, audit::Actor, begin_write, bump_version, ledger::NewEntry, now,
-        outbox::mail_supporter,
+        Db, Tx, audit::Actor, bump_version, ledger::NewEntry, now, outbox::mail_supporter,
     };
     pub(super) use crate::tx_run;
     pub(super) use crate::{

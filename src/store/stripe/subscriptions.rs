@@ -25,13 +25,13 @@ pub struct SubscriptionState {
 /// cannot bring it back.
 pub async fn upsert_subscription_pledge(db: &Db, s: &SubscriptionState) -> Result<i64> {
     let at = now();
-    let id = db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
+    let mut tx = db.begin_write().await?;
+    let id = crate::tx_run!(&mut tx, |conn| {
         let before: Option<String> = sqlx::query_scalar(
             "SELECT status FROM pledges WHERE source = 'stripe' AND external_ref = $1",
         )
         .bind(&s.subscription_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO pledges (supporter_id, tier_id, amount_minor, currency, interval, status, source, external_ref, \
@@ -60,7 +60,7 @@ pub async fn upsert_subscription_pledge(db: &Db, s: &SubscriptionState) -> Resul
         .bind(s.current_period_end)
         .bind(s.cancel_at_period_end)
         .bind(at)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await?;
         // A sponsorship ended early (cancelled now, or Stripe gave up on an
         // unpaid renewal) is paid through the day before it ended, no later.
@@ -73,7 +73,7 @@ pub async fn upsert_subscription_pledge(db: &Db, s: &SubscriptionState) -> Resul
             .bind(s.supporter_id)
             .bind(last_day)
             .bind(at)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         }
         // Patrons hear when their support starts and when it ends; the
@@ -83,7 +83,7 @@ pub async fn upsert_subscription_pledge(db: &Db, s: &SubscriptionState) -> Resul
         )
         .bind(s.supporter_id)
         .bind(s.tier_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await?;
         if kind == "patron" {
             if before.is_none() && s.status == PledgeStatus::Active {
@@ -93,7 +93,7 @@ pub async fn upsert_subscription_pledge(db: &Db, s: &SubscriptionState) -> Resul
                     "interval": s.interval.as_str(),
                 });
                 mail_supporter!(
-                    tx,
+                    conn,
                     s.supporter_id,
                     format!("welcome:{}", s.supporter_id),
                     "welcome",
@@ -107,7 +107,7 @@ pub async fn upsert_subscription_pledge(db: &Db, s: &SubscriptionState) -> Resul
                 };
                 let context = json!({"tier_name": tier_name, "reason": reason});
                 mail_supporter!(
-                    tx,
+                    conn,
                     s.supporter_id,
                     format!("pledge_cancelled:{id}"),
                     "pledge_cancelled",
@@ -115,10 +115,10 @@ pub async fn upsert_subscription_pledge(db: &Db, s: &SubscriptionState) -> Resul
                 );
             }
         }
-        bump_version!(tx);
-        tx.commit().await?;
+        bump_version!(conn);
         id
     });
+    tx.commit().await?;
     Ok(id)
 }
 
