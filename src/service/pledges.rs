@@ -14,9 +14,42 @@ use crate::{
     },
 };
 
-/// Records a recurring pledge paid outside Stripe.
+/// Records a recurring pledge paid outside Stripe, on a tier of the
+/// supporter's kind that is not archived and has a slot free (its row is
+/// locked first, so the last slot cannot be taken twice on either
+/// database), at the tier's price or a chosen amount it allows.
 pub async fn create(ctx: &Context, actor: &Actor, new: &NewPledge) -> Result<PledgeRow> {
-    let row = store::pledges::create(&ctx.db, actor, new).await?;
+    let mut tx = ctx.db.begin_write().await?;
+    let tier = store::pledges::lock_tier(&mut tx, new.tier_id)
+        .await?
+        .ok_or_else(|| Error::field("tier_id", "no such tier"))?;
+    if tier.archived {
+        return Err(Error::field("tier_id", "this tier is archived"));
+    }
+    match store::supporters::kind(&mut tx, new.supporter_id).await? {
+        None => return Err(Error::field("supporter_id", "no such supporter")),
+        Some(kind) if kind.as_str() != tier.kind.as_str() => {
+            return Err(Error::field(
+                "tier_id",
+                format!("a {kind} cannot pledge on a {} tier", tier.kind),
+            ));
+        }
+        Some(_) => {}
+    }
+    let amount = tier
+        .draft()
+        .pledge_amount(new.amount_minor)
+        .map_err(|m| Error::field("amount_minor", m))?;
+    if let Some(slots) = tier.slots
+        && store::pledges::slots_taken(&mut tx, tier.id).await? >= slots
+    {
+        return Err(Error::conflict(
+            "tier_id",
+            "every slot of this tier is taken",
+        ));
+    }
+    let row = store::pledges::insert_manual(&mut tx, actor, new, &tier, amount).await?;
+    tx.commit().await?;
     ctx.after_commit_now(Effects::PUBLIC).await;
     Ok(row)
 }
@@ -49,7 +82,12 @@ pub async fn cancel(
                 serde_json::json!({"at_period_end": at_period_end, "reason": reason, "subscription": subscription})).await?;
             store::pledges::get(&ctx.db, id).await?
         }
-        _ => store::pledges::cancel(&ctx.db, actor, id, now(), reason).await?,
+        _ => {
+            let mut tx = ctx.db.begin_write().await?;
+            let row = store::pledges::cancel(&mut tx, actor, id, now(), reason).await?;
+            tx.commit().await?;
+            row
+        }
     };
     ctx.after_commit_now(Effects::PUBLIC).await;
     Ok(row)

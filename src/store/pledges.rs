@@ -3,11 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{
-    Db, Page,
-    audit::{Actor, audit},
-    bump_version, now,
-};
+use super::{Db, Page, Tx, audit::Actor, now, tiers::TierRow};
 use crate::{
     db_run,
     domain::{
@@ -16,6 +12,7 @@ use crate::{
         tier::Interval,
     },
     error::{Error, Result},
+    tx_run,
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -52,56 +49,45 @@ pub struct NewPledge {
     pub started_at: DateTime<Utc>,
 }
 
-/// Creates an active pledge on a tier. The tier row is locked first, so the
-/// slot count cannot be raced past on either database.
-pub async fn create(db: &Db, actor: &Actor, p: &NewPledge) -> Result<PledgeRow> {
-    let at = now();
-    let mut tx = db.begin_write().await?;
-    let row = crate::tx_run!(&mut tx, |conn| {
-        let tier = sqlx::query_as::<_, super::tiers::TierRow>(
+/// A tier's row for a pledge on it, locked until the transaction ends, so
+/// two pledges cannot both take its last slot.
+pub async fn lock_tier(tx: &mut Tx, tier_id: i64) -> Result<Option<TierRow>> {
+    let tier = tx_run!(tx, |conn| {
+        sqlx::query_as::<_, TierRow>(
             "UPDATE tiers SET updated_at = updated_at WHERE id = $1 RETURNING id, kind, name, description, \
              amount_minor, currency, interval, pwyw_min_minor, slots, rank, archived, created_at, updated_at",
         )
-        .bind(p.tier_id)
+        .bind(tier_id)
         .fetch_optional(&mut *conn)
         .await?
-        .ok_or_else(|| Error::field("tier_id", "no such tier"))?;
-        if tier.archived {
-            return Err(Error::field("tier_id", "this tier is archived"));
-        }
-        let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM supporters WHERE id = $1")
-            .bind(p.supporter_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-        match kind {
-            None => return Err(Error::field("supporter_id", "no such supporter")),
-            Some(k) if k != tier.kind.as_str() => {
-                return Err(Error::field(
-                    "tier_id",
-                    format!("a {k} cannot pledge on a {} tier", tier.kind),
-                ));
-            }
-            Some(_) => {}
-        }
-        let amount = tier
-            .draft()
-            .pledge_amount(p.amount_minor)
-            .map_err(|m| Error::field("amount_minor", m))?;
-        if let Some(slots) = tier.slots {
-            let taken: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM pledges WHERE tier_id = $1 AND status IN ('active', 'past_due')",
-            )
-            .bind(tier.id)
-            .fetch_one(&mut *conn)
-            .await?;
-            if taken >= slots {
-                return Err(Error::conflict(
-                    "tier_id",
-                    "every slot of this tier is taken",
-                ));
-            }
-        }
-        let row = sqlx::query_as::<_, PledgeRow>(concat!(
+    });
+    Ok(tier)
+}
+
+/// Pledges on a tier that hold a slot.
+pub async fn slots_taken(tx: &mut Tx, tier_id: i64) -> Result<i64> {
+    let taken = tx_run!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pledges WHERE tier_id = $1 AND status IN ('active', 'past_due')",
+        )
+        .bind(tier_id)
+        .fetch_one(&mut *conn)
+        .await?
+    });
+    Ok(taken)
+}
+
+/// Inserts an active manual pledge of `amount` on `tier`, audited.
+pub async fn insert_manual(
+    tx: &mut Tx,
+    actor: &Actor,
+    p: &NewPledge,
+    tier: &TierRow,
+    amount: i64,
+) -> Result<PledgeRow> {
+    let at = now();
+    let row = tx_run!(tx, |conn| {
+        sqlx::query_as::<_, PledgeRow>(concat!(
             "INSERT INTO pledges (supporter_id, tier_id, amount_minor, currency, interval, status, source, \
              started_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'active', 'manual', $6, $7, $7) RETURNING ",
             cols!()
@@ -114,35 +100,33 @@ pub async fn create(db: &Db, actor: &Actor, p: &NewPledge) -> Result<PledgeRow> 
         .bind(p.started_at)
         .bind(at)
         .fetch_one(&mut *conn)
-        .await?;
-        audit!(
-            conn,
-            actor,
-            "pledge.create",
-            "pledge",
-            row.id,
-            json!({
-                "supporter_id": p.supporter_id, "tier_id": tier.id, "amount_minor": amount, "interval": tier.interval
-            })
-        );
-        bump_version!(conn);
-        row
+        .await?
     });
-    tx.commit().await?;
+    tx.audit(
+        actor,
+        "pledge.create",
+        "pledge",
+        row.id,
+        json!({
+            "supporter_id": p.supporter_id, "tier_id": tier.id, "amount_minor": amount, "interval": tier.interval
+        }),
+    )
+    .await?;
+    tx.bump_version().await?;
     Ok(row)
 }
 
-/// Ends a pledge at `ended_at` (now, or the end of the paid period).
+/// Ends a pledge at `ended_at` (now, or the end of the paid period),
+/// audited. `NotFound`, or a conflict when it has ended already.
 pub async fn cancel(
-    db: &Db,
+    tx: &mut Tx,
     actor: &Actor,
     id: i64,
     ended_at: DateTime<Utc>,
     reason: &str,
 ) -> Result<PledgeRow> {
     let at = now();
-    let mut tx = db.begin_write().await?;
-    let row = crate::tx_run!(&mut tx, |conn| {
+    let row = tx_run!(tx, |conn| {
         let row = sqlx::query_as::<_, PledgeRow>(concat!(
             "UPDATE pledges SET status = 'canceled', ended_at = $2, updated_at = $3 \
              WHERE id = $1 AND status <> 'canceled' RETURNING ",
@@ -163,18 +147,17 @@ pub async fn cancel(
                 None => Error::NotFound("pledge"),
             });
         };
-        audit!(
-            conn,
-            actor,
-            "pledge.cancel",
-            "pledge",
-            id,
-            json!({"ended_at": ended_at, "reason": reason})
-        );
-        bump_version!(conn);
         row
     });
-    tx.commit().await?;
+    tx.audit(
+        actor,
+        "pledge.cancel",
+        "pledge",
+        id,
+        json!({"ended_at": ended_at, "reason": reason}),
+    )
+    .await?;
+    tx.bump_version().await?;
     Ok(row)
 }
 

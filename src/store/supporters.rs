@@ -252,6 +252,18 @@ async fn insert_sponsor(
     get(db, id).await
 }
 
+/// A supporter's kind, read in the caller's transaction; `None` if there
+/// is no such supporter.
+pub async fn kind(tx: &mut Tx, id: i64) -> Result<Option<SupporterKind>> {
+    let kind = tx_run!(tx, |conn| {
+        sqlx::query_scalar::<_, SupporterKind>("SELECT kind FROM supporters WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+    });
+    Ok(kind)
+}
+
 /// A sponsor's review status and tier, read in a decision's transaction.
 /// `NotFound` for an id that is not a sponsor.
 pub async fn sponsor_status(tx: &mut Tx, id: i64) -> Result<(SponsorStatus, Option<i64>)> {
