@@ -334,7 +334,11 @@ async fn new_supporter(
             ..
         } => store::stripe::upsert_patron(db, email, display_name, *visibility, locale).await?,
         Checkout::Sponsor { sponsor, .. } => {
-            store::supporters::apply_sponsor(db, sponsor, locale, by_invoice)
+            let actor = store::audit::Actor {
+                id: None,
+                label: format!("checkout ({})", sponsor.contact_email.address),
+            };
+            crate::service::sponsors::record(db, &actor, sponsor, locale, by_invoice)
                 .await?
                 .id
         }

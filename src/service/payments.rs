@@ -15,7 +15,6 @@ use crate::{
         ledger::{EntryRow, NewEntry},
         stripe::{PaymentFee, PaymentIssue, StripePayment},
     },
-    tx_run,
 };
 
 /// Books a payment in the caller's transaction: the gross entry, the
@@ -39,9 +38,7 @@ pub async fn book(tx: &mut Tx, p: &StripePayment) -> Result<Effects> {
         // the owners learn there is one to review. A sponsor an owner
         // approved already (invoice terms) was told then.
         if p.sponsor && store::stripe::is_first_paid_application(tx, supporter).await? {
-            tx_run!(tx, |conn| {
-                crate::store::supporters::queue_application_mails!(conn, supporter, true);
-            });
+            super::sponsors::queue_application_mails(tx, supporter, true).await?;
         }
     }
     Ok(effects)

@@ -11,6 +11,7 @@ use crate::{
         logo::{Logo, LogoRules, LogoVariant},
         supporter::{SponsorDraft, SponsorStatus, WebsiteUrl, blocked_domain},
         text,
+        tier::TierKind,
     },
     error::{Error, Result},
     store::{
@@ -209,12 +210,71 @@ pub async fn approve_logo(ctx: &Context, actor: &Actor, sponsor_id: i64) -> Resu
     Ok(())
 }
 
-/// Adds a sponsor by hand; it starts `pending`.
+/// Adds a sponsor by hand; it starts `pending`. Nobody is emailed: an
+/// admin entered it.
 pub async fn create(ctx: &Context, actor: &Actor, draft: &SponsorDraft) -> Result<SupporterRow> {
     draft.check_blocklist(&ctx.settings.sponsors.domain_blocklist)?;
-    let row = store::supporters::create_sponsor(&ctx.db, actor, draft).await?;
+    let row = record(&ctx.db, actor, draft, None, false).await?;
     ctx.after_commit_now(Effects::PUBLIC).await;
     Ok(row)
+}
+
+/// Records a sponsor, `pending`, on a sponsor tier that is not archived,
+/// in a commit of its own. A sponsor's own application (from checkout)
+/// emails the applicant nothing here: anyone can type any address into the
+/// form, so the applicant hears from us only once it is paid (the
+/// payment's booking queues it) or approved (invoice terms). The owners
+/// are told now only with `notify_owners`, for invoice applications, which
+/// wait for their approval; a card application reaches them when it is
+/// paid. `locale` is the language of the sponsor's emails. The caller
+/// announces the commit (`Effects::PUBLIC`, and `MAIL` with
+/// `notify_owners`).
+pub async fn record(
+    db: &store::Db,
+    actor: &Actor,
+    draft: &SponsorDraft,
+    locale: Option<&str>,
+    notify_owners: bool,
+) -> Result<SupporterRow> {
+    let mut tx = db.begin_write().await?;
+    match store::tiers::kind_and_archived(&mut tx, draft.tier_id).await? {
+        Some((TierKind::Sponsor, false)) => {}
+        Some((_, false)) => return Err(Error::field("tier_id", "must be a sponsor tier")),
+        Some((_, true)) => return Err(Error::field("tier_id", "this tier is archived")),
+        None => return Err(Error::field("tier_id", "no such tier")),
+    }
+    let id = store::supporters::insert_sponsor(&mut tx, actor, draft, locale).await?;
+    if notify_owners {
+        queue_application_mails(&mut tx, id, false).await?;
+    }
+    tx.commit().await?;
+    store::supporters::get(db, id).await
+}
+
+/// Queues, in the caller's transaction, the news that a sponsor's
+/// application is real: the owners learn there is one to review, and with
+/// `applicant` the applicant hears back (the message gets its logo-upload
+/// link when it is sent). The cause is the sponsor's, so each goes out
+/// once.
+pub async fn queue_application_mails(tx: &mut store::Tx, id: i64, applicant: bool) -> Result<()> {
+    let (sponsor_name, website_url, tier_name) =
+        store::supporters::application_brief(tx, id).await?;
+    let context = json!({
+        "sponsor_name": sponsor_name, "tier_name": tier_name, "website_url": website_url,
+        "review_url": format!("/api/v1/admin/sponsors/{id}"),
+    });
+    let cause = format!("sponsor_applied:{id}");
+    if applicant {
+        tx.mail_supporter(id, &cause, "sponsor_applied", context.clone())
+            .await?;
+    }
+    tx.mail_admins(
+        AdminAudience::Owners,
+        &cause,
+        "sponsor_applied_admin",
+        context,
+    )
+    .await
 }
 
 /// Records until when a sponsor has paid (an invoice settled outside
@@ -225,7 +285,10 @@ pub async fn set_paid_through(
     id: i64,
     paid_through: Option<NaiveDate>,
 ) -> Result<SupporterRow> {
-    let row = store::supporters::set_paid_through(&ctx.db, actor, id, paid_through).await?;
+    let mut tx = ctx.db.begin_write().await?;
+    store::supporters::set_paid_through(&mut tx, actor, id, paid_through).await?;
+    tx.commit().await?;
+    let row = store::supporters::get(&ctx.db, id).await?;
     sweep_publication(ctx).await;
     ctx.after_commit_now(Effects::PUBLIC).await;
     Ok(row)

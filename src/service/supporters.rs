@@ -13,7 +13,9 @@ pub async fn create_patron(
     actor: &Actor,
     draft: &PatronDraft,
 ) -> Result<SupporterRow> {
-    let row = store::supporters::create_patron(&ctx.db, actor, draft).await?;
+    let mut tx = ctx.db.begin_write().await?;
+    let id = store::supporters::insert_patron(&mut tx, actor, draft).await?;
+    tx.commit().await?;
     ctx.after_commit_now(Effects::PUBLIC).await;
-    Ok(row)
+    store::supporters::get(&ctx.db, id).await
 }

@@ -3,15 +3,12 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{
-    Db,
-    audit::{Actor, audit},
-    bump_version, now,
-};
+use super::{Db, Tx, audit::Actor, now};
 use crate::{
     db_run,
     domain::{campaign::Campaign, money::Currency},
-    error::{Error, Result},
+    error::Result,
+    tx_run,
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -48,30 +45,36 @@ pub async fn get(db: &Db) -> Result<CampaignRow> {
     Ok(row)
 }
 
-/// Saves the settings. The currency can change only while no tier, pledge or
-/// ledger entry exists: amounts are never silently reinterpreted.
-pub async fn update(db: &Db, actor: &Actor, c: &Campaign) -> Result<CampaignRow> {
+/// The currency the campaign counts in now, read in the caller's
+/// transaction.
+pub async fn currency(tx: &mut Tx) -> Result<Currency> {
+    let currency = tx_run!(tx, |conn| {
+        sqlx::query_scalar::<_, Currency>("SELECT currency FROM campaign WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?
+    });
+    Ok(currency)
+}
+
+/// Whether any amount is recorded in the campaign's currency: a tier, a
+/// pledge or a ledger entry.
+pub async fn has_amounts(tx: &mut Tx) -> Result<bool> {
+    let used: i64 = tx_run!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM tiers) + (SELECT COUNT(*) FROM pledges) \
+             + (SELECT COUNT(*) FROM ledger_entries)",
+        )
+        .fetch_one(&mut *conn)
+        .await?
+    });
+    Ok(used > 0)
+}
+
+/// Saves the settings, audited.
+pub async fn update(tx: &mut Tx, actor: &Actor, c: &Campaign) -> Result<CampaignRow> {
     let at = now();
-    let mut tx = db.begin_write().await?;
-    let row = crate::tx_run!(&mut tx, |conn| {
-        let current: String = sqlx::query_scalar("SELECT currency FROM campaign WHERE id = 1")
-            .fetch_one(&mut *conn)
-            .await?;
-        if current != c.currency.code() {
-            let used: i64 = sqlx::query_scalar(
-                "SELECT (SELECT COUNT(*) FROM tiers) + (SELECT COUNT(*) FROM pledges) \
-                 + (SELECT COUNT(*) FROM ledger_entries)",
-            )
-            .fetch_one(&mut *conn)
-            .await?;
-            if used > 0 {
-                return Err(Error::conflict(
-                    "currency",
-                    "the currency cannot change once tiers, pledges or ledger entries exist",
-                ));
-            }
-        }
-        let row = sqlx::query_as::<_, CampaignRow>(
+    let row = tx_run!(tx, |conn| {
+        sqlx::query_as::<_, CampaignRow>(
             "UPDATE campaign SET name = $1, description = $2, currency = $3, monthly_goal_minor = $4, \
              public_base_url = $5, updated_at = $6 WHERE id = 1 \
              RETURNING name, description, currency, monthly_goal_minor, public_base_url, updated_at",
@@ -83,21 +86,19 @@ pub async fn update(db: &Db, actor: &Actor, c: &Campaign) -> Result<CampaignRow>
         .bind(&c.public_base_url)
         .bind(at)
         .fetch_one(&mut *conn)
-        .await?;
-        audit!(
-            conn,
-            actor,
-            "campaign.update",
-            "campaign",
-            1i64,
-            json!({
-                "name": c.name, "currency": c.currency.code(),
-                "monthly_goal_minor": c.monthly_goal_minor, "public_base_url": c.public_base_url
-            })
-        );
-        bump_version!(conn);
-        row
+        .await?
     });
-    tx.commit().await?;
+    tx.audit(
+        actor,
+        "campaign.update",
+        "campaign",
+        1,
+        json!({
+            "name": c.name, "currency": c.currency.code(),
+            "monthly_goal_minor": c.monthly_goal_minor, "public_base_url": c.public_base_url
+        }),
+    )
+    .await?;
+    tx.bump_version().await?;
     Ok(row)
 }

@@ -3,11 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
-use super::{
-    Constraint, Db, Page, Tx,
-    audit::{Actor, audit},
-    begin_write, bump_version, contains_pattern, now, on_constraint,
-};
+use super::{Constraint, Db, Page, Tx, audit::Actor, contains_pattern, now, on_constraint};
 use crate::{
     db_run,
     domain::{
@@ -15,7 +11,7 @@ use crate::{
             PatronDraft, SponsorDraft, SponsorStatus, SupporterKind, Visibility,
             publication_reason, sponsor_is_public, visible_paid_through,
         },
-        tier::{Interval, TierKind},
+        tier::Interval,
     },
     error::{Error, Result},
     tx_run,
@@ -93,11 +89,11 @@ pub async fn get(db: &Db, id: i64) -> Result<SupporterRow> {
     row.ok_or(Error::NotFound("supporter"))
 }
 
-pub async fn create_patron(db: &Db, actor: &Actor, p: &PatronDraft) -> Result<SupporterRow> {
+/// Inserts a patron, audited. A patron's email is unique.
+pub async fn insert_patron(tx: &mut Tx, actor: &Actor, p: &PatronDraft) -> Result<i64> {
     let at = now();
-    let mut tx = db.begin_write().await?;
-    let id = crate::tx_run!(&mut tx, |conn| {
-        let id: i64 = sqlx::query_scalar(
+    let id = tx_run!(tx, |conn| {
+        sqlx::query_scalar::<_, i64>(
             "INSERT INTO supporters (kind, email, email_normalized, display_name, visibility, created_at, updated_at) \
              VALUES ('patron', $1, $2, $3, $4, $5, $5) RETURNING id",
         )
@@ -114,109 +110,31 @@ pub async fn create_patron(db: &Db, actor: &Actor, p: &PatronDraft) -> Result<Su
             } else {
                 e.into()
             }
-        })?;
-        audit!(
-            conn,
-            actor,
-            "patron.create",
-            "supporter",
-            id,
-            json!({"display_name": p.display_name, "visibility": p.visibility})
-        );
-        bump_version!(conn);
-        id
+        })?
     });
-    tx.commit().await?;
-    get(db, id).await
+    tx.audit(
+        actor,
+        "patron.create",
+        "supporter",
+        id,
+        json!({"display_name": p.display_name, "visibility": p.visibility}),
+    )
+    .await?;
+    tx.bump_version().await?;
+    Ok(id)
 }
 
-/// Queues, in the caller's transaction, the news that a sponsor's
-/// application is real: the owners learn there is one to review, and with
-/// `$applicant` the applicant hears back (the message gets its logo-upload
-/// link when it is sent). The cause is the sponsor's, so it goes out once.
-macro_rules! queue_application_mails {
-    ($tx:expr, $id:expr, $applicant:expr) => {{
-        let (sponsor_name, website_url, tier_name): (String, Option<String>, Option<String>) =
-            sqlx::query_as(
-                "SELECT s.display_name, s.website_url, t.name FROM supporters s \
-                 LEFT JOIN tiers t ON t.id = s.tier_id WHERE s.id = $1",
-            )
-            .bind($id)
-            .fetch_one(&mut *$tx)
-            .await?;
-        let context = serde_json::json!({
-            "sponsor_name": sponsor_name, "tier_name": tier_name, "website_url": website_url,
-            "review_url": format!("/api/v1/admin/sponsors/{}", $id),
-        });
-        let cause = format!("sponsor_applied:{}", $id);
-        if $applicant {
-            $crate::store::outbox::mail_supporter!(
-                $tx,
-                $id,
-                cause.as_str(),
-                "sponsor_applied",
-                context
-            );
-        }
-        $crate::store::outbox::mail_admins!(
-            $tx,
-            $crate::store::outbox::AdminAudience::Owners,
-            cause.as_str(),
-            "sponsor_applied_admin",
-            context
-        );
-    }};
-}
-pub(crate) use queue_application_mails;
-
-/// Creates a sponsor, always `pending`: nothing is public before approval.
-/// Nobody is emailed: an admin entered it.
-pub async fn create_sponsor(db: &Db, actor: &Actor, s: &SponsorDraft) -> Result<SupporterRow> {
-    insert_sponsor(db, actor, s, None, false).await
-}
-
-/// A sponsor's own application (from checkout), `pending`. The applicant
-/// is not emailed here: anyone can type any address into the form, so the
-/// applicant hears from us only once the application is paid (the payment's
-/// booking queues it) or approved (invoice terms). The owners are told now
-/// only with `notify_owners`, for invoice applications, which wait for
-/// their approval; a card application reaches them when it is paid.
-/// `locale` is the language of the new sponsor's emails.
-pub async fn apply_sponsor(
-    db: &Db,
-    s: &SponsorDraft,
-    locale: Option<&str>,
-    notify_owners: bool,
-) -> Result<SupporterRow> {
-    let actor = Actor {
-        id: None,
-        label: format!("checkout ({})", s.contact_email.address),
-    };
-    insert_sponsor(db, &actor, s, locale, notify_owners).await
-}
-
-async fn insert_sponsor(
-    db: &Db,
+/// Inserts a sponsor, always `pending` (nothing is public before
+/// approval), audited. `locale` is the language of its emails.
+pub async fn insert_sponsor(
+    tx: &mut Tx,
     actor: &Actor,
     s: &SponsorDraft,
     locale: Option<&str>,
-    notify_owners: bool,
-) -> Result<SupporterRow> {
+) -> Result<i64> {
     let at = now();
-    let mut tx = db.begin_write().await?;
-    let id = crate::tx_run!(&mut tx, |conn| {
-        let tier: Option<(String, bool)> =
-            sqlx::query_as("SELECT kind, archived FROM tiers WHERE id = $1")
-                .bind(s.tier_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-        match tier {
-            Some((kind, false)) if kind == TierKind::Sponsor.as_str() => {}
-            Some((_, false)) => return Err(Error::field("tier_id", "must be a sponsor tier")),
-            Some((_, true)) => return Err(Error::field("tier_id", "this tier is archived")),
-            None => return Err(Error::field("tier_id", "no such tier")),
-        }
-        let id: i64 = sqlx::query_scalar(
+    let id = tx_run!(tx, |conn| {
+        sqlx::query_scalar::<_, i64>(
             "INSERT INTO supporters (kind, email, email_normalized, display_name, visibility, website_url, \
              tier_id, sponsor_status, paid_through, logo_ref, locale, created_at, updated_at) \
              VALUES ('sponsor', $1, $2, $3, 'public', $4, $5, 'pending', $6, $7, $8, $9, $9) RETURNING id",
@@ -231,25 +149,38 @@ async fn insert_sponsor(
         .bind(locale)
         .bind(at)
         .fetch_one(&mut *conn)
-        .await?;
-        audit!(
-            conn,
-            actor,
-            "sponsor.create",
-            "supporter",
-            id,
-            json!({
-                "company_name": s.company_name, "website_url": s.website_url.0, "tier_id": s.tier_id
-            })
-        );
-        if notify_owners {
-            queue_application_mails!(conn, id, false);
-        }
-        bump_version!(conn);
-        id
+        .await?
     });
-    tx.commit().await?;
-    get(db, id).await
+    tx.audit(
+        actor,
+        "sponsor.create",
+        "supporter",
+        id,
+        json!({
+            "company_name": s.company_name, "website_url": s.website_url.0, "tier_id": s.tier_id
+        }),
+    )
+    .await?;
+    tx.bump_version().await?;
+    Ok(id)
+}
+
+/// What an application's emails say of the sponsor: its name, website and
+/// tier's name.
+pub async fn application_brief(
+    tx: &mut Tx,
+    id: i64,
+) -> Result<(String, Option<String>, Option<String>)> {
+    let brief = tx_run!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT s.display_name, s.website_url, t.name FROM supporters s \
+             LEFT JOIN tiers t ON t.id = s.tier_id WHERE s.id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?
+    });
+    Ok(brief)
 }
 
 /// A supporter's kind, read in the caller's transaction; `None` if there
@@ -368,38 +299,33 @@ pub async fn sponsor_brief(
 
 /// Sets how long a sponsor is paid for (an invoice settled outside Stripe).
 pub async fn set_paid_through(
-    db: &Db,
+    tx: &mut Tx,
     actor: &Actor,
     id: i64,
     paid_through: Option<NaiveDate>,
-) -> Result<SupporterRow> {
+) -> Result<()> {
     let at = now();
-    let _turn = db.turn().await?;
-    db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
-        let n = sqlx::query("UPDATE supporters SET paid_through = $2, updated_at = $3 WHERE id = $1 AND kind = 'sponsor'")
+    let changed = tx_run!(tx, |conn| {
+        sqlx::query("UPDATE supporters SET paid_through = $2, updated_at = $3 WHERE id = $1 AND kind = 'sponsor'")
             .bind(id)
             .bind(paid_through)
             .bind(at)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(Error::NotFound("sponsor"));
-        }
-        audit!(
-            tx,
-            actor,
-            "sponsor.paid_through",
-            "supporter",
-            id,
-            json!({"paid_through": paid_through})
-        );
-        bump_version!(tx);
-        tx.commit().await?;
-        Ok::<_, Error>(())
-    })?;
-    get(db, id).await
+            .rows_affected()
+    });
+    if changed == 0 {
+        return Err(Error::NotFound("sponsor"));
+    }
+    tx.audit(
+        actor,
+        "sponsor.paid_through",
+        "supporter",
+        id,
+        json!({"paid_through": paid_through}),
+    )
+    .await?;
+    tx.bump_version().await
 }
 
 /// Sponsors the public may see: approved, and paid through `today` less the
@@ -488,62 +414,61 @@ pub async fn sweep_publication(
 ) -> Result<Vec<PublicationChange>> {
     let actor = Actor::system();
     let mut tx = db.begin_write().await?;
-    let changes = crate::tx_run!(&mut tx, |conn| {
-        let rows: Vec<PublicationRow> = sqlx::query_as(
+    let rows: Vec<PublicationRow> = tx_run!(&mut tx, |conn| {
+        sqlx::query_as(
             "SELECT id, display_name, sponsor_status, paid_through, published FROM supporters \
              WHERE kind = 'sponsor' AND (published = $1 OR sponsor_status = 'approved') ORDER BY id",
         )
         .bind(true)
         .fetch_all(&mut *conn)
-        .await?;
-        let mut changes = Vec::new();
-        for row in rows {
-            let public = sponsor_is_public(row.sponsor_status, row.paid_through, today, grace_days);
-            if public == row.published {
-                continue;
-            }
-            let flipped = sqlx::query(
-                "UPDATE supporters SET published = $2 WHERE id = $1 AND published = $3",
-            )
-            .bind(row.id)
-            .bind(public)
-            .bind(row.published)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            if flipped == 0 {
-                continue;
-            }
-            let reason = publication_reason(row.sponsor_status, row.paid_through, public);
-            let action = if public {
-                "sponsor.publish"
-            } else {
-                "sponsor.unpublish"
-            };
-            audit!(
-                conn,
-                actor,
-                action,
-                "supporter",
-                row.id,
-                json!({
-                    "reason": reason, "paid_through": row.paid_through,
-                    "grace_days": grace_days, "on": today
-                })
-            );
-            changes.push(PublicationChange {
-                supporter_id: row.id,
-                name: row.display_name,
-                published: public,
-                reason,
-                paid_through: row.paid_through,
-            });
-        }
-        if !changes.is_empty() {
-            bump_version!(conn);
-        }
-        changes
+        .await?
     });
+    let mut changes = Vec::new();
+    for row in rows {
+        let public = sponsor_is_public(row.sponsor_status, row.paid_through, today, grace_days);
+        if public == row.published {
+            continue;
+        }
+        let flipped = tx_run!(&mut tx, |conn| {
+            sqlx::query("UPDATE supporters SET published = $2 WHERE id = $1 AND published = $3")
+                .bind(row.id)
+                .bind(public)
+                .bind(row.published)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        });
+        if flipped == 0 {
+            continue;
+        }
+        let reason = publication_reason(row.sponsor_status, row.paid_through, public);
+        let action = if public {
+            "sponsor.publish"
+        } else {
+            "sponsor.unpublish"
+        };
+        tx.audit(
+            &actor,
+            action,
+            "supporter",
+            row.id,
+            json!({
+                "reason": reason, "paid_through": row.paid_through,
+                "grace_days": grace_days, "on": today
+            }),
+        )
+        .await?;
+        changes.push(PublicationChange {
+            supporter_id: row.id,
+            name: row.display_name,
+            published: public,
+            reason,
+            paid_through: row.paid_through,
+        });
+    }
+    if !changes.is_empty() {
+        tx.bump_version().await?;
+    }
     tx.commit().await?;
     Ok(changes)
 }

@@ -87,6 +87,18 @@ pub async fn get(db: &Db, id: i64) -> Result<TierRow> {
     row.ok_or(Error::NotFound("tier"))
 }
 
+/// A tier's kind and whether it is archived, read in the caller's
+/// transaction; `None` if there is no such tier.
+pub async fn kind_and_archived(tx: &mut Tx, id: i64) -> Result<Option<(TierKind, bool)>> {
+    let row = tx_run!(tx, |conn| {
+        sqlx::query_as::<_, (TierKind, bool)>("SELECT kind, archived FROM tiers WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+    });
+    Ok(row)
+}
+
 pub async fn create(tx: &mut Tx, actor: &Actor, t: &TierDraft) -> Result<TierRow> {
     let at = now();
     let row = tx_run!(tx, |conn| {

@@ -1142,10 +1142,13 @@ async fn blocked_domains_are_refused_on_application_and_approval(app: TestApp) {
         None,
     )
     .unwrap();
-    let row = patronage::store::supporters::create_sponsor(
+    // `record` skips the blocklist check that `create` makes.
+    let row = patronage::service::sponsors::record(
         &app.db,
         &patronage::store::audit::Actor::cli(),
         &draft,
+        None,
+        false,
     )
     .await
     .unwrap();
