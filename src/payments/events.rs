@@ -482,7 +482,7 @@ pub async fn sync_subscription(
             .map(|r| r.as_str().to_owned()),
     };
     Ok(Some(
-        store::stripe::upsert_subscription_pledge(db, &state).await?,
+        service::pledges::record_subscription(db, &state).await?,
     ))
 }
 

@@ -1,9 +1,14 @@
-//! Pledges recorded by admins: standing orders paid outside Stripe, and
-//! ending any pledge.
+//! Pledges: standing orders recorded by admins and paid outside Stripe,
+//! subscriptions as Stripe reports them, and ending either.
+
+use serde_json::json;
 
 use crate::{
     context::{Context, Effects},
-    domain::pledge::{PledgeStatus, Source},
+    domain::{
+        money::Money,
+        pledge::{PledgeStatus, Source},
+    },
     error::{Error, Result},
     payments::events,
     store::{
@@ -11,6 +16,7 @@ use crate::{
         audit::Actor,
         now,
         pledges::{NewPledge, PledgeRow},
+        stripe::SubscriptionState,
     },
 };
 
@@ -91,4 +97,38 @@ pub async fn cancel(
     };
     ctx.after_commit_now(Effects::PUBLIC).await;
     Ok(row)
+}
+
+/// Records a subscription's state, as Stripe reports it now, in its pledge.
+/// Patrons hear when their support starts and when it ends; the emails
+/// commit with the change, once per pledge. Returns the pledge's id.
+pub async fn record_subscription(db: &store::Db, s: &SubscriptionState) -> Result<i64> {
+    let mut tx = db.begin_write().await?;
+    let before = store::stripe::subscription_pledge_status(&mut tx, &s.subscription_id).await?;
+    let id = store::stripe::upsert_subscription_pledge(&mut tx, s).await?;
+    let (kind, tier_name) = store::stripe::pledge_brief(&mut tx, s.supporter_id, s.tier_id).await?;
+    if kind == "patron" {
+        if before.is_none() && s.status == PledgeStatus::Active {
+            let context = json!({
+                "tier_name": tier_name,
+                "amount": Money::new(s.amount_minor, s.currency).view().display,
+                "interval": s.interval.as_str(),
+            });
+            let cause = format!("welcome:{}", s.supporter_id);
+            tx.mail_supporter(s.supporter_id, &cause, "welcome", context)
+                .await?;
+        }
+        if s.status == PledgeStatus::Canceled && before != Some(PledgeStatus::Canceled) {
+            let reason = match s.cancel_reason.as_deref() {
+                Some("payment_failed") => "payment_failed",
+                _ => "requested",
+            };
+            let context = json!({"tier_name": tier_name, "reason": reason});
+            let cause = format!("pledge_cancelled:{id}");
+            tx.mail_supporter(s.supporter_id, &cause, "pledge_cancelled", context)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(id)
 }

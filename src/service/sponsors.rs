@@ -9,7 +9,7 @@ use crate::{
     context::{Context, Effects},
     domain::{
         logo::{Logo, LogoRules, LogoVariant},
-        supporter::{SponsorDraft, SponsorStatus, WebsiteUrl, blocked_domain},
+        supporter::{SponsorDraft, SponsorStatus, SupporterKind, WebsiteUrl, blocked_domain},
         text,
         tier::TierKind,
     },
@@ -17,7 +17,6 @@ use crate::{
     store::{
         self,
         audit::Actor,
-        logos::Upload,
         outbox::AdminAudience,
         supporters::{SponsorTerm, SupporterRow},
     },
@@ -174,7 +173,13 @@ pub async fn upload_logo(
     alt_text: String,
 ) -> Result<Logo> {
     let logo = parse_logo(ctx, bytes, alt_text).await?;
-    store::logos::put(&ctx.db, actor, sponsor_id, variant, &logo, Upload::ByAdmin).await?;
+    // An admin's upload is approved at once.
+    let mut tx = ctx.db.begin_write().await?;
+    if store::supporters::kind(&mut tx, sponsor_id).await? != Some(SupporterKind::Sponsor) {
+        return Err(Error::NotFound("sponsor"));
+    }
+    store::logos::put(&mut tx, actor, sponsor_id, variant, &logo, true).await?;
+    tx.commit().await?;
     ctx.after_commit_now(Effects::PUBLIC).await;
     Ok(logo)
 }
@@ -197,15 +202,22 @@ pub async fn upload_logo_through_link(
         id: None,
         label: format!("sponsor {sponsor_id} (upload link)"),
     };
-    let upload = Upload::ThroughLink { version };
-    store::logos::put(&ctx.db, &actor, sponsor_id, variant, &logo, upload).await?;
+    // The sponsor's own waits for an admin, and spends the link.
+    let mut tx = ctx.db.begin_write().await?;
+    if !store::logos::spend_link(&mut tx, sponsor_id, version).await? {
+        return Err(Error::Unauthorized);
+    }
+    store::logos::put(&mut tx, &actor, sponsor_id, variant, &logo, false).await?;
+    tx.commit().await?;
     ctx.after_commit(Effects::PUBLIC);
     Ok(())
 }
 
 /// Approves the logos a sponsor uploaded through its link.
 pub async fn approve_logo(ctx: &Context, actor: &Actor, sponsor_id: i64) -> Result<()> {
-    store::logos::approve(&ctx.db, actor, sponsor_id).await?;
+    let mut tx = ctx.db.begin_write().await?;
+    store::logos::approve(&mut tx, actor, sponsor_id).await?;
+    tx.commit().await?;
     ctx.after_commit_now(Effects::PUBLIC).await;
     Ok(())
 }

@@ -3,11 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use super::{
-    Constraint, Db,
-    audit::{Actor, audit},
-    now, on_constraint,
-};
+use super::{Constraint, Db, audit::Actor, now, on_constraint};
 use crate::{
     auth::Role,
     db_run,
@@ -90,7 +86,7 @@ pub async fn create(
                 return Err(Error::Unauthorized);
             }
         }
-        let row = sqlx::query_as::<_, AdminRow>(
+        sqlx::query_as::<_, AdminRow>(
             "INSERT INTO admins (email, email_normalized, password_hash, role, disabled, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \
              RETURNING id, email, password_hash, role, disabled, created_at",
@@ -109,19 +105,17 @@ pub async fn create(
             } else {
                 e.into()
             }
-        })?;
-        audit!(
-            conn,
-            actor,
-            "admin.create",
-            "admin",
-            row.id,
-            json!({"email": row.email, "role": role.as_str()})
-        );
-        row
+        })?
     });
+    tx.audit(
+        actor,
+        "admin.create",
+        "admin",
+        row.id,
+        json!({"email": row.email, "role": role.as_str()}),
+    )
+    .await?;
     tx.commit().await?;
-
     Ok(row)
 }
 

@@ -3,11 +3,7 @@
 use chrono::NaiveDate;
 use serde_json::json;
 
-use super::{
-    Db,
-    audit::{Actor, audit},
-    begin_write, bump_version, now,
-};
+use super::{Db, Tx, audit::Actor, now};
 use crate::{
     db_run,
     domain::{
@@ -15,67 +11,43 @@ use crate::{
         supporter::visible_paid_through,
     },
     error::{Error, Result},
+    tx_run,
 };
 
-/// How a logo reaches us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Upload {
-    /// An admin's upload: approved at once.
-    ByAdmin,
-    /// The sponsor's own, through an upload link of this version: it waits
-    /// for an admin, and it spends the link.
-    ThroughLink { version: i64 },
+/// Spends a sponsor's upload links up to `version`: the upload moves the
+/// link version on in its commit, so this link and every one issued before
+/// it are spent, and of two uploads racing with one link only one gets
+/// `true`. `false` also for a rejected sponsor or a stale link.
+pub async fn spend_link(tx: &mut Tx, supporter_id: i64, version: i64) -> Result<bool> {
+    let spent = tx_run!(tx, |conn| {
+        sqlx::query(
+            "UPDATE supporters SET logo_link_version = logo_link_version + 1 \
+             WHERE id = $1 AND kind = 'sponsor' AND sponsor_status <> 'rejected' AND logo_link_version = $2",
+        )
+        .bind(supporter_id)
+        .bind(version)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(spent > 0)
 }
 
-/// Saves a checked logo for a sponsor, replacing the variant's previous one.
-/// An admin's upload is approved at once; a sponsor's own upload waits for an
-/// admin, and until then the public keeps seeing the previous approved state
-/// (no logo, since the row is replaced).
-///
-/// A link is single use: the upload moves the sponsor's link version on in
-/// the same commit, so this link and every one issued before it are spent.
-/// Two uploads racing with one link: one wins, the other is refused.
+/// Saves a checked logo for a sponsor, replacing the variant's previous
+/// one, audited. Until an unapproved one is approved, the public keeps
+/// seeing no logo for the variant, since the row is replaced.
 pub async fn put(
-    db: &Db,
+    tx: &mut Tx,
     actor: &Actor,
     supporter_id: i64,
     variant: LogoVariant,
     logo: &Logo,
-    upload: Upload,
+    approved: bool,
 ) -> Result<()> {
     let at = now();
     let width = i64::from(logo.width);
     let height = i64::from(logo.height);
-    let approved = upload == Upload::ByAdmin;
-    let _turn = db.turn().await?;
-    db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
-        match upload {
-            Upload::ByAdmin => {
-                let kind: Option<String> =
-                    sqlx::query_scalar("SELECT kind FROM supporters WHERE id = $1")
-                        .bind(supporter_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if kind.as_deref() != Some("sponsor") {
-                    return Err(Error::NotFound("sponsor"));
-                }
-            }
-            Upload::ThroughLink { version } => {
-                let spent = sqlx::query(
-                    "UPDATE supporters SET logo_link_version = logo_link_version + 1 \
-                     WHERE id = $1 AND kind = 'sponsor' AND sponsor_status <> 'rejected' AND logo_link_version = $2",
-                )
-                .bind(supporter_id)
-                .bind(version)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if spent == 0 {
-                    return Err(Error::Unauthorized);
-                }
-            }
-        }
+    tx_run!(tx, |conn| {
         sqlx::query(
             "INSERT INTO sponsor_logos (supporter_id, variant, mime, bytes, width, height, alt_text, approved, sha256, updated_at) \
              VALUES ($1, $2, 'image/png', $3, $4, $5, $6, $7, $8, $9) \
@@ -92,23 +64,21 @@ pub async fn put(
         .bind(approved)
         .bind(&logo.sha256)
         .bind(at)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        audit!(
-            tx,
-            actor,
-            "sponsor.logo",
-            "supporter",
-            supporter_id,
-            json!({
-                "variant": variant, "sha256": logo.sha256, "width": width, "height": height,
-                "alt_text": logo.alt_text, "approved": approved
-            })
-        );
-        bump_version!(tx);
-        tx.commit().await?;
-        Ok::<_, Error>(())
-    })
+    });
+    tx.audit(
+        actor,
+        "sponsor.logo",
+        "supporter",
+        supporter_id,
+        json!({
+            "variant": variant, "sha256": logo.sha256, "width": width, "height": height,
+            "alt_text": logo.alt_text, "approved": approved
+        }),
+    )
+    .await?;
+    tx.bump_version().await
 }
 
 /// The version a new upload link for this sponsor carries. A rejected
@@ -153,38 +123,36 @@ pub async fn link_is_live(db: &Db, supporter_id: i64, version: i64) -> Result<()
     live.map(|_| ()).ok_or(Error::Unauthorized)
 }
 
-/// Approves a sponsor's uploaded logos (both variants).
-pub async fn approve(db: &Db, actor: &Actor, supporter_id: i64) -> Result<u64> {
-    let _turn = db.turn().await?;
-    db_run!(db, |pool| {
-        let mut tx = begin_write!(pool);
-        let n = sqlx::query(
+/// Approves a sponsor's uploaded logos (both variants), audited; a
+/// conflict when none is waiting.
+pub async fn approve(tx: &mut Tx, actor: &Actor, supporter_id: i64) -> Result<u64> {
+    let n = tx_run!(tx, |conn| {
+        sqlx::query(
             "UPDATE sponsor_logos SET approved = $2 WHERE supporter_id = $1 AND approved = $3",
         )
         .bind(supporter_id)
         .bind(true)
         .bind(false)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?
-        .rows_affected();
-        if n == 0 {
-            return Err(Error::conflict(
-                "logo",
-                "this sponsor has no logo waiting for approval",
-            ));
-        }
-        audit!(
-            tx,
-            actor,
-            "sponsor.logo_approve",
-            "supporter",
-            supporter_id,
-            json!({"logos": n})
-        );
-        bump_version!(tx);
-        tx.commit().await?;
-        Ok::<_, Error>(n)
-    })
+        .rows_affected()
+    });
+    if n == 0 {
+        return Err(Error::conflict(
+            "logo",
+            "this sponsor has no logo waiting for approval",
+        ));
+    }
+    tx.audit(
+        actor,
+        "sponsor.logo_approve",
+        "supporter",
+        supporter_id,
+        json!({"logos": n}),
+    )
+    .await?;
+    tx.bump_version().await?;
+    Ok(n)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -192,17 +192,6 @@ macro_rules! begin_write {
 }
 pub(crate) use begin_write;
 
-/// Bumps the public data version inside the caller's transaction.
-macro_rules! bump_version {
-    ($tx:expr) => {
-        sqlx::query("UPDATE data_version_shards SET version = version + 1 WHERE shard = $1")
-            .bind($crate::store::shard())
-            .execute(&mut *$tx)
-            .await?
-    };
-}
-pub(crate) use bump_version;
-
 /// Counter shards, so concurrent writers rarely wait on one row.
 pub const SHARDS: i32 = 16;
 

@@ -31,9 +31,9 @@ pub async fn upsert_patron(
         .bind(locale)
         .fetch_one(&mut *conn)
         .await?;
-        bump_version!(conn);
         id
     });
+    tx.bump_version().await?;
     tx.commit().await?;
     Ok(id)
 }

@@ -24,15 +24,13 @@ mod prelude {
     pub(super) use chrono::{DateTime, NaiveDate, Utc};
     pub(super) use serde_json::json;
 
-    pub(super) use crate::store::{
-        Db, Tx, audit::Actor, bump_version, ledger::NewEntry, now, outbox::mail_supporter,
-    };
+    pub(super) use crate::store::{Db, Tx, audit::Actor, ledger::NewEntry, now};
     pub(super) use crate::tx_run;
     pub(super) use crate::{
         db_run,
         domain::{
             ledger::EntryKind,
-            money::{Currency, Money},
+            money::Currency,
             pledge::{PledgeStatus, Source},
             tier::Interval,
         },

@@ -20,19 +20,30 @@ pub struct SubscriptionState {
     pub cancel_reason: Option<String>,
 }
 
-/// Creates or updates the pledge for a subscription. A canceled pledge
-/// stays canceled (Stripe never revives a subscription), so a stale read
-/// cannot bring it back.
-pub async fn upsert_subscription_pledge(db: &Db, s: &SubscriptionState) -> Result<i64> {
-    let at = now();
-    let mut tx = db.begin_write().await?;
-    let id = crate::tx_run!(&mut tx, |conn| {
-        let before: Option<String> = sqlx::query_scalar(
+/// The status of a subscription's pledge, if it has one.
+pub async fn subscription_pledge_status(
+    tx: &mut Tx,
+    subscription_id: &str,
+) -> Result<Option<PledgeStatus>> {
+    let status = tx_run!(tx, |conn| {
+        sqlx::query_scalar::<_, PledgeStatus>(
             "SELECT status FROM pledges WHERE source = 'stripe' AND external_ref = $1",
         )
-        .bind(&s.subscription_id)
+        .bind(subscription_id)
         .fetch_optional(&mut *conn)
-        .await?;
+        .await?
+    });
+    Ok(status)
+}
+
+/// Creates or updates the pledge for a subscription. A canceled pledge
+/// stays canceled (Stripe never revives a subscription), so a stale read
+/// cannot bring it back. A sponsorship ended early (cancelled now, or
+/// Stripe gave up on an unpaid renewal) is paid through the day before it
+/// ended, no later.
+pub async fn upsert_subscription_pledge(tx: &mut Tx, s: &SubscriptionState) -> Result<i64> {
+    let at = now();
+    let id = tx_run!(tx, |conn| {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO pledges (supporter_id, tier_id, amount_minor, currency, interval, status, source, external_ref, \
              started_at, ended_at, current_period_end, cancel_at_period_end, created_at, updated_at) \
@@ -62,8 +73,6 @@ pub async fn upsert_subscription_pledge(db: &Db, s: &SubscriptionState) -> Resul
         .bind(at)
         .fetch_one(&mut *conn)
         .await?;
-        // A sponsorship ended early (cancelled now, or Stripe gave up on an
-        // unpaid renewal) is paid through the day before it ended, no later.
         if let (PledgeStatus::Canceled, Some(ended)) = (s.status, s.ended_at) {
             let last_day = ended.date_naive().pred_opt().unwrap_or(ended.date_naive());
             sqlx::query(
@@ -76,50 +85,28 @@ pub async fn upsert_subscription_pledge(db: &Db, s: &SubscriptionState) -> Resul
             .execute(&mut *conn)
             .await?;
         }
-        // Patrons hear when their support starts and when it ends; the
-        // emails commit with the change, once per pledge.
-        let (kind, tier_name): (String, Option<String>) = sqlx::query_as(
-            "SELECT s.kind, t.name FROM supporters s LEFT JOIN tiers t ON t.id = $2 WHERE s.id = $1",
-        )
-        .bind(s.supporter_id)
-        .bind(s.tier_id)
-        .fetch_one(&mut *conn)
-        .await?;
-        if kind == "patron" {
-            if before.is_none() && s.status == PledgeStatus::Active {
-                let context = json!({
-                    "tier_name": tier_name,
-                    "amount": Money::new(s.amount_minor, s.currency).view().display,
-                    "interval": s.interval.as_str(),
-                });
-                mail_supporter!(
-                    conn,
-                    s.supporter_id,
-                    format!("welcome:{}", s.supporter_id),
-                    "welcome",
-                    context
-                );
-            }
-            if s.status == PledgeStatus::Canceled && before.as_deref() != Some("canceled") {
-                let reason = match s.cancel_reason.as_deref() {
-                    Some("payment_failed") => "payment_failed",
-                    _ => "requested",
-                };
-                let context = json!({"tier_name": tier_name, "reason": reason});
-                mail_supporter!(
-                    conn,
-                    s.supporter_id,
-                    format!("pledge_cancelled:{id}"),
-                    "pledge_cancelled",
-                    context
-                );
-            }
-        }
-        bump_version!(conn);
         id
     });
-    tx.commit().await?;
+    tx.bump_version().await?;
     Ok(id)
+}
+
+/// A supporter's kind and a tier's name, for the emails about a pledge.
+pub async fn pledge_brief(
+    tx: &mut Tx,
+    supporter_id: i64,
+    tier_id: Option<i64>,
+) -> Result<(String, Option<String>)> {
+    let brief = tx_run!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT s.kind, t.name FROM supporters s LEFT JOIN tiers t ON t.id = $2 WHERE s.id = $1",
+        )
+        .bind(supporter_id)
+        .bind(tier_id)
+        .fetch_one(&mut *conn)
+        .await?
+    });
+    Ok(brief)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
