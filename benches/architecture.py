@@ -39,6 +39,9 @@ def resolve(parts):
 def uses(path):
     text = open(path, encoding="utf-8").read()
     text = re.sub(r"#\[cfg\(test\)\]\s*mod tests\s*\{.*", "", text, flags=re.S)
+    # Comments name modules without depending on them ("https://" in a
+    # string is not a comment: its slashes follow a colon).
+    text = re.sub(r"(^|\s)//[^\n]*", r"\1", text, flags=re.M)
     found = set()
     for m in re.finditer(r"crate::([A-Za-z_][\w:]*)", text):
         found.add(resolve(m.group(1).split("::")))

@@ -8,11 +8,10 @@
 //! when its first payment is booked; an invoice application waits for an
 //! owner's approval, and only then is the invoice made (Stripe emails it).
 
-use std::collections::HashMap;
-
 use super::{
-    Gateway, catalogue,
+    Gateway, catalogue, customer_for,
     gateway::{Line, SessionRequest},
+    metadata,
 };
 use crate::{
     config::StripeSettings,
@@ -343,88 +342,4 @@ async fn new_supporter(
                 .id
         }
     })
-}
-
-/// An owner approved a sponsor: if it applied to pay by invoice, the
-/// invoice is made now (Stripe emails it, due in
-/// `stripe.invoice_days_until_due` days). Returns its URL, or `None` when
-/// there is no invoice application waiting. Safe to call again: Stripe's
-/// idempotency key is the application's.
-pub async fn invoice_approved(
-    db: &Db,
-    gateway: &Gateway,
-    settings: &StripeSettings,
-    supporter_id: i64,
-) -> Result<Option<String>> {
-    let Some(row) = store::stripe::invoice_application(db, supporter_id).await? else {
-        return Ok(None);
-    };
-    let sponsor = store::supporters::get(db, supporter_id).await?;
-    let tier_id = row
-        .tier_id
-        .ok_or_else(|| Error::internal("invoice application without a tier"))?;
-    let tier = store::tiers::get(db, tier_id).await?;
-    let customer = customer_for(
-        db,
-        gateway,
-        supporter_id,
-        &sponsor.email,
-        &sponsor.display_name,
-    )
-    .await?;
-    let price = catalogue::sync_tier(db, gateway, &tier)
-        .await?
-        .ok_or_else(|| Error::conflict("tier_id", "this tier is not on sale"))?;
-    let (subscription, url) = gateway
-        .create_invoiced_subscription(
-            &format!("invoice-subscription-{}", row.id),
-            &customer,
-            &price,
-            settings.invoice_days_until_due,
-            metadata(row.id, supporter_id, "sponsor", Some(tier.id)),
-        )
-        .await?;
-    store::stripe::open_checkout(db, row.id, &subscription, &url)
-        .await
-        .map(Some)
-}
-
-/// The supporter's Stripe customer, created the first time.
-async fn customer_for(
-    db: &Db,
-    gateway: &Gateway,
-    supporter_id: i64,
-    email: &str,
-    name: &str,
-) -> Result<String> {
-    match store::stripe::customer_of(db, supporter_id).await? {
-        Some(c) => Ok(c),
-        None => {
-            let c = gateway.create_customer(supporter_id, email, name).await?;
-            store::stripe::set_customer(db, supporter_id, &c).await?;
-            Ok(c)
-        }
-    }
-}
-
-/// What Stripe keeps for us on a session or subscription, to find our rows
-/// again from its events.
-fn metadata(
-    checkout_id: i64,
-    supporter_id: i64,
-    purpose: &str,
-    tier_id: Option<i64>,
-) -> HashMap<String, String> {
-    let mut metadata = HashMap::from([
-        ("patronage_checkout".to_owned(), checkout_id.to_string()),
-        (
-            "patronage_supporter_id".to_owned(),
-            supporter_id.to_string(),
-        ),
-        ("patronage_purpose".to_owned(), purpose.to_owned()),
-    ]);
-    if let Some(t) = tier_id {
-        metadata.insert("patronage_tier_id".to_owned(), t.to_string());
-    }
-    metadata
 }

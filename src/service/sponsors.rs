@@ -67,7 +67,7 @@ pub async fn decide(
         && let Some(gateway) = &ctx.gateway
     {
         // Invoice terms: the approval is what lets the invoice go out.
-        crate::payments::checkout::invoice_approved(&ctx.db, gateway, &ctx.settings.stripe, id)
+        crate::payments::invoicing::invoice_approved(&ctx.db, gateway, &ctx.settings.stripe, id)
             .await?;
     }
     // Its audit entry for appearing or not is immediate.
