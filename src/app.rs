@@ -205,7 +205,7 @@ impl Application {
         let server = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stopped.cancelled().await });
         let outcome = tokio::select! {
-            result = server => result.map_err(Error::internal),
+            result = server => result.map_err(Error::internal_from),
             _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!("requests still running after the grace period; closing them");
                 Ok(())

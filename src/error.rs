@@ -63,9 +63,14 @@ pub enum Error {
     /// No Stripe secret key is configured.
     #[error("payments are not configured")]
     PaymentsNotConfigured,
-    /// Stripe refused or could not be reached.
-    #[error("payment provider: {0}")]
-    PaymentProvider(String),
+    /// Stripe refused or could not be reached; `source` is the client's
+    /// own error, when there is one, for the log.
+    #[error("payment provider: {message}")]
+    PaymentProvider {
+        message: String,
+        #[source]
+        source: Option<Cause>,
+    },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     /// Something this needs has not happened yet (a refund whose payment is
@@ -82,9 +87,16 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     #[error("migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
-    #[error("internal: {0}")]
-    Internal(String),
+    #[error("internal: {message}")]
+    Internal {
+        message: String,
+        #[source]
+        source: Option<Cause>,
+    },
 }
+
+/// What went wrong underneath an `Internal` or `PaymentProvider` error.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -100,8 +112,36 @@ impl Error {
         }
     }
 
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Error::Internal(cause.to_string())
+    /// A fault of ours, described.
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        Error::Internal {
+            message: message.to_string(),
+            source: None,
+        }
+    }
+
+    /// A fault of ours, keeping the error that caused it.
+    pub fn internal_from(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Internal {
+            message: cause.to_string(),
+            source: Some(Box::new(cause)),
+        }
+    }
+
+    /// The payment provider failed us, described.
+    pub fn provider(message: impl std::fmt::Display) -> Self {
+        Error::PaymentProvider {
+            message: message.to_string(),
+            source: None,
+        }
+    }
+
+    /// The payment provider failed us, keeping its client's error.
+    pub fn provider_from(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::PaymentProvider {
+            message: cause.to_string(),
+            source: Some(Box::new(cause)),
+        }
     }
 
     /// The stable slug of the problem `type`.
@@ -122,13 +162,14 @@ impl Error {
             Error::Busy { .. } => "server-busy",
             Error::Timeout => "request-timeout",
             Error::PaymentsNotConfigured => "payments-not-configured",
-            Error::PaymentProvider(_) => "payment-provider-error",
+            Error::PaymentProvider { .. } => "payment-provider-error",
             Error::Unavailable(_)
             | Error::NotYet { .. }
             | Error::Database(sqlx::Error::PoolTimedOut) => "service-unavailable",
-            Error::Config(_) | Error::Database(_) | Error::Migration(_) | Error::Internal(_) => {
-                "internal-error"
-            }
+            Error::Config(_)
+            | Error::Database(_)
+            | Error::Migration(_)
+            | Error::Internal { .. } => "internal-error",
         }
     }
 
@@ -146,7 +187,7 @@ impl Error {
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Timeout => StatusCode::REQUEST_TIMEOUT,
             Error::PaymentsNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
-            Error::PaymentProvider(_) => StatusCode::BAD_GATEWAY,
+            Error::PaymentProvider { .. } => StatusCode::BAD_GATEWAY,
             Error::Busy { .. }
             | Error::Unavailable(_)
             | Error::NotYet { .. }
@@ -172,7 +213,7 @@ impl Error {
             Error::Busy { .. } => "The server is busy",
             Error::Timeout => "The request took too long",
             Error::PaymentsNotConfigured => "Payments are not configured on this server",
-            Error::PaymentProvider(_) => "The payment provider could not complete the request",
+            Error::PaymentProvider { .. } => "The payment provider could not complete the request",
             _ if self.status() == StatusCode::SERVICE_UNAVAILABLE => {
                 "The service is temporarily unavailable"
             }
@@ -218,7 +259,12 @@ impl IntoResponse for Error {
         } else if status.is_server_error() {
             // The request id is on the enclosing span, so this line can be
             // matched to what the client saw.
-            tracing::error!(error = %self, "request failed");
+            // With its causes: `source` holds what the message summarises.
+            let causes = std::iter::successors(std::error::Error::source(&self), |e| e.source())
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(": ");
+            tracing::error!(error = %self, causes, "request failed");
         }
         let errors = match &self {
             Error::Validation(fields) => fields.clone(),
@@ -250,5 +296,24 @@ impl IntoResponse for Error {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn internal_and_provider_errors_keep_what_caused_them() {
+        let io = std::io::Error::other("disk full");
+        let e = Error::internal_from(io);
+        assert_eq!(e.to_string(), "internal: disk full");
+        let source = std::error::Error::source(&e).expect("the cause is kept");
+        assert_eq!(source.to_string(), "disk full");
+
+        let parse = "x".parse::<i64>().unwrap_err();
+        let e = Error::provider_from(parse);
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(std::error::Error::source(&Error::internal("described only")).is_none());
     }
 }

@@ -181,8 +181,9 @@ async fn create_admin(settings: Settings, email: &str, role: Role) -> Result<()>
 fn read_password() -> Result<String> {
     if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("Password (at least 12 characters): ")
-            .map_err(Error::internal)?;
-        let again = rpassword::prompt_password("Repeat the password: ").map_err(Error::internal)?;
+            .map_err(Error::internal_from)?;
+        let again =
+            rpassword::prompt_password("Repeat the password: ").map_err(Error::internal_from)?;
         if first != again {
             return Err(Error::Config("the passwords differ".into()));
         }
@@ -192,7 +193,7 @@ fn read_password() -> Result<String> {
         std::io::stdin()
             .lock()
             .read_line(&mut line)
-            .map_err(Error::internal)?;
+            .map_err(Error::internal_from)?;
         Ok(line.trim_end_matches(['\r', '\n']).to_owned())
     }
 }

@@ -215,7 +215,7 @@ pub fn to_csv(report: &MonthlyReport) -> Result<String> {
         "active",
         "monthly_recurring",
     ];
-    let csv_err = |e: csv::Error| crate::error::Error::internal(e);
+    let csv_err = |e: csv::Error| crate::error::Error::internal_from(e);
     w.write_record(header).map_err(csv_err)?;
     for m in &report.months {
         w.write_record([
@@ -255,10 +255,8 @@ pub fn to_csv(report: &MonthlyReport) -> Result<String> {
             .map_err(csv_err)?;
         }
     }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| crate::error::Error::internal(e.to_string()))?;
-    String::from_utf8(bytes).map_err(crate::error::Error::internal)
+    let bytes = w.into_inner().map_err(crate::error::Error::internal_from)?;
+    String::from_utf8(bytes).map_err(crate::error::Error::internal_from)
 }
 
 /// A name starting with = + - @ would run as a formula in a spreadsheet.

@@ -29,7 +29,7 @@ pub fn check_strength(password: &str) -> Result<(), FieldError> {
 pub fn hash(password: &str) -> Result<String> {
     let hash: PasswordHash = Argon2::default()
         .hash_password(password.as_bytes())
-        .map_err(Error::internal)?;
+        .map_err(Error::internal_from)?;
     Ok(hash.to_string())
 }
 

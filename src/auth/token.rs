@@ -89,7 +89,7 @@ impl TokenKeys {
             exp: now + i64::try_from(self.ttl_secs).unwrap_or(900),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(Error::internal)
+            .map_err(Error::internal_from)
     }
 
     /// A link token that lets a sponsor upload its own logo: signed with the
@@ -113,7 +113,7 @@ impl TokenKeys {
             ver: version,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(Error::internal)?;
+            .map_err(Error::internal_from)?;
         Ok((token, exp))
     }
 
@@ -152,7 +152,7 @@ fn load_or_create_key(path: &Path) -> Result<Vec<u8>> {
             let mut key = vec![0u8; 64];
             rand::rng().fill_bytes(&mut key);
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(Error::internal)?;
+                std::fs::create_dir_all(dir).map_err(Error::internal_from)?;
             }
             write_private(path, &hex::encode(&key))?;
             tracing::info!(path = %path.display(), "generated a new token signing key");
@@ -174,8 +174,9 @@ fn write_private(path: &Path, contents: &str) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(Error::internal)?;
-    file.write_all(contents.as_bytes()).map_err(Error::internal)
+    let mut file = options.open(path).map_err(Error::internal_from)?;
+    file.write_all(contents.as_bytes())
+        .map_err(Error::internal_from)
 }
 
 #[cfg(test)]

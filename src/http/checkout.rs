@@ -249,7 +249,7 @@ pub(crate) async fn run(
         None => format!("auto:{}", uuid::Uuid::new_v4()),
     };
     let hash = hex::encode(Sha256::digest(
-        serde_json::to_vec(req).map_err(Error::internal)?,
+        serde_json::to_vec(req).map_err(Error::internal_from)?,
     ));
     let locale = req
         .locale

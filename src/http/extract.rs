@@ -48,7 +48,7 @@ where
         let axum::Json(mut value) =
             axum::Json::<serde_json::Value>::from_bytes(&body).map_err(json_rejection)?;
         integral_floats_as_integers(&mut value);
-        let bytes = serde_json::to_vec(&value).map_err(Error::internal)?;
+        let bytes = serde_json::to_vec(&value).map_err(Error::internal_from)?;
         axum::Json::<T>::from_bytes(&bytes)
             .map(|axum::Json(value)| Json(value))
             .map_err(json_rejection)

@@ -52,11 +52,11 @@ pub struct Gateway {
 }
 
 fn upstream(e: stripe::StripeError) -> Error {
-    Error::PaymentProvider(e.to_string())
+    Error::provider_from(e)
 }
 
 fn idempotent(key: &str) -> Result<RequestStrategy> {
-    let key = IdempotencyKey::new(key).map_err(Error::internal)?;
+    let key = IdempotencyKey::new(key).map_err(Error::internal_from)?;
     Ok(RequestStrategy::Idempotent(key))
 }
 
@@ -225,7 +225,7 @@ impl Gateway {
             .latest_invoice
             .and_then(|i| i.into_object())
             .and_then(|i| i.hosted_invoice_url)
-            .ok_or_else(|| Error::PaymentProvider("invoice without a hosted URL".into()))?;
+            .ok_or_else(|| Error::provider("invoice without a hosted URL"))?;
         Ok((subscription.id.to_string(), url))
     }
 
@@ -291,7 +291,7 @@ impl Gateway {
             .map_err(upstream)?;
         let url = session
             .url
-            .ok_or_else(|| Error::PaymentProvider("Checkout Session without a URL".into()))?;
+            .ok_or_else(|| Error::provider("Checkout Session without a URL"))?;
         Ok((session.id.to_string(), url))
     }
 
@@ -362,7 +362,7 @@ impl Gateway {
             .await
             .map_err(upstream)?;
         let page: Page = serde_json::from_str(&miniserde::json::to_string(&raw))
-            .map_err(|e| Error::PaymentProvider(format!("unreadable event list: {e}")))?;
+            .map_err(|e| Error::provider(format!("unreadable event list: {e}")))?;
         Ok((page.data, page.has_more))
     }
 

@@ -35,7 +35,7 @@ pub trait Task: Serialize + DeserializeOwned + Send + Sync {
     fn key(&self) -> String;
 
     fn payload(&self) -> Result<String> {
-        serde_json::to_string(self).map_err(Error::internal)
+        serde_json::to_string(self).map_err(Error::internal_from)
     }
 
     /// Does the work. Must be idempotent: a task may run again after a

@@ -73,7 +73,7 @@ async fn monthly_report(
             ),
             (
                 header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&filename).map_err(Error::internal)?,
+                HeaderValue::from_str(&filename).map_err(Error::internal_from)?,
             ),
         ],
         reports::to_csv(&report)?,
