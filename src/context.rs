@@ -49,6 +49,8 @@ impl Context {
     /// A failed rebuild is logged, not returned: the change itself
     /// committed, and the poll catches up.
     pub async fn after_commit_now(&self, effects: Effects) {
+        // The others first: they need not wait for this replica's rebuild.
+        self.announcer.announce(effects);
         if effects.public
             && let Err(e) = self.public.refresh().await
         {
@@ -58,7 +60,6 @@ impl Context {
             public: false,
             ..effects
         });
-        self.announcer.announce(effects);
     }
 
     /// The effects every committed change may need: the public views are
