@@ -127,10 +127,10 @@ async fn record_decision(
         SponsorStatus::Pending => None,
     };
     if let Some(template) = template {
-        let (name, tier_name, paid_through) = store::supporters::sponsor_brief(&mut tx, id).await?;
+        let brief = store::supporters::sponsor_brief(&mut tx, id).await?;
         let context = json!({
-            "sponsor_name": name, "tier_name": tier_name, "reason": reason,
-            "paid_through": paid_through.map(|d| d.to_string()),
+            "sponsor_name": brief.name, "tier_name": brief.tier_name, "reason": reason,
+            "paid_through": brief.paid_through.map(|d| d.to_string()),
         });
         // Each decision is its own cause: a sponsor approved again after a
         // reopen hears about it again.
@@ -269,10 +269,9 @@ pub async fn record(
 /// link when it is sent). The cause is the sponsor's, so each goes out
 /// once.
 pub async fn queue_application_mails(tx: &mut store::Tx, id: i64, applicant: bool) -> Result<()> {
-    let (sponsor_name, website_url, tier_name) =
-        store::supporters::application_brief(tx, id).await?;
+    let brief = store::supporters::sponsor_brief(tx, id).await?;
     let context = json!({
-        "sponsor_name": sponsor_name, "tier_name": tier_name, "website_url": website_url,
+        "sponsor_name": brief.name, "tier_name": brief.tier_name, "website_url": brief.website_url,
         "review_url": format!("/api/v1/admin/sponsors/{id}"),
     });
     let cause = format!("sponsor_applied:{id}");

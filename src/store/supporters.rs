@@ -165,24 +165,6 @@ pub async fn insert_sponsor(
     Ok(id)
 }
 
-/// What an application's emails say of the sponsor: its name, website and
-/// tier's name.
-pub async fn application_brief(
-    tx: &mut Tx,
-    id: i64,
-) -> Result<(String, Option<String>, Option<String>)> {
-    let brief = tx_run!(tx, |conn| {
-        sqlx::query_as(
-            "SELECT s.display_name, s.website_url, t.name FROM supporters s \
-             LEFT JOIN tiers t ON t.id = s.tier_id WHERE s.id = $1",
-        )
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?
-    });
-    Ok(brief)
-}
-
 /// A supporter's kind, read in the caller's transaction; `None` if there
 /// is no such supporter.
 pub async fn kind(tx: &mut Tx, id: i64) -> Result<Option<SupporterKind>> {
@@ -280,21 +262,26 @@ pub async fn set_sponsor_status(
     Ok(())
 }
 
-/// A sponsor's name, tier name and paid-through date, for its emails.
-pub async fn sponsor_brief(
-    tx: &mut Tx,
-    id: i64,
-) -> Result<(String, Option<String>, Option<NaiveDate>)> {
-    let row = tx_run!(tx, |conn| {
-        sqlx::query_as::<_, (String, Option<String>, Option<NaiveDate>)>(
-            "SELECT s.display_name, t.name, s.paid_through FROM supporters s \
-             LEFT JOIN tiers t ON t.id = s.tier_id WHERE s.id = $1",
+/// What a sponsor's emails say of it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct SponsorBrief {
+    pub name: String,
+    pub website_url: Option<String>,
+    pub tier_name: Option<String>,
+    pub paid_through: Option<NaiveDate>,
+}
+
+pub async fn sponsor_brief(tx: &mut Tx, id: i64) -> Result<SponsorBrief> {
+    let brief = tx_run!(tx, |conn| {
+        sqlx::query_as::<_, SponsorBrief>(
+            "SELECT s.display_name AS name, s.website_url, t.name AS tier_name, s.paid_through \
+             FROM supporters s LEFT JOIN tiers t ON t.id = s.tier_id WHERE s.id = $1",
         )
         .bind(id)
         .fetch_one(&mut *conn)
         .await?
     });
-    Ok(row)
+    Ok(brief)
 }
 
 /// Sets how long a sponsor is paid for (an invoice settled outside Stripe).

@@ -66,14 +66,13 @@ pub async fn claim(
     );
     let mut tx = db.begin_write().await?;
     let rows = crate::tx_run!(&mut tx, |conn| {
-        let rows = sqlx::query_as::<_, ClaimedTask>(sqlx::AssertSqlSafe(sql.as_str()))
+        sqlx::query_as::<_, ClaimedTask>(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(owner)
             .bind(at + lease)
             .bind(at)
             .bind(limit)
             .fetch_all(&mut *conn)
-            .await?;
-        rows
+            .await?
     });
     tx.commit().await?;
     Ok(rows)
