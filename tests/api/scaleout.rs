@@ -636,3 +636,74 @@ async fn a_replica_hears_of_another_replicas_change_before_its_poll() {
     }
     assert_eq!(seen[0]["name"], "Heard", "replica B never heard: {seen}");
 }
+
+/// A task queued on a replica that runs no tasks is run by another one at
+/// once, through PostgreSQL's notification: the other's queue polls once a
+/// minute, so only the notice can explain the tier reaching Stripe within
+/// seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_runs_a_task_another_queued_before_its_poll() {
+    let Some(admin_url) = postgres_url() else {
+        eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL");
+        return;
+    };
+    let (db_url, db_name) = create_pg_database(&admin_url).await;
+    let _db = DropDb(Some((admin_url, db_name)));
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeStripe::start().await;
+    let env: Vec<(String, String)> = [
+        ("PATRONAGE__DATABASE__URL", db_url),
+        ("PATRONAGE__AUTH__JWT_SECRET", "s".repeat(40)),
+        ("PATRONAGE__LOG__LEVEL", "warn".into()),
+        ("PATRONAGE__STRIPE__SECRET_KEY", "sk_test_patronage".into()),
+        ("PATRONAGE__STRIPE__WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
+        ("PATRONAGE__STRIPE__API_BASE", fake.base.clone()),
+        ("PATRONAGE__QUEUE__POLL_SECS", "60".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    create_admin(&env, dir.path(), OWNER, "owner");
+    let mut env_a = env.clone();
+    env_a.push(("PATRONAGE__QUEUE__ENABLED".into(), "false".into()));
+    let a = start_replica(&env_a, dir.path(), 0).await;
+    let _b = start_replica(&env, dir.path(), 1).await;
+    let client = reqwest::Client::new();
+    let login = post(
+        &client,
+        format!("{}/api/v1/admin/login", a.base),
+        None,
+        json!({"email": OWNER, "password": PASSWORD}),
+    )
+    .await;
+    let token = login["access_token"].as_str().unwrap();
+    let tier = post(
+        &client,
+        format!("{}/api/v1/admin/tiers", a.base),
+        Some(token),
+        json!({"kind": "patron", "name": "Synced elsewhere", "amount_minor": 700, "interval": "month"}),
+    )
+    .await;
+    assert!(tier["id"].is_i64(), "{tier}");
+
+    let started = std::time::Instant::now();
+    let done_url = format!("{}/api/v1/admin/tasks?status=done", a.base);
+    let mut done = Vec::new();
+    while started.elapsed() < Duration::from_secs(20) {
+        done = json_at(&client, done_url.clone(), token).await["items"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if done.iter().any(|t| t["kind"] == "sync_tier") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        done.iter().any(|t| t["kind"] == "sync_tier"),
+        "replica B never ran A's task: {done:?}"
+    );
+    // Well before B's next poll (a minute after it started).
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(fake.count("price_"), 1, "the tier reached Stripe once");
+}
