@@ -182,6 +182,29 @@ async fn tasks_done(client: &reqwest::Client, base: &str, token: &str) {
     panic!("tasks never finished");
 }
 
+async fn owner_token(client: &reqwest::Client, base: &str) -> String {
+    let login = post(
+        client,
+        format!("{base}/api/v1/admin/login"),
+        None,
+        json!({"email": OWNER, "password": PASSWORD}),
+    )
+    .await;
+    login["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A monthly patron tier, created through the admin API.
+async fn create_tier(client: &reqwest::Client, base: &str, token: &str, name: &str) {
+    let tier = post(
+        client,
+        format!("{base}/api/v1/admin/tiers"),
+        Some(token),
+        json!({"kind": "patron", "name": name, "amount_minor": 700, "interval": "month"}),
+    )
+    .await;
+    assert!(tier["id"].is_i64(), "{tier}");
+}
+
 async fn entries(client: &reqwest::Client, base: &str, token: &str, kind: &str) -> usize {
     let ledger = json_at(
         client,
@@ -609,22 +632,8 @@ async fn a_replica_hears_of_another_replicas_change_before_its_poll() {
     };
     assert_eq!(tiers_on_b().await, json!([]));
 
-    let login = post(
-        &client,
-        format!("{}/api/v1/admin/login", a.base),
-        None,
-        json!({"email": OWNER, "password": PASSWORD}),
-    )
-    .await;
-    let token = login["access_token"].as_str().unwrap();
-    let tier = post(
-        &client,
-        format!("{}/api/v1/admin/tiers", a.base),
-        Some(token),
-        json!({"kind": "patron", "name": "Heard", "amount_minor": 700, "interval": "month"}),
-    )
-    .await;
-    assert!(tier["id"].is_i64(), "{tier}");
+    let token = owner_token(&client, &a.base).await;
+    create_tier(&client, &a.base, &token, "Heard").await;
 
     let mut seen = json!([]);
     for _ in 0..200 {
@@ -669,28 +678,14 @@ async fn a_replica_runs_a_task_another_queued_before_its_poll() {
     let a = start_replica(&env_a, dir.path(), 0).await;
     let _b = start_replica(&env, dir.path(), 1).await;
     let client = reqwest::Client::new();
-    let login = post(
-        &client,
-        format!("{}/api/v1/admin/login", a.base),
-        None,
-        json!({"email": OWNER, "password": PASSWORD}),
-    )
-    .await;
-    let token = login["access_token"].as_str().unwrap();
-    let tier = post(
-        &client,
-        format!("{}/api/v1/admin/tiers", a.base),
-        Some(token),
-        json!({"kind": "patron", "name": "Synced elsewhere", "amount_minor": 700, "interval": "month"}),
-    )
-    .await;
-    assert!(tier["id"].is_i64(), "{tier}");
+    let token = owner_token(&client, &a.base).await;
+    create_tier(&client, &a.base, &token, "Synced elsewhere").await;
 
     let started = std::time::Instant::now();
     let done_url = format!("{}/api/v1/admin/tasks?status=done", a.base);
     let mut done = Vec::new();
     while started.elapsed() < Duration::from_secs(20) {
-        done = json_at(&client, done_url.clone(), token).await["items"]
+        done = json_at(&client, done_url.clone(), &token).await["items"]
             .as_array()
             .unwrap()
             .clone();
