@@ -182,6 +182,14 @@ async fn tasks_done(client: &reqwest::Client, base: &str, token: &str) {
     panic!("tasks never finished");
 }
 
+/// A new PostgreSQL database for one test, dropped with the guard; `None`
+/// when no PostgreSQL is configured.
+async fn fresh_database() -> Option<(String, DropDb)> {
+    let admin_url = postgres_url()?;
+    let (db_url, db_name) = create_pg_database(&admin_url).await;
+    Some((db_url, DropDb(Some((admin_url, db_name)))))
+}
+
 async fn owner_token(client: &reqwest::Client, base: &str) -> String {
     let login = post(
         client,
@@ -222,12 +230,10 @@ async fn entries(client: &reqwest::Client, base: &str, token: &str, kind: &str) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_do_everything_once_even_when_one_is_killed() {
-    let Some(admin_url) = postgres_url() else {
+    let Some((db_url, _db)) = fresh_database().await else {
         eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL");
         return;
     };
-    let (db_url, db_name) = create_pg_database(&admin_url).await;
-    let _db = DropDb(Some((admin_url, db_name)));
     let dir = tempfile::tempdir().unwrap();
     let smtp = SmtpServer::start(free_port(), &dir.path().join("maildir"));
     let fake = FakeStripe::start().await;
@@ -601,12 +607,10 @@ async fn three_replicas_do_everything_once_even_when_one_is_killed() {
 /// seeing it within seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_hears_of_another_replicas_change_before_its_poll() {
-    let Some(admin_url) = postgres_url() else {
+    let Some((db_url, _db)) = fresh_database().await else {
         eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL");
         return;
     };
-    let (db_url, db_name) = create_pg_database(&admin_url).await;
-    let _db = DropDb(Some((admin_url, db_name)));
     let dir = tempfile::tempdir().unwrap();
     let env: Vec<(String, String)> = [
         ("PATRONAGE__DATABASE__URL", db_url),
@@ -652,12 +656,10 @@ async fn a_replica_hears_of_another_replicas_change_before_its_poll() {
 /// seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_runs_a_task_another_queued_before_its_poll() {
-    let Some(admin_url) = postgres_url() else {
+    let Some((db_url, _db)) = fresh_database().await else {
         eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL");
         return;
     };
-    let (db_url, db_name) = create_pg_database(&admin_url).await;
-    let _db = DropDb(Some((admin_url, db_name)));
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeStripe::start().await;
     let env: Vec<(String, String)> = [
