@@ -49,7 +49,10 @@ pub struct ClaimedTask {
     pub created_at: DateTime<Utc>,
 }
 
-/// Takes up to `limit` due tasks for `owner` until `lease` ends.
+/// Takes up to `limit` due tasks for `owner` until `lease` ends. A copy of
+/// a task that another worker runs waits until that run ends (or its lease
+/// lapses and it is taken over): both would otherwise act on the same
+/// thing at once, say each create the Stripe price the other is creating.
 pub async fn claim(
     db: &Db,
     owner: &str,
@@ -61,7 +64,9 @@ pub async fn claim(
         db,
         "tasks",
         ", status = 'running'",
-        "status IN ('pending', 'running') AND run_at <= $3",
+        "status IN ('pending', 'running') AND run_at <= $3 \
+         AND NOT EXISTS (SELECT 1 FROM tasks other WHERE other.kind = tasks.kind \
+             AND other.dedupe_key = tasks.dedupe_key AND other.status = 'running' AND other.id <> tasks.id)",
         "id, kind, dedupe_key, payload, attempts, created_at",
     );
     let mut tx = db.begin_write().await?;
@@ -91,12 +96,22 @@ pub enum Outcome {
 /// retried while it ran (enqueued again) stays a single pending row: the
 /// repeat was absorbed by this one, so it runs again rather than finishing.
 pub async fn finish(db: &Db, id: i64, owner: &str, outcome: Outcome) -> Result<()> {
+    match record_end(db, id, owner, &outcome).await {
+        // A copy was queued between the check and the write (PostgreSQL):
+        // this time the check sees it, and the copy supersedes this run.
+        Err(Error::Database(e)) if super::on_constraint(&e) == Some(super::Constraint::PendingTask) => {
+            record_end(db, id, owner, &outcome).await
+        }
+        ended => ended,
+    }
+}
+
+async fn record_end(db: &Db, id: i64, owner: &str, outcome: &Outcome) -> Result<()> {
     let (status, run_at, error) = match outcome {
         Outcome::Done => (TaskStatus::Done, None, None),
-        Outcome::Retry(at, e) => (TaskStatus::Pending, Some(at), Some(e)),
-        Outcome::Dead(e) => (TaskStatus::Dead, None, Some(e)),
+        Outcome::Retry(at, e) => (TaskStatus::Pending, Some(*at), Some(e.as_str())),
+        Outcome::Dead(e) => (TaskStatus::Dead, None, Some(e.as_str())),
     };
-    let error = error.as_deref();
     let mut tx = db.begin_write().await?;
     crate::tx_run!(&mut tx, |conn| {
         let changed = sqlx::query(

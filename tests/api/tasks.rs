@@ -13,16 +13,23 @@ use crate::with_stripe_on_both_backends;
 with_stripe_on_both_backends!(
     a_tier_change_reaches_stripe_after_an_outage,
     a_task_that_keeps_failing_is_dead_lettered_and_an_owner_retries_it,
+    a_copy_of_a_running_task_waits_until_that_run_ends,
 );
 
 /// Runs the queue until no task is pending or running, as the worker's
 /// retries would (the tests' backoff starts at 1 s).
 async fn until_no_pending(app: &TestApp, owner: &str, fake: &FakeStripe) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !app.tasks(owner, "pending").await.is_empty()
-        || !app.tasks(owner, "running").await.is_empty()
-    {
-        assert!(std::time::Instant::now() < deadline, "tasks never ran");
+    loop {
+        let pending = app.tasks(owner, "pending").await;
+        let running = app.tasks(owner, "running").await;
+        if pending.is_empty() && running.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tasks never ran: {pending:?} {running:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         fake.settle().await;
     }
@@ -66,12 +73,21 @@ async fn a_tier_change_reaches_stripe_after_an_outage(app: TestApp, fake: FakeSt
         .await;
     }
 
+    // A try still under way read the tier before the last edit: were Stripe
+    // back while it runs, it would rightly price the older amount first.
+    while !app.tasks(&owner, "running").await.is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     fake.restore();
     until_no_pending(&app, &owner, &fake).await;
-    assert_eq!(fake.count("price_"), 1, "one price, for the latest amount");
     // The newest sync succeeded; a try that failed while an edit came in
     // was superseded by the sync queued with that edit.
     let done = app.tasks(&owner, "done").await;
+    assert_eq!(
+        fake.count("price_"),
+        1,
+        "one price, for the latest amount: {done:?}"
+    );
     assert!(done[0]["last_error"].is_null(), "{done:?}");
     assert!(
         done[1..]
@@ -148,6 +164,47 @@ async fn a_task_that_keeps_failing_is_dead_lettered_and_an_owner_retries_it(
         .get_json("/api/v1/admin/audit?action=task.retry", Some(&owner))
         .await;
     assert_eq!(audit["items"][0]["target_id"], id, "{audit}");
+}
+
+async fn a_copy_of_a_running_task_waits_until_that_run_ends(app: TestApp, fake: FakeStripe) {
+    let owner = app.owner_token().await;
+    fake.break_endpoint("products");
+    let tier = app
+        .create_tier(
+            &owner,
+            json!({"kind": "patron", "name": "Friend", "amount_minor": 500, "interval": "month"}),
+        )
+        .await;
+    fake.settle().await;
+    // Another replica takes the waiting sync and is still at it...
+    sqlx_set_attempts(&app, 1).await;
+    let lease = chrono::Duration::seconds(60);
+    let taken = patronage::store::tasks::claim(&app.db, "replica-b", lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    // ...when an edit queues a new copy and Stripe comes back.
+    fake.restore();
+    app.patch(
+        &format!("/api/v1/admin/tiers/{}", tier["id"]),
+        &owner,
+        json!({"amount_minor": 600}),
+    )
+    .await;
+    // Neither this replica's worker (woken by the edit) nor a run here
+    // takes the copy.
+    assert_eq!(patronage::queue::run_due(&app.ctx).await.unwrap(), 0);
+    let waiting = app.tasks(&owner, "pending").await;
+    assert_eq!(waiting.len(), 1, "the copy waits for the run in progress");
+    assert_eq!(fake.count("price_"), 0, "so they cannot both create a price");
+
+    let finished = patronage::store::tasks::Outcome::Done;
+    patronage::store::tasks::finish(&app.db, taken[0].id, "replica-b", finished)
+        .await
+        .unwrap();
+    fake.settle().await;
+    assert_eq!(fake.count("price_"), 1, "the copy ran once the first ended");
+    assert!(app.tasks(&owner, "pending").await.is_empty());
 }
 
 /// Plays the earlier failed tries of every pending task.
