@@ -64,8 +64,7 @@ impl Application {
             rand::rng().fill_bytes(&mut raw);
             let token = hex::encode(raw);
             let ttl = chrono::Duration::hours(settings.auth.setup_token_ttl_hours);
-            store::admins::replace_setup_token(&db, &crate::auth::hash_setup_token(&token), ttl)
-                .await?;
+            store::admins::replace_setup_token(&db, &crate::auth::hash_token(&token), ttl).await?;
             Some(token)
         };
         let gateway = Gateway::from_settings(&settings.stripe)?;

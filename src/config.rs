@@ -129,6 +129,10 @@ pub struct AuthSettings {
     /// Logins that may wait for a hash; more are answered 503.
     pub password_hash_queue: usize,
     pub setup_token_ttl_hours: i64,
+    /// A console session ends after this long unused...
+    pub session_idle_minutes: i64,
+    /// ...and this long after sign-in in any case.
+    pub session_max_hours: i64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

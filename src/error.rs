@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 /// Where problem types are documented; the slug after it never changes.
 pub const PROBLEM_BASE: &str = "https://patronage.dev/problems/";
 
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema, PartialEq, Eq)]
 pub struct FieldError {
     pub field: String,
     pub message: String,

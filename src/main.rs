@@ -153,11 +153,10 @@ async fn serve(settings: Settings) -> Result<()> {
     if let Some(token) = &app.setup_token {
         // Printed, never logged: it grants the first owner account.
         eprintln!(
-            "\n  No owner account exists yet. Create one with either:\n\n    \
-             cargo run --release -- admin create --email you@example.org --role owner\n\n  \
-             or over HTTP with this one-time setup token (valid {} hours):\n\n    \
-             curl -X POST http://{addr}/api/v1/admin/setup -H 'content-type: application/json' \\\n      \
-             -d '{{\"setup_token\":\"{token}\",\"email\":\"you@example.org\",\"password\":\"at least 12 characters\"}}'\n",
+            "\n  No owner account exists yet. Open this one-time link (valid {} hours) to create it:\n\n    \
+             http://{addr}/admin/setup?token={token}\n\n  \
+             or create it from the command line:\n\n    \
+             cargo run --release -- admin create --email you@example.org --role owner\n",
             settings.auth.setup_token_ttl_hours
         );
     }

@@ -3,14 +3,16 @@
 
 pub mod password;
 pub mod ratelimit;
+pub mod session;
 pub mod token;
 
 use sha2::{Digest, Sha256};
 
 use crate::domain::text_enum;
 
-/// The one-time setup token is stored by hash, like management links.
-pub fn hash_setup_token(token: &str) -> String {
+/// Tokens that open something (the one-time setup token, console sessions)
+/// are stored by hash: a copy of the database opens nothing.
+pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

@@ -97,6 +97,38 @@ impl Money {
         Self::new(0, currency)
     }
 
+    /// An amount as a person types it in major units: "12", "12.5",
+    /// "12.50", or "12,50" (a decimal comma). No signs, no grouping, no
+    /// more decimals than the currency has; the result may still need the
+    /// usual range checks.
+    pub fn parse_decimal(text: &str, currency: Currency) -> Result<Money, String> {
+        let exp = currency.exponent() as usize;
+        let wrong = || {
+            if exp == 0 {
+                "enter a whole amount, like 12".to_owned()
+            } else {
+                format!("enter an amount like 12.{}", "5".repeat(exp))
+            }
+        };
+        let text = text.trim();
+        let (whole, fraction) = match text.split_once(['.', ',']) {
+            Some((w, f)) => (w, f),
+            None => (text, ""),
+        };
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > exp {
+            return Err(wrong());
+        }
+        let scale = 10i64.pow(exp as u32);
+        let whole: i64 = whole.parse().map_err(|_| wrong())?;
+        let fraction: i64 = format!("{fraction:0<exp$}").parse().unwrap_or(0);
+        whole
+            .checked_mul(scale)
+            .and_then(|w| w.checked_add(fraction))
+            .map(|minor| Money::new(minor, currency))
+            .ok_or_else(wrong)
+    }
+
     /// Human form: "€15,610", "€15,610.50", "¥1,000", "KWD 1.500", "-€3".
     /// Whole amounts drop the zero fraction, as funding pages show them.
     pub fn display(&self) -> String {
@@ -204,6 +236,33 @@ mod tests {
 
     fn eur(n: i64) -> Money {
         Money::new(n, Currency::parse("eur").unwrap())
+    }
+
+    #[test]
+    fn amounts_are_read_as_people_type_them() {
+        let e = Currency::parse("eur").unwrap();
+        let minor = |t| Money::parse_decimal(t, e).map(|m| m.amount_minor);
+        assert_eq!(minor("12"), Ok(1200));
+        assert_eq!(minor(" 12.5 "), Ok(1250));
+        assert_eq!(minor("12,05"), Ok(1205));
+        assert_eq!(minor("0.01"), Ok(1));
+        for bad in [
+            "",
+            "-3",
+            "1.234",
+            "1,000.00",
+            "12e3",
+            ".5",
+            "99999999999999999999",
+        ] {
+            assert!(minor(bad).is_err(), "{bad}");
+        }
+        let yen = Currency::parse("jpy").unwrap();
+        assert_eq!(
+            Money::parse_decimal("1000", yen).map(|m| m.amount_minor),
+            Ok(1000)
+        );
+        assert!(Money::parse_decimal("10.5", yen).is_err());
     }
 
     #[test]

@@ -172,6 +172,15 @@ impl Month {
         }
     }
 
+    /// This month `n` months earlier.
+    pub fn back(self, n: u32) -> Self {
+        let index = self.year * 12 + self.month as i32 - 1 - n as i32;
+        Month {
+            year: index.div_euclid(12),
+            month: index.rem_euclid(12) as u32 + 1,
+        }
+    }
+
     /// The first instant after this month.
     pub fn end(self) -> DateTime<Utc> {
         self.next().start()
@@ -205,6 +214,36 @@ impl std::fmt::Display for Month {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn months_count_back_across_years() {
+        let m = Month {
+            year: 2026,
+            month: 2,
+        };
+        assert_eq!(m.back(0), m);
+        assert_eq!(
+            m.back(1),
+            Month {
+                year: 2026,
+                month: 1
+            }
+        );
+        assert_eq!(
+            m.back(2),
+            Month {
+                year: 2025,
+                month: 12
+            }
+        );
+        assert_eq!(
+            m.back(14),
+            Month {
+                year: 2024,
+                month: 12
+            }
+        );
+    }
 
     #[test]
     fn parses_and_walks_across_years() {

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod checkout;
+pub mod console;
 pub mod controls;
 pub mod extract;
 pub mod openapi;
@@ -92,6 +93,7 @@ pub fn router(state: AppState) -> Router {
 
     api.merge(webhooks::routes())
         .merge(pages::routes(&state))
+        .merge(console::routes())
         .route(
             "/api/openapi.json",
             axum::routing::get(move || {

@@ -14,6 +14,8 @@
 //! PNGs, inlined as `data:image/png` URIs.
 
 pub mod campaign;
+pub mod chart;
+pub mod console;
 pub mod manifest;
 pub mod page;
 pub mod png;

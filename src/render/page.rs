@@ -27,31 +27,37 @@ pub struct Prefill {
     pub cancel_url: Option<String>,
 }
 
+/// An environment that escapes what reaches HTML: templates named `.html`
+/// or `.svg` are auto-escaped, with the five characters that matter in
+/// text and quoted attributes (minijinja's default also escapes "/", which
+/// makes every URL unreadable in the source).
+pub(crate) fn html_environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_formatter(|out, state, value| {
+        if matches!(state.auto_escape(), AutoEscape::Html)
+            && !value.is_safe()
+            && let Some(text) = value.as_str()
+        {
+            return out
+                .write_str(&super::xml_escape(text))
+                .map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure));
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") || name.ends_with(".svg") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    env
+}
+
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
-        let mut env = Environment::new();
-        // Escape the five characters that matter in HTML text and quoted
-        // attributes (minijinja's default also escapes "/", which makes
-        // every URL unreadable in the source).
-        env.set_formatter(|out, state, value| {
-            if matches!(state.auto_escape(), AutoEscape::Html)
-                && !value.is_safe()
-                && let Some(text) = value.as_str()
-            {
-                return out
-                    .write_str(&super::xml_escape(text))
-                    .map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure));
-            }
-            minijinja::escape_formatter(out, state, value)
-        });
-        env.set_auto_escape_callback(|name| {
-            if name.ends_with(".html") || name.ends_with(".svg") {
-                AutoEscape::Html
-            } else {
-                AutoEscape::None
-            }
-        });
+        let mut env = html_environment();
         for (name, source) in [
             (
                 "pages/base.html",

@@ -24,10 +24,12 @@ pub async fn record(
 
 /// Voids a manual entry by appending its exact opposite; the original stays.
 pub async fn void(ctx: &Context, actor: &Actor, id: i64, reason: &str) -> Result<EntryRow> {
+    let reason = crate::domain::text("reason", reason, 1, 1000, true)
+        .map_err(|e| crate::error::Error::Validation(vec![e]))?;
     let original = store::ledger::get(&ctx.db, id).await?;
     original.check_voidable()?;
     let mut tx = ctx.db.begin_write().await?;
-    let new_id = store::ledger::void_manual(&mut tx, actor, &original, reason).await?;
+    let new_id = store::ledger::void_manual(&mut tx, actor, &original, &reason).await?;
     tx.commit().await?;
     ctx.after_commit_now(Effects::PUBLIC).await;
     store::ledger::get(&ctx.db, new_id).await

@@ -3,6 +3,7 @@
 //! queues, and the effects after commit (public refresh, waking workers).
 //! HTTP handlers, jobs and webhooks call these; none of them orchestrates.
 
+pub mod admins;
 pub mod campaign;
 pub mod ledger;
 pub mod operations;

@@ -296,6 +296,7 @@ pub async fn get(db: &Db, id: i64) -> Result<EntryRow> {
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub kind: Option<EntryKind>,
+    pub source: Option<Source>,
     pub supporter_id: Option<i64>,
     pub from: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
@@ -308,7 +309,7 @@ pub async fn list(db: &Db, f: &Filter, before: Option<i64>, limit: i64) -> Resul
             select!(),
             "WHERE e.id < $1 AND ($2 IS NULL OR e.kind = $2) AND ($3 IS NULL OR e.supporter_id = $3) \
              AND ($4 IS NULL OR e.occurred_at >= $4) AND ($5 IS NULL OR e.occurred_at < $5) \
-             ORDER BY e.id DESC LIMIT $6"
+             AND ($7 IS NULL OR e.source = $7) ORDER BY e.id DESC LIMIT $6"
         ))
         .bind(before.unwrap_or(i64::MAX))
         .bind(f.kind.map(|k| k.as_str()))
@@ -316,6 +317,37 @@ pub async fn list(db: &Db, f: &Filter, before: Option<i64>, limit: i64) -> Resul
         .bind(f.from)
         .bind(f.until)
         .bind(limit)
+        .bind(f.source.map(|s| s.as_str()))
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}
+
+/// Count and signed sum of the entries `f` selects, per kind and currency:
+/// the totals row under the ledger, equal to the report for the same range.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KindTotal {
+    pub kind: EntryKind,
+    pub currency: Currency,
+    pub entries: i64,
+    pub amount_minor: i64,
+}
+
+pub async fn totals(db: &Db, f: &Filter) -> Result<Vec<KindTotal>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, KindTotal>(
+            "SELECT e.kind, e.currency, CAST(COUNT(*) AS BIGINT) AS entries, \
+               CAST(COALESCE(SUM(e.amount_minor), 0) AS BIGINT) AS amount_minor FROM ledger_entries e \
+             WHERE ($1 IS NULL OR e.kind = $1) AND ($2 IS NULL OR e.supporter_id = $2) \
+             AND ($3 IS NULL OR e.occurred_at >= $3) AND ($4 IS NULL OR e.occurred_at < $4) \
+             AND ($5 IS NULL OR e.source = $5) GROUP BY e.kind, e.currency ORDER BY e.kind",
+        )
+        .bind(f.kind.map(|k| k.as_str()))
+        .bind(f.supporter_id)
+        .bind(f.from)
+        .bind(f.until)
+        .bind(f.source.map(|s| s.as_str()))
         .fetch_all(pool)
         .await?
     });

@@ -3,6 +3,7 @@
 //! SQL is written once and branches only where the dialects really differ.
 
 pub mod admins;
+pub mod attention;
 pub mod audit;
 pub mod campaign;
 pub mod funding;
@@ -16,6 +17,7 @@ pub mod outbox;
 pub mod pledges;
 pub mod reconciliation;
 pub mod reports;
+pub mod sessions;
 pub mod stripe;
 pub mod supporters;
 pub mod tasks;

@@ -99,7 +99,9 @@ pub async fn finish(db: &Db, id: i64, owner: &str, outcome: Outcome) -> Result<(
     match record_end(db, id, owner, &outcome).await {
         // A copy was queued between the check and the write (PostgreSQL):
         // this time the check sees it, and the copy supersedes this run.
-        Err(Error::Database(e)) if super::on_constraint(&e) == Some(super::Constraint::PendingTask) => {
+        Err(Error::Database(e))
+            if super::on_constraint(&e) == Some(super::Constraint::PendingTask) =>
+        {
             record_end(db, id, owner, &outcome).await
         }
         ended => ended,

@@ -205,3 +205,32 @@ pub async fn archive(tx: &mut Tx, actor: &Actor, id: i64) -> Result<TierRow> {
     tx.bump_version().await?;
     Ok(row)
 }
+
+/// Where a tier stands in Stripe's catalogue: the amount of its active
+/// price, and the latest sync still waiting or given up, with its error.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CatalogueState {
+    pub tier_id: i64,
+    pub price_minor: Option<i64>,
+    pub sync_status: Option<String>,
+    pub sync_error: Option<String>,
+}
+
+pub async fn catalogue(db: &Db) -> Result<Vec<CatalogueState>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, CatalogueState>(
+            "SELECT t.id AS tier_id, \
+               (SELECT p.amount_minor FROM stripe_prices p WHERE p.tier_id = t.id AND p.active = $1 \
+                  ORDER BY p.created_at DESC LIMIT 1) AS price_minor, \
+               (SELECT k.status FROM tasks k WHERE k.kind = 'sync_tier' AND k.dedupe_key = CAST(t.id AS TEXT) \
+                  AND k.status IN ('pending', 'running', 'dead') ORDER BY k.id DESC LIMIT 1) AS sync_status, \
+               (SELECT k.last_error FROM tasks k WHERE k.kind = 'sync_tier' AND k.dedupe_key = CAST(t.id AS TEXT) \
+                  AND k.status IN ('pending', 'running', 'dead') ORDER BY k.id DESC LIMIT 1) AS sync_error \
+             FROM tiers t",
+        )
+        .bind(true)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}

@@ -196,7 +196,11 @@ async fn a_copy_of_a_running_task_waits_until_that_run_ends(app: TestApp, fake: 
     assert_eq!(patronage::queue::run_due(&app.ctx).await.unwrap(), 0);
     let waiting = app.tasks(&owner, "pending").await;
     assert_eq!(waiting.len(), 1, "the copy waits for the run in progress");
-    assert_eq!(fake.count("price_"), 0, "so they cannot both create a price");
+    assert_eq!(
+        fake.count("price_"),
+        0,
+        "so they cannot both create a price"
+    );
 
     let finished = patronage::store::tasks::Outcome::Done;
     patronage::store::tasks::finish(&app.db, taken[0].id, "replica-b", finished)

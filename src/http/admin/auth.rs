@@ -6,14 +6,13 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    auth::{Role, password},
-    domain::{Checks, supporter::Email},
-    error::{Error, Result},
+    auth::Role,
+    error::Result,
     http::{
         AppState,
         extract::{Admin, ClientIp, Json},
     },
-    store::{self, audit::Actor},
+    service,
 };
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -49,28 +48,9 @@ async fn login(
     ClientIp(ip): ClientIp,
     Json(req): Json<LoginRequest>,
 ) -> Result<axum::Json<TokenResponse>> {
-    let account = req.email.trim().to_lowercase();
-    state.login_limiter.check(ip, &account)?;
-    let admin = store::admins::find_by_email(&state.db, &account).await?;
-    let stored = admin
-        .as_ref()
-        .filter(|a| !a.disabled)
-        .map(|a| a.password_hash.clone());
-    let password = req.password;
-    // argon2 is deliberately slow and large: off the async workers, a few
-    // at a time.
-    let ok = state
-        .heavy
-        .passwords
-        .run(move || password::verify(&password, stored.as_deref()))
-        .await?;
-    let admin = match (ok, admin) {
-        (true, Some(a)) => a,
-        _ => {
-            tracing::info!(%ip, "failed admin login");
-            return Err(Error::InvalidCredentials);
-        }
-    };
+    let admin =
+        service::admins::sign_in(&state, &state.login_limiter, ip, &req.email, req.password)
+            .await?;
     Ok(axum::Json(TokenResponse {
         access_token: state.tokens.issue(admin.id, admin.role)?,
         token_type: "Bearer",
@@ -105,35 +85,15 @@ async fn setup(
     ClientIp(ip): ClientIp,
     Json(req): Json<SetupRequest>,
 ) -> Result<(StatusCode, axum::Json<AdminView>)> {
-    // Per client only: one shared bucket would let anyone block the first
-    // setup. The 160-bit token is what protects it.
-    state.login_limiter.check_client(ip)?;
-    let mut checks = Checks::new();
-    let email = checks.take(Email::parse("email", &req.email));
-    checks.take(password::check_strength(&req.password));
-    checks.finish()?;
-    let email = email.expect("checked");
-    let token_hash = crate::auth::hash_setup_token(req.setup_token.trim());
-    let password = req.password;
-    let hash = state
-        .heavy
-        .passwords
-        .run(move || password::hash(&password))
-        .await??;
-    let actor = Actor {
-        id: None,
-        label: format!("setup token ({})", email.address),
-    };
-    let admin = store::admins::create(
-        &state.db,
-        &actor,
-        &email,
-        &hash,
-        Role::Owner,
-        Some(&token_hash),
+    let admin = service::admins::create_first_owner(
+        &state,
+        &state.login_limiter,
+        ip,
+        &req.setup_token,
+        &req.email,
+        req.password,
     )
     .await?;
-    tracing::info!(admin = admin.id, "first owner created with the setup token");
     Ok((
         StatusCode::CREATED,
         axum::Json(AdminView {

@@ -1,0 +1,246 @@
+//! The overview: this month against the last, a year of recurring and net
+//! income, and what needs attention, each linking to where it is fixed.
+
+use axum::{extract::State, response::Response};
+use serde::Serialize;
+
+use super::{Signed, page};
+use crate::{
+    domain::{
+        funding::{Funding, Progress},
+        month::Month,
+    },
+    error::Result,
+    http::AppState,
+    render::chart::{self, Series},
+    reports::{self, MonthReport},
+    store,
+};
+
+#[derive(Serialize)]
+struct Card {
+    label: &'static str,
+    value: String,
+    /// "+€120 on last month", or None when there is nothing to compare.
+    change: Option<String>,
+    /// "up", "down" or "flat", for the arrow's colour.
+    trend: &'static str,
+}
+
+fn card(label: &'static str, now: i64, before: i64, shown: impl Fn(i64) -> String) -> Card {
+    let delta = now - before;
+    let (trend, sign) = match delta.signum() {
+        1 => ("up", "+"),
+        -1 => ("down", "−"),
+        _ => ("flat", "±"),
+    };
+    Card {
+        label,
+        value: shown(now),
+        change: Some(format!("{sign}{} on last month", shown(delta.abs()))),
+        trend,
+    }
+}
+
+#[derive(Serialize)]
+struct Item {
+    count: i64,
+    text: &'static str,
+    href: &'static str,
+}
+
+#[derive(Serialize)]
+struct Overview {
+    month: String,
+    cards: Vec<Card>,
+    goal: Option<Goal>,
+    chart: String,
+    rows: Vec<ChartRow>,
+    attention: Vec<Item>,
+}
+
+#[derive(Serialize)]
+struct Goal {
+    goal: String,
+    percent: i64,
+    /// Width class of the bar, in steps of 5 (CSP: no inline style).
+    step: i64,
+}
+
+#[derive(Serialize)]
+struct ChartRow {
+    month: String,
+    recurring: String,
+    net: String,
+}
+
+pub async fn show(State(state): State<AppState>, signed: Signed) -> Result<Response> {
+    let now = store::now();
+    let this = Month::of(now);
+    let report = reports::monthly(&state.db, this.back(11), this).await?;
+    let facts = store::funding::facts(
+        &state.db,
+        now.date_naive(),
+        state.settings.sponsors.grace_days,
+    )
+    .await?;
+    let exact = Funding::from_facts(&facts, 0);
+    let money = |minor: i64| crate::domain::money::Money::new(minor, facts.currency).display();
+    let count = |n: i64| crate::render::thousands(n);
+    let last = report.months.last();
+    let prev = report.months.iter().rev().nth(1);
+    let pick = |m: Option<&MonthReport>, f: fn(&MonthReport) -> i64| m.map(f).unwrap_or(0);
+    let mut cards = vec![
+        card(
+            "Monthly recurring",
+            pick(last, |m| m.monthly_recurring.amount_minor),
+            pick(prev, |m| m.monthly_recurring.amount_minor),
+            money,
+        ),
+        card(
+            "Active patrons",
+            pick(last, |m| m.active_patrons),
+            pick(prev, |m| m.active_patrons),
+            count,
+        ),
+        card(
+            "Gross this month",
+            pick(last, |m| m.gross.amount_minor),
+            pick(prev, |m| m.gross.amount_minor),
+            money,
+        ),
+        card(
+            "Fees",
+            pick(last, |m| m.fees.amount_minor),
+            pick(prev, |m| m.fees.amount_minor),
+            money,
+        ),
+        card(
+            "Refunds and disputes",
+            pick(last, |m| m.refunds.amount_minor + m.disputes.amount_minor),
+            pick(prev, |m| m.refunds.amount_minor + m.disputes.amount_minor),
+            money,
+        ),
+        card(
+            "Net this month",
+            pick(last, |m| m.net.amount_minor),
+            pick(prev, |m| m.net.amount_minor),
+            money,
+        ),
+    ];
+    cards.insert(
+        2,
+        Card {
+            label: "Sponsors on the wall",
+            value: count(exact.sponsors_count),
+            change: None,
+            trend: "flat",
+        },
+    );
+    let goal = facts.monthly_goal_minor.map(|goal| {
+        let recurring = pick(last, |m| m.monthly_recurring.amount_minor);
+        let percent = Progress::toward(recurring, goal).map_or(0, |p| p.percent);
+        Goal {
+            goal: money(goal),
+            percent,
+            step: (percent.clamp(0, 100) / 5) * 5,
+        }
+    });
+
+    let labels: Vec<String> = report.months.iter().map(|m| m.month.clone()).collect();
+    let series = [
+        Series {
+            name: "Monthly recurring",
+            class: "s1",
+            values: report
+                .months
+                .iter()
+                .map(|m| m.monthly_recurring.amount_minor)
+                .collect(),
+        },
+        Series {
+            name: "Net income",
+            class: "s2",
+            values: report.months.iter().map(|m| m.net.amount_minor).collect(),
+        },
+    ];
+    let chart = chart::bars(
+        "Monthly recurring and net income, last 12 months",
+        &labels,
+        &series,
+        &money,
+    );
+    let rows = report
+        .months
+        .iter()
+        .map(|m| ChartRow {
+            month: m.month.clone(),
+            recurring: m.monthly_recurring.display.clone(),
+            net: m.net.display.clone(),
+        })
+        .collect();
+
+    let a = store::attention::counts(&state.db, now, now.date_naive()).await?;
+    let (_, findings) = store::reconciliation::latest_mismatches(&state.db).await?;
+    let attention = [
+        (
+            a.failed_events,
+            "Stripe events failed to apply",
+            "/admin/operations#events",
+        ),
+        (
+            a.failed_mail,
+            "emails could not be sent",
+            "/admin/operations#outbox",
+        ),
+        (
+            a.retrying_mail,
+            "emails wait to be tried again",
+            "/admin/operations#outbox",
+        ),
+        (a.dead_tasks, "tasks gave up", "/admin/operations#tasks"),
+        (
+            a.overdue_tasks,
+            "tasks are overdue by more than an hour",
+            "/admin/operations#tasks",
+        ),
+        (
+            findings.len() as i64,
+            "reconciliation findings",
+            "/admin/operations#reconciliation",
+        ),
+        (
+            a.past_due_pledges,
+            "pledges are past due",
+            "/admin/supporters?status=past_due",
+        ),
+        (
+            a.pending_sponsors,
+            "sponsors wait for approval",
+            "/admin/sponsors",
+        ),
+        (
+            a.terms_ending,
+            "sponsor terms end within 30 days",
+            "/admin/sponsors#ending",
+        ),
+    ]
+    .into_iter()
+    .filter(|(count, _, _)| *count > 0)
+    .map(|(count, text, href)| Item { count, text, href })
+    .collect();
+
+    page(
+        &signed,
+        "overview.html",
+        "overview",
+        Overview {
+            month: this.to_string(),
+            cards,
+            goal,
+            chart,
+            rows,
+            attention,
+        },
+    )
+}
