@@ -29,6 +29,8 @@ fn env() -> &'static Environment<'static> {
             "tier.html",
             "ledger.html",
             "account.html",
+            "reports.html",
+            "sponsors.html",
         ) {
             env.add_template(name, source).expect("template parses");
         }

@@ -183,3 +183,49 @@ pub async fn public(db: &Db, today: NaiveDate, grace_days: i64) -> Result<Vec<Pu
     });
     Ok(rows)
 }
+
+/// A sponsor's logo as moderators see it, approved or not.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LogoMeta {
+    pub supporter_id: i64,
+    pub variant: LogoVariant,
+    pub width: i64,
+    pub height: i64,
+    pub alt_text: String,
+    pub approved: bool,
+    pub sha256: String,
+}
+
+/// The logos of the sponsors `ids`.
+pub async fn of_sponsors(db: &Db, ids: &[i64]) -> Result<Vec<LogoMeta>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The ids are integers we read ourselves: inlining them is safe and
+    // works the same on both databases.
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!(
+        "SELECT supporter_id, variant, width, height, alt_text, approved, sha256 FROM sponsor_logos \
+         WHERE supporter_id IN ({list}) ORDER BY supporter_id, variant DESC"
+    );
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, LogoMeta>(sqlx::AssertSqlSafe(sql.as_str()))
+            .fetch_all(pool)
+            .await?
+    });
+    Ok(rows)
+}
+
+/// One logo's PNG, approved or not (for the moderation queue).
+pub async fn png(db: &Db, supporter_id: i64, variant: LogoVariant) -> Result<Option<Vec<u8>>> {
+    let bytes = db_run!(db, |pool| {
+        sqlx::query_scalar::<_, Vec<u8>>(
+            "SELECT bytes FROM sponsor_logos WHERE supporter_id = $1 AND variant = $2",
+        )
+        .bind(supporter_id)
+        .bind(variant.as_str())
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(bytes)
+}

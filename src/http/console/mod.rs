@@ -10,12 +10,14 @@
 mod auth;
 mod ledger;
 mod overview;
+mod reports;
 mod session;
+mod sponsors;
 mod tiers;
 
 use axum::{
     Router,
-    extract::Request,
+    extract::{DefaultBodyLimit, Request},
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -49,6 +51,28 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/ledger", get(ledger::list).post(ledger::record))
         .route("/admin/ledger.csv", get(ledger::csv))
         .route("/admin/ledger/{id}/void", post(ledger::void))
+        .route("/admin/reports", get(reports::show))
+        .route("/admin/sponsors", get(sponsors::list))
+        .route("/admin/sponsors/{id}/logo/{file}", get(sponsors::logo))
+        .route(
+            "/admin/sponsors/{id}/logo",
+            // Logos are larger than forms; `sponsors.logo_max_bytes` is
+            // checked when the logo is read.
+            post(sponsors::upload_logo).layer(DefaultBodyLimit::max(8 << 20)),
+        )
+        .route(
+            "/admin/sponsors/{id}/logo/approve",
+            post(sponsors::approve_logo),
+        )
+        .route("/admin/sponsors/{id}/decision", post(sponsors::decide))
+        .route(
+            "/admin/sponsors/{id}/paid-through",
+            post(sponsors::paid_through),
+        )
+        .route(
+            "/admin/sponsors/{id}/upload-link",
+            post(sponsors::upload_link),
+        )
         .layer(middleware::from_fn(console_responses))
 }
 

@@ -1,0 +1,223 @@
+//! The monthly report for any range: a table per month, the charts above
+//! it (each with its data in that table), the range per tier, and the same
+//! report as JSON and CSV from the API (a console session may read it).
+
+use axum::{
+    extract::{Query, State},
+    response::Response,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{Signed, page};
+use crate::{
+    domain::{
+        money::{Currency, Money},
+        month::Month,
+    },
+    error::Result,
+    http::AppState,
+    render::chart::{self, Series},
+    reports::{self, MonthReport},
+    store,
+};
+
+#[derive(Deserialize, Serialize, Default)]
+pub struct RangeQuery {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+#[derive(Serialize)]
+struct MonthRow {
+    month: String,
+    gross: String,
+    refunds: String,
+    disputes: String,
+    fees: String,
+    net: String,
+    new_patrons: i64,
+    churned_patrons: i64,
+    active_patrons: i64,
+    recurring: String,
+}
+
+#[derive(Serialize)]
+struct TierRow {
+    name: String,
+    gross: String,
+    fees: String,
+    net: String,
+    new_pledges: i64,
+    ended_pledges: i64,
+    active_pledges: i64,
+    recurring: String,
+}
+
+#[derive(Serialize)]
+struct ReportPage {
+    from: String,
+    to: String,
+    months: Vec<MonthRow>,
+    tiers: Vec<TierRow>,
+    total: MonthRow,
+    money_chart: String,
+    people_chart: String,
+    json: String,
+    csv: String,
+    error: Option<String>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(q): Query<RangeQuery>,
+) -> Result<Response> {
+    let this = Month::of(store::now());
+    let mut error = None;
+    let mut month = |field: &str, text: &str, default: Month| -> Month {
+        if text.trim().is_empty() {
+            return default;
+        }
+        Month::parse(field, text.trim()).unwrap_or_else(|e| {
+            error = Some(super::Flash::error(&e).text);
+            default
+        })
+    };
+    let (mut from, mut to) = (
+        month("from", &q.from, this.back(11)),
+        month("to", &q.to, this),
+    );
+    if from > to {
+        error = Some("from: must not be after to".into());
+        (from, to) = (this.back(11), this);
+    }
+    let report = match reports::monthly(&state.db, from, to).await {
+        Ok(r) => r,
+        Err(e @ crate::error::Error::Validation(_)) => {
+            error = Some(super::Flash::error(&e).text);
+            (from, to) = (this.back(11), this);
+            reports::monthly(&state.db, from, to).await?
+        }
+        Err(e) => return Err(e),
+    };
+    let currency = Currency::parse(&report.currency)
+        .ok_or_else(|| crate::error::Error::internal("bad report currency"))?;
+    let money = |m: i64| Money::new(m, currency).display();
+    let labels: Vec<String> = report.months.iter().map(|m| m.month.clone()).collect();
+    let column = |f: fn(&MonthReport) -> i64| report.months.iter().map(f).collect::<Vec<_>>();
+    let money_chart = chart::bars(
+        "Monthly recurring and net income",
+        &labels,
+        &[
+            Series {
+                name: "Monthly recurring",
+                class: "s1",
+                values: column(|m| m.monthly_recurring.amount_minor),
+            },
+            Series {
+                name: "Net income",
+                class: "s2",
+                values: column(|m| m.net.amount_minor),
+            },
+        ],
+        &money,
+    );
+    let people_chart = chart::bars(
+        "Patrons joining and leaving",
+        &labels,
+        &[
+            Series {
+                name: "Joined",
+                class: "s1",
+                values: column(|m| m.new_patrons),
+            },
+            Series {
+                name: "Left",
+                class: "s3",
+                values: column(|m| -m.churned_patrons),
+            },
+        ],
+        &|n| crate::render::thousands(n),
+    );
+    let row = |m: &MonthReport| MonthRow {
+        month: m.month.clone(),
+        gross: m.gross.display.clone(),
+        refunds: m.refunds.display.clone(),
+        disputes: m.disputes.display.clone(),
+        fees: m.fees.display.clone(),
+        net: m.net.display.clone(),
+        new_patrons: m.new_patrons,
+        churned_patrons: m.churned_patrons,
+        active_patrons: m.active_patrons,
+        recurring: m.monthly_recurring.display.clone(),
+    };
+    let sum = |f: fn(&MonthReport) -> i64| report.months.iter().map(f).sum::<i64>();
+    let last = report.months.last();
+    let total = MonthRow {
+        month: "Total".into(),
+        gross: money(sum(|m| m.gross.amount_minor)),
+        refunds: money(sum(|m| m.refunds.amount_minor)),
+        disputes: money(sum(|m| m.disputes.amount_minor)),
+        fees: money(sum(|m| m.fees.amount_minor)),
+        net: money(sum(|m| m.net.amount_minor)),
+        new_patrons: sum(|m| m.new_patrons),
+        churned_patrons: sum(|m| m.churned_patrons),
+        active_patrons: last.map_or(0, |m| m.active_patrons),
+        recurring: last.map_or_else(|| money(0), |m| m.monthly_recurring.display.clone()),
+    };
+    // The range per tier: money summed over the months, pledges as of the
+    // last month.
+    let mut tiers: Vec<(Option<i64>, String, [i64; 5], i64, i64)> = Vec::new();
+    for m in &report.months {
+        for t in &m.tiers {
+            let i = match tiers.iter().position(|x| x.0 == t.tier_id) {
+                Some(i) => i,
+                None => {
+                    tiers.push((t.tier_id, t.tier_name.clone(), [0; 5], 0, 0));
+                    tiers.len() - 1
+                }
+            };
+            let e = &mut tiers[i];
+            e.2[0] += t.gross.amount_minor;
+            e.2[1] += t.fees.amount_minor;
+            e.2[2] += t.net.amount_minor;
+            e.2[3] += t.new_pledges;
+            e.2[4] += t.ended_pledges;
+            e.3 = t.active_pledges;
+            e.4 = t.monthly_recurring.amount_minor;
+        }
+    }
+    let tiers = tiers
+        .into_iter()
+        .map(|(_, name, s, active, recurring)| TierRow {
+            name,
+            gross: money(s[0]),
+            fees: money(s[1]),
+            net: money(s[2]),
+            new_pledges: s[3],
+            ended_pledges: s[4],
+            active_pledges: active,
+            recurring: money(recurring),
+        })
+        .collect();
+    let api = format!("/api/v1/admin/reports/monthly?from={from}&to={to}");
+    page(
+        &signed,
+        "reports.html",
+        "reports",
+        ReportPage {
+            from: from.to_string(),
+            to: to.to_string(),
+            months: report.months.iter().map(row).collect(),
+            tiers,
+            total,
+            money_chart,
+            people_chart,
+            json: format!("{api}&format=json"),
+            csv: format!("{api}&format=csv"),
+            error,
+        },
+    )
+}
