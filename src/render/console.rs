@@ -31,6 +31,8 @@ fn env() -> &'static Environment<'static> {
             "account.html",
             "reports.html",
             "sponsors.html",
+            "supporters.html",
+            "supporter.html",
         ) {
             env.add_template(name, source).expect("template parses");
         }

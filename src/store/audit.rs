@@ -109,3 +109,24 @@ pub async fn list(
     });
     Ok(rows)
 }
+
+/// The newest entries about one thing (`target_type`, `target_id`).
+pub async fn for_target(
+    db: &Db,
+    target_type: &str,
+    target_id: i64,
+    limit: i64,
+) -> Result<Vec<AuditRow>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, AuditRow>(
+            "SELECT id, at, actor_id, actor, action, target_type, target_id, details \
+             FROM audit_log WHERE target_type = $1 AND target_id = $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(target_type)
+        .bind(target_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}

@@ -322,3 +322,18 @@ pub async fn prune_sent(db: &Db, before: DateTime<Utc>) -> Result<u64> {
     });
     Ok(n)
 }
+
+/// The newest messages to one supporter, sent or waiting.
+pub async fn for_supporter(db: &Db, supporter_id: i64, limit: i64) -> Result<Vec<OutboxRow>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, OutboxRow>(
+            "SELECT id, cause, recipient, template, status, attempts, next_attempt_at, last_error, created_at, sent_at \
+             FROM outbox WHERE supporter_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(supporter_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}

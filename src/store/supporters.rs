@@ -488,3 +488,38 @@ pub async fn sponsor_terms_ending(
     });
     Ok(rows)
 }
+
+/// Renames a supporter and sets who may see the name, audited.
+pub async fn update_profile(
+    tx: &mut Tx,
+    actor: &Actor,
+    id: i64,
+    display_name: &str,
+    visibility: Visibility,
+) -> Result<()> {
+    let changed = tx_run!(tx, |conn| {
+        sqlx::query(
+            "UPDATE supporters SET display_name = $2, visibility = $3, updated_at = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(display_name)
+        .bind(visibility.as_str())
+        .bind(now())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    if changed == 0 {
+        return Err(Error::NotFound("supporter"));
+    }
+    tx.audit(
+        actor,
+        "supporter.update",
+        "supporter",
+        id,
+        json!({"display_name": display_name, "visibility": visibility}),
+    )
+    .await?;
+    tx.bump_version().await?;
+    Ok(())
+}

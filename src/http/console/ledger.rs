@@ -334,7 +334,7 @@ fn csv_rows(rows: &[EntryRow]) -> std::io::Result<String> {
 
 /// A note that starts like a formula is quoted so a spreadsheet shows it
 /// as text instead of running it.
-fn spreadsheet_safe(text: &str) -> String {
+pub(super) fn spreadsheet_safe(text: &str) -> String {
     match text.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
         _ => text.to_owned(),

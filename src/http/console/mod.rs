@@ -13,6 +13,7 @@ mod overview;
 mod reports;
 mod session;
 mod sponsors;
+mod supporters;
 mod tiers;
 
 use axum::{
@@ -52,6 +53,24 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/ledger.csv", get(ledger::csv))
         .route("/admin/ledger/{id}/void", post(ledger::void))
         .route("/admin/reports", get(reports::show))
+        .route("/admin/supporters", get(supporters::list))
+        .route("/admin/supporters.csv", get(supporters::csv))
+        .route(
+            "/admin/supporters/{id}",
+            get(supporters::show).post(supporters::update),
+        )
+        .route(
+            "/admin/supporters/{id}/manage-link",
+            post(supporters::manage_link),
+        )
+        .route(
+            "/admin/supporters/{id}/pledges/{pledge}/cancel",
+            post(supporters::cancel_pledge),
+        )
+        .route(
+            "/admin/supporters/{id}/payments/{entry}/refund",
+            post(supporters::refund),
+        )
         .route("/admin/sponsors", get(sponsors::list))
         .route("/admin/sponsors/{id}/logo/{file}", get(sponsors::logo))
         .route(
