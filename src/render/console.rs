@@ -33,6 +33,8 @@ fn env() -> &'static Environment<'static> {
             "sponsors.html",
             "supporters.html",
             "supporter.html",
+            "operations.html",
+            "audit.html",
         ) {
             env.add_template(name, source).expect("template parses");
         }

@@ -1,4 +1,5 @@
-//! What admins do about work that runs by itself: retrying dead tasks.
+//! What admins do about work that runs by itself: retrying dead tasks and
+//! failed emails.
 
 use serde_json::json;
 
@@ -23,4 +24,13 @@ pub async fn retry_task(ctx: &Context, actor: &Actor, id: i64) -> Result<TaskRow
     tx.commit().await?;
     ctx.after_commit(Effects::TASKS);
     Ok(task)
+}
+
+/// Sends a failed email again from its first try, audited, and wakes the
+/// mailer (on every replica).
+pub async fn retry_message(ctx: &Context, actor: &Actor, id: i64) -> Result<()> {
+    store::outbox::retry(&ctx.db, id).await?;
+    store::audit::record(&ctx.db, actor, "outbox.retry", "outbox", id, json!({})).await?;
+    ctx.after_commit(Effects::MAIL);
+    Ok(())
 }

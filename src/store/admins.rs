@@ -32,6 +32,18 @@ pub async fn find_by_email(db: &Db, normalized: &str) -> Result<Option<AdminRow>
     Ok(row)
 }
 
+/// Every admin, oldest first.
+pub async fn list(db: &Db) -> Result<Vec<AdminRow>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, AdminRow>(
+            "SELECT id, email, password_hash, role, disabled, created_at FROM admins ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}
+
 pub async fn find(db: &Db, id: i64) -> Result<Option<AdminRow>> {
     let row = db_run!(db, |pool| {
         sqlx::query_as::<_, AdminRow>(

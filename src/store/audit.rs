@@ -130,3 +130,47 @@ pub async fn for_target(
     });
     Ok(rows)
 }
+
+/// What the audit page filters by; each field absent means any.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor_id: Option<i64>,
+    pub action: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Newest first, `limit` rows older than `before` that `f` selects.
+pub async fn search(
+    db: &Db,
+    f: &AuditFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AuditRow>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, AuditRow>(
+            "SELECT id, at, actor_id, actor, action, target_type, target_id, details FROM audit_log \
+             WHERE id < $1 AND ($2 IS NULL OR actor_id = $2) AND ($3 IS NULL OR action = $3) \
+             AND ($4 IS NULL OR at >= $4) AND ($5 IS NULL OR at < $5) ORDER BY id DESC LIMIT $6",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(f.actor_id)
+        .bind(f.action.as_deref())
+        .bind(f.from)
+        .bind(f.until)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}
+
+/// Every action recorded so far, for the filter's choices.
+pub async fn actions(db: &Db) -> Result<Vec<String>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_scalar::<_, String>("SELECT DISTINCT action FROM audit_log ORDER BY action")
+            .fetch_all(pool)
+            .await?
+    });
+    Ok(rows)
+}

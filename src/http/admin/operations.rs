@@ -2,7 +2,6 @@
 //! the email outbox,
 //! reconciliation findings, and the daily funding history.
 
-use crate::context::Effects;
 use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -123,11 +122,10 @@ async fn list_outbox(
     responses((status = 202, description = "Queued again"), (status = 404, body = crate::error::Problem)))]
 async fn retry_message(
     State(state): State<AppState>,
-    _: Owner,
+    Owner(admin): Owner,
     Path(id): Path<i64>,
 ) -> Result<StatusCode> {
-    store::outbox::retry(&state.db, id).await?;
-    state.after_commit(Effects::MAIL);
+    service::operations::retry_message(&state, &admin.actor(), id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 

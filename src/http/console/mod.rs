@@ -7,8 +7,10 @@
 //! - `auth`: signing in and out, and the first owner's setup page;
 //! - one module per page group.
 
+mod audit;
 mod auth;
 mod ledger;
+mod operations;
 mod overview;
 mod reports;
 mod session;
@@ -53,6 +55,20 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/ledger.csv", get(ledger::csv))
         .route("/admin/ledger/{id}/void", post(ledger::void))
         .route("/admin/reports", get(reports::show))
+        .route("/admin/operations", get(operations::show))
+        .route("/admin/audit", get(audit::show))
+        .route(
+            "/admin/operations/events/{id}/replay",
+            post(operations::replay_event),
+        )
+        .route(
+            "/admin/operations/outbox/{id}/retry",
+            post(operations::retry_mail),
+        )
+        .route(
+            "/admin/operations/tasks/{id}/retry",
+            post(operations::retry_task),
+        )
         .route("/admin/supporters", get(supporters::list))
         .route("/admin/supporters.csv", get(supporters::csv))
         .route(
