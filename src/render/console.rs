@@ -19,6 +19,7 @@ fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = super::page::html_environment();
+        env.add_filter("truncate", truncate);
         for (name, source) in console_templates!(
             "layout.html",
             "error.html",
@@ -42,6 +43,14 @@ fn env() -> &'static Environment<'static> {
     })
 }
 
+/// The first `n` characters of `text`, with "…" when some were cut.
+fn truncate(text: String, n: usize) -> String {
+    match text.char_indices().nth(n) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
 /// Renders `name` with `ctx`. A template fault is ours: logged, and the
 /// visitor gets the usual internal-error page.
 pub fn render(name: &str, ctx: impl Serialize) -> Result<String> {
@@ -52,6 +61,17 @@ pub fn render(name: &str, ctx: impl Serialize) -> Result<String> {
             tracing::error!(error = %e, template = name, "console template failed");
             Error::internal_from(e)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn long_text_is_cut_on_a_character_boundary() {
+        assert_eq!(truncate("héllo wörld".into(), 7), "héllo w…");
+        assert_eq!(truncate("short".into(), 7), "short");
+    }
 }
 
 /// The console's one stylesheet, served from `'self'`.
