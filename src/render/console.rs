@@ -63,6 +63,9 @@ pub fn render(name: &str, ctx: impl Serialize) -> Result<String> {
         })
 }
 
+/// The console's one stylesheet, served from `'self'`.
+pub const STYLESHEET: &str = include_str!("../../templates/admin/console.css");
+
 #[cfg(test)]
 mod tests {
     use super::truncate;
@@ -73,6 +76,3 @@ mod tests {
         assert_eq!(truncate("short".into(), 7), "short");
     }
 }
-
-/// The console's one stylesheet, served from `'self'`.
-pub const STYLESHEET: &str = include_str!("../../templates/admin/console.css");
