@@ -171,8 +171,15 @@ async fn create_admin(settings: Settings, email: &str, role: Role) -> Result<()>
         .map_err(|e| Error::Config(format!("password {}", e.message)))?;
     let db = app::open_database(&settings).await?;
     let hash = password::hash(&password)?;
-    let admin =
-        store::admins::create(&db, &store::audit::Actor::cli(), &email, &hash, role, None).await?;
+    let admin = store::admins::create(
+        &db,
+        &store::audit::Actor::cli(),
+        &email,
+        &hash,
+        role,
+        store::admins::Grant::Direct,
+    )
+    .await?;
     println!("created {} {} (id {})", role, admin.email, admin.id);
     Ok(())
 }

@@ -36,6 +36,8 @@ fn env() -> &'static Environment<'static> {
             "supporter.html",
             "operations.html",
             "audit.html",
+            "settings.html",
+            "invite.html",
         ) {
             env.add_template(name, source).expect("template parses");
         }

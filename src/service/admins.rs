@@ -8,7 +8,11 @@ use crate::{
     context::Context,
     domain::{Checks, supporter::Email},
     error::{Error, Result},
-    store::{self, admins::AdminRow, audit::Actor},
+    store::{
+        self,
+        admins::{AdminRow, Grant},
+        audit::Actor,
+    },
 };
 
 /// The admin whose email and password these are. Unknown emails, wrong
@@ -78,9 +82,101 @@ pub async fn create_first_owner(
         &email,
         &hash,
         Role::Owner,
-        Some(&token_hash),
+        Grant::SetupToken(&token_hash),
     )
     .await?;
     tracing::info!(admin = admin.id, "first owner created with the setup token");
     Ok(admin)
+}
+
+/// How long an invite link works.
+pub const INVITE_TTL_HOURS: i64 = 72;
+
+/// Invites `email` as a `role`: returns the single-use link that lets them
+/// set their password (the owner sends it; only its hash is kept).
+pub async fn invite(
+    ctx: &Context,
+    actor: &Actor,
+    email: &str,
+    role: Role,
+    base_url: &str,
+) -> Result<String> {
+    let email = Email::parse("email", email).map_err(|e| Error::Validation(vec![e]))?;
+    if store::admins::find_by_email(&ctx.db, &email.normalized)
+        .await?
+        .is_some()
+    {
+        return Err(Error::conflict(
+            "email",
+            "an admin with this email already exists",
+        ));
+    }
+    let token = crate::auth::session::mint();
+    let ttl = chrono::Duration::hours(INVITE_TTL_HOURS);
+    store::admins::invite(
+        &ctx.db,
+        actor,
+        &crate::auth::hash_token(&token),
+        &email,
+        role,
+        ttl,
+    )
+    .await?;
+    Ok(format!("{base_url}/admin/invite?token={token}"))
+}
+
+/// The invitee sets their password: the invite is spent and they become
+/// an admin with the role they were invited as.
+pub async fn accept_invite(
+    ctx: &Context,
+    limiter: &LoginLimiter,
+    ip: IpAddr,
+    token: &str,
+    password: String,
+) -> Result<AdminRow> {
+    limiter.check_client(ip)?;
+    let token_hash = crate::auth::hash_token(token.trim());
+    let invite = store::admins::live_invite(&ctx.db, &token_hash)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    password::check_strength(&password).map_err(|e| Error::Validation(vec![e]))?;
+    let email = Email::parse("email", &invite.email).map_err(|e| Error::Validation(vec![e]))?;
+    let hash = ctx
+        .heavy
+        .passwords
+        .run(move || password::hash(&password))
+        .await??;
+    let actor = Actor {
+        id: None,
+        label: format!("invite ({})", email.address),
+    };
+    store::admins::create(
+        &ctx.db,
+        &actor,
+        &email,
+        &hash,
+        invite.role,
+        Grant::Invite(&token_hash),
+    )
+    .await
+}
+
+/// Changes an admin's role; the last owner stays an owner.
+pub async fn set_role(ctx: &Context, actor: &Actor, id: i64, role: Role) -> Result<AdminRow> {
+    store::admins::set_role(&ctx.db, actor, id, role).await
+}
+
+/// Ends every console session of an admin (a lost laptop), audited.
+pub async fn revoke_sessions(ctx: &Context, actor: &Actor, id: i64) -> Result<u64> {
+    let n = store::sessions::revoke_all(&ctx.db, id, store::now()).await?;
+    store::audit::record(
+        &ctx.db,
+        actor,
+        "admin.sessions_revoked",
+        "admin",
+        id,
+        serde_json::json!({"sessions": n}),
+    )
+    .await?;
+    Ok(n)
 }

@@ -68,34 +68,65 @@ pub async fn owner_exists(db: &Db) -> Result<bool> {
     Ok(n > 0)
 }
 
-/// Creates an admin. With `setup_token_hash`, the token must be unused and
-/// unexpired and no owner may exist yet; it is spent in the same transaction.
+/// What lets an admin be created.
+pub enum Grant<'a> {
+    /// The command line, or an owner.
+    Direct,
+    /// The one-time setup token (by hash): unused, unexpired, and no owner
+    /// may exist yet; spent in the same transaction.
+    SetupToken(&'a str),
+    /// An owner's invite (by hash) for this email: unused and unexpired;
+    /// spent in the same transaction.
+    Invite(&'a str),
+}
+
+/// Creates an admin, audited, spending the token that allowed it.
 pub async fn create(
     db: &Db,
     actor: &Actor,
     email: &crate::domain::supporter::Email,
     password_hash: &str,
     role: Role,
-    setup_token_hash: Option<&str>,
+    grant: Grant<'_>,
 ) -> Result<AdminRow> {
     let at = now();
     let mut tx = db.begin_write().await?;
     let row = crate::tx_run!(&mut tx, |conn| {
-        if let Some(hash) = setup_token_hash {
-            let spent = sqlx::query(
-                "UPDATE setup_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
-            )
-            .bind(at)
-            .bind(hash)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            let owners =
-                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM admins WHERE role = 'owner'")
-                    .fetch_one(&mut *conn)
-                    .await?;
-            if spent != 1 || owners > 0 {
-                return Err(Error::Unauthorized);
+        match grant {
+            Grant::Direct => {}
+            Grant::SetupToken(hash) => {
+                let spent = sqlx::query(
+                    "UPDATE setup_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
+                )
+                .bind(at)
+                .bind(hash)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                let owners = sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM admins WHERE role = 'owner'",
+                )
+                .fetch_one(&mut *conn)
+                .await?;
+                if spent != 1 || owners > 0 {
+                    return Err(Error::Unauthorized);
+                }
+            }
+            Grant::Invite(hash) => {
+                let spent = sqlx::query(
+                    "UPDATE admin_invites SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
+                     AND expires_at > $1 AND email_normalized = $3 AND role = $4",
+                )
+                .bind(at)
+                .bind(hash)
+                .bind(&email.normalized)
+                .bind(role.as_str())
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                if spent != 1 {
+                    return Err(Error::Unauthorized);
+                }
             }
         }
         sqlx::query_as::<_, AdminRow>(
@@ -125,6 +156,105 @@ pub async fn create(
         "admin",
         row.id,
         json!({"email": row.email, "role": role.as_str()}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// An invite still waiting to be accepted.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InviteRow {
+    pub email: String,
+    pub role: Role,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Stores an invite (by hash), audited.
+pub async fn invite(
+    db: &Db,
+    actor: &Actor,
+    token_hash: &str,
+    email: &crate::domain::supporter::Email,
+    role: Role,
+    ttl: Duration,
+) -> Result<()> {
+    let at = now();
+    let mut tx = db.begin_write().await?;
+    crate::tx_run!(&mut tx, |conn| {
+        sqlx::query(
+            "INSERT INTO admin_invites (token_hash, email, email_normalized, role, invited_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(token_hash)
+        .bind(&email.address)
+        .bind(&email.normalized)
+        .bind(role.as_str())
+        .bind(actor.id)
+        .bind(at)
+        .bind(at + ttl)
+        .execute(&mut *conn)
+        .await?;
+    });
+    tx.audit(
+        actor,
+        "admin.invite",
+        "admin",
+        0,
+        json!({"email": email.address, "role": role.as_str()}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The unused, unexpired invite behind `token_hash`.
+pub async fn live_invite(db: &Db, token_hash: &str) -> Result<Option<InviteRow>> {
+    let row = db_run!(db, |pool| {
+        sqlx::query_as::<_, InviteRow>(
+            "SELECT email, role, expires_at FROM admin_invites WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now())
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(row)
+}
+
+/// Changes an admin's role, audited. The last owner cannot stop being one.
+pub async fn set_role(db: &Db, actor: &Actor, id: i64, role: Role) -> Result<AdminRow> {
+    let mut tx = db.begin_write().await?;
+    let row = crate::tx_run!(&mut tx, |conn| {
+        let others = sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM admins WHERE role = 'owner' AND disabled = $2 AND id <> $1",
+        )
+        .bind(id)
+        .bind(false)
+        .fetch_one(&mut *conn)
+        .await?;
+        if role != Role::Owner && others == 0 {
+            return Err(Error::conflict(
+                "role",
+                "the last owner cannot stop being an owner",
+            ));
+        }
+        sqlx::query_as::<_, AdminRow>(
+            "UPDATE admins SET role = $2 WHERE id = $1 \
+             RETURNING id, email, password_hash, role, disabled, created_at",
+        )
+        .bind(id)
+        .bind(role.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::NotFound("admin"))?
+    });
+    tx.audit(
+        actor,
+        "admin.role",
+        "admin",
+        id,
+        json!({"role": role.as_str()}),
     )
     .await?;
     tx.commit().await?;

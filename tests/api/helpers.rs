@@ -349,7 +349,7 @@ impl TestApp {
             &email_v,
             &hash,
             patronage::auth::Role::Viewer,
-            None,
+            patronage::store::admins::Grant::Direct,
         )
         .await
         .unwrap();

@@ -296,3 +296,85 @@ pub async fn setup(
         Err(e) => Err(e),
     }
 }
+
+#[derive(Serialize)]
+struct InviteView<'a> {
+    csrf: &'a str,
+    token: &'a str,
+    email: Option<String>,
+    role: Option<&'static str>,
+    error: Option<String>,
+}
+
+fn invite_form(
+    state: &AppState,
+    token: &str,
+    invite: Option<store::admins::InviteRow>,
+    error: Option<String>,
+) -> Result<Response> {
+    let cookies = cookies(state);
+    let csrf = session::mint();
+    let html = console::render(
+        "invite.html",
+        InviteView {
+            csrf: &csrf,
+            token,
+            email: invite.as_ref().map(|i| i.email.clone()),
+            role: invite.as_ref().map(|i| i.role.as_str()),
+            error,
+        },
+    )?;
+    let mut res = (html_headers(), html).into_response();
+    set_cookie(&mut res, &cookies.set(cookies.login_name(), &csrf, 3600));
+    Ok(res)
+}
+
+/// The page an invite link opens: the invitee sets a password.
+pub async fn invite_page(
+    State(state): State<AppState>,
+    Query(q): Query<SetupQuery>,
+) -> Result<Response> {
+    let token = q.token.unwrap_or_default();
+    let invite =
+        store::admins::live_invite(&state.db, &crate::auth::hash_token(token.trim())).await?;
+    invite_form(&state, &token, invite, None)
+}
+
+#[derive(Deserialize)]
+struct InviteForm {
+    token: String,
+    password: String,
+}
+
+pub async fn accept_invite(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response> {
+    let form: InviteForm = pre_session_form(&state, &headers, &body)?;
+    let accepted = service::admins::accept_invite(
+        &state,
+        &state.login_limiter,
+        ip,
+        &form.token,
+        form.password,
+    )
+    .await;
+    match accepted {
+        Ok(admin) => start_session(&state, &headers, &admin, "/admin").await,
+        Err(e @ (Error::Validation(_) | Error::Conflict { .. })) => {
+            let invite =
+                store::admins::live_invite(&state.db, &crate::auth::hash_token(form.token.trim()))
+                    .await?;
+            invite_form(
+                &state,
+                &form.token,
+                invite,
+                Some(super::Flash::error(&e).text),
+            )
+        }
+        Err(Error::Unauthorized) => invite_form(&state, &form.token, None, None),
+        Err(e) => Err(e),
+    }
+}

@@ -14,6 +14,7 @@ mod operations;
 mod overview;
 mod reports;
 mod session;
+mod settings;
 mod sponsors;
 mod supporters;
 mod tiers;
@@ -57,6 +58,22 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/reports", get(reports::show))
         .route("/admin/operations", get(operations::show))
         .route("/admin/audit", get(audit::show))
+        .route("/admin/settings", get(settings::show))
+        .route("/admin/settings/campaign", post(settings::update_campaign))
+        .route("/admin/settings/invite", post(settings::invite))
+        .route("/admin/settings/admins/{id}/role", post(settings::set_role))
+        .route(
+            "/admin/settings/admins/{id}/revoke",
+            post(settings::revoke_sessions),
+        )
+        .route(
+            "/admin/settings/embed-preview",
+            get(settings::embed_preview),
+        )
+        .route(
+            "/admin/invite",
+            get(auth::invite_page).post(auth::accept_invite),
+        )
         .route(
             "/admin/operations/events/{id}/replay",
             post(operations::replay_event),
@@ -138,6 +155,8 @@ async fn console_responses(req: Request, next: Next) -> Response {
         };
     }
     let h = res.headers_mut();
+    // A route that sets its own policy keeps it (the embed preview, which
+    // the settings page frames).
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CONSOLE_CSP),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -147,11 +166,11 @@ async fn console_responses(req: Request, next: Next) -> Response {
             HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",
         ),
+        (header::CACHE_CONTROL, "no-store"),
     ] {
-        h.insert(name, HeaderValue::from_static(value));
-    }
-    if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
     }
     res
 }

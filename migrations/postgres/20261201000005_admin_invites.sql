@@ -1,0 +1,12 @@
+-- An owner invites a co-admin or an accountant: a single-use link (kept by
+-- hash) that lets the invitee set their own password.
+CREATE TABLE admin_invites (
+    token_hash       TEXT        PRIMARY KEY,
+    email            TEXT        NOT NULL,
+    email_normalized TEXT        NOT NULL,
+    role             TEXT        NOT NULL CHECK (role IN ('owner', 'viewer')),
+    invited_by       BIGINT      REFERENCES admins (id),
+    created_at       TIMESTAMPTZ NOT NULL,
+    expires_at       TIMESTAMPTZ NOT NULL,
+    used_at          TIMESTAMPTZ
+);
