@@ -11,6 +11,9 @@ CREATE TABLE admin_sessions (
     last_seen_at TIMESTAMPTZ NOT NULL,
     expires_at   TIMESTAMPTZ NOT NULL,
     revoked_at   TIMESTAMPTZ,
-    user_agent   TEXT        NOT NULL DEFAULT ''
+    user_agent   TEXT        NOT NULL DEFAULT '',
+    -- Password checked, second factor not yet: such a session opens nothing
+    -- but the page that asks for the code.
+    second_factor_due BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE INDEX admin_sessions_by_admin ON admin_sessions (admin_id) WHERE revoked_at IS NULL;

@@ -3,6 +3,7 @@
 
 pub mod password;
 pub mod ratelimit;
+pub mod second_factor;
 pub mod session;
 pub mod token;
 

@@ -38,6 +38,8 @@ fn env() -> &'static Environment<'static> {
             "audit.html",
             "settings.html",
             "invite.html",
+            "code.html",
+            "second_factor.html",
         ) {
             env.add_template(name, source).expect("template parses");
         }

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use crate::{
-    auth::{Role, password, ratelimit::LoginLimiter},
+    auth::{Role, password, ratelimit::LoginLimiter, second_factor},
     context::Context,
     domain::{Checks, supporter::Email},
     error::{Error, Result},
@@ -179,4 +179,125 @@ pub async fn revoke_sessions(ctx: &Context, actor: &Actor, id: i64) -> Result<u6
     )
     .await?;
     Ok(n)
+}
+
+fn unix_now() -> u64 {
+    store::now().timestamp().max(0) as u64
+}
+
+/// Checks the second factor of an admin who has one: a TOTP code not used
+/// before, or an unspent recovery code (which is then spent). An admin
+/// without one passes. Tries count against the login limits.
+pub async fn check_second_factor(
+    ctx: &Context,
+    limiter: &LoginLimiter,
+    ip: IpAddr,
+    admin: &AdminRow,
+    code: &str,
+) -> Result<()> {
+    let Some((secret, last_step)) = store::admins::second_factor(&ctx.db, admin.id).await? else {
+        return Ok(());
+    };
+    limiter.check(ip, &admin.email.to_lowercase())?;
+    if let Some(step) = second_factor::accept(&secret, code, last_step, unix_now())
+        && store::admins::use_totp_step(&ctx.db, admin.id, step).await?
+    {
+        return Ok(());
+    }
+    if store::admins::use_recovery_code(&ctx.db, admin.id, &second_factor::recovery_hash(code))
+        .await?
+    {
+        tracing::info!(admin = admin.id, "signed in with a recovery code");
+        return Ok(());
+    }
+    tracing::info!(%ip, admin = admin.id, "wrong second factor");
+    Err(Error::InvalidCredentials)
+}
+
+pub async fn has_second_factor(ctx: &Context, admin_id: i64) -> Result<bool> {
+    Ok(store::admins::second_factor(&ctx.db, admin_id)
+        .await?
+        .is_some())
+}
+
+/// What an admin setting up the second factor is shown: the secret (to
+/// type in), its `otpauth://` link, and that link as a QR code (SVG).
+pub struct Enrolment {
+    pub secret: String,
+    pub url: String,
+    pub qr_svg: String,
+}
+
+/// Starts setting up the second factor: a new secret, kept aside until a
+/// code from the admin's app proves the app has it.
+pub async fn start_second_factor(ctx: &Context, admin_id: i64, email: &str) -> Result<Enrolment> {
+    let secret = second_factor::new_secret();
+    store::admins::set_pending_totp(&ctx.db, admin_id, Some(&secret)).await?;
+    let url = second_factor::otpauth_url(&secret, email)?;
+    Ok(Enrolment {
+        qr_svg: second_factor::qr_svg(&url)?,
+        url,
+        secret,
+    })
+}
+
+/// The enrolment being set up, if any (to show it again after a wrong code).
+pub async fn pending_second_factor(
+    ctx: &Context,
+    admin_id: i64,
+    email: &str,
+) -> Result<Option<Enrolment>> {
+    let Some(secret) = store::admins::pending_totp(&ctx.db, admin_id).await? else {
+        return Ok(None);
+    };
+    let url = second_factor::otpauth_url(&secret, email)?;
+    Ok(Some(Enrolment {
+        qr_svg: second_factor::qr_svg(&url)?,
+        url,
+        secret,
+    }))
+}
+
+/// Turns the second factor on once `code` comes from the pending secret;
+/// returns the recovery codes, shown once (only their hashes are kept).
+pub async fn confirm_second_factor(
+    ctx: &Context,
+    actor: &Actor,
+    admin_id: i64,
+    code: &str,
+) -> Result<Vec<String>> {
+    let secret = store::admins::pending_totp(&ctx.db, admin_id)
+        .await?
+        .ok_or_else(|| Error::conflict("code", "start the setup again: no secret is waiting"))?;
+    let step = second_factor::accept(&secret, code, None, unix_now()).ok_or_else(|| {
+        Error::field(
+            "code",
+            "does not match: check the time on your phone and try the next code",
+        )
+    })?;
+    let codes = second_factor::recovery_codes();
+    let hashes: Vec<String> = codes
+        .iter()
+        .map(|c| second_factor::recovery_hash(c))
+        .collect();
+    store::admins::enable_totp(&ctx.db, actor, admin_id, &secret, step, &hashes).await?;
+    Ok(codes)
+}
+
+/// Turns the second factor off, on a current code (or a recovery code).
+pub async fn turn_off_second_factor(
+    ctx: &Context,
+    limiter: &LoginLimiter,
+    ip: IpAddr,
+    actor: &Actor,
+    admin: &AdminRow,
+    code: &str,
+) -> Result<()> {
+    check_second_factor(ctx, limiter, ip, admin, code)
+        .await
+        .map_err(|e| match e {
+            Error::InvalidCredentials => Error::field("code", "does not match"),
+            other => other,
+        })?;
+    store::admins::disable_totp(&ctx.db, actor, admin.id).await
 }

@@ -281,3 +281,148 @@ pub async fn replace_setup_token(db: &Db, token_hash: &str, ttl: Duration) -> Re
     tx.commit().await?;
     Ok(())
 }
+
+/// An admin's second factor, when set up: the TOTP secret and the last
+/// time step accepted.
+pub async fn second_factor(db: &Db, id: i64) -> Result<Option<(String, Option<i64>)>> {
+    let row = db_run!(db, |pool| {
+        sqlx::query_as::<_, (Option<String>, Option<i64>)>(
+            "SELECT totp_secret, totp_last_step FROM admins WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(row.and_then(|(secret, step)| secret.map(|s| (s, step))))
+}
+
+/// Keeps a secret being set up until the admin proves their app has it.
+pub async fn set_pending_totp(db: &Db, id: i64, secret: Option<&str>) -> Result<()> {
+    let _turn = db.turn().await?;
+    db_run!(db, |pool| {
+        sqlx::query("UPDATE admins SET totp_pending_secret = $2 WHERE id = $1")
+            .bind(id)
+            .bind(secret)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}
+
+pub async fn pending_totp(db: &Db, id: i64) -> Result<Option<String>> {
+    let secret = db_run!(db, |pool| {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT totp_pending_secret FROM admins WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(secret.flatten())
+}
+
+/// Turns the second factor on with `secret` and these recovery codes (by
+/// hash), replacing any earlier ones; audited.
+pub async fn enable_totp(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+    secret: &str,
+    step: i64,
+    recovery_hashes: &[String],
+) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    crate::tx_run!(&mut tx, |conn| {
+        sqlx::query(
+            "UPDATE admins SET totp_secret = $2, totp_pending_secret = NULL, totp_last_step = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(secret)
+        .bind(step)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("DELETE FROM admin_recovery_codes WHERE admin_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        for hash in recovery_hashes {
+            sqlx::query("INSERT INTO admin_recovery_codes (admin_id, code_hash) VALUES ($1, $2)")
+                .bind(id)
+                .bind(hash)
+                .execute(&mut *conn)
+                .await?;
+        }
+    });
+    tx.audit(actor, "admin.second_factor_on", "admin", id, json!({}))
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Turns the second factor off and forgets its recovery codes; audited.
+pub async fn disable_totp(db: &Db, actor: &Actor, id: i64) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    crate::tx_run!(&mut tx, |conn| {
+        sqlx::query(
+            "UPDATE admins SET totp_secret = NULL, totp_pending_secret = NULL, totp_last_step = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("DELETE FROM admin_recovery_codes WHERE admin_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    });
+    tx.audit(actor, "admin.second_factor_off", "admin", id, json!({}))
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records `step` as used; false if it (or a later one) was used already,
+/// which also settles two sign-ins racing with one code.
+pub async fn use_totp_step(db: &Db, id: i64, step: i64) -> Result<bool> {
+    let _turn = db.turn().await?;
+    let n = db_run!(db, |pool| {
+        sqlx::query(
+            "UPDATE admins SET totp_last_step = $2 WHERE id = $1 AND totp_secret IS NOT NULL \
+             AND (totp_last_step IS NULL OR totp_last_step < $2)",
+        )
+        .bind(id)
+        .bind(step)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(n == 1)
+}
+
+/// Spends a recovery code (by hash); false if unknown or spent.
+pub async fn use_recovery_code(db: &Db, id: i64, hash: &str) -> Result<bool> {
+    let _turn = db.turn().await?;
+    let n = db_run!(db, |pool| {
+        sqlx::query(
+            "UPDATE admin_recovery_codes SET used_at = $3 WHERE admin_id = $1 AND code_hash = $2 AND used_at IS NULL",
+        )
+        .bind(id)
+        .bind(hash)
+        .bind(now())
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(n == 1)
+}
+
+pub async fn recovery_codes_left(db: &Db, id: i64) -> Result<i64> {
+    let n = db_run!(db, |pool| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM admin_recovery_codes WHERE admin_id = $1 AND used_at IS NULL",
+        )
+        .bind(id)
+        .fetch_one(pool)
+        .await?
+    });
+    Ok(n)
+}

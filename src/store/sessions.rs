@@ -12,6 +12,8 @@ pub struct SessionRow {
     pub admin_id: i64,
     pub csrf_token: String,
     pub last_seen_at: DateTime<Utc>,
+    /// The password was right; the second factor is still to come.
+    pub second_factor_due: bool,
 }
 
 pub struct NewSession<'a> {
@@ -21,14 +23,15 @@ pub struct NewSession<'a> {
     pub at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub user_agent: &'a str,
+    pub second_factor_due: bool,
 }
 
 pub async fn create(db: &Db, s: &NewSession<'_>) -> Result<()> {
     let _turn = db.turn().await?;
     db_run!(db, |pool| {
         sqlx::query(
-            "INSERT INTO admin_sessions (id_hash, admin_id, csrf_token, created_at, last_seen_at, expires_at, user_agent) \
-             VALUES ($1, $2, $3, $4, $4, $5, $6)",
+            "INSERT INTO admin_sessions (id_hash, admin_id, csrf_token, created_at, last_seen_at, expires_at, user_agent, second_factor_due) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
         )
         .bind(s.id_hash)
         .bind(s.admin_id)
@@ -36,6 +39,7 @@ pub async fn create(db: &Db, s: &NewSession<'_>) -> Result<()> {
         .bind(s.at)
         .bind(s.expires_at)
         .bind(s.user_agent)
+        .bind(s.second_factor_due)
         .execute(pool)
         .await?;
     });
@@ -52,7 +56,7 @@ pub async fn find_live(
 ) -> Result<Option<SessionRow>> {
     let row = db_run!(db, |pool| {
         sqlx::query_as::<_, SessionRow>(
-            "SELECT admin_id, csrf_token, last_seen_at FROM admin_sessions \
+            "SELECT admin_id, csrf_token, last_seen_at, second_factor_due FROM admin_sessions \
              WHERE id_hash = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_seen_at > $3",
         )
         .bind(id_hash)
@@ -62,6 +66,32 @@ pub async fn find_live(
         .await?
     });
     Ok(row)
+}
+
+/// The second factor passed: the session opens the console, under a new
+/// id (`new_hash`), so an id seen before this step is worth nothing.
+pub async fn pass_second_factor(
+    db: &Db,
+    old_hash: &str,
+    new_hash: &str,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let _turn = db.turn().await?;
+    let n = db_run!(db, |pool| {
+        sqlx::query(
+            "UPDATE admin_sessions SET id_hash = $2, second_factor_due = $3, last_seen_at = $4 \
+             WHERE id_hash = $1 AND second_factor_due = $5 AND revoked_at IS NULL AND expires_at > $4",
+        )
+        .bind(old_hash)
+        .bind(new_hash)
+        .bind(false)
+        .bind(at)
+        .bind(true)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(n == 1)
 }
 
 /// Marks the session used now, which keeps it from going idle.

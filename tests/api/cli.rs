@@ -133,8 +133,8 @@ fn serve_starts_from_nothing_prints_a_setup_token_and_stops_gracefully() {
                 .and_then(|s| s.split_whitespace().next())
                 .map(str::to_owned);
         }
-        if let Some(rest) = line.split("\"setup_token\":\"").nth(1) {
-            token = rest.split('"').next().map(str::to_owned);
+        if let Some(rest) = line.split("/admin/setup?token=").nth(1) {
+            token = rest.split_whitespace().next().map(str::to_owned);
         }
     }
     let addr = addr.expect("serve logs its address");
@@ -147,6 +147,15 @@ fn serve_starts_from_nothing_prints_a_setup_token_and_stops_gracefully() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let client = reqwest::Client::new();
+        // The printed link opens the setup page...
+        let page = client
+            .get(format!("http://{addr}/admin/setup?token={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains("Create the first owner"));
+        // ...and the same token works for scripts.
         let res = client
             .post(format!("http://{addr}/api/v1/admin/setup"))
             .json(&json!({"setup_token": token, "email": "me@example.org", "password": "a long enough password"}))

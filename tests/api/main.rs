@@ -19,6 +19,7 @@ mod payments;
 mod public_pages;
 mod reports;
 mod scaleout;
+mod second_factor;
 mod sponsor_applications;
 mod storage;
 mod supporters;

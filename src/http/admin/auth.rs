@@ -7,7 +7,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     auth::Role,
-    error::Result,
+    error::{Error, Result},
     http::{
         AppState,
         extract::{Admin, ClientIp, Json},
@@ -27,6 +27,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 struct LoginRequest {
     email: String,
     password: String,
+    /// For admins with a second factor: the code from their authenticator
+    /// app, or a recovery code.
+    one_time_code: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -51,6 +54,14 @@ async fn login(
     let admin =
         service::admins::sign_in(&state, &state.login_limiter, ip, &req.email, req.password)
             .await?;
+    if service::admins::has_second_factor(&state, admin.id).await? {
+        let code = req
+            .one_time_code
+            .as_deref()
+            .ok_or(Error::InvalidCredentials)?;
+        service::admins::check_second_factor(&state, &state.login_limiter, ip, &admin, code)
+            .await?;
+    }
     Ok(axum::Json(TokenResponse {
         access_token: state.tokens.issue(admin.id, admin.role)?,
         token_type: "Bearer",

@@ -142,6 +142,7 @@ async fn start_session(
         store::sessions::revoke(&state.db, &crate::auth::hash_token(old), now).await?;
     }
     let life = Lifetimes::from_settings(&state.settings.auth);
+    let second_factor_due = service::admins::has_second_factor(state, admin.id).await?;
     let id = session::mint();
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -156,11 +157,16 @@ async fn start_session(
             at: now,
             expires_at: now + life.absolute,
             user_agent: &user_agent.chars().take(300).collect::<String>(),
+            second_factor_due,
         },
     )
     .await?;
     tracing::info!(admin = admin.id, "console sign-in");
-    let mut res = see_other(next);
+    let mut res = if second_factor_due {
+        see_other(&format!("/admin/login/code?next={}", super::encode(next)))
+    } else {
+        see_other(next)
+    };
     set_cookie(
         &mut res,
         &cookies.set(cookies.session_name(), &id, life.absolute.num_seconds()),
@@ -201,13 +207,122 @@ pub async fn sign_out_everywhere(
     Ok(signed_out(signed.cookies))
 }
 
-pub async fn account_page(signed: Signed) -> Result<Response> {
+pub async fn account_page(State(state): State<AppState>, signed: Signed) -> Result<Response> {
     #[derive(Serialize)]
     struct Account<'a> {
         role: &'a str,
+        second_factor: bool,
+        recovery_left: i64,
     }
+    let second_factor = service::admins::has_second_factor(&state, signed.admin.id).await?;
+    let recovery_left = store::admins::recovery_codes_left(&state.db, signed.admin.id).await?;
     let role = signed.admin.role.as_str();
-    page(&signed, "account.html", "account", Account { role })
+    page(
+        &signed,
+        "account.html",
+        "account",
+        Account {
+            role,
+            second_factor,
+            recovery_left,
+        },
+    )
+}
+
+#[derive(Serialize)]
+struct EnrolView {
+    secret: String,
+    url: String,
+    qr: String,
+    codes: Vec<String>,
+}
+
+/// Starts setting up the second factor, then shows it (`second_factor_page`).
+pub async fn second_factor_start(
+    State(state): State<AppState>,
+    Form { signed, .. }: Form<Nothing>,
+) -> Result<Response> {
+    service::admins::start_second_factor(&state, signed.admin.id, &signed.admin.email).await?;
+    Ok(see_other("/admin/account/second-factor"))
+}
+
+/// The secret being set up, as a QR code and as text, and the form that
+/// proves the app has it.
+pub async fn second_factor_page(State(state): State<AppState>, signed: Signed) -> Result<Response> {
+    let Some(e) =
+        service::admins::pending_second_factor(&state, signed.admin.id, &signed.admin.email)
+            .await?
+    else {
+        return Ok(see_other("/admin/account"));
+    };
+    page(
+        &signed,
+        "second_factor.html",
+        "account",
+        EnrolView {
+            secret: e.secret,
+            url: e.url,
+            qr: e.qr_svg,
+            codes: Vec::new(),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct CodeField {
+    code: String,
+}
+
+/// Turns the second factor on and shows the recovery codes, this once.
+pub async fn second_factor_confirm(
+    State(state): State<AppState>,
+    Form { signed, form }: Form<CodeField>,
+) -> Result<Response> {
+    match service::admins::confirm_second_factor(
+        &state,
+        &signed.admin.actor(),
+        signed.admin.id,
+        &form.code,
+    )
+    .await
+    {
+        Ok(codes) => page(
+            &signed,
+            "second_factor.html",
+            "account",
+            EnrolView {
+                secret: String::new(),
+                url: String::new(),
+                qr: String::new(),
+                codes,
+            },
+        ),
+        Err(e) => super::after(signed.cookies, "/admin/account/second-factor", Err(e)),
+    }
+}
+
+pub async fn second_factor_off(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Form { signed, form }: Form<CodeField>,
+) -> Result<Response> {
+    let outcome = async {
+        let admin = store::admins::find(&state.db, signed.admin.id)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        service::admins::turn_off_second_factor(
+            &state,
+            &state.login_limiter,
+            ip,
+            &signed.admin.actor(),
+            &admin,
+            &form.code,
+        )
+        .await?;
+        Ok("The second factor is off: your password alone signs you in.".to_owned())
+    }
+    .await;
+    super::after(signed.cookies, "/admin/account", outcome)
 }
 
 #[derive(Deserialize)]
@@ -377,4 +492,105 @@ pub async fn accept_invite(
         Err(Error::Unauthorized) => invite_form(&state, &form.token, None, None),
         Err(e) => Err(e),
     }
+}
+
+#[derive(Serialize)]
+struct CodeView<'a> {
+    csrf: &'a str,
+    next: &'a str,
+    error: Option<&'static str>,
+}
+
+/// The session behind the cookie while it waits for its second factor.
+async fn due_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(String, store::sessions::SessionRow)>> {
+    let Some(id) = session::cookie(cookie_header(headers), cookies(state).session_name()) else {
+        return Ok(None);
+    };
+    let id_hash = crate::auth::hash_token(id);
+    let now = store::now();
+    let life = Lifetimes::from_settings(&state.settings.auth);
+    let found = store::sessions::find_live(&state.db, &id_hash, now, now - life.idle).await?;
+    Ok(found.filter(|s| s.second_factor_due).map(|s| (id_hash, s)))
+}
+
+fn code_form(csrf: &str, next: &str, error: Option<&'static str>) -> Result<Response> {
+    let html = console::render("code.html", CodeView { csrf, next, error })?;
+    let status = if error.is_some() {
+        axum::http::StatusCode::UNAUTHORIZED
+    } else {
+        axum::http::StatusCode::OK
+    };
+    Ok((status, html_headers(), html).into_response())
+}
+
+/// The second step of signing in, for admins with a second factor.
+pub async fn code_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response> {
+    match due_session(&state, &headers).await? {
+        Some((_, s)) => code_form(&s.csrf_token, local_path(q.next.as_deref()), None),
+        None => Ok(see_other("/admin/login")),
+    }
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    code: String,
+    next: Option<String>,
+}
+
+pub async fn code(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response> {
+    origin::same_site_form(&headers, &state.settings.pages.site_url)?;
+    let Some((id_hash, s)) = due_session(&state, &headers).await? else {
+        return Ok(see_other("/admin/login"));
+    };
+    let form: CodeForm = checked_form(&body, &s.csrf_token)?;
+    let next = local_path(form.next.as_deref());
+    let admin = store::admins::find(&state.db, s.admin_id)
+        .await?
+        .filter(|a| !a.disabled)
+        .ok_or(Error::Unauthorized)?;
+    match service::admins::check_second_factor(&state, &state.login_limiter, ip, &admin, &form.code)
+        .await
+    {
+        Ok(()) => {}
+        Err(Error::InvalidCredentials) => {
+            return code_form(
+                &s.csrf_token,
+                next,
+                Some("That code does not match. Try the next one, or a recovery code."),
+            );
+        }
+        Err(e) => return Err(e),
+    }
+    let cookies = cookies(&state);
+    let new_id = session::mint();
+    let now = store::now();
+    if !store::sessions::pass_second_factor(
+        &state.db,
+        &id_hash,
+        &crate::auth::hash_token(&new_id),
+        now,
+    )
+    .await?
+    {
+        return Ok(see_other("/admin/login"));
+    }
+    let life = Lifetimes::from_settings(&state.settings.auth);
+    let mut res = see_other(next);
+    set_cookie(
+        &mut res,
+        &cookies.set(cookies.session_name(), &new_id, life.absolute.num_seconds()),
+    );
+    Ok(res)
 }

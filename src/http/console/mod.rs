@@ -42,9 +42,26 @@ pub fn routes() -> Router<AppState> {
         .route("/admin", get(overview::show))
         .route("/admin/console.css", get(stylesheet))
         .route("/admin/login", get(auth::login_page).post(auth::login))
+        .route("/admin/login/code", get(auth::code_page).post(auth::code))
         .route("/admin/logout", post(auth::logout))
         .route("/admin/setup", get(auth::setup_page).post(auth::setup))
         .route("/admin/account", get(auth::account_page))
+        .route(
+            "/admin/account/second-factor",
+            get(auth::second_factor_page),
+        )
+        .route(
+            "/admin/account/second-factor/start",
+            post(auth::second_factor_start),
+        )
+        .route(
+            "/admin/account/second-factor/confirm",
+            post(auth::second_factor_confirm),
+        )
+        .route(
+            "/admin/account/second-factor/off",
+            post(auth::second_factor_off),
+        )
         .route(
             "/admin/account/sign-out-everywhere",
             post(auth::sign_out_everywhere),
@@ -223,7 +240,7 @@ pub fn see_other(to: &str) -> Response {
     res
 }
 
-fn encode(text: &str) -> String {
+pub(super) fn encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 

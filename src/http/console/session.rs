@@ -62,6 +62,8 @@ impl FromRequestParts<AppState> for Signed {
         let life = Lifetimes::from_settings(&state.settings.auth);
         let found = store::sessions::find_live(&state.db, &id_hash, now, now - life.idle)
             .await?
+            // Waiting for its second factor, a session opens nothing yet.
+            .filter(|s| !s.second_factor_due)
             .ok_or(Error::Unauthorized)?;
         let admin = store::admins::find(&state.db, found.admin_id)
             .await?
