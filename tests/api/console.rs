@@ -334,6 +334,17 @@ async fn forms_without_the_right_csrf_token_or_from_a_viewer_are_refused_and_cha
             .unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path} from elsewhere");
     }
+    // A viewer reads the pages, which offer no forms that change things.
+    for page in ["/admin/tiers", "/admin/ledger"] {
+        let res = as_viewer.get(app.url(page)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{page}");
+        let html = res.text().await.unwrap();
+        assert_eq!(
+            html.matches(r#"method="post""#).count(),
+            1,
+            "{page} offers a viewer only the sign-out form"
+        );
+    }
     for (path, fields) in &changes {
         let res = post(&as_viewer, path, fields, Some(&viewer_csrf))
             .await
