@@ -34,7 +34,7 @@ const BADGE_BLUE: [u8; 3] = [0x00, 0x7e, 0xc6];
 /// What Mastodon's about page allows, in the parts that matter here.
 const MASTODON_CSP: &str = "base-uri 'none'; default-src 'none'; frame-ancestors 'none'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'none'; frame-src 'self' https: http:; form-action 'self'";
 
-fn screenshots() -> PathBuf {
+pub(crate) fn screenshots() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -44,7 +44,7 @@ fn screenshots() -> PathBuf {
 /// the way this project's machines run), so `cargo test` works on a fresh
 /// machine as the README says. Without root it stays missing and the tests
 /// fail saying so.
-fn ensure_chromium() {
+pub(crate) fn ensure_chromium() {
     static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     READY.get_or_init(|| {
         let present = || {

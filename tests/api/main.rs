@@ -1,12 +1,14 @@
 //! The HTTP API, end to end: the real application on loopback, on SQLite
 //! and on PostgreSQL.
 
+mod cdp;
 mod fake_stripe;
 mod helpers;
 
 mod auth;
 mod browser;
 mod cli;
+mod console;
 mod contributions;
 mod edges;
 mod errors;
