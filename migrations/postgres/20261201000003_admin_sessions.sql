@@ -14,6 +14,8 @@ CREATE TABLE admin_sessions (
     user_agent   TEXT        NOT NULL DEFAULT '',
     -- Password checked, second factor not yet: such a session opens nothing
     -- but the page that asks for the code.
-    second_factor_due BOOLEAN NOT NULL DEFAULT FALSE
+    second_factor_due BOOLEAN NOT NULL DEFAULT FALSE,
+    -- Wrong codes typed in this session: a few, then the password again.
+    second_factor_tries INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX admin_sessions_by_admin ON admin_sessions (admin_id) WHERE revoked_at IS NULL;

@@ -187,18 +187,12 @@ fn unix_now() -> u64 {
 
 /// Checks the second factor of an admin who has one: a TOTP code not used
 /// before, or an unspent recovery code (which is then spent). An admin
-/// without one passes. Tries count against the login limits.
-pub async fn check_second_factor(
-    ctx: &Context,
-    limiter: &LoginLimiter,
-    ip: IpAddr,
-    admin: &AdminRow,
-    code: &str,
-) -> Result<()> {
+/// without one passes. The caller counts the try against the login limits
+/// (the API's login already has, with the password).
+pub async fn check_second_factor(ctx: &Context, admin: &AdminRow, code: &str) -> Result<()> {
     let Some((secret, last_step)) = store::admins::second_factor(&ctx.db, admin.id).await? else {
         return Ok(());
     };
-    limiter.check(ip, &admin.email.to_lowercase())?;
     if let Some(step) = second_factor::accept(&secret, code, last_step, unix_now())
         && store::admins::use_totp_step(&ctx.db, admin.id, step).await?
     {
@@ -210,7 +204,7 @@ pub async fn check_second_factor(
         tracing::info!(admin = admin.id, "signed in with a recovery code");
         return Ok(());
     }
-    tracing::info!(%ip, admin = admin.id, "wrong second factor");
+    tracing::info!(admin = admin.id, "wrong second factor");
     Err(Error::InvalidCredentials)
 }
 
@@ -293,7 +287,8 @@ pub async fn turn_off_second_factor(
     admin: &AdminRow,
     code: &str,
 ) -> Result<()> {
-    check_second_factor(ctx, limiter, ip, admin, code)
+    limiter.check(ip, &admin.email.to_lowercase())?;
+    check_second_factor(ctx, admin, code)
         .await
         .map_err(|e| match e {
             Error::InvalidCredentials => Error::field("code", "does not match"),

@@ -94,6 +94,31 @@ pub async fn pass_second_factor(
     Ok(n == 1)
 }
 
+/// Counts a wrong second-factor code; past `max` the session is revoked,
+/// so guessing needs the password again (whose tries the login limits
+/// count). Returns whether the session still stands.
+pub async fn wrong_second_factor(
+    db: &Db,
+    id_hash: &str,
+    max: i32,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let _turn = db.turn().await?;
+    let standing = db_run!(db, |pool| {
+        sqlx::query_scalar::<_, i32>(
+            "UPDATE admin_sessions SET second_factor_tries = second_factor_tries + 1, \
+             revoked_at = CASE WHEN second_factor_tries + 1 >= $2 THEN $3 ELSE revoked_at END \
+             WHERE id_hash = $1 RETURNING second_factor_tries",
+        )
+        .bind(id_hash)
+        .bind(max)
+        .bind(at)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(standing.is_some_and(|tries| tries < max))
+}
+
 /// Marks the session used now, which keeps it from going idle.
 pub async fn touch(db: &Db, id_hash: &str, at: DateTime<Utc>) -> Result<()> {
     let _turn = db.turn().await?;

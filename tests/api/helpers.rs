@@ -334,20 +334,6 @@ impl TestApp {
         self.token_for(OWNER_EMAIL).await
     }
 
-    /// A token for the owner once their second factor is on.
-    pub async fn owner_token_with_code(&self, code: &str) -> String {
-        let res = self
-            .send(
-                reqwest::Method::POST,
-                "/api/v1/admin/login",
-                None,
-                json!({"email": OWNER_EMAIL, "password": PASSWORD, "one_time_code": code}),
-            )
-            .await;
-        let body = expect_json(res, StatusCode::OK).await;
-        body["access_token"].as_str().unwrap().to_owned()
-    }
-
     pub async fn token_for(&self, email: &str) -> String {
         let body = expect_json(self.login(email, PASSWORD).await, StatusCode::OK).await;
         body["access_token"].as_str().unwrap().to_owned()

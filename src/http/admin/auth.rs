@@ -59,8 +59,7 @@ async fn login(
             .one_time_code
             .as_deref()
             .ok_or(Error::InvalidCredentials)?;
-        service::admins::check_second_factor(&state, &state.login_limiter, ip, &admin, code)
-            .await?;
+        service::admins::check_second_factor(&state, &admin, code).await?;
     }
     Ok(axum::Json(TokenResponse {
         access_token: state.tokens.issue(admin.id, admin.role)?,

@@ -24,6 +24,8 @@ use crate::{
 pub struct LoginQuery {
     next: Option<String>,
     signed_out: Option<String>,
+    /// Back after too many wrong second-factor codes.
+    retry: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -41,7 +43,11 @@ pub async fn login_page(
     State(state): State<AppState>,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response> {
-    let notice = q.signed_out.map(|_| "You are signed out.");
+    let notice = match (q.signed_out, q.retry) {
+        (_, Some(_)) => Some("Too many wrong codes: sign in again."),
+        (Some(_), _) => Some("You are signed out."),
+        _ => None,
+    };
     login_form(&state, local_path(q.next.as_deref()), "", None, notice)
 }
 
@@ -494,6 +500,9 @@ pub async fn accept_invite(
     }
 }
 
+/// Wrong codes allowed per sign-in before the password is asked again.
+const SECOND_FACTOR_TRIES: i32 = 5;
+
 #[derive(Serialize)]
 struct CodeView<'a> {
     csrf: &'a str,
@@ -560,11 +569,22 @@ pub async fn code(
         .await?
         .filter(|a| !a.disabled)
         .ok_or(Error::Unauthorized)?;
-    match service::admins::check_second_factor(&state, &state.login_limiter, ip, &admin, &form.code)
-        .await
-    {
+    // Per client here; per session below: a few wrong codes and the
+    // password is asked again, whose tries count per account.
+    state.login_limiter.check_client(ip)?;
+    match service::admins::check_second_factor(&state, &admin, &form.code).await {
         Ok(()) => {}
         Err(Error::InvalidCredentials) => {
+            if !store::sessions::wrong_second_factor(
+                &state.db,
+                &id_hash,
+                SECOND_FACTOR_TRIES,
+                store::now(),
+            )
+            .await?
+            {
+                return Ok(see_other("/admin/login?retry=1"));
+            }
             return code_form(
                 &s.csrf_token,
                 next,
