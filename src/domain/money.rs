@@ -107,7 +107,10 @@ impl Money {
             if exp == 0 {
                 "enter a whole amount, like 12".to_owned()
             } else {
-                format!("enter an amount like 12.{}", "5".repeat(exp))
+                format!(
+                    "enter an amount like 12.{}, without thousands separators",
+                    "5".repeat(exp)
+                )
             }
         };
         let text = text.trim();

@@ -17,7 +17,7 @@ pub struct Series {
 const WIDTH: i64 = 720;
 const HEIGHT: i64 = 260;
 const LEFT: i64 = 78;
-const BOTTOM: i64 = 36;
+const BOTTOM: i64 = 44;
 const TOP: i64 = 30;
 
 /// Grouped bars, one group per label ("2026-01" labels read as months),
@@ -78,13 +78,22 @@ pub fn bars(
                 value = xml_escape(&shown(v)),
             );
         }
+        let (month, year) = month_label(label, g == 0);
+        let x = LEFT + g as i64 * group_w + group_w / 2;
         let _ = write!(
             svg,
-            r#"<text class="tick" x="{x}" y="{ty}" text-anchor="middle">{m}</text>"#,
-            x = LEFT + g as i64 * group_w + group_w / 2,
+            r#"<text class="tick" x="{x}" y="{ty}" text-anchor="middle">{m}"#,
             ty = HEIGHT - BOTTOM + 16,
-            m = xml_escape(&month_label(label, g == 0)),
+            m = xml_escape(&month),
         );
+        if let Some(year) = year {
+            let _ = write!(
+                svg,
+                r#"<tspan x="{x}" dy="1.2em">{}</tspan>"#,
+                xml_escape(&year)
+            );
+        }
+        svg.push_str("</text>");
     }
     for (k, s) in series.iter().enumerate() {
         let x = LEFT + k as i64 * 200;
@@ -115,22 +124,23 @@ fn nice_step(range: i64) -> i64 {
         .unwrap_or(10 * power)
 }
 
-/// "2026-01" → "Jan 2026" for the first bar and each January, else "Feb".
-fn month_label(label: &str, first: bool) -> String {
+/// "2026-01" → ("Jan", Some("2026")) for the first bar and each January
+/// (the year goes on a line of its own), else ("Feb", None).
+fn month_label(label: &str, first: bool) -> (String, Option<String>) {
     const NAMES: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    match label.split_once('-') {
-        Some((year, m)) => match m
-            .parse::<usize>()
-            .ok()
-            .and_then(|m| NAMES.get(m.wrapping_sub(1)))
-        {
-            Some(name) if first || *name == "Jan" => format!("{name} {year}"),
-            Some(name) => (*name).to_owned(),
-            None => label.to_owned(),
-        },
-        None => label.to_owned(),
+    let Some((year, m)) = label.split_once('-') else {
+        return (label.to_owned(), None);
+    };
+    match m
+        .parse::<usize>()
+        .ok()
+        .and_then(|m| NAMES.get(m.wrapping_sub(1)))
+    {
+        Some(name) if first || *name == "Jan" => ((*name).to_owned(), Some(year.to_owned())),
+        Some(name) => ((*name).to_owned(), None),
+        None => (label.to_owned(), None),
     }
 }
 
@@ -161,6 +171,10 @@ mod tests {
         assert!(!svg.contains("<script>"));
         assert!(svg.contains("a&amp;b"));
         assert!(!svg.contains("style="));
-        assert!(svg.contains("Jan 2026") && svg.contains(">Feb<"));
+        assert!(
+            svg.contains(">Jan<tspan")
+                && svg.contains(">2026</tspan>")
+                && svg.contains(">Feb</text>")
+        );
     }
 }

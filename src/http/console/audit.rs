@@ -1,17 +1,14 @@
 //! The audit log: who did what and when, filtered by admin, action and
 //! dates, newest first in keyset pages.
 
-use axum::{
-    extract::{Query, State},
-    response::Response,
-};
+use axum::{extract::State, response::Response};
 use serde::{Deserialize, Serialize};
 
 use super::{Signed, blank_as_none, page};
 use crate::{
     domain::month::Day,
     error::{Error, Result},
-    http::AppState,
+    http::{AppState, extract::Query},
     store::{self, audit::AuditFilter},
 };
 

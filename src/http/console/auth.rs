@@ -1,7 +1,7 @@
 //! Signing in and out of the console, and the first owner's setup page.
 
 use axum::{
-    extract::{Query, State},
+    extract::State,
     http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
 };
@@ -14,7 +14,11 @@ use super::{
 use crate::{
     auth::session::{self, Cookies, Lifetimes},
     error::{Error, Result},
-    http::{AppState, extract::ClientIp, origin},
+    http::{
+        AppState,
+        extract::{ClientIp, Query},
+        origin,
+    },
     render::console,
     service,
     store::{self, admins::AdminRow},

@@ -4,7 +4,7 @@
 
 use axum::{
     body::Body,
-    extract::{Path, Query, State},
+    extract::State,
     http::header,
     response::{IntoResponse, Response},
 };
@@ -20,7 +20,10 @@ use crate::{
         pledge::Source,
     },
     error::{Error, Result},
-    http::AppState,
+    http::{
+        AppState,
+        extract::{Path, Query},
+    },
     service,
     store::{
         self,
@@ -121,7 +124,7 @@ struct TotalsView {
 }
 
 #[derive(Serialize)]
-struct LedgerPage {
+struct LedgerPage<'a> {
     q: LedgerQuery,
     query: String,
     entries: Vec<EntryView>,
@@ -131,6 +134,9 @@ struct LedgerPage {
     today: String,
     currency: &'static str,
     error: Option<String>,
+    /// The contribution form as it was sent, when it needs fixing.
+    draft: Option<&'a RecordForm>,
+    draft_error: Option<String>,
 }
 
 pub async fn list(
@@ -138,7 +144,18 @@ pub async fn list(
     signed: Signed,
     Query(q): Query<LedgerQuery>,
 ) -> Result<Response> {
-    let currency = service::tiers::campaign_currency(&state, None, "currency").await?;
+    list_page(&state, &signed, q, None).await
+}
+
+/// The ledger, with the contribution form refilled when `draft` needs
+/// fixing.
+async fn list_page(
+    state: &AppState,
+    signed: &Signed,
+    q: LedgerQuery,
+    draft: Option<(&RecordForm, &Error)>,
+) -> Result<Response> {
+    let currency = service::tiers::campaign_currency(state, None, "currency").await?;
     let (filter, error) = match q.filter() {
         Ok(f) => (f, None),
         Err(e) => (Filter::default(), Some(super::Flash::error(&e).text)),
@@ -149,8 +166,8 @@ pub async fn list(
         .flatten()
         .map(|id| format!("{}&before={id}", q.query_string()));
     let totals = totals(&store::ledger::totals(&state.db, &filter).await?, currency);
-    page(
-        &signed,
+    let mut res = page(
+        signed,
         "ledger.html",
         "ledger",
         LedgerPage {
@@ -163,8 +180,14 @@ pub async fn list(
             today: Utc::now().date_naive().to_string(),
             currency: currency.code(),
             error,
+            draft: draft.map(|(f, _)| f),
+            draft_error: draft.map(|(_, e)| super::Flash::error(e).text),
         },
-    )
+    )?;
+    if draft.is_some() {
+        *res.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(res)
 }
 
 /// Income less refunds, disputes and fees, as the report computes it.
@@ -192,7 +215,7 @@ fn totals(rows: &[store::ledger::KindTotal], currency: Currency) -> TotalsView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct RecordForm {
     amount: String,
     date: String,
@@ -233,7 +256,13 @@ pub async fn record(
         ))
     }
     .await;
-    after(signed.cookies, "/admin/ledger", outcome)
+    match outcome {
+        // What the owner typed stays, with what to fix.
+        Err(e @ (Error::Validation(_) | Error::Conflict { .. })) => {
+            list_page(&state, &signed, LedgerQuery::default(), Some((&form, &e))).await
+        }
+        outcome => after(signed.cookies, "/admin/ledger", outcome),
+    }
 }
 
 #[derive(Deserialize)]

@@ -2,17 +2,17 @@
 //! replay), the email outbox (filter, retry), the task queue's dead letters,
 //! job health and history, reconciliation findings, and readiness.
 
-use axum::{
-    extract::{Path, Query, State},
-    response::Response,
-};
+use axum::{extract::State, response::Response};
 use serde::{Deserialize, Serialize};
 
 use super::{OwnerForm, Signed, after, page};
 use crate::{
     domain::work::{MailStatus, TaskStatus},
     error::{Error, Result},
-    http::AppState,
+    http::{
+        AppState,
+        extract::{Path, Query},
+    },
     jobs,
     payments::events,
     service, store,

@@ -182,52 +182,70 @@ pub async fn show(State(state): State<AppState>, signed: Signed) -> Result<Respo
 
     let a = store::attention::counts(&state.db, now, now.date_naive()).await?;
     let (_, findings) = store::reconciliation::latest_mismatches(&state.db).await?;
+    // (count, what one is, what several are, where it is fixed)
     let attention = [
         (
             a.failed_events,
+            "Stripe event failed to apply",
             "Stripe events failed to apply",
-            "/admin/operations#events",
+            "/admin/operations?events=failed#events",
         ),
         (
             a.failed_mail,
+            "email could not be sent",
             "emails could not be sent",
-            "/admin/operations#outbox",
+            "/admin/operations?mail=failed#outbox",
         ),
         (
             a.retrying_mail,
+            "email waits to be tried again",
             "emails wait to be tried again",
-            "/admin/operations#outbox",
+            "/admin/operations?mail=pending#outbox",
         ),
-        (a.dead_tasks, "tasks gave up", "/admin/operations#tasks"),
+        (
+            a.dead_tasks,
+            "task gave up",
+            "tasks gave up",
+            "/admin/operations#tasks",
+        ),
         (
             a.overdue_tasks,
+            "task is overdue by more than an hour",
             "tasks are overdue by more than an hour",
             "/admin/operations#tasks",
         ),
         (
             findings.len() as i64,
+            "reconciliation finding",
             "reconciliation findings",
             "/admin/operations#reconciliation",
         ),
         (
             a.past_due_pledges,
+            "pledge is past due",
             "pledges are past due",
             "/admin/supporters?status=past_due",
         ),
         (
             a.pending_sponsors,
+            "sponsor waits for approval",
             "sponsors wait for approval",
             "/admin/sponsors",
         ),
         (
             a.terms_ending,
+            "sponsor term ends within 30 days",
             "sponsor terms end within 30 days",
             "/admin/sponsors#ending",
         ),
     ]
     .into_iter()
-    .filter(|(count, _, _)| *count > 0)
-    .map(|(count, text, href)| Item { count, text, href })
+    .filter(|(count, ..)| *count > 0)
+    .map(|(count, one, several, href)| Item {
+        count,
+        text: if count == 1 { one } else { several },
+        href,
+    })
     .collect();
 
     page(

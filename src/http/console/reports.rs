@@ -2,10 +2,7 @@
 //! it (each with its data in that table), the range per tier, and the same
 //! report as JSON and CSV from the API (a console session may read it).
 
-use axum::{
-    extract::{Query, State},
-    response::Response,
-};
+use axum::{extract::State, response::Response};
 use serde::{Deserialize, Serialize};
 
 use super::{Signed, page};
@@ -15,7 +12,7 @@ use crate::{
         month::Month,
     },
     error::Result,
-    http::AppState,
+    http::{AppState, extract::Query},
     render::chart::{self, Series},
     reports::{self, MonthReport},
     store,

@@ -3,7 +3,7 @@
 //! this instance's URLs, with a live preview of the embed and badges.
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::State,
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
@@ -17,7 +17,10 @@ use crate::{
         money::{Currency, Money},
     },
     error::{Error, Result},
-    http::AppState,
+    http::{
+        AppState,
+        extract::{Path, Query},
+    },
     service, store,
 };
 

@@ -4,7 +4,7 @@
 //! the wall as the public sees it, and terms that end soon.
 
 use axum::{
-    extract::{Multipart, Path, Query, State},
+    extract::{Multipart, State},
     http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
@@ -19,7 +19,11 @@ use crate::{
         supporter::{SponsorStatus, SupporterKind, blocked_domain},
     },
     error::{Error, Result},
-    http::{AppState, origin},
+    http::{
+        AppState,
+        extract::{Path, Query},
+        origin,
+    },
     service,
     store::{self, Page, supporters::Filter},
 };

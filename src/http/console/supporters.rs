@@ -5,7 +5,7 @@
 
 use axum::{
     body::Body,
-    extract::{Path, Query, State},
+    extract::State,
     http::header,
     response::{IntoResponse, Response},
 };
@@ -21,7 +21,10 @@ use crate::{
         supporter::{SupporterKind, Visibility},
     },
     error::{Error, Result},
-    http::AppState,
+    http::{
+        AppState,
+        extract::{Path, Query},
+    },
     service,
     store::{
         self, Page,

@@ -1,10 +1,7 @@
 //! Tiers: the list with each tier's Stripe catalogue state, creating,
 //! editing (rank orders them) and archiving.
 
-use axum::{
-    extract::{Path, State},
-    response::Response,
-};
+use axum::{extract::State, response::Response};
 use serde::{Deserialize, Serialize};
 
 use super::{OwnerForm, Signed, after, blank_as_none, page};
@@ -14,7 +11,7 @@ use crate::{
         tier::{Interval, TierDraft, TierKind, TierPatch},
     },
     error::{Error, Result},
-    http::AppState,
+    http::{AppState, extract::Path},
     service,
     store::{self, tiers::TierRow},
 };
@@ -30,9 +27,12 @@ struct TierView {
     amount: String,
     interval: &'static str,
     pwyw_min: Option<String>,
+    /// The same, formatted for reading ("€8").
+    pwyw_min_shown: Option<String>,
     slots: Option<i64>,
     rank: i64,
     archived: bool,
+    currency: &'static str,
     /// "synced", "waiting", "failed", "unsynced" or "off".
     stripe: &'static str,
     stripe_error: Option<String>,
@@ -56,6 +56,8 @@ fn view(t: TierRow, state: Option<&store::tiers::CatalogueState>, payments_on: b
         amount: money(t.amount_minor).decimal(),
         interval: t.interval.as_str(),
         pwyw_min: t.pwyw_min_minor.map(|m| money(m).decimal()),
+        pwyw_min_shown: t.pwyw_min_minor.map(|m| money(m).display()),
+        currency: t.currency.code(),
         slots: t.slots,
         rank: t.rank,
         archived: t.archived,
@@ -77,23 +79,41 @@ async fn views(state: &AppState, include_archived: bool) -> Result<Vec<TierView>
 }
 
 #[derive(Serialize)]
-struct TiersPage {
+struct TiersPage<'a> {
     tiers: Vec<TierView>,
     currency: &'static str,
+    /// A new tier's form as it was sent, when it needs fixing.
+    draft: Option<&'a TierForm>,
+    draft_error: Option<String>,
 }
 
 pub async fn list(State(state): State<AppState>, signed: Signed) -> Result<Response> {
-    let tiers = views(&state, true).await?;
-    let currency = service::tiers::campaign_currency(&state, None, "currency").await?;
-    page(
-        &signed,
+    list_page(&state, &signed, None).await
+}
+
+/// The list, with the new-tier form refilled when `draft` needs fixing.
+async fn list_page(
+    state: &AppState,
+    signed: &Signed,
+    draft: Option<(&TierForm, &Error)>,
+) -> Result<Response> {
+    let tiers = views(state, true).await?;
+    let currency = service::tiers::campaign_currency(state, None, "currency").await?;
+    let mut res = page(
+        signed,
         "tiers.html",
         "tiers",
         TiersPage {
             tiers,
             currency: currency.code(),
+            draft: draft.map(|(f, _)| f),
+            draft_error: draft.map(|(_, e)| super::Flash::error(e).text),
         },
-    )
+    )?;
+    if draft.is_some() {
+        *res.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(res)
 }
 
 pub async fn show(
@@ -110,7 +130,7 @@ pub async fn show(
 }
 
 /// The tier form: amounts as people type them, in the campaign currency.
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct TierForm {
     kind: Option<TierKind>,
     name: String,
@@ -130,13 +150,15 @@ impl TierForm {
     fn amounts(&self, currency: Currency) -> Result<(i64, Option<i64>)> {
         let mut errors = Vec::new();
         let amount = Money::parse_decimal(&self.amount, currency)
-            .map_err(|m| errors.push(crate::error::FieldError::new("amount", m)))
+            .map_err(|m| errors.push(crate::error::FieldError::new("price", m)))
             .ok();
         let pwyw = if self.pwyw_min.trim().is_empty() {
             None
         } else {
             Money::parse_decimal(&self.pwyw_min, currency)
-                .map_err(|m| errors.push(crate::error::FieldError::new("minimum", m)))
+                .map_err(|m| {
+                    errors.push(crate::error::FieldError::new("pay what you want, from", m))
+                })
                 .ok()
         };
         if !errors.is_empty() {
@@ -158,8 +180,8 @@ pub async fn create(
         let (amount_minor, pwyw_min_minor) = form.amounts(currency)?;
         let draft = TierDraft {
             kind: form.kind.unwrap_or(TierKind::Patron),
-            name: form.name,
-            description: form.description,
+            name: form.name.clone(),
+            description: form.description.clone(),
             amount_minor,
             currency,
             interval: form.interval,
@@ -172,7 +194,13 @@ pub async fn create(
         Ok(format!("Tier “{}” created.", row.name))
     }
     .await;
-    after(signed.cookies, "/admin/tiers", outcome)
+    match outcome {
+        // What the owner typed stays, with what to fix.
+        Err(e @ (Error::Validation(_) | Error::Conflict { .. })) => {
+            list_page(&state, &signed, Some((&form, &e))).await
+        }
+        outcome => after(signed.cookies, "/admin/tiers", outcome),
+    }
 }
 
 pub async fn update(
