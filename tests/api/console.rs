@@ -520,8 +520,16 @@ async fn every_console_page_has_the_csp_header_and_loads_without_csp_violations(
         ("/admin/ledger".to_owned(), StatusCode::OK),
         ("/admin/ledger?from=2026-13-01".to_owned(), StatusCode::OK),
         ("/admin/account".to_owned(), StatusCode::OK),
+        ("/admin/supporters?sort=lifetime".to_owned(), StatusCode::OK),
+        ("/admin/sponsors?status=all".to_owned(), StatusCode::OK),
+        ("/admin/reports".to_owned(), StatusCode::OK),
+        ("/admin/operations".to_owned(), StatusCode::OK),
+        ("/admin/audit".to_owned(), StatusCode::OK),
+        ("/admin/settings".to_owned(), StatusCode::OK),
         ("/admin/tiers/99999".to_owned(), StatusCode::NOT_FOUND),
+        ("/admin/tiers/abc".to_owned(), StatusCode::NOT_FOUND),
         ("/admin/ledger.csv".to_owned(), StatusCode::OK),
+        ("/admin/supporters.csv".to_owned(), StatusCode::OK),
     ];
     for (path, status) in &pages {
         let res = client.get(app.url(path)).send().await.unwrap();
@@ -611,6 +619,13 @@ async fn every_console_page_renders_light_and_dark_on_a_desktop_and_a_phone(app:
             format!("/admin/tiers/{}", ids["Early bird"]),
         ),
         ("ledger", "/admin/ledger".to_owned()),
+        ("supporters", "/admin/supporters".to_owned()),
+        ("supporter", "/admin/supporters/1".to_owned()),
+        ("sponsors", "/admin/sponsors".to_owned()),
+        ("reports", "/admin/reports".to_owned()),
+        ("operations", "/admin/operations".to_owned()),
+        ("audit", "/admin/audit".to_owned()),
+        ("settings", "/admin/settings".to_owned()),
         ("account", "/admin/account".to_owned()),
         ("error", "/admin/tiers/99999".to_owned()),
     ] {
