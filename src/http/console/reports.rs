@@ -164,39 +164,53 @@ pub async fn show(
         active_patrons: last.map_or(0, |m| m.active_patrons),
         recurring: last.map_or_else(|| money(0), |m| m.monthly_recurring.display.clone()),
     };
-    // The range per tier: money summed over the months, pledges as of the
-    // last month.
-    let mut tiers: Vec<(Option<i64>, String, [i64; 5], i64, i64)> = Vec::new();
-    for m in &report.months {
-        for t in &m.tiers {
-            let i = match tiers.iter().position(|x| x.0 == t.tier_id) {
-                Some(i) => i,
-                None => {
-                    tiers.push((t.tier_id, t.tier_name.clone(), [0; 5], 0, 0));
-                    tiers.len() - 1
-                }
-            };
-            let e = &mut tiers[i];
-            e.2[0] += t.gross.amount_minor;
-            e.2[1] += t.fees.amount_minor;
-            e.2[2] += t.net.amount_minor;
-            e.2[3] += t.new_pledges;
-            e.2[4] += t.ended_pledges;
-            e.3 = t.active_pledges;
-            e.4 = t.monthly_recurring.amount_minor;
-        }
+    // The range per tier: money and pledge moves summed over the months;
+    // active pledges and recurring as of the last month.
+    #[derive(Default)]
+    struct TierSum {
+        id: Option<i64>,
+        name: String,
+        gross: i64,
+        fees: i64,
+        net: i64,
+        new: i64,
+        ended: i64,
+        active: i64,
+        recurring: i64,
     }
-    let tiers = tiers
+    let mut sums: Vec<TierSum> = Vec::new();
+    for t in report.months.iter().flat_map(|m| &m.tiers) {
+        let i = match sums.iter().position(|x| x.id == t.tier_id) {
+            Some(i) => i,
+            None => {
+                sums.push(TierSum {
+                    id: t.tier_id,
+                    name: t.tier_name.clone(),
+                    ..TierSum::default()
+                });
+                sums.len() - 1
+            }
+        };
+        let e = &mut sums[i];
+        e.gross += t.gross.amount_minor;
+        e.fees += t.fees.amount_minor;
+        e.net += t.net.amount_minor;
+        e.new += t.new_pledges;
+        e.ended += t.ended_pledges;
+        e.active = t.active_pledges;
+        e.recurring = t.monthly_recurring.amount_minor;
+    }
+    let tiers = sums
         .into_iter()
-        .map(|(_, name, s, active, recurring)| TierRow {
-            name,
-            gross: money(s[0]),
-            fees: money(s[1]),
-            net: money(s[2]),
-            new_pledges: s[3],
-            ended_pledges: s[4],
-            active_pledges: active,
-            recurring: money(recurring),
+        .map(|t| TierRow {
+            name: t.name,
+            gross: money(t.gross),
+            fees: money(t.fees),
+            net: money(t.net),
+            new_pledges: t.new,
+            ended_pledges: t.ended,
+            active_pledges: t.active,
+            recurring: money(t.recurring),
         })
         .collect();
     let api = format!("/api/v1/admin/reports/monthly?from={from}&to={to}");
