@@ -133,6 +133,16 @@ pub struct AuthSettings {
     pub session_idle_minutes: i64,
     /// ...and this long after sign-in in any case.
     pub session_max_hours: i64,
+    pub mastodon: MastodonSignIn,
+}
+
+/// "Sign in with Mastodon" for the console.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MastodonSignIn {
+    /// The instance whose accounts may sign in, e.g. https://example.social;
+    /// empty turns it off. Only accounts linked to an admin get in.
+    pub instance_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

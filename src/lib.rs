@@ -16,6 +16,7 @@ pub mod config;
 pub mod context;
 pub mod domain;
 pub mod error;
+pub mod fediverse;
 pub mod heavy;
 pub mod http;
 pub mod jobs;

@@ -8,6 +8,7 @@ use crate::{
     context::Context,
     domain::{Checks, supporter::Email},
     error::{Error, Result},
+    fediverse::oauth,
     store::{
         self,
         admins::{AdminRow, Grant},
@@ -295,4 +296,118 @@ pub async fn turn_off_second_factor(
             other => other,
         })?;
     store::admins::disable_totp(&ctx.db, actor, admin.id).await
+}
+
+/// How long a "Sign in with Mastodon" may take, from our page back to it.
+const MASTODON_SIGN_IN_MINUTES: i64 = 10;
+
+fn mastodon_callback(site_url: &str) -> String {
+    format!("{site_url}/admin/login/mastodon/callback")
+}
+
+/// Starts "Sign in with Mastodon": registers this console at the instance
+/// once, keeps a state and PKCE verifier, and returns where to send the
+/// person to approve.
+pub async fn mastodon_start(ctx: &Context, site_url: &str, next: &str) -> Result<String> {
+    let instance = ctx
+        .settings
+        .auth
+        .mastodon
+        .instance_url
+        .trim_end_matches('/');
+    if instance.is_empty() {
+        return Err(Error::NotFound("sign-in with Mastodon"));
+    }
+    let redirect = mastodon_callback(site_url);
+    let app = match store::oauth::app(&ctx.db, instance, &redirect).await? {
+        Some(app) => app,
+        None => {
+            let app = oauth::register(&oauth::client()?, instance, &redirect, site_url).await?;
+            store::oauth::put_app(&ctx.db, instance, &redirect, &app).await?;
+            app
+        }
+    };
+    let state = crate::auth::session::mint();
+    let (verifier, challenge) = oauth::pkce();
+    let expires = store::now() + chrono::Duration::minutes(MASTODON_SIGN_IN_MINUTES);
+    store::oauth::put_state(
+        &ctx.db,
+        &crate::auth::hash_token(&state),
+        &verifier,
+        next,
+        expires,
+    )
+    .await?;
+    oauth::authorize_url(instance, &app, &redirect, &state, &challenge)
+}
+
+/// Finishes "Sign in with Mastodon": the state must be one we issued (once,
+/// recently), the code is traded with our verifier, and the account must be
+/// linked to an admin. Returns the admin and where to go next.
+pub async fn mastodon_finish(
+    ctx: &Context,
+    site_url: &str,
+    state: &str,
+    code: &str,
+) -> Result<(AdminRow, String)> {
+    let instance = ctx
+        .settings
+        .auth
+        .mastodon
+        .instance_url
+        .trim_end_matches('/');
+    if instance.is_empty() {
+        return Err(Error::NotFound("sign-in with Mastodon"));
+    }
+    let (verifier, next) = store::oauth::take_state(&ctx.db, &crate::auth::hash_token(state))
+        .await?
+        .ok_or(Error::InvalidCredentials)?;
+    let redirect = mastodon_callback(site_url);
+    let app = store::oauth::app(&ctx.db, instance, &redirect)
+        .await?
+        .ok_or(Error::InvalidCredentials)?;
+    let account = oauth::account(
+        &oauth::client()?,
+        instance,
+        &app,
+        &redirect,
+        code,
+        &verifier,
+    )
+    .await?;
+    let acct = account.full_acct(instance);
+    match store::admins::find_by_mastodon_acct(&ctx.db, &acct).await? {
+        Some(admin) if !admin.disabled => {
+            tracing::info!(admin = admin.id, "signed in with Mastodon");
+            Ok((admin, next))
+        }
+        // Never "first to sign in becomes admin": only a linked account.
+        _ => {
+            tracing::info!(%acct, "Mastodon account not linked to an admin");
+            Err(Error::Forbidden)
+        }
+    }
+}
+
+/// Links a Mastodon account to an admin (blank unlinks): with it, that
+/// account signs in as this admin.
+pub async fn link_mastodon(ctx: &Context, actor: &Actor, id: i64, acct: &str) -> Result<()> {
+    let acct = acct.trim();
+    if acct.is_empty() {
+        return store::admins::set_mastodon_acct(&ctx.db, actor, id, None).await;
+    }
+    let full = oauth::full_acct(acct, &ctx.settings.auth.mastodon.instance_url);
+    let (user, host) = full.split_once('@').unwrap_or(("", ""));
+    let fine = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    };
+    if !fine(user) || !fine(host) || !host.contains('.') {
+        return Err(Error::field(
+            "mastodon_acct",
+            "must look like user@example.social",
+        ));
+    }
+    store::admins::set_mastodon_acct(&ctx.db, actor, id, Some(&full)).await
 }

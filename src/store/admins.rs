@@ -426,3 +426,66 @@ pub async fn recovery_codes_left(db: &Db, id: i64) -> Result<i64> {
     });
     Ok(n)
 }
+
+/// The admin an owner linked this Mastodon account (`user@host`) to.
+pub async fn find_by_mastodon_acct(db: &Db, acct: &str) -> Result<Option<AdminRow>> {
+    let row = db_run!(db, |pool| {
+        sqlx::query_as::<_, AdminRow>(
+            "SELECT id, email, password_hash, role, disabled, created_at FROM admins WHERE mastodon_acct = $1",
+        )
+        .bind(acct)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(row)
+}
+
+/// Every admin's linked Mastodon account, by admin id.
+pub async fn mastodon_accts(db: &Db) -> Result<Vec<(i64, String)>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, (i64, String)>(
+            "SELECT id, mastodon_acct FROM admins WHERE mastodon_acct IS NOT NULL",
+        )
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}
+
+/// Links (or with None unlinks) a Mastodon account to an admin; audited.
+pub async fn set_mastodon_acct(db: &Db, actor: &Actor, id: i64, acct: Option<&str>) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    crate::tx_run!(&mut tx, |conn| {
+        let n = sqlx::query("UPDATE admins SET mastodon_acct = $2 WHERE id = $1")
+            .bind(id)
+            .bind(acct)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| {
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation())
+                {
+                    Error::conflict(
+                        "mastodon_acct",
+                        "this Mastodon account is linked to another admin",
+                    )
+                } else {
+                    e.into()
+                }
+            })?
+            .rows_affected();
+        if n == 0 {
+            return Err(Error::NotFound("admin"));
+        }
+    });
+    tx.audit(
+        actor,
+        "admin.mastodon_link",
+        "admin",
+        id,
+        json!({"acct": acct}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -14,6 +14,7 @@ mod lease;
 pub mod ledger;
 pub mod logos;
 pub mod notify;
+pub mod oauth;
 pub mod outbox;
 pub mod pledges;
 pub mod reconciliation;

@@ -15,6 +15,7 @@ mod errors;
 mod formats;
 mod funding;
 mod lifecycle;
+mod mastodon;
 mod openapi;
 mod ops;
 mod payments;

@@ -13,15 +13,16 @@ on_both_backends!(
     the_api_needs_the_code_too_and_each_code_works_once,
 );
 
-/// A browser's cookie jar, by hand: only what these tests need.
-struct Browser {
+/// A browser's cookie jar, by hand: only what these tests need (shared
+/// with the Mastodon sign-in tests).
+pub(crate) struct Browser {
     client: reqwest::Client,
-    base: String,
+    pub base: String,
     cookies: Vec<(String, String)>,
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Self {
+    pub fn new(app: &TestApp) -> Self {
         Browser {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -51,7 +52,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> (StatusCode, String, String) {
+    pub async fn get(&mut self, path: &str) -> (StatusCode, String, String) {
         let res = self
             .client
             .get(format!("{}{path}", self.base))
@@ -64,7 +65,11 @@ impl Browser {
         (res.status(), location, res.text().await.unwrap())
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String, String) {
+    pub async fn post(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, String, String) {
         let res = self
             .client
             .post(format!("{}{path}", self.base))
@@ -79,13 +84,13 @@ impl Browser {
     }
 
     /// The CSRF token in the page's forms.
-    async fn csrf(&mut self, path: &str) -> String {
+    pub async fn csrf(&mut self, path: &str) -> String {
         let (status, _, html) = self.get(path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
         hidden(&html, "csrf")
     }
 
-    async fn sign_in(&mut self, email: &str) -> (StatusCode, String, String) {
+    pub async fn sign_in(&mut self, email: &str) -> (StatusCode, String, String) {
         let csrf = self.csrf("/admin/login").await;
         self.post(
             "/admin/login",
@@ -99,7 +104,7 @@ impl Browser {
         .await
     }
 
-    fn session(&self) -> Option<String> {
+    pub fn session(&self) -> Option<String> {
         self.cookies
             .iter()
             .find(|(k, _)| k == "patronage")
@@ -114,7 +119,7 @@ fn location(res: &reqwest::Response) -> String {
         .unwrap_or_default()
 }
 
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)

@@ -39,6 +39,8 @@ struct LoginView<'a> {
     email: &'a str,
     error: Option<String>,
     notice: Option<&'static str>,
+    /// The instance whose accounts may sign in, when that is on.
+    mastodon: Option<String>,
 }
 
 /// The sign-in form. Before any session exists its CSRF token rides in a
@@ -72,6 +74,7 @@ fn login_form(
             email,
             error,
             notice,
+            mastodon: mastodon_host(state),
         },
     )?;
     let status = if email.is_empty() {
@@ -82,6 +85,13 @@ fn login_form(
     let mut res = (status, html_headers(), html).into_response();
     set_cookie(&mut res, &cookies.set(cookies.login_name(), &token, 3600));
     Ok(res)
+}
+
+/// The host of `auth.mastodon.instance_url`, when sign-in with it is on.
+fn mastodon_host(state: &AppState) -> Option<String> {
+    url::Url::parse(&state.settings.auth.mastodon.instance_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
 }
 
 fn set_cookie(res: &mut Response, value: &str) {
@@ -617,4 +627,65 @@ pub async fn code(
         &cookies.set(cookies.session_name(), &new_id, life.absolute.num_seconds()),
     );
     Ok(res)
+}
+
+#[derive(Deserialize)]
+struct MastodonForm {
+    next: Option<String>,
+}
+
+/// "Sign in with Mastodon": off to the instance to approve.
+pub async fn mastodon_start(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response> {
+    let form: MastodonForm = pre_session_form(&state, &headers, &body)?;
+    state.login_limiter.check_client(ip)?;
+    let site = state.public.current().data.site_url.clone();
+    let to =
+        service::admins::mastodon_start(&state, &site, local_path(form.next.as_deref())).await?;
+    Ok(see_other(&to))
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+}
+
+/// Back from the instance: signed in if the account is linked to an admin.
+pub async fn mastodon_callback(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Result<Response> {
+    state.login_limiter.check_client(ip)?;
+    let (Some(code), Some(oauth_state)) = (q.code, q.state) else {
+        // Declined at the instance (`?error=access_denied`).
+        let error = Some("The sign-in with Mastodon was cancelled.".to_owned());
+        return login_form(&state, "/admin", "", error, None);
+    };
+    let site = state.public.current().data.site_url.clone();
+    match service::admins::mastodon_finish(&state, &site, &oauth_state, &code).await {
+        Ok((admin, next)) => start_session(&state, &headers, &admin, &next).await,
+        Err(Error::InvalidCredentials) => {
+            let error = Some(
+                "That sign-in with Mastodon expired or was used already. Try again.".to_owned(),
+            );
+            login_form(&state, "/admin", "", error, None)
+        }
+        Err(Error::Forbidden) => {
+            let error = Some(
+                "That Mastodon account is not linked to an admin here. An owner can link it in Settings."
+                    .to_owned(),
+            );
+            let mut res = login_form(&state, "/admin", "", error, None)?;
+            *res.status_mut() = axum::http::StatusCode::FORBIDDEN;
+            Ok(res)
+        }
+        Err(e) => Err(e),
+    }
 }

@@ -43,6 +43,11 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/console.css", get(stylesheet))
         .route("/admin/login", get(auth::login_page).post(auth::login))
         .route("/admin/login/code", get(auth::code_page).post(auth::code))
+        .route("/admin/login/mastodon", post(auth::mastodon_start))
+        .route(
+            "/admin/login/mastodon/callback",
+            get(auth::mastodon_callback),
+        )
         .route("/admin/logout", post(auth::logout))
         .route("/admin/setup", get(auth::setup_page).post(auth::setup))
         .route("/admin/account", get(auth::account_page))
@@ -82,6 +87,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/admin/settings/admins/{id}/revoke",
             post(settings::revoke_sessions),
+        )
+        .route(
+            "/admin/settings/admins/{id}/mastodon",
+            post(settings::link_mastodon),
         )
         .route(
             "/admin/settings/embed-preview",

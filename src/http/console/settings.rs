@@ -31,6 +31,7 @@ struct AdminView {
     role: &'static str,
     since: String,
     me: bool,
+    mastodon_acct: String,
 }
 
 #[derive(Serialize)]
@@ -41,6 +42,8 @@ struct SettingsPage {
     goal: String,
     public_base_url: String,
     admins: Vec<AdminView>,
+    /// Whether sign-in with Mastodon is on (`auth.mastodon.instance_url`).
+    mastodon: bool,
     site: String,
     instance: String,
     markdown: String,
@@ -51,11 +54,17 @@ struct SettingsPage {
 pub async fn show(State(state): State<AppState>, signed: Signed) -> Result<Response> {
     signed.owner()?;
     let c = store::campaign::get(&state.db).await?;
+    let accts = store::admins::mastodon_accts(&state.db).await?;
     let admins = store::admins::list(&state.db)
         .await?
         .into_iter()
         .filter(|a| !a.disabled)
         .map(|a| AdminView {
+            mastodon_acct: accts
+                .iter()
+                .find(|(id, _)| *id == a.id)
+                .map(|(_, acct)| acct.clone())
+                .unwrap_or_default(),
             me: a.id == signed.admin.id,
             id: a.id,
             email: a.email,
@@ -104,6 +113,7 @@ pub async fn show(State(state): State<AppState>, signed: Signed) -> Result<Respo
                 .unwrap_or_default(),
             public_base_url: c.public_base_url.unwrap_or_default(),
             admins,
+            mastodon: !state.settings.auth.mastodon.instance_url.is_empty(),
             campaign_url: format!("{site}/mastodon/campaign"),
             site,
             instance,
@@ -198,6 +208,29 @@ pub async fn set_role(
         Ok(format!("{} is now {}.", row.email, row.role.as_str()))
     }
     .await;
+    after(signed.cookies, "/admin/settings#admins", outcome)
+}
+
+#[derive(Deserialize)]
+pub struct MastodonForm {
+    #[serde(default)]
+    acct: String,
+}
+
+pub async fn link_mastodon(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    OwnerForm { signed, form }: OwnerForm<MastodonForm>,
+) -> Result<Response> {
+    let outcome = service::admins::link_mastodon(&state, &signed.admin.actor(), id, &form.acct)
+        .await
+        .map(|()| {
+            if form.acct.trim().is_empty() {
+                "Mastodon account unlinked.".to_owned()
+            } else {
+                format!("{} now signs in with Mastodon.", form.acct.trim())
+            }
+        });
     after(signed.cookies, "/admin/settings#admins", outcome)
 }
 

@@ -1,0 +1,197 @@
+//! A Mastodon instance's OAuth 2 (authorization code with PKCE): the app
+//! registered once through `POST /api/v1/apps`, the authorize link, the
+//! token exchange, and the account read from `verify_credentials`.
+
+use base64::Engine;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// What we ask for: reading the signed-in account, nothing more.
+pub const SCOPES: &str = "read:accounts";
+
+/// The app's credentials at one instance.
+#[derive(Debug, Clone, Deserialize)]
+pub struct App {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+/// The account that signed in, as the instance describes it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Account {
+    /// "user" for a local account, "user@host" for a remote one.
+    pub acct: String,
+}
+
+impl Account {
+    /// The full `user@host`: local accounts get the instance's host.
+    pub fn full_acct(&self, instance_url: &str) -> String {
+        full_acct(&self.acct, instance_url)
+    }
+}
+
+/// `acct` as `user@host`, lower-cased, with the instance's host for a
+/// local account; a leading "@" is dropped.
+pub fn full_acct(acct: &str, instance_url: &str) -> String {
+    let acct = acct.trim().trim_start_matches('@').to_lowercase();
+    if acct.contains('@') {
+        return acct;
+    }
+    let host = url::Url::parse(instance_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_lowercase))
+        .unwrap_or_default();
+    format!("{acct}@{host}")
+}
+
+/// A PKCE pair (RFC 7636): the secret verifier, and its S256 challenge
+/// that goes in the authorize link.
+pub fn pkce() -> (String, String) {
+    let verifier = crate::auth::session::mint();
+    (verifier.clone(), challenge(&verifier))
+}
+
+pub fn challenge(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// Where the person approves the sign-in at their instance.
+pub fn authorize_url(
+    instance_url: &str,
+    app: &App,
+    redirect_uri: &str,
+    state: &str,
+    challenge: &str,
+) -> Result<String> {
+    let mut url = url::Url::parse(&format!(
+        "{}/oauth/authorize",
+        instance_url.trim_end_matches('/')
+    ))
+    .map_err(|e| Error::Config(format!("auth.mastodon.instance_url: {e}")))?;
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &app.client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("scope", SCOPES)
+        .append_pair("state", state)
+        .append_pair("code_challenge", challenge)
+        .append_pair("code_challenge_method", "S256");
+    Ok(url.into())
+}
+
+/// An HTTP client for instances: short timeouts, no redirects followed.
+pub fn client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("patronage/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(Error::internal_from)
+}
+
+fn unreachable(what: &str, e: impl std::fmt::Display) -> Error {
+    tracing::warn!(error = %e, "{what}");
+    Error::Unavailable(format!("the Mastodon instance did not answer ({what})"))
+}
+
+async fn json<T: serde::de::DeserializeOwned>(what: &str, res: reqwest::Response) -> Result<T> {
+    if !res.status().is_success() {
+        return Err(unreachable(what, res.status()));
+    }
+    res.json().await.map_err(|e| unreachable(what, e))
+}
+
+/// Registers this console as an app at the instance (`POST /api/v1/apps`).
+pub async fn register(
+    http: &reqwest::Client,
+    instance_url: &str,
+    redirect_uri: &str,
+    website: &str,
+) -> Result<App> {
+    let res = http
+        .post(format!(
+            "{}/api/v1/apps",
+            instance_url.trim_end_matches('/')
+        ))
+        .form(&[
+            ("client_name", "patronage"),
+            ("redirect_uris", redirect_uri),
+            ("scopes", SCOPES),
+            ("website", website),
+        ])
+        .send()
+        .await
+        .map_err(|e| unreachable("registering the app", e))?;
+    json("registering the app", res).await
+}
+
+#[derive(Deserialize)]
+struct Token {
+    access_token: String,
+}
+
+/// Trades the code from the callback for the account that approved it.
+pub async fn account(
+    http: &reqwest::Client,
+    instance_url: &str,
+    app: &App,
+    redirect_uri: &str,
+    code: &str,
+    verifier: &str,
+) -> Result<Account> {
+    let base = instance_url.trim_end_matches('/');
+    let res = http
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("client_id", &app.client_id),
+            ("client_secret", &app.client_secret),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier),
+            ("scope", SCOPES),
+        ])
+        .send()
+        .await
+        .map_err(|e| unreachable("exchanging the code", e))?;
+    if res.status().is_client_error() {
+        // A stale, replayed or forged code, or a verifier that does not match.
+        return Err(Error::InvalidCredentials);
+    }
+    let token: Token = json("exchanging the code", res).await?;
+    let res = http
+        .get(format!("{base}/api/v1/accounts/verify_credentials"))
+        .bearer_auth(&token.access_token)
+        .send()
+        .await
+        .map_err(|e| unreachable("reading the account", e))?;
+    json("reading the account", res).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_accounts_get_the_instance_host() {
+        assert_eq!(
+            full_acct("Admin", "https://Example.Social/"),
+            "admin@example.social"
+        );
+        assert_eq!(
+            full_acct("@ann@other.example", "https://example.social"),
+            "ann@other.example"
+        );
+    }
+
+    #[test]
+    fn the_challenge_is_the_rfc_7636_example() {
+        // RFC 7636, appendix B.
+        assert_eq!(
+            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoofx7PiwYE9SWRGEKZ1wqgEEVwyzbjpsmqkyU"
+        );
+    }
+}

@@ -1,0 +1,84 @@
+//! "Sign in with Mastodon": the OAuth app per instance, and sign-ins under
+//! way (kept by the hash of their state, each taken once).
+
+use chrono::{DateTime, Utc};
+
+use super::{Db, now};
+use crate::{db_run, error::Result, fediverse::oauth::App};
+
+/// The app registered at `instance_url` for `redirect_uri`, if any.
+pub async fn app(db: &Db, instance_url: &str, redirect_uri: &str) -> Result<Option<App>> {
+    let row = db_run!(db, |pool| {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT client_id, client_secret FROM oauth_apps WHERE instance_url = $1 AND redirect_uri = $2",
+        )
+        .bind(instance_url)
+        .bind(redirect_uri)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(row.map(|(client_id, client_secret)| App {
+        client_id,
+        client_secret,
+    }))
+}
+
+/// Keeps a newly registered app (replacing one for another redirect URI).
+pub async fn put_app(db: &Db, instance_url: &str, redirect_uri: &str, app: &App) -> Result<()> {
+    let _turn = db.turn().await?;
+    db_run!(db, |pool| {
+        sqlx::query(
+            "INSERT INTO oauth_apps (instance_url, redirect_uri, client_id, client_secret, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (instance_url) DO UPDATE SET \
+             redirect_uri = excluded.redirect_uri, client_id = excluded.client_id, \
+             client_secret = excluded.client_secret, created_at = excluded.created_at",
+        )
+        .bind(instance_url)
+        .bind(redirect_uri)
+        .bind(&app.client_id)
+        .bind(&app.client_secret)
+        .bind(now())
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
+}
+
+pub async fn put_state(
+    db: &Db,
+    state_hash: &str,
+    verifier: &str,
+    next: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<()> {
+    let _turn = db.turn().await?;
+    db_run!(db, |pool| {
+        sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
+            .bind(now())
+            .execute(pool)
+            .await?;
+        sqlx::query("INSERT INTO oauth_states (state_hash, verifier, next, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(state_hash)
+            .bind(verifier)
+            .bind(next)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}
+
+/// Takes a sign-in under way (once): its PKCE verifier and where to go.
+pub async fn take_state(db: &Db, state_hash: &str) -> Result<Option<(String, String)>> {
+    let _turn = db.turn().await?;
+    let row = db_run!(db, |pool| {
+        sqlx::query_as::<_, (String, String)>(
+            "DELETE FROM oauth_states WHERE state_hash = $1 AND expires_at > $2 RETURNING verifier, next",
+        )
+        .bind(state_hash)
+        .bind(now())
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(row)
+}

@@ -1,0 +1,290 @@
+//! "Sign in with Mastodon" against a fake Mastodon instance on loopback
+//! that speaks the real endpoints: `POST /api/v1/apps`, `/oauth/authorize`
+//! (approving at once as the account signed in there), `/oauth/token`
+//! (checking the PKCE verifier) and `verify_credentials`.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Form, Json, Router,
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp};
+use crate::second_factor::Browser;
+
+/// The instance's side: its apps, codes and tokens, and who is signed in
+/// there (the account that approves).
+#[derive(Default)]
+struct Instance {
+    apps: Vec<(String, String, String)>,
+    /// code → (client_id, redirect_uri, challenge)
+    codes: HashMap<String, (String, String, String)>,
+    tokens: Vec<String>,
+    signed_in: String,
+    /// Role permissions of that account (0x1: Administrator).
+    permissions: u64,
+}
+
+type Shared = Arc<Mutex<Instance>>;
+
+async fn apps(State(i): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
+    let mut i = i.lock().unwrap();
+    let id = format!("client-{}", i.apps.len() + 1);
+    i.apps
+        .push((id.clone(), "s3cret".into(), f["redirect_uris"].clone()));
+    assert_eq!(f["scopes"], "read:accounts");
+    Json(json!({"id": "1", "name": f["client_name"], "client_id": id, "client_secret": "s3cret", "redirect_uri": f["redirect_uris"]})).into_response()
+}
+
+async fn authorize(State(i): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let mut i = i.lock().unwrap();
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert!(
+        i.apps
+            .iter()
+            .any(|(id, _, uri)| *id == q["client_id"] && *uri == q["redirect_uri"])
+    );
+    let code = format!("code-{}", i.codes.len() + 1);
+    i.codes.insert(
+        code.clone(),
+        (
+            q["client_id"].clone(),
+            q["redirect_uri"].clone(),
+            q["code_challenge"].clone(),
+        ),
+    );
+    Redirect::to(&format!(
+        "{}?code={code}&state={}",
+        q["redirect_uri"], q["state"]
+    ))
+    .into_response()
+}
+
+async fn token(State(i): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
+    let mut i = i.lock().unwrap();
+    let Some((client, uri, challenge)) = i.codes.remove(&f["code"]) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response();
+    };
+    let verified = patronage::fediverse::oauth::challenge(&f["code_verifier"]) == challenge;
+    if client != f["client_id"]
+        || uri != f["redirect_uri"]
+        || f["client_secret"] != "s3cret"
+        || !verified
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response();
+    }
+    let token = format!("token-{}", i.tokens.len() + 1);
+    i.tokens.push(token.clone());
+    Json(json!({"access_token": token, "token_type": "Bearer", "scope": "read:accounts"}))
+        .into_response()
+}
+
+async fn verify(State(i): State<Shared>, headers: HeaderMap) -> Response {
+    let i = i.lock().unwrap();
+    let bearer = headers["authorization"]
+        .to_str()
+        .unwrap()
+        .trim_start_matches("Bearer ");
+    if !i.tokens.iter().any(|t| t == bearer) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    Json(
+        json!({"id": "1", "username": i.signed_in, "acct": i.signed_in,
+        "role": {"id": "3", "name": "Owner", "permissions": i.permissions.to_string()}}),
+    )
+    .into_response()
+}
+
+async fn fake_mastodon() -> (String, Shared) {
+    let shared = Shared::default();
+    let router = Router::new()
+        .route("/api/v1/apps", post(apps))
+        .route("/oauth/authorize", get(authorize))
+        .route("/oauth/token", post(token))
+        .route("/api/v1/accounts/verify_credentials", get(verify))
+        .with_state(shared.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, shared)
+}
+
+macro_rules! with_a_mastodon_instance {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::run(crate::helpers::Backend::Sqlite, super::$name).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::run(crate::helpers::Backend::Postgres, super::$name).await;
+                }
+            }
+        )*
+    };
+}
+
+with_a_mastodon_instance!(
+    an_admin_linked_to_a_mastodon_account_signs_in_with_it,
+    an_account_not_linked_to_an_admin_gets_nothing_even_an_instance_administrator,
+);
+
+async fn run<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(TestApp, Shared) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (url, instance) = fake_mastodon().await;
+    let app = TestApp::spawn_with(backend, move |s| s.auth.mastodon.instance_url = url).await;
+    match app {
+        Some(app) => test(app, instance).await,
+        None => eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL"),
+    }
+}
+
+/// Presses "Sign in with Mastodon" and follows the redirects through the
+/// instance; returns the last answer's status, location and body.
+async fn sign_in_with_mastodon(b: &mut Browser) -> (StatusCode, String, String) {
+    let (_, _, page) = b.get("/admin/login").await;
+    assert!(page.contains("Sign in with Mastodon (127.0.0.1)"), "{page}");
+    let csrf = crate::second_factor::hidden(&page, "csrf");
+    let (status, to_instance, _) = b
+        .post(
+            "/admin/login/mastodon",
+            &[("csrf", &csrf), ("next", "/admin/ledger")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        to_instance.contains("/oauth/authorize?") && to_instance.contains("code_challenge="),
+        "{to_instance}"
+    );
+    // The instance approves and sends the browser back.
+    let back = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&to_instance)
+        .send()
+        .await
+        .unwrap();
+    let callback = back.headers()["location"].to_str().unwrap().to_owned();
+    // (The test app's public URL is not its loopback address: keep the path.)
+    let path = callback[callback
+        .find("/admin/login/mastodon/callback")
+        .expect("back to the console")..]
+        .to_owned();
+    b.get(&path).await
+}
+
+async fn an_admin_linked_to_a_mastodon_account_signs_in_with_it(app: TestApp, instance: Shared) {
+    app.owner_token().await;
+    instance.lock().unwrap().signed_in = "admin".into();
+    let mut owner = Browser::new(&app);
+    owner.sign_in(crate::helpers::OWNER_EMAIL).await;
+    let csrf = owner.csrf("/admin/settings").await;
+    let (status, _, _) = owner
+        .post(
+            "/admin/settings/admins/1/mastodon",
+            &[("csrf", &csrf), ("acct", "@Admin")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, settings) = owner.get("/admin/settings").await;
+    assert!(
+        settings.contains("value=\"admin@127.0.0.1\""),
+        "a local account gets the instance's host"
+    );
+
+    for round in 0..2 {
+        let mut b = Browser::new(&app);
+        let (status, to, _) = sign_in_with_mastodon(&mut b).await;
+        assert_eq!(
+            (status, to.as_str()),
+            (StatusCode::SEE_OTHER, "/admin/ledger"),
+            "round {round}"
+        );
+        assert_eq!(
+            b.get("/admin/ledger").await.0,
+            StatusCode::OK,
+            "signed in as the owner"
+        );
+    }
+    assert_eq!(
+        instance.lock().unwrap().apps.len(),
+        1,
+        "the app is registered once"
+    );
+
+    // The callback link, used again, opens nothing.
+    let mut b = Browser::new(&app);
+    let (_, _, page) = b.get("/admin/login").await;
+    let csrf = crate::second_factor::hidden(&page, "csrf");
+    let (_, to_instance, _) = b.post("/admin/login/mastodon", &[("csrf", &csrf)]).await;
+    let back = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&to_instance)
+        .send()
+        .await
+        .unwrap();
+    let callback = back.headers()["location"].to_str().unwrap().to_owned();
+    let callback = callback[callback.find("/admin/").unwrap()..].to_owned();
+    assert_eq!(b.get(&callback).await.0, StatusCode::SEE_OTHER);
+    let mut thief = Browser::new(&app);
+    let (status, _, page) = thief.get(&callback).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("expired or was used"), "{page}");
+    assert!(thief.session().is_none());
+}
+
+async fn an_account_not_linked_to_an_admin_gets_nothing_even_an_instance_administrator(
+    app: TestApp,
+    instance: Shared,
+) {
+    app.owner_token().await;
+    {
+        let mut i = instance.lock().unwrap();
+        i.signed_in = "stranger".into();
+        i.permissions = 0x1;
+    }
+    let mut b = Browser::new(&app);
+    let (status, _, page) = sign_in_with_mastodon(&mut b).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("not linked to an admin"), "{page}");
+    assert!(b.session().is_none(), "no session");
+    assert_eq!(
+        b.get("/admin").await.0,
+        StatusCode::SEE_OTHER,
+        "nothing opens"
+    );
+    // A forged state is refused too.
+    let (_, _, page) = b
+        .get("/admin/login/mastodon/callback?code=code-1&state=forged")
+        .await;
+    assert!(page.contains("expired or was used"), "{page}");
+    assert!(b.session().is_none());
+    let admins = patronage::store::admins::list(&app.db).await.unwrap();
+    assert_eq!(admins.len(), 1, "nobody became an admin by signing in");
+}
