@@ -271,10 +271,24 @@ async fn forms_without_the_right_csrf_token_or_from_a_viewer_are_refused_and_cha
     app.viewer_token("viewer@example.org").await;
     let (as_owner, owner_csrf) = form_client(&app, OWNER_EMAIL).await;
     let (as_viewer, viewer_csrf) = form_client(&app, "viewer@example.org").await;
+    let patron = app
+        .post_ok(
+            "/api/v1/admin/patrons",
+            &owner,
+            json!({"email": "ann@example.org", "display_name": "Ann", "visibility": "public"}),
+            StatusCode::CREATED,
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    // Every change is audited: an unchanged audit log means nothing changed.
     let state = || async {
         (
             app.get_json("/api/v1/admin/tiers", Some(&owner)).await,
             app.get_json("/api/v1/admin/ledger", Some(&owner)).await,
+            app.get_json("/api/v1/admin/campaign", Some(&owner)).await,
+            app.get_json("/api/v1/admin/audit", Some(&owner)).await,
+            app.get_json("/api/v1/admin/outbox", Some(&owner)).await,
         )
     };
     let before = state().await;
@@ -311,6 +325,49 @@ async fn forms_without_the_right_csrf_token_or_from_a_viewer_are_refused_and_cha
             format!("/admin/ledger/{entry}/void"),
             vec![("reason", "sneaky")],
         ),
+        (
+            format!("/admin/supporters/{patron}"),
+            vec![("name", "Renamed"), ("visibility", "secret")],
+        ),
+        (format!("/admin/supporters/{patron}/manage-link"), vec![]),
+        (
+            format!("/admin/supporters/{patron}/pledges/1/cancel"),
+            vec![("when", "now")],
+        ),
+        (
+            format!("/admin/supporters/{patron}/payments/{entry}/refund"),
+            vec![("amount", "1.00")],
+        ),
+        (
+            format!("/admin/sponsors/{patron}/decision"),
+            vec![("decision", "approve")],
+        ),
+        (format!("/admin/sponsors/{patron}/logo/approve"), vec![]),
+        (
+            format!("/admin/sponsors/{patron}/paid-through"),
+            vec![("paid_through", today.as_str())],
+        ),
+        (format!("/admin/sponsors/{patron}/upload-link"), vec![]),
+        ("/admin/operations/events/evt_1/replay".into(), vec![]),
+        ("/admin/operations/outbox/1/retry".into(), vec![]),
+        ("/admin/operations/tasks/1/retry".into(), vec![]),
+        (
+            "/admin/settings/campaign".into(),
+            vec![("name", "Taken over"), ("currency", "EUR")],
+        ),
+        (
+            "/admin/settings/invite".into(),
+            vec![("email", "mallory@example.org"), ("role", "owner")],
+        ),
+        (
+            "/admin/settings/admins/1/role".into(),
+            vec![("role", "viewer")],
+        ),
+        ("/admin/settings/admins/1/revoke".into(), vec![]),
+        (
+            "/admin/settings/admins/1/mastodon".into(),
+            vec![("acct", "mallory@evil.example")],
+        ),
     ];
     let sign_outs: Vec<(String, Vec<(&str, &str)>)> = vec![
         ("/admin/logout".into(), vec![]),
@@ -342,7 +399,17 @@ async fn forms_without_the_right_csrf_token_or_from_a_viewer_are_refused_and_cha
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path} from elsewhere");
     }
     // A viewer reads the pages, which offer no forms that change things.
-    for page in ["/admin/tiers", "/admin/ledger"] {
+    for page in [
+        "/admin",
+        "/admin/tiers",
+        "/admin/ledger",
+        "/admin/supporters",
+        &format!("/admin/supporters/{patron}"),
+        "/admin/sponsors",
+        "/admin/reports",
+        "/admin/operations",
+        "/admin/audit",
+    ] {
         let res = as_viewer.get(app.url(page)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{page}");
         let html = res.text().await.unwrap();
@@ -358,6 +425,16 @@ async fn forms_without_the_right_csrf_token_or_from_a_viewer_are_refused_and_cha
             .unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path} by a viewer");
     }
+    let settings = as_viewer
+        .get(app.url("/admin/settings"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        settings.status(),
+        StatusCode::FORBIDDEN,
+        "admin management is for owners"
+    );
     assert_eq!(state().await, before, "nothing changed");
     let res = as_owner.get(app.url("/admin")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "the owner is still signed in");
