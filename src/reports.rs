@@ -1,7 +1,9 @@
 //! Monthly funding reports: money from the ledger aggregates, people and
 //! recurring amounts from pledges, per month and per tier; JSON or CSV.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -12,9 +14,13 @@ use crate::{
         money::{Currency, Money, MoneyView, add, sub},
         month::Month,
         pledge::monthly_recurring,
+        tier::Interval,
     },
     error::Result,
-    store::{self, Db},
+    store::{
+        self, Db,
+        reports::{PatronCounts, PledgeSpan, TierPledges},
+    },
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -116,12 +122,12 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
             .add(row.kind, row.amount_minor)?;
     }
 
+    let spans = store::reports::pledge_spans(db, to.end()).await?;
     let mut out = Vec::with_capacity(months.len());
     for month in months {
         let key = month.to_string();
         let (start, end) = (month.start(), month.end());
-        let people = store::reports::patron_counts(db, start, end).await?;
-        let pledges = store::reports::tier_pledges(db, currency, start, end).await?;
+        let (people, pledges) = pledge_figures(&spans, currency, start, end);
 
         let mut total = Sums::default();
         let mut total_monthly = (0, 0);
@@ -190,6 +196,58 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
         to: to.to_string(),
         months: out,
     })
+}
+
+/// One month's pledge figures from every pledge (sorted by supporter):
+/// patrons who joined (their first patron pledge began), left (a patron
+/// pledge ended with no pledge of theirs running at the month's end) and
+/// were active at its end; and per tier, in `currency`, pledges started,
+/// ended, and running at the end with their sums per interval.
+fn pledge_figures(
+    spans: &[PledgeSpan],
+    currency: Currency,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> (PatronCounts, HashMap<i64, TierPledges>) {
+    let running_at_end = |p: &PledgeSpan| p.started_at < end && p.ended_at.is_none_or(|e| e >= end);
+    let mut people = PatronCounts::default();
+    let mut tiers: HashMap<i64, TierPledges> = HashMap::new();
+    for mine in spans.chunk_by(|a, b| a.supporter_id == b.supporter_id) {
+        let patron = || mine.iter().filter(|p| p.patron == 1);
+        if patron()
+            .map(|p| p.started_at)
+            .min()
+            .is_some_and(|first| first >= start && first < end)
+        {
+            people.new += 1;
+        }
+        if patron().any(running_at_end) {
+            people.active_at_end += 1;
+        }
+        let ended_here = patron().any(|p| p.ended_at.is_some_and(|e| e >= start && e < end));
+        if ended_here && !mine.iter().any(running_at_end) {
+            people.churned += 1;
+        }
+        for p in mine.iter().filter(|p| p.currency == currency.code()) {
+            let Some(tier) = p.tier_id else { continue };
+            let t = tiers.entry(tier).or_default();
+            if p.started_at >= start && p.started_at < end {
+                t.started += 1;
+            }
+            if p.ended_at.is_some_and(|e| e >= start && e < end) {
+                t.ended += 1;
+            }
+            if running_at_end(p) {
+                t.active_at_end += 1;
+                match p.interval {
+                    Interval::Month => t.monthly_sum_at_end += p.amount_minor,
+                    Interval::Year => t.yearly_sum_at_end += p.amount_minor,
+                }
+            }
+        }
+    }
+    tiers.retain(|_, t| t.started > 0 || t.ended > 0 || t.active_at_end > 0);
+    (people, tiers)
 }
 
 /// The same report as CSV: one `total` row per month, then one row per tier.
