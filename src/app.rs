@@ -88,6 +88,7 @@ impl Application {
             tokens,
             instance_id: instance_id(),
             started_at: store::now(),
+            reports: Default::default(),
             settings: settings.clone(),
             db,
             public,

@@ -36,6 +36,8 @@ pub struct Context {
     pub instance_id: String,
     /// When this replica started: jobs never ran here before it.
     pub started_at: DateTime<Utc>,
+    /// Monthly reports computed here, until the books change.
+    pub reports: crate::reports::ReportCache,
 }
 
 impl Context {

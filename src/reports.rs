@@ -1,7 +1,10 @@
 //! Monthly funding reports: money from the ledger aggregates, people and
 //! recurring amounts from pledges, per month and per tier; JSON or CSV.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use chrono::{DateTime, Utc};
 
@@ -106,6 +109,42 @@ impl Sums {
 fn recurring(monthly_sum: i64, yearly_sum: i64) -> Result<i64> {
     monthly_recurring(monthly_sum, yearly_sum)
         .ok_or_else(|| crate::error::Error::internal("the monthly recurring total overflows"))
+}
+
+/// Reports already computed, per range, with the fingerprint of the books
+/// they were computed from (`store::reports::fingerprint`): a page viewed
+/// again is not computed again until something changes.
+#[derive(Default)]
+pub struct ReportCache(std::sync::Mutex<Vec<(Month, Month, String, Arc<MonthlyReport>)>>);
+
+/// Ranges kept; the overview's and a few others.
+const CACHED_RANGES: usize = 8;
+
+/// `monthly`, from the cache when the books have not changed since.
+pub async fn monthly_cached(
+    db: &Db,
+    cache: &ReportCache,
+    from: Month,
+    to: Month,
+) -> Result<Arc<MonthlyReport>> {
+    let fingerprint = store::reports::fingerprint(db).await?;
+    let hit = |entries: &Vec<(Month, Month, String, Arc<MonthlyReport>)>| {
+        entries
+            .iter()
+            .find(|(f, t, p, _)| (*f, *t) == (from, to) && *p == fingerprint)
+            .map(|(.., r)| r.clone())
+    };
+    if let Some(report) = hit(&cache.0.lock().expect("report cache")) {
+        return Ok(report);
+    }
+    let report = Arc::new(monthly(db, from, to).await?);
+    let mut entries = cache.0.lock().expect("report cache");
+    entries.retain(|(f, t, _, _)| (*f, *t) != (from, to));
+    if entries.len() >= CACHED_RANGES {
+        entries.remove(0);
+    }
+    entries.push((from, to, fingerprint, report.clone()));
+    Ok(report)
 }
 
 pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {

@@ -60,7 +60,7 @@ async fn monthly_report(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/csv")),
     };
-    let report = reports::monthly(&state.db, from, to).await?;
+    let report = reports::monthly_cached(&state.db, &state.reports, from, to).await?;
     if !wants_csv {
         return Ok(axum::Json(report).into_response());
     }

@@ -6,10 +6,7 @@ use serde::Serialize;
 
 use super::{Signed, page};
 use crate::{
-    domain::{
-        funding::{Funding, Progress},
-        month::Month,
-    },
+    domain::{funding::Progress, month::Month},
     error::Result,
     http::AppState,
     render::chart::{self, Series},
@@ -77,15 +74,11 @@ struct ChartRow {
 pub async fn show(State(state): State<AppState>, signed: Signed) -> Result<Response> {
     let now = store::now();
     let this = Month::of(now);
-    let report = reports::monthly(&state.db, this.back(11), this).await?;
-    let facts = store::funding::facts(
-        &state.db,
-        now.date_naive(),
-        state.settings.sponsors.grace_days,
-    )
-    .await?;
-    let exact = Funding::from_facts(&facts, 0);
-    let money = |minor: i64| crate::domain::money::Money::new(minor, facts.currency).display();
+    let report = reports::monthly_cached(&state.db, &state.reports, this.back(11), this).await?;
+    let campaign = store::campaign::get(&state.db).await?;
+    // Sponsors on the wall are what the public sees: the snapshot has them.
+    let sponsors_on_wall = state.public.current().data.funding.sponsors_count;
+    let money = |minor: i64| crate::domain::money::Money::new(minor, campaign.currency).display();
     let count = |n: i64| crate::render::thousands(n);
     let last = report.months.last();
     let prev = report.months.iter().rev().nth(1);
@@ -132,12 +125,12 @@ pub async fn show(State(state): State<AppState>, signed: Signed) -> Result<Respo
         2,
         Card {
             label: "Sponsors on the wall",
-            value: count(exact.sponsors_count),
+            value: count(sponsors_on_wall),
             change: None,
             trend: "flat",
         },
     );
-    let goal = facts.monthly_goal_minor.map(|goal| {
+    let goal = campaign.monthly_goal_minor.map(|goal| {
         let recurring = pick(last, |m| m.monthly_recurring.amount_minor);
         let percent = Progress::toward(recurring, goal).map_or(0, |p| p.percent);
         Goal {

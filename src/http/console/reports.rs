@@ -90,12 +90,12 @@ pub async fn show(
         error = Some("from: must not be after to".into());
         (from, to) = (this.back(11), this);
     }
-    let report = match reports::monthly(&state.db, from, to).await {
+    let report = match reports::monthly_cached(&state.db, &state.reports, from, to).await {
         Ok(r) => r,
         Err(e @ crate::error::Error::Validation(_)) => {
             error = Some(super::Flash::error(&e).text);
             (from, to) = (this.back(11), this);
-            reports::monthly(&state.db, from, to).await?
+            reports::monthly_cached(&state.db, &state.reports, from, to).await?
         }
         Err(e) => return Err(e),
     };
