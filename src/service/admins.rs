@@ -49,6 +49,15 @@ pub async fn sign_in(
     }
 }
 
+/// argon2 is deliberately slow and large: off the async workers, a few at
+/// a time.
+async fn hash_password(ctx: &Context, password: String) -> Result<String> {
+    ctx.heavy
+        .passwords
+        .run(move || password::hash(&password))
+        .await?
+}
+
 /// Creates the first owner with the one-time setup token. Refused once an
 /// owner exists or the token is spent or expired. Limited per client only:
 /// one shared bucket would let anyone block the first setup; the 160-bit
@@ -68,11 +77,7 @@ pub async fn create_first_owner(
     checks.finish()?;
     let email = email.expect("checked");
     let token_hash = crate::auth::hash_token(setup_token.trim());
-    let hash = ctx
-        .heavy
-        .passwords
-        .run(move || password::hash(&password))
-        .await??;
+    let hash = hash_password(ctx, password).await?;
     let actor = Actor {
         id: None,
         label: format!("setup token ({})", email.address),
@@ -142,11 +147,7 @@ pub async fn accept_invite(
         .ok_or(Error::Unauthorized)?;
     password::check_strength(&password).map_err(|e| Error::Validation(vec![e]))?;
     let email = Email::parse("email", &invite.email).map_err(|e| Error::Validation(vec![e]))?;
-    let hash = ctx
-        .heavy
-        .passwords
-        .run(move || password::hash(&password))
-        .await??;
+    let hash = hash_password(ctx, password).await?;
     let actor = Actor {
         id: None,
         label: format!("invite ({})", email.address),

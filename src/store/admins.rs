@@ -20,14 +20,19 @@ pub struct AdminRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// The columns of an `AdminRow`.
+macro_rules! select {
+    () => {
+        "SELECT id, email, password_hash, role, disabled, created_at FROM admins "
+    };
+}
+
 pub async fn find_by_email(db: &Db, normalized: &str) -> Result<Option<AdminRow>> {
     let row = db_run!(db, |pool| {
-        sqlx::query_as::<_, AdminRow>(
-            "SELECT id, email, password_hash, role, disabled, created_at FROM admins WHERE email_normalized = $1",
-        )
-        .bind(normalized)
-        .fetch_optional(pool)
-        .await?
+        sqlx::query_as::<_, AdminRow>(concat!(select!(), "WHERE email_normalized = $1"))
+            .bind(normalized)
+            .fetch_optional(pool)
+            .await?
     });
     Ok(row)
 }
@@ -35,23 +40,19 @@ pub async fn find_by_email(db: &Db, normalized: &str) -> Result<Option<AdminRow>
 /// Every admin, oldest first.
 pub async fn list(db: &Db) -> Result<Vec<AdminRow>> {
     let rows = db_run!(db, |pool| {
-        sqlx::query_as::<_, AdminRow>(
-            "SELECT id, email, password_hash, role, disabled, created_at FROM admins ORDER BY id",
-        )
-        .fetch_all(pool)
-        .await?
+        sqlx::query_as::<_, AdminRow>(concat!(select!(), "ORDER BY id"))
+            .fetch_all(pool)
+            .await?
     });
     Ok(rows)
 }
 
 pub async fn find(db: &Db, id: i64) -> Result<Option<AdminRow>> {
     let row = db_run!(db, |pool| {
-        sqlx::query_as::<_, AdminRow>(
-            "SELECT id, email, password_hash, role, disabled, created_at FROM admins WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
+        sqlx::query_as::<_, AdminRow>(concat!(select!(), "WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
     });
     Ok(row)
 }
@@ -430,12 +431,10 @@ pub async fn recovery_codes_left(db: &Db, id: i64) -> Result<i64> {
 /// The admin an owner linked this Mastodon account (`user@host`) to.
 pub async fn find_by_mastodon_acct(db: &Db, acct: &str) -> Result<Option<AdminRow>> {
     let row = db_run!(db, |pool| {
-        sqlx::query_as::<_, AdminRow>(
-            "SELECT id, email, password_hash, role, disabled, created_at FROM admins WHERE mastodon_acct = $1",
-        )
-        .bind(acct)
-        .fetch_optional(pool)
-        .await?
+        sqlx::query_as::<_, AdminRow>(concat!(select!(), "WHERE mastodon_acct = $1"))
+            .bind(acct)
+            .fetch_optional(pool)
+            .await?
     });
     Ok(row)
 }
