@@ -129,10 +129,22 @@ pub async fn page(
     let col = sort.column();
     // Only fixed fragments are formatted in: the column and direction
     // come from the enum above, every value is bound.
+    // By id (joining order), the keyset is a range of the primary key, kept
+    // inside so the database reads from there rather than from the start.
+    let (inner, outer) = if sort == SortKey::Joined {
+        (
+            format!("AND ($9 IS NULL OR s.id {cmp} $9 OR $8 IS NULL)"),
+            String::new(),
+        )
+    } else {
+        (
+            String::new(),
+            format!("AND ($9 IS NULL OR {col} {cmp} $8 OR ({col} = $8 AND x.id {cmp} $9))"),
+        )
+    };
     let sql = format!(
-        "SELECT * FROM ({ROWS}) x WHERE ($7 IS NULL OR x.pledge_status = $7 OR ($7 = 'none' AND x.pledge_status IS NULL)) \
-         AND ($9 IS NULL OR {col} {cmp} $8 OR ({col} = $8 AND x.id {cmp} $9)) \
-         ORDER BY {col} {dir}, x.id {dir} LIMIT $10"
+        "SELECT * FROM ({ROWS} {inner}) x WHERE ($7 IS NULL OR x.pledge_status = $7 OR ($7 = 'none' AND x.pledge_status IS NULL)) \
+         {outer} ORDER BY {col} {dir}, x.id {dir} LIMIT $10"
     );
     let (text, number, id) = match cursor {
         Some(Cursor::Text(t, id)) => (Some(t.clone()), None, Some(*id)),
