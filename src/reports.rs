@@ -115,7 +115,10 @@ fn recurring(monthly_sum: i64, yearly_sum: i64) -> Result<i64> {
 /// they were computed from (`store::reports::fingerprint`): a page viewed
 /// again is not computed again until something changes.
 #[derive(Default)]
-pub struct ReportCache(std::sync::Mutex<Vec<(Month, Month, String, Arc<MonthlyReport>)>>);
+pub struct ReportCache(std::sync::Mutex<Vec<CachedReport>>);
+
+/// A range, the fingerprint it was computed at, and the report.
+type CachedReport = (Month, Month, String, Arc<MonthlyReport>);
 
 /// Ranges kept; the overview's and a few others.
 const CACHED_RANGES: usize = 8;
@@ -128,7 +131,7 @@ pub async fn monthly_cached(
     to: Month,
 ) -> Result<Arc<MonthlyReport>> {
     let fingerprint = store::reports::fingerprint(db).await?;
-    let hit = |entries: &Vec<(Month, Month, String, Arc<MonthlyReport>)>| {
+    let hit = |entries: &Vec<CachedReport>| {
         entries
             .iter()
             .find(|(f, t, p, _)| (*f, *t) == (from, to) && *p == fingerprint)

@@ -134,7 +134,8 @@ pub struct Snapshot {
     /// support page needs to be rendered again with a visitor's choice.
     payments: bool,
     sold_out: Vec<i64>,
-    version: i64,
+    /// The data version it was built at (`Db::data_version`).
+    pub version: i64,
     /// When the build began reading: a snapshot reflects every write
     /// committed before this instant.
     started: Instant,

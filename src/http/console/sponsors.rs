@@ -65,6 +65,9 @@ struct SponsorsPage {
     sponsors: Vec<SponsorView>,
     ending: Vec<Ending>,
     upload_link: Option<String>,
+    /// The public views' version: the wall's images are fetched again once
+    /// it moves (the wall is cached by browsers for a while).
+    wall_version: i64,
 }
 
 #[derive(Serialize)]
@@ -176,6 +179,7 @@ pub async fn list(
             sponsors,
             ending,
             upload_link: None,
+            wall_version: state.public.current().version,
         },
     )
 }
