@@ -243,6 +243,25 @@ impl Browser {
         .await;
     }
 
+    /// Chooses `path` in the file input `selector`, as the file picker
+    /// would (DevTools sets it; no dialog opens).
+    pub async fn set_file(&self, selector: &str, path: &Path) {
+        let doc = self.call("DOM.getDocument", json!({"depth": 0})).await;
+        let node = self
+            .call(
+                "DOM.querySelector",
+                json!({"nodeId": doc["root"]["nodeId"], "selector": selector}),
+            )
+            .await["nodeId"]
+            .clone();
+        assert_ne!(node, json!(0), "no element matches `{selector}`");
+        self.call(
+            "DOM.setFileInputFiles",
+            json!({"nodeId": node, "files": [path.display().to_string()]}),
+        )
+        .await;
+    }
+
     /// The text of the element, as shown (`innerText`).
     pub async fn text(&self, selector: &str) -> String {
         self.on(selector, "return el.innerText")

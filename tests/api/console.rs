@@ -763,7 +763,7 @@ const PHONE_FIT: &str = "(() => {
   return {wide, out};
 })()";
 
-async fn shoot(b: &Browser, name: &str, dark: bool, phone: bool) {
+pub(crate) async fn shoot(b: &Browser, name: &str, dark: bool, phone: bool) {
     let file = format!(
         "console-{name}-{}-{}.png",
         if dark { "dark" } else { "light" },
@@ -905,7 +905,7 @@ async fn realistic_data(app: &TestApp, owner: &str) -> HashMap<String, i64> {
 }
 
 /// Signs in as the owner through the sign-in page.
-async fn sign_in(b: &Browser, app: &TestApp) {
+pub(crate) async fn sign_in(b: &Browser, app: &TestApp) {
     b.goto(&app.url("/admin")).await;
     assert_eq!(b.path().await, "/admin/login?next=%2Fadmin");
     b.type_into("#email", OWNER_EMAIL).await;
@@ -915,7 +915,7 @@ async fn sign_in(b: &Browser, app: &TestApp) {
 }
 
 /// The browser's session cookie (HttpOnly: only DevTools can read it).
-async fn session_cookie(b: &Browser, app: &TestApp) -> String {
+pub(crate) async fn session_cookie(b: &Browser, app: &TestApp) -> String {
     let cookies = b.cookies(&app.base).await;
     cookies
         .iter()
@@ -927,7 +927,7 @@ async fn session_cookie(b: &Browser, app: &TestApp) -> String {
 
 /// A client that sends the session cookie `value`, and shows redirects
 /// rather than following them.
-fn cookie_client(value: &str) -> reqwest::Client {
+pub(crate) fn cookie_client(value: &str) -> reqwest::Client {
     let mut headers = header::HeaderMap::new();
     if !value.is_empty() {
         headers.insert(
@@ -982,7 +982,7 @@ fn csrf_in(html: &str) -> String {
 /// separated by tabs, as `innerText` gives them).
 /// The text of the row holding `needle`, non-breaking spaces read as
 /// spaces (prices are kept on one line).
-async fn row_with(b: &Browser, table: &str, needle: &str) -> String {
+pub(crate) async fn row_with(b: &Browser, table: &str, needle: &str) -> String {
     let rows = b.texts(&format!("{table} tbody tr")).await;
     rows.iter()
         .find(|r| r.contains(needle))
@@ -991,7 +991,7 @@ async fn row_with(b: &Browser, table: &str, needle: &str) -> String {
 }
 
 /// The ledger's totals by label: {"Income": "€25", "Net": "€25", ...}.
-async fn totals(b: &Browser) -> HashMap<String, String> {
+pub(crate) async fn totals(b: &Browser) -> HashMap<String, String> {
     let v = b
         .eval("Object.fromEntries([...document.querySelectorAll('dl.totals > div')].map(d => [d.querySelector('dt').innerText, d.querySelector('dd').innerText]))")
         .await;
@@ -1026,7 +1026,7 @@ fn sum_minor(rows: &[HashMap<String, String>]) -> i64 {
 }
 
 /// Cents of an amount as shown or exported: "€1,250.50", "-€25", "25.00".
-fn minor_of(shown: &str) -> i64 {
+pub(crate) fn minor_of(shown: &str) -> i64 {
     let plain: String = shown
         .chars()
         .filter(|c| c.is_ascii_digit() || *c == '.' || *c == '-')

@@ -9,6 +9,7 @@ mod auth;
 mod browser;
 mod cli;
 mod console;
+mod console_flows;
 mod contributions;
 mod edges;
 mod errors;
