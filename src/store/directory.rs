@@ -51,9 +51,9 @@ impl SortKey {
 
     fn column(self) -> &'static str {
         match self {
-            SortKey::Joined => "x.id",
-            SortKey::Name => "x.sort_name",
-            SortKey::Lifetime => "x.lifetime_minor",
+            SortKey::Joined => "s.id",
+            SortKey::Name => "lower(s.display_name)",
+            SortKey::Lifetime => "s.lifetime_minor",
         }
     }
 }
@@ -94,23 +94,47 @@ impl DirectoryRow {
     }
 }
 
-const ROWS: &str = "SELECT s.id, s.kind, s.email, s.display_name, s.visibility, s.sponsor_status, s.created_at, \
-     lower(s.display_name) AS sort_name, \
-     CAST(COALESCE((SELECT SUM(e.amount_minor) FROM ledger_entries e WHERE e.supporter_id = s.id \
-        AND e.kind IN ('payment', 'manual', 'refund', 'dispute')), 0) AS BIGINT) AS lifetime_minor, \
-     (SELECT MAX(e.occurred_at) FROM ledger_entries e WHERE e.supporter_id = s.id \
-        AND e.kind IN ('payment', 'manual')) AS last_payment_at, \
-     (SELECT p.status FROM pledges p WHERE p.supporter_id = s.id ORDER BY \
-        CASE p.status WHEN 'past_due' THEN 0 WHEN 'active' THEN 1 ELSE 2 END, p.id DESC LIMIT 1) AS pledge_status, \
-     COALESCE((SELECT t.name FROM pledges p JOIN tiers t ON t.id = p.tier_id WHERE p.supporter_id = s.id \
-        AND p.status IN ('active', 'past_due') ORDER BY p.id DESC LIMIT 1), \
-        (SELECT t.name FROM tiers t WHERE t.id = s.tier_id)) AS tier_name \
-     FROM supporters s \
-     WHERE ($1 IS NULL OR s.kind = $1) AND ($2 IS NULL OR s.visibility = $2) \
-     AND ($3 IS NULL OR s.created_at >= $3) AND ($4 IS NULL OR s.created_at < $4) \
-     AND ($5 IS NULL OR s.email_normalized LIKE $5 ESCAPE '\\' OR lower(s.display_name) LIKE $5 ESCAPE '\\') \
-     AND ($6 IS NULL OR s.tier_id = $6 OR EXISTS (SELECT 1 FROM pledges p WHERE p.supporter_id = s.id \
-        AND p.tier_id = $6 AND p.status IN ('active', 'past_due')))";
+const SELECT: &str = "SELECT s.id, s.kind, s.email, s.display_name, s.visibility, s.sponsor_status, s.created_at, \
+     lower(s.display_name) AS sort_name, s.lifetime_minor, s.last_payment_at, s.pledge_status, t.name AS tier_name \
+     FROM supporters s LEFT JOIN tiers t ON t.id = COALESCE(s.pledge_tier_id, s.tier_id)";
+
+/// A value bound to a placeholder of the directory's query.
+enum Arg {
+    Text(String),
+    Number(i64),
+    Time(DateTime<Utc>),
+}
+
+/// The WHERE clause of only the filters given, every value bound. A single
+/// query with `($1 IS NULL OR …)` for each absent filter gets one generic
+/// plan on PostgreSQL, and that plan can use no index for any of them.
+#[derive(Default)]
+struct Conditions {
+    sql: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Conditions {
+    /// Binds `arg`, answering its placeholder.
+    fn bind(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+
+    /// Adds `condition`, whose `$` stands for the bound `arg`.
+    fn and(&mut self, condition: &str, arg: Arg) {
+        let placeholder = self.bind(arg);
+        self.sql.push(condition.replace('$', &placeholder));
+    }
+
+    fn clause(&self) -> String {
+        if self.sql.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.sql.join(" AND "))
+        }
+    }
+}
 
 /// One page of the directory, sorted by `sort` (then id), after `cursor`.
 pub async fn page(
@@ -121,51 +145,85 @@ pub async fn page(
     cursor: Option<&Cursor>,
     limit: i64,
 ) -> Result<Vec<DirectoryRow>> {
+    let mut c = Conditions::default();
+    if let Some(kind) = f.kind {
+        c.and("s.kind = $", Arg::Text(kind.as_str().into()));
+    }
+    if let Some(visibility) = f.visibility {
+        c.and("s.visibility = $", Arg::Text(visibility.as_str().into()));
+    }
+    if let Some(from) = f.joined_from {
+        c.and("s.created_at >= $", Arg::Time(from));
+    }
+    if let Some(until) = f.joined_until {
+        c.and("s.created_at < $", Arg::Time(until));
+    }
+    if let Some(q) = &f.q {
+        c.and(
+            "(s.email_normalized LIKE $ ESCAPE '\\' OR lower(s.display_name) LIKE $ ESCAPE '\\')",
+            Arg::Text(contains_pattern(q)),
+        );
+        // PostgreSQL serves the LIKE from its trigram indexes. SQLite has
+        // them in a separate FTS5 table, which needs three characters.
+        if matches!(db, Db::Sqlite(..)) && q.chars().count() >= 3 {
+            c.and(
+                "s.id IN (SELECT rowid FROM supporters_search WHERE supporters_search MATCH $)",
+                Arg::Text(format!("\"{}\"", q.to_lowercase().replace('"', "\"\""))),
+            );
+        }
+    }
+    if let Some(tier) = f.tier_id {
+        c.and(
+            "(s.tier_id = $ OR EXISTS (SELECT 1 FROM pledges p WHERE p.supporter_id = s.id \
+             AND p.tier_id = $ AND p.status IN ('active', 'past_due')))",
+            Arg::Number(tier),
+        );
+    }
+    match f.pledge_status.as_deref() {
+        Some("none") => c.sql.push("s.pledge_status IS NULL".into()),
+        Some(status) => c.and("s.pledge_status = $", Arg::Text(status.into())),
+        None => {}
+    }
+    let col = sort.column();
     let (cmp, dir) = if descending {
         ("<", "DESC")
     } else {
         (">", "ASC")
     };
-    let col = sort.column();
-    // Only fixed fragments are formatted in: the column and direction
-    // come from the enum above, every value is bound.
-    // By id (joining order), the keyset is a range of the primary key, kept
-    // inside so the database reads from there rather than from the start.
-    let (inner, outer) = if sort == SortKey::Joined {
-        (
-            format!("AND ($9 IS NULL OR s.id {cmp} $9 OR $8 IS NULL)"),
-            String::new(),
-        )
+    // Row values compare as the index is ordered, so the walk starts at the
+    // cursor instead of at the first row.
+    match cursor {
+        Some(Cursor::Number(_, id)) if sort == SortKey::Joined => {
+            c.and(&format!("s.id {cmp} $"), Arg::Number(*id));
+        }
+        Some(Cursor::Number(n, id)) => {
+            let (n, id) = (c.bind(Arg::Number(*n)), c.bind(Arg::Number(*id)));
+            c.sql.push(format!("({col}, s.id) {cmp} ({n}, {id})"));
+        }
+        Some(Cursor::Text(t, id)) => {
+            let (t, id) = (c.bind(Arg::Text(t.clone())), c.bind(Arg::Number(*id)));
+            c.sql.push(format!("({col}, s.id) {cmp} ({t}, {id})"));
+        }
+        None => {}
+    }
+    // Only fixed fragments are formatted in: the column and direction come
+    // from the enum above, every value is bound.
+    let order = if sort == SortKey::Joined {
+        format!("s.id {dir}")
     } else {
-        (
-            String::new(),
-            format!("AND ($9 IS NULL OR {col} {cmp} $8 OR ({col} = $8 AND x.id {cmp} $9))"),
-        )
+        format!("{col} {dir}, s.id {dir}")
     };
-    let sql = format!(
-        "SELECT * FROM ({ROWS} {inner}) x WHERE ($7 IS NULL OR x.pledge_status = $7 OR ($7 = 'none' AND x.pledge_status IS NULL)) \
-         {outer} ORDER BY {col} {dir}, x.id {dir} LIMIT $10"
-    );
-    let (text, number, id) = match cursor {
-        Some(Cursor::Text(t, id)) => (Some(t.clone()), None, Some(*id)),
-        Some(Cursor::Number(n, id)) => (None, Some(*n), Some(*id)),
-        None => (None, None, None),
-    };
-    let pattern = f.q.as_deref().map(contains_pattern);
+    let sql = format!("{SELECT} {} ORDER BY {order} LIMIT {limit}", c.clause());
     let rows = db_run!(db, |pool| {
-        let q = sqlx::query_as::<_, DirectoryRow>(sqlx::AssertSqlSafe(sql.as_str()))
-            .bind(f.kind.map(|k| k.as_str()))
-            .bind(f.visibility.map(|v| v.as_str()))
-            .bind(f.joined_from)
-            .bind(f.joined_until)
-            .bind(pattern)
-            .bind(f.tier_id)
-            .bind(f.pledge_status.as_deref());
-        let q = match sort {
-            SortKey::Name => q.bind(text),
-            _ => q.bind(number),
-        };
-        q.bind(id).bind(limit).fetch_all(pool).await?
+        let mut q = sqlx::query_as::<_, DirectoryRow>(sqlx::AssertSqlSafe(sql.as_str()));
+        for arg in &c.args {
+            q = match arg {
+                Arg::Text(t) => q.bind(t.as_str()),
+                Arg::Number(n) => q.bind(*n),
+                Arg::Time(t) => q.bind(*t),
+            };
+        }
+        q.fetch_all(pool).await?
     });
     Ok(rows)
 }
