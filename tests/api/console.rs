@@ -944,7 +944,7 @@ pub(crate) fn cookie_client(value: &str) -> reqwest::Client {
 
 /// Signs `email` in through the sign-in form without a browser, as a
 /// second device would: its client and the session's CSRF token.
-async fn form_client(app: &TestApp, email: &str) -> (reqwest::Client, String) {
+pub(crate) async fn form_client(app: &TestApp, email: &str) -> (reqwest::Client, String) {
     let client = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
