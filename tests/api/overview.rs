@@ -1,6 +1,8 @@
 //! The console's overview, fetched signed in as a second device would (no
 //! browser): its cards and its attention list, on both databases.
 
+use std::time::Duration;
+
 use chrono::Datelike;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -12,6 +14,10 @@ use crate::with_stripe_on_both_backends;
 
 with_stripe_on_both_backends!(
     committed_recurring_leaves_out_pledges_set_to_cancel_at_period_end
+);
+
+with_stripe_on_both_backends!(@adjust (|s| s.jobs.reconcile = "* * * * * *".into())
+    an_overdue_job_shows_in_the_attention_list,
 );
 
 /// The overview's HTML, for a signed-in `client`.
@@ -121,4 +127,32 @@ async fn committed_recurring_leaves_out_pledges_set_to_cancel_at_period_end(
     let (value, change) = card(&html, "Committed monthly recurring");
     assert_eq!(minor_of(&value), 1400, "the €4 pledge is not committed");
     assert_eq!(change, "+€9 on last month's monthly recurring");
+}
+
+/// Reconciliation runs every second and fails (Stripe's event list is
+/// down): the overview lists it, linking to the jobs on the operations page.
+async fn an_overdue_job_shows_in_the_attention_list(app: TestApp, fake: FakeStripe) {
+    app.owner_token().await;
+    let (client, _) = form_client(&app, OWNER_EMAIL).await;
+    let item = r#"<a href="/admin/operations#jobs"><strong>1</strong> scheduled job is overdue</a>"#;
+    assert!(!overview(&app, &client).await.contains("overdue</a>"));
+    fake.break_endpoint("events");
+    let mut html = String::new();
+    for _ in 0..100 {
+        html = overview(&app, &client).await;
+        if html.contains(item) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(html.contains(item), "{html}");
+    let ops = client
+        .get(app.url("/admin/operations"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(ops.contains(r#"id="jobs""#), "the link's anchor exists");
 }

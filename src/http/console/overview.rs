@@ -203,6 +203,11 @@ pub async fn show(State(state): State<AppState>, signed: Signed) -> Result<Respo
 
     let a = store::attention::counts(&state.db, now, now.date_naive()).await?;
     let (_, findings) = store::reconciliation::latest_mismatches(&state.db).await?;
+    let overdue_jobs = crate::jobs::health(&state)
+        .await?
+        .iter()
+        .filter(|j| j.overdue)
+        .count() as i64;
     // (count, what one is, what several are, where it is fixed)
     let attention = [
         (
@@ -234,6 +239,12 @@ pub async fn show(State(state): State<AppState>, signed: Signed) -> Result<Respo
             "task is overdue by more than an hour",
             "tasks are overdue by more than an hour",
             "/admin/operations#tasks",
+        ),
+        (
+            overdue_jobs,
+            "scheduled job is overdue",
+            "scheduled jobs are overdue",
+            "/admin/operations#jobs",
         ),
         (
             findings.len() as i64,
