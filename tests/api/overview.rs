@@ -12,9 +12,7 @@ use crate::fake_stripe::{Delivery, FakeStripe};
 use crate::helpers::{OWNER_EMAIL, TestApp, expect_json};
 use crate::with_stripe_on_both_backends;
 
-with_stripe_on_both_backends!(
-    committed_recurring_leaves_out_pledges_set_to_cancel_at_period_end
-);
+with_stripe_on_both_backends!(committed_recurring_leaves_out_pledges_set_to_cancel_at_period_end);
 
 with_stripe_on_both_backends!(@adjust (|s| s.jobs.reconcile = "* * * * * *".into())
     an_overdue_job_shows_in_the_attention_list,
@@ -134,7 +132,8 @@ async fn committed_recurring_leaves_out_pledges_set_to_cancel_at_period_end(
 async fn an_overdue_job_shows_in_the_attention_list(app: TestApp, fake: FakeStripe) {
     app.owner_token().await;
     let (client, _) = form_client(&app, OWNER_EMAIL).await;
-    let item = r#"<a href="/admin/operations#jobs"><strong>1</strong> scheduled job is overdue</a>"#;
+    let item =
+        r#"<a href="/admin/operations#jobs"><strong>1</strong> scheduled job is overdue</a>"#;
     assert!(!overview(&app, &client).await.contains("overdue</a>"));
     fake.break_endpoint("events");
     let mut html = String::new();
