@@ -141,8 +141,20 @@ pub struct AuthSettings {
 #[serde(deny_unknown_fields)]
 pub struct MastodonSignIn {
     /// The instance whose accounts may sign in, e.g. https://example.social;
-    /// empty turns it off. Only accounts linked to an admin get in.
+    /// empty turns it off. Only accounts linked to an admin get in...
     pub instance_url: String,
+    /// ...unless the owner opts in here: "viewer" or "owner" makes an
+    /// account holding the instance's Administrator permission an admin of
+    /// that role at its first sign-in. Empty (the default) is off.
+    #[serde(default)]
+    pub administrators_as: String,
+}
+
+impl MastodonSignIn {
+    /// The role given to the instance's administrators, when opted in.
+    pub fn administrators_role(&self) -> Option<crate::auth::Role> {
+        crate::auth::Role::parse(&self.administrators_as)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -407,6 +419,12 @@ impl Settings {
             || self.auth.login_attempts_per_account_all_clients_per_minute == 0
         {
             return Err(Error::Config("login attempt limits must be above 0".into()));
+        }
+        let mastodon = &self.auth.mastodon;
+        if !mastodon.administrators_as.is_empty() && mastodon.administrators_role().is_none() {
+            return Err(Error::Config(
+                "auth.mastodon.administrators_as must be \"viewer\", \"owner\" or empty".into(),
+            ));
         }
         if self.sponsors.applications_per_ip_per_hour == 0
             || self.sponsors.applications_per_email_per_hour == 0

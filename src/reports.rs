@@ -51,6 +51,11 @@ pub struct MonthReport {
     pub active_patrons: i64,
     /// Recurring pledges running at the end of the month, per month.
     pub monthly_recurring: MoneyView,
+    /// The same without pledges set to cancel at period end. Only for the
+    /// month in progress: the flag is known as it is now, not as it was at
+    /// the end of a past month.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub committed_monthly_recurring: Option<MoneyView>,
     pub tiers: Vec<TierReport>,
 }
 
@@ -165,6 +170,7 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
     }
 
     let spans = store::reports::pledge_spans(db, to.end()).await?;
+    let now = store::now();
     let mut out = Vec::with_capacity(months.len());
     for month in months {
         let key = month.to_string();
@@ -173,6 +179,7 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
 
         let mut total = Sums::default();
         let mut total_monthly = (0, 0);
+        let mut committed = (0, 0);
         let mut tier_rows = Vec::new();
         let no_tier = sums.get(&(key.clone(), 0)).copied();
         for tier in &tiers {
@@ -185,6 +192,8 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
             let s = s.unwrap_or_default();
             total_monthly.0 = add(total_monthly.0, p.monthly_sum_at_end)?;
             total_monthly.1 = add(total_monthly.1, p.yearly_sum_at_end)?;
+            committed.0 = add(committed.0, p.committed_monthly_sum_at_end)?;
+            committed.1 = add(committed.1, p.committed_yearly_sum_at_end)?;
             tier_rows.push(TierReport {
                 tier_id: Some(tier.id),
                 tier_name: tier.name.clone(),
@@ -229,6 +238,11 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
             churned_patrons: people.churned,
             active_patrons: people.active_at_end,
             monthly_recurring: money(recurring(total_monthly.0, total_monthly.1)?),
+            committed_monthly_recurring: if start <= now && now < end {
+                Some(money(recurring(committed.0, committed.1)?))
+            } else {
+                None
+            },
             tiers: tier_rows,
         });
     }
@@ -284,6 +298,12 @@ fn pledge_figures(
                 match p.interval {
                     Interval::Month => t.monthly_sum_at_end += p.amount_minor,
                     Interval::Year => t.yearly_sum_at_end += p.amount_minor,
+                }
+                if !p.cancel_at_period_end {
+                    match p.interval {
+                        Interval::Month => t.committed_monthly_sum_at_end += p.amount_minor,
+                        Interval::Year => t.committed_yearly_sum_at_end += p.amount_minor,
+                    }
                 }
             }
         }

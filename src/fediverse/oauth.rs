@@ -23,9 +23,34 @@ pub struct App {
 pub struct Account {
     /// "user" for a local account, "user@host" for a remote one.
     pub acct: String,
+    /// The account's role at the instance (Mastodon 4.x), when it has one.
+    #[serde(default)]
+    pub role: Option<Role>,
 }
 
+/// A role at the instance, as `verify_credentials` describes it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Role {
+    /// The permission bits, as a decimal string ("1", "1048575"). Kept as
+    /// JSON: anything but a string of digits grants nothing, and does not
+    /// stop a linked account from signing in.
+    #[serde(default)]
+    pub permissions: serde_json::Value,
+}
+
+/// Mastodon's Administrator permission: every permission, instance-wide.
+const ADMINISTRATOR: u64 = 0x1;
+
 impl Account {
+    /// Whether the instance says this account holds the Administrator
+    /// permission.
+    pub fn is_instance_administrator(&self) -> bool {
+        self.role
+            .as_ref()
+            .and_then(|r| r.permissions.as_str())
+            .is_some_and(has_administrator_bit)
+    }
+
     /// The full `user@host`: local accounts get the instance's host.
     pub fn full_acct(&self, instance_url: &str) -> String {
         full_acct(&self.acct, instance_url)
@@ -44,6 +69,16 @@ pub fn full_acct(acct: &str, instance_url: &str) -> String {
         .and_then(|u| u.host_str().map(str::to_lowercase))
         .unwrap_or_default();
     format!("{acct}@{host}")
+}
+
+/// Whether a decimal permissions string has the Administrator bit. Strict:
+/// only ASCII digits ("+1", " 1", "0x1" and overflows grant nothing).
+pub fn has_administrator_bit(permissions: &str) -> bool {
+    !permissions.is_empty()
+        && permissions.bytes().all(|b| b.is_ascii_digit())
+        && permissions
+            .parse::<u64>()
+            .is_ok_and(|bits| bits & ADMINISTRATOR != 0)
 }
 
 /// A PKCE pair (RFC 7636): the secret verifier, and its S256 challenge
@@ -184,6 +219,37 @@ mod tests {
             full_acct("@ann@other.example", "https://example.social"),
             "ann@other.example"
         );
+    }
+
+    #[test]
+    fn only_a_decimal_string_with_bit_one_is_an_administrator() {
+        for yes in ["1", "3", "1048575", "0001"] {
+            assert!(has_administrator_bit(yes), "{yes}");
+        }
+        for no in [
+            "",
+            "0",
+            "2",
+            "1048574",
+            "+1",
+            " 1",
+            "1 ",
+            "0x1",
+            "-1",
+            "1.0",
+            "one",
+            "99999999999999999999999",
+        ] {
+            assert!(!has_administrator_bit(no), "{no:?}");
+        }
+        let account = |role: serde_json::Value| -> Account {
+            serde_json::from_value(serde_json::json!({"acct": "ann", "role": role})).unwrap()
+        };
+        assert!(account(serde_json::json!({"permissions": "1"})).is_instance_administrator());
+        assert!(!account(serde_json::json!({"permissions": 1})).is_instance_administrator());
+        assert!(!account(serde_json::Value::Null).is_instance_administrator());
+        let no_role: Account = serde_json::from_value(serde_json::json!({"acct": "ann"})).unwrap();
+        assert!(!no_role.is_instance_administrator());
     }
 
     #[test]

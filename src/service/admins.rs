@@ -31,7 +31,9 @@ pub async fn sign_in(
     let admin = store::admins::find_by_email(&ctx.db, &account).await?;
     let stored = admin
         .as_ref()
-        .filter(|a| !a.disabled)
+        // An admin made from a Mastodon account has no password (empty):
+        // it is checked against the dummy, as an unknown email is.
+        .filter(|a| !a.disabled && !a.password_hash.is_empty())
         .map(|a| a.password_hash.clone());
     // argon2 is deliberately slow and large: off the async workers, a few
     // at a time.
@@ -344,7 +346,9 @@ pub async fn mastodon_start(ctx: &Context, site_url: &str, next: &str) -> Result
 
 /// Finishes "Sign in with Mastodon": the state must be one we issued (once,
 /// recently), the code is traded with our verifier, and the account must be
-/// linked to an admin. Returns the admin and where to go next.
+/// linked to an admin, or, when the owner opted in
+/// (`auth.mastodon.administrators_as`), hold the instance's Administrator
+/// permission. Returns the admin and where to go next.
 pub async fn mastodon_finish(
     ctx: &Context,
     site_url: &str,
@@ -382,11 +386,29 @@ pub async fn mastodon_finish(
             tracing::info!(admin = admin.id, "signed in with Mastodon");
             Ok((admin, next))
         }
-        // Never "first to sign in becomes admin": only a linked account.
-        _ => {
-            tracing::info!(%acct, "Mastodon account not linked to an admin");
+        Some(_) => {
+            tracing::info!(%acct, "Mastodon account linked to a disabled admin");
             Err(Error::Forbidden)
         }
+        // Never "first to sign in becomes admin": only an account holding
+        // the Administrator permission, and only if the owner opted in.
+        None => match ctx.settings.auth.mastodon.administrators_role() {
+            Some(role) if account.is_instance_administrator() => {
+                let admin = store::admins::create_for_mastodon(
+                    &ctx.db,
+                    &Actor::mastodon_role(),
+                    &acct,
+                    role,
+                )
+                .await?;
+                tracing::info!(admin = admin.id, %acct, "admin made from a Mastodon administrator");
+                Ok((admin, next))
+            }
+            _ => {
+                tracing::info!(%acct, "Mastodon account not linked to an admin");
+                Err(Error::Forbidden)
+            }
+        },
     }
 }
 

@@ -439,6 +439,53 @@ pub async fn find_by_mastodon_acct(db: &Db, acct: &str) -> Result<Option<AdminRo
     Ok(row)
 }
 
+/// Creates an admin for a Mastodon account (`user@host`), linked to it,
+/// audited. It has no mailbox and no password, but the columns are NOT
+/// NULL: its email is its handle ("@user@host", never an address, so no
+/// mail is queued to it) and its password hash is empty (never verifies).
+pub async fn create_for_mastodon(
+    db: &Db,
+    actor: &Actor,
+    acct: &str,
+    role: Role,
+) -> Result<AdminRow> {
+    let handle = format!("@{acct}");
+    let mut tx = db.begin_write().await?;
+    let row = crate::tx_run!(&mut tx, |conn| {
+        sqlx::query_as::<_, AdminRow>(
+            "INSERT INTO admins (email, email_normalized, password_hash, role, disabled, created_at, mastodon_acct) \
+             VALUES ($1, $1, '', $2, $3, $4, $5) \
+             RETURNING id, email, password_hash, role, disabled, created_at",
+        )
+        .bind(&handle)
+        .bind(role.as_str())
+        .bind(false)
+        .bind(now())
+        .bind(acct)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| {
+            if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+                // Signed in twice at once, or an admin with this handle was
+                // unlinked: not a new admin either way.
+                Error::Forbidden
+            } else {
+                e.into()
+            }
+        })?
+    });
+    tx.audit(
+        actor,
+        "admin.create",
+        "admin",
+        row.id,
+        json!({"email": row.email, "role": role.as_str(), "mastodon_acct": acct}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
 /// Every admin's linked Mastodon account, by admin id.
 pub async fn mastodon_accts(db: &Db) -> Result<Vec<(i64, String)>> {
     let rows = db_run!(db, |pool| {

@@ -29,6 +29,15 @@ impl Actor {
         }
     }
 
+    /// The Administrator role at the Mastodon instance, for the owner who
+    /// opted into it (`auth.mastodon.administrators_as`).
+    pub fn mastodon_role() -> Self {
+        Actor {
+            id: None,
+            label: "Mastodon Administrator role".to_owned(),
+        }
+    }
+
     pub fn cli() -> Self {
         Actor {
             id: None,

@@ -54,14 +54,15 @@ impl AdminAudience {
 }
 
 /// Queues `template` to every enabled admin of the audience, in the
-/// caller's transaction.
+/// caller's transaction; not to admins made from a Mastodon account (their
+/// email is their handle, "@user@host").
 macro_rules! mail_admins {
     ($tx:expr, $audience:expr, $cause:expr, $template:expr, $context:expr) => {{
         let (first, second) = $crate::store::outbox::AdminAudience::roles($audience);
         sqlx::query(
             "INSERT INTO outbox (cause, recipient, template, locale, context, supporter_id, status, next_attempt_at, created_at) \
              SELECT $1, a.email, $2, '', $3, NULL, 'pending', $4, $4 FROM admins a \
-             WHERE NOT a.disabled AND (a.role = $5 OR a.role = $6) \
+             WHERE NOT a.disabled AND (a.role = $5 OR a.role = $6) AND a.email NOT LIKE '@%' \
              ON CONFLICT (cause, recipient) DO NOTHING",
         )
         .bind(String::from($cause))

@@ -56,6 +56,9 @@ pub struct TierPledges {
     pub active_at_end: i64,
     pub monthly_sum_at_end: i64,
     pub yearly_sum_at_end: i64,
+    /// The same sums without pledges set to cancel at period end.
+    pub committed_monthly_sum_at_end: i64,
+    pub committed_yearly_sum_at_end: i64,
 }
 
 /// A pledge as the reports read it: who, which tier (and whether it is a
@@ -71,6 +74,8 @@ pub struct PledgeSpan {
     pub currency: String,
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// Set to cancel at period end, as of now: when it was set is not kept.
+    pub cancel_at_period_end: bool,
 }
 
 /// Every pledge that began before `until`, by supporter: one read for a
@@ -80,7 +85,7 @@ pub async fn pledge_spans(db: &Db, until: DateTime<Utc>) -> Result<Vec<PledgeSpa
         sqlx::query_as::<_, PledgeSpan>(
             "SELECT p.supporter_id, p.tier_id, \
                CAST(CASE WHEN t.kind = 'patron' THEN 1 ELSE 0 END AS BIGINT) AS patron, \
-               p.interval, p.amount_minor, p.currency, p.started_at, p.ended_at \
+               p.interval, p.amount_minor, p.currency, p.started_at, p.ended_at, p.cancel_at_period_end \
              FROM pledges p LEFT JOIN tiers t ON t.id = p.tier_id \
              WHERE p.started_at < $1 ORDER BY p.supporter_id",
         )

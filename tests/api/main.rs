@@ -20,6 +20,7 @@ mod lifecycle;
 mod mastodon;
 mod openapi;
 mod ops;
+mod overview;
 mod payments;
 mod public_pages;
 mod reports;

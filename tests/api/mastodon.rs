@@ -29,8 +29,9 @@ struct Instance {
     codes: HashMap<String, (String, String, String)>,
     tokens: Vec<String>,
     signed_in: String,
-    /// Role permissions of that account (0x1: Administrator).
-    permissions: u64,
+    /// Role permissions of that account, as Mastodon sends them: a decimal
+    /// string (bit 0x1: Administrator).
+    permissions: String,
 }
 
 type Shared = Arc<Mutex<Instance>>;
@@ -107,7 +108,7 @@ async fn verify(State(i): State<Shared>, headers: HeaderMap) -> Response {
     }
     Json(
         json!({"id": "1", "username": i.signed_in, "acct": i.signed_in,
-        "role": {"id": "3", "name": "Owner", "permissions": i.permissions.to_string()}}),
+        "role": {"id": "3", "name": "Owner", "permissions": i.permissions, "color": "", "highlighted": true}}),
     )
     .into_response()
 }
@@ -126,18 +127,23 @@ async fn fake_mastodon() -> (String, Shared) {
     (url, shared)
 }
 
+/// Each test once per backend; with `@administrators_as ("viewer")` first,
+/// the owner has opted the instance's administrators in as that role.
 macro_rules! with_a_mastodon_instance {
     ($($name:ident),* $(,)?) => {
+        with_a_mastodon_instance!(@administrators_as ("") $($name),*);
+    };
+    (@administrators_as ($role:expr) $($name:ident),* $(,)?) => {
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    super::run(crate::helpers::Backend::Sqlite, super::$name).await;
+                    super::run(crate::helpers::Backend::Sqlite, $role, super::$name).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    super::run(crate::helpers::Backend::Postgres, super::$name).await;
+                    super::run(crate::helpers::Backend::Postgres, $role, super::$name).await;
                 }
             }
         )*
@@ -149,13 +155,22 @@ with_a_mastodon_instance!(
     an_account_not_linked_to_an_admin_gets_nothing_even_an_instance_administrator,
 );
 
-async fn run<F, Fut>(backend: Backend, test: F)
+with_a_mastodon_instance!(@administrators_as ("viewer")
+    an_instance_administrator_signs_in_as_a_viewer_once_the_owner_opted_in,
+    without_the_administrator_bit_an_account_gets_nothing_even_opted_in,
+);
+
+async fn run<F, Fut>(backend: Backend, administrators_as: &'static str, test: F)
 where
     F: FnOnce(TestApp, Shared) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     let (url, instance) = fake_mastodon().await;
-    let app = TestApp::spawn_with(backend, move |s| s.auth.mastodon.instance_url = url).await;
+    let app = TestApp::spawn_with(backend, move |s| {
+        s.auth.mastodon.instance_url = url;
+        s.auth.mastodon.administrators_as = administrators_as.into();
+    })
+    .await;
     match app {
         Some(app) => test(app, instance).await,
         None => eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL"),
@@ -267,7 +282,7 @@ async fn an_account_not_linked_to_an_admin_gets_nothing_even_an_instance_adminis
     {
         let mut i = instance.lock().unwrap();
         i.signed_in = "stranger".into();
-        i.permissions = 0x1;
+        i.permissions = "1".into();
     }
     let mut b = Browser::new(&app);
     let (status, _, page) = sign_in_with_mastodon(&mut b).await;
@@ -285,6 +300,92 @@ async fn an_account_not_linked_to_an_admin_gets_nothing_even_an_instance_adminis
         .await;
     assert!(page.contains("expired or was used"), "{page}");
     assert!(b.session().is_none());
+    let admins = patronage::store::admins::list(&app.db).await.unwrap();
+    assert_eq!(admins.len(), 1, "nobody became an admin by signing in");
+}
+
+/// The owner opted in with `administrators_as = "viewer"`: an account that
+/// holds the instance's Administrator permission, linked to nobody, becomes
+/// a viewer at its first sign-in, audited as the Mastodon role's doing, and
+/// is the same admin the next time.
+async fn an_instance_administrator_signs_in_as_a_viewer_once_the_owner_opted_in(
+    app: TestApp,
+    instance: Shared,
+) {
+    let owner = app.owner_token().await;
+    {
+        let mut i = instance.lock().unwrap();
+        i.signed_in = "Boss".into();
+        // Every permission of Mastodon 4.x, Administrator (0x1) among them.
+        i.permissions = "1048575".into();
+    }
+    for round in 0..2 {
+        let mut b = Browser::new(&app);
+        let (status, to, page) = sign_in_with_mastodon(&mut b).await;
+        assert_eq!(
+            (status, to.as_str()),
+            (StatusCode::SEE_OTHER, "/admin/ledger"),
+            "round {round}: {page}"
+        );
+        assert_eq!(b.get("/admin/ledger").await.0, StatusCode::OK);
+        // A viewer: owner pages stay shut.
+        assert_eq!(b.get("/admin/settings").await.0, StatusCode::FORBIDDEN);
+    }
+
+    let admins = patronage::store::admins::list(&app.db).await.unwrap();
+    assert_eq!(admins.len(), 2, "one admin made, and only once");
+    let made = &admins[1];
+    assert_eq!(made.role, patronage::auth::Role::Viewer);
+    assert_eq!(made.email, "@boss@127.0.0.1", "its handle, not an address");
+    let linked = patronage::store::admins::find_by_mastodon_acct(&app.db, "boss@127.0.0.1")
+        .await
+        .unwrap()
+        .expect("linked to the account");
+    assert_eq!(linked.id, made.id);
+
+    let audit = app
+        .get_json("/api/v1/admin/audit?action=admin.create", Some(&owner))
+        .await;
+    let entry = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["target_id"] == made.id)
+        .unwrap_or_else(|| panic!("no admin.create for the new admin in {audit}"))
+        .clone();
+    assert_eq!(entry["actor"], "Mastodon Administrator role");
+    assert!(entry["actor_id"].is_null());
+    assert!(
+        entry["details"].to_string().contains("boss@127.0.0.1"),
+        "{entry}"
+    );
+
+    // No password was set: the handle cannot sign in with one.
+    let res = app.login("@boss@127.0.0.1", crate::helpers::PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Opted in, but the account's role lacks the Administrator bit, or its
+/// permissions are not a plain decimal string: refused as before.
+async fn without_the_administrator_bit_an_account_gets_nothing_even_opted_in(
+    app: TestApp,
+    instance: Shared,
+) {
+    app.owner_token().await;
+    // Every permission but Administrator; then 0x1 written as Mastodon
+    // never does.
+    for permissions in ["1048574", "0x1", "+1"] {
+        {
+            let mut i = instance.lock().unwrap();
+            i.signed_in = "moderator".into();
+            i.permissions = permissions.into();
+        }
+        let mut b = Browser::new(&app);
+        let (status, _, page) = sign_in_with_mastodon(&mut b).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{permissions}");
+        assert!(page.contains("not linked to an admin"), "{page}");
+        assert!(b.session().is_none(), "no session");
+    }
     let admins = patronage::store::admins::list(&app.db).await.unwrap();
     assert_eq!(admins.len(), 1, "nobody became an admin by signing in");
 }

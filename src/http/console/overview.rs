@@ -25,6 +25,17 @@ struct Card {
 }
 
 fn card(label: &'static str, now: i64, before: i64, shown: impl Fn(i64) -> String) -> Card {
+    compared(label, now, before, "last month", shown)
+}
+
+/// A card whose change is against `against` ("last month").
+fn compared(
+    label: &'static str,
+    now: i64,
+    before: i64,
+    against: &str,
+    shown: impl Fn(i64) -> String,
+) -> Card {
     let delta = now - before;
     let (trend, sign) = match delta.signum() {
         1 => ("up", "+"),
@@ -34,7 +45,7 @@ fn card(label: &'static str, now: i64, before: i64, shown: impl Fn(i64) -> Strin
     Card {
         label,
         value: shown(now),
-        change: Some(format!("{sign}{} on last month", shown(delta.abs()))),
+        change: Some(format!("{sign}{} on {against}", shown(delta.abs()))),
         trend,
     }
 }
@@ -90,6 +101,21 @@ pub async fn show(State(state): State<AppState>, signed: Signed) -> Result<Respo
             pick(prev, |m| m.monthly_recurring.amount_minor),
             money,
         ),
+        // Whether a pledge was set to cancel is known as of now, not as of
+        // last month's end: the honest comparison is with last month's
+        // monthly recurring, and the card says so.
+        compared(
+            "Committed monthly recurring",
+            pick(last, |m| {
+                m.committed_monthly_recurring
+                    .as_ref()
+                    .unwrap_or(&m.monthly_recurring)
+                    .amount_minor
+            }),
+            pick(prev, |m| m.monthly_recurring.amount_minor),
+            "last month's monthly recurring",
+            money,
+        ),
         card(
             "Active patrons",
             pick(last, |m| m.active_patrons),
@@ -121,8 +147,10 @@ pub async fn show(State(state): State<AppState>, signed: Signed) -> Result<Respo
             money,
         ),
     ];
+    // The report has no sponsors per month (their terms are dates on the
+    // sponsor, not pledges), so there is nothing honest to compare with.
     cards.insert(
-        2,
+        3,
         Card {
             label: "Sponsors on the wall",
             value: count(sponsors_on_wall),
@@ -175,6 +203,11 @@ pub async fn show(State(state): State<AppState>, signed: Signed) -> Result<Respo
 
     let a = store::attention::counts(&state.db, now, now.date_naive()).await?;
     let (_, findings) = store::reconciliation::latest_mismatches(&state.db).await?;
+    let overdue_jobs = crate::jobs::health(&state)
+        .await?
+        .iter()
+        .filter(|j| j.overdue)
+        .count() as i64;
     // (count, what one is, what several are, where it is fixed)
     let attention = [
         (
@@ -206,6 +239,12 @@ pub async fn show(State(state): State<AppState>, signed: Signed) -> Result<Respo
             "task is overdue by more than an hour",
             "tasks are overdue by more than an hour",
             "/admin/operations#tasks",
+        ),
+        (
+            overdue_jobs,
+            "scheduled job is overdue",
+            "scheduled jobs are overdue",
+            "/admin/operations#jobs",
         ),
         (
             findings.len() as i64,
