@@ -84,6 +84,7 @@ async fn post_from(
 async fn forged_forwarded_for_entries_do_not_escape_the_limit(app: TestApp) {
     // 25 logins from one address, each with a new forged first entry and a
     // new account: the per-address limit (10 a minute) still applies.
+    let started = std::time::Instant::now();
     let mut statuses = Vec::new();
     for i in 0..25 {
         let body = json!({"email": format!("guess{i}@example.org"), "password": "wrong password!"});
@@ -91,13 +92,21 @@ async fn forged_forwarded_for_entries_do_not_escape_the_limit(app: TestApp) {
         let res = post_from(&app, "198.51.100.7", &forged, "/api/v1/admin/login", body).await;
         statuses.push(res.status());
     }
-    assert_eq!(
-        statuses
+    // The limit refills one try every 6 s: on a loaded machine (each wrong
+    // password costs an argon2 hash) a try or two may come back.
+    let refilled = (started.elapsed().as_secs() / 6) as usize;
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(
+        refused <= 15 && refused + refilled >= 15,
+        "{refused} refused after {refilled} refills: {statuses:?}"
+    );
+    assert!(
+        statuses[..10]
             .iter()
-            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
-            .count(),
-        15,
-        "{statuses:?}"
+            .all(|s| *s == StatusCode::UNAUTHORIZED)
     );
     // Another client is not affected.
     let body = json!({"email": "someone@example.org", "password": "wrong password!"});
