@@ -29,6 +29,15 @@ pub struct Settings {
     pub queue: QueueSettings,
     pub sponsors: SponsorSettings,
     pub pages: PagesSettings,
+    pub costs: CostsSettings,
+}
+
+/// Costs: what the runway is measured against.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostsSettings {
+    /// Months of runway the instance aims to keep (1 to 120).
+    pub runway_target_months: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -484,6 +493,11 @@ impl Settings {
         if self.pages.privacy_threshold < 1 {
             return Err(Error::Config(
                 "pages.privacy_threshold must be at least 1".into(),
+            ));
+        }
+        if !(1..=120).contains(&self.costs.runway_target_months) {
+            return Err(Error::Config(
+                "costs.runway_target_months must be between 1 and 120".into(),
             ));
         }
         if self.public.snapshot_poll_secs == 0 {

@@ -3,6 +3,7 @@
 //! database or the network.
 
 pub mod campaign;
+pub mod costs;
 pub mod funding;
 pub mod ledger;
 pub mod logo;

@@ -512,6 +512,27 @@ pub mod field {
             .build()
     }
 
+    /// `domain::month::Month::parse`, or null.
+    pub fn month_or_null() -> Object {
+        let mut schema = month();
+        schema.schema_type = [Type::String, Type::Null].into_iter().collect();
+        schema
+    }
+    /// `domain::costs::category`: 1 to 60 characters.
+    pub fn cost_category() -> Object {
+        text(1, crate::domain::costs::CATEGORY_MAX, false).build()
+    }
+    /// An amount that may be zero or negative (a balance).
+    pub fn signed_amount() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(openapi::KnownFormat::Int64)))
+            .minimum(Some(-MAX_AMOUNT_MINOR))
+            .maximum(Some(MAX_AMOUNT_MINOR))
+            .description(Some("Minor units (cents), -10^12 to 10^12"))
+            .build()
+    }
+
     /// Names of people and companies: 1 to 100 characters.
     pub fn name() -> Object {
         text(1, 100, false).build()

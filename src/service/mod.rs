@@ -5,6 +5,7 @@
 
 pub mod admins;
 pub mod campaign;
+pub mod costs;
 pub mod ledger;
 pub mod operations;
 pub mod payments;

@@ -57,12 +57,13 @@ pub async fn currency(tx: &mut Tx) -> Result<Currency> {
 }
 
 /// Whether any amount is recorded in the campaign's currency: a tier, a
-/// pledge or a ledger entry.
+/// pledge, a ledger entry, an expense or a recurring cost.
 pub async fn has_amounts(tx: &mut Tx) -> Result<bool> {
     let used: i64 = tx_run!(tx, |conn| {
         sqlx::query_scalar(
             "SELECT (SELECT COUNT(*) FROM tiers) + (SELECT COUNT(*) FROM pledges) \
-             + (SELECT COUNT(*) FROM ledger_entries)",
+             + (SELECT COUNT(*) FROM ledger_entries) + (SELECT COUNT(*) FROM expenses) \
+             + (SELECT COUNT(*) FROM recurring_costs)",
         )
         .fetch_one(&mut *conn)
         .await?

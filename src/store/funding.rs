@@ -111,10 +111,15 @@ pub async fn facts(db: &Db, today: NaiveDate, grace_days: i64) -> Result<Funding
         (sums, patrons, sponsors, raised, givers, tiers)
     });
     let years = yearly_history(db, currency).await?;
+    // "Cover our costs": the goal follows the monthly costs when the owner
+    // chose so and there are costs to cover.
+    let monthly_goal_minor = super::costs::costs_goal(db, currency, today)
+        .await?
+        .or(campaign.monthly_goal_minor);
     let sum_of = |i: Interval| sums.iter().find(|(k, _)| *k == i).map_or(0, |(_, s)| *s);
     Ok(FundingFacts {
         currency,
-        monthly_goal_minor: campaign.monthly_goal_minor,
+        monthly_goal_minor,
         monthly_pledges_sum: sum_of(Interval::Month),
         yearly_pledges_sum: sum_of(Interval::Year),
         patrons_count: patrons,

@@ -6,6 +6,7 @@ pub mod admins;
 pub mod attention;
 pub mod audit;
 pub mod campaign;
+pub mod costs;
 pub mod directory;
 pub mod funding;
 pub mod history;

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod campaign;
+mod costs;
 mod ledger;
 mod operations;
 mod payments;
@@ -29,6 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(ledger::routes())
         .merge(audit::routes())
         .merge(reports::routes())
+        .merge(costs::routes())
         .merge(payments::routes())
         .merge(operations::routes())
 }
