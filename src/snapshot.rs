@@ -40,6 +40,7 @@ use crate::{
         logo::LogoVariant,
         money::{Money, MoneyView},
         tier::{Interval, TierKind},
+        transparency::Period,
     },
     error::Result,
     render::{
@@ -48,6 +49,7 @@ use crate::{
         page,
         svg::{self, WallParams},
     },
+    service::transparency::{self as report, PeopleMemo},
     store::{self, Db, logos::PublicLogoRow, supporters::PublicSponsorRow, tiers::TierRow},
 };
 
@@ -102,6 +104,30 @@ impl Rendered {
 /// The campaign's answers, by locale and variant.
 pub type CampaignViews = HashMap<(String, usize), Rendered>;
 
+/// The transparency report in each form, per period.
+#[derive(Debug)]
+pub struct TransparencyViews {
+    pub monthly: TransparencyForms,
+    pub quarterly: TransparencyForms,
+}
+
+#[derive(Debug)]
+pub struct TransparencyForms {
+    pub html: Rendered,
+    pub json: Rendered,
+    pub csv: Rendered,
+    pub markdown: Rendered,
+}
+
+impl TransparencyViews {
+    pub fn of(&self, period: Period) -> &TransparencyForms {
+        match period {
+            Period::Month => &self.monthly,
+            Period::Quarter => &self.quarterly,
+        }
+    }
+}
+
 /// A badge as SVG and as shields.io endpoint JSON.
 #[derive(Debug)]
 pub struct BadgeViews {
@@ -116,8 +142,13 @@ pub struct Snapshot {
     pub support_page: Rendered,
     pub embed_light: Rendered,
     pub embed_dark: Rendered,
+    /// The embed's "costs covered" variant (`?show=costs`).
+    pub embed_costs_light: Rendered,
+    pub embed_costs_dark: Rendered,
     pub badges: HashMap<&'static str, BadgeViews>,
     pub funding_manifest: Rendered,
+    /// The transparency report by month and by quarter.
+    pub transparency: TransparencyViews,
     /// Per locale, the campaign's variants; None when no campaign is set.
     pub campaign: Option<(Campaign, CampaignViews)>,
     /// The embed's Content-Security-Policy (with `frame-ancestors`).
@@ -296,7 +327,12 @@ pub struct PublicSponsorList {
     pub sponsors: Vec<PublicSponsor>,
 }
 
-async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot> {
+async fn build(
+    db: &Db,
+    settings: &Settings,
+    payments: bool,
+    memo: &PeopleMemo,
+) -> Result<Snapshot> {
     // Read the version first: a write landing mid-build bumps it again, so
     // the next poll rebuilds rather than keeping a half-old snapshot.
     let started = Instant::now();
@@ -317,6 +353,7 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
     let public_sponsors = public_sponsors(&sponsors, &logo_of);
     let groups = sponsor_groups(&sponsors, &logo_of);
     let funding = Funding::from_facts(&facts, settings.pages.privacy_threshold);
+    let reports = transparency_reports(db, settings, &funding, memo, today).await?;
     let data = Arc::new(PublicData {
         name: campaign.name.clone(),
         description: campaign.description.clone(),
@@ -334,9 +371,16 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
         sponsor_groups: groups,
         patron_names,
         sponsor_rel: render::sponsor_rel(settings.sponsors.nofollow),
+        costs: reports.0.costs_covered(),
     });
 
+    let transparency = TransparencyViews {
+        monthly: transparency_forms(&data, &reports.0)?,
+        quarterly: transparency_forms(&data, &reports.1)?,
+    };
+
     let snapshot = Snapshot {
+        transparency,
         funding: Rendered::json(&funding),
         tiers: Rendered::json(&public_tiers),
         sponsors: Rendered::json(&public_sponsors),
@@ -348,6 +392,8 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
         )),
         embed_light: Rendered::html(page::embed(&data, page::LIGHT)),
         embed_dark: Rendered::html(page::embed(&data, page::DARK)),
+        embed_costs_light: Rendered::html(page::embed_costs(&data, page::LIGHT)),
+        embed_costs_dark: Rendered::html(page::embed_costs(&data, page::DARK)),
         badges: badge_views(&data, settings.public.cache_max_age_secs),
         funding_manifest: Rendered::json(&render::manifest::funding_json(&data, &settings.pages)),
         campaign: campaign_views(&data, settings),
@@ -371,6 +417,40 @@ async fn build(db: &Db, settings: &Settings, payments: bool) -> Result<Snapshot>
     // The default wall is the one embedded everywhere: render it now.
     snapshot.wall(&WallParams::default(), false);
     Ok(snapshot)
+}
+
+/// The transparency report, monthly and quarterly.
+async fn transparency_reports(
+    db: &Db,
+    settings: &Settings,
+    funding: &Funding,
+    memo: &PeopleMemo,
+    today: chrono::NaiveDate,
+) -> Result<(report::Transparency, report::Transparency)> {
+    let inputs = report::Inputs {
+        today,
+        privacy_threshold: settings.pages.privacy_threshold,
+        runway_target_months: settings.costs.runway_target_months,
+        monthly_recurring: funding.monthly_recurring.as_ref().map(|m| m.amount_minor),
+        memo,
+    };
+    Ok((
+        report::report(db, Period::Month, &inputs).await?,
+        report::report(db, Period::Quarter, &inputs).await?,
+    ))
+}
+
+/// One report in every form.
+fn transparency_forms(data: &PublicData, t: &report::Transparency) -> Result<TransparencyForms> {
+    Ok(TransparencyForms {
+        html: Rendered::html(render::transparency::html(data, t)?),
+        json: Rendered::json(t),
+        csv: Rendered::bytes(render::transparency::csv(t)?, "text/csv; charset=utf-8"),
+        markdown: Rendered::bytes(
+            render::transparency::markdown(data, t)?,
+            "text/markdown; charset=utf-8",
+        ),
+    })
 }
 
 /// Tiers whose slots are all taken.
@@ -526,6 +606,8 @@ pub struct PublicCache {
     payments: bool,
     current: ArcSwap<Snapshot>,
     rebuilding: Mutex<()>,
+    /// The transparency report's people counts, kept between builds.
+    memo: PeopleMemo,
     /// Signalled by writers that need not wait for the rebuild (webhooks).
     dirty: tokio::sync::Notify,
     /// Signalled when another replica says the data changed.
@@ -538,13 +620,15 @@ const DEBOUNCE: Duration = Duration::from_millis(100);
 impl PublicCache {
     /// `payments`: whether checkout works (the support page shows its forms).
     pub async fn new(db: Db, settings: Settings, payments: bool) -> Result<Self> {
-        let first = build(&db, &settings, payments).await?;
+        let memo = PeopleMemo::default();
+        let first = build(&db, &settings, payments, &memo).await?;
         Ok(PublicCache {
             db,
             settings,
             payments,
             current: ArcSwap::from_pointee(first),
             rebuilding: Mutex::new(()),
+            memo,
             dirty: tokio::sync::Notify::new(),
             changed: tokio::sync::Notify::new(),
         })
@@ -569,7 +653,7 @@ impl PublicCache {
         if self.current.load().started > requested {
             return Ok(());
         }
-        let next = build(&self.db, &self.settings, self.payments).await?;
+        let next = build(&self.db, &self.settings, self.payments, &self.memo).await?;
         self.current.store(Arc::new(next));
         metrics::counter!("patronage_snapshot_rebuilds_total").increment(1);
         Ok(())

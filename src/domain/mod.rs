@@ -14,6 +14,7 @@ pub mod public;
 pub mod schedule;
 pub mod supporter;
 pub mod tier;
+pub mod transparency;
 pub mod work;
 
 use crate::error::FieldError;

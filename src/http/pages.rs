@@ -1,6 +1,7 @@
 //! Public pages and images for an about page: the support page and its
 //! forms, the framable progress embed, badges, the sponsor wall, the
-//! link-preview card, logos, funding.json and Mastodon's donation campaign.
+//! link-preview card, logos, funding.json, Mastodon's donation campaign and
+//! the transparency report.
 //! Everything is served from the snapshot (ETag, 304, Cache-Control); the
 //! only handlers that touch the database are the form posts.
 
@@ -24,11 +25,12 @@ use crate::{
         logo::LogoVariant,
         public::{Frequency, campaign_variant, from_hundredths, minor_units, on_origin},
         supporter::Visibility,
+        transparency::Period,
     },
     error::{Error, FieldError},
     payments::checkout::{ReturnTo, Started},
     render::{page, svg::WallParams},
-    snapshot::{Rendered, Snapshot},
+    snapshot::{Rendered, Snapshot, TransparencyForms},
     store,
 };
 
@@ -42,6 +44,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/badge/{file}", get(badge))
         .route("/sponsors.svg", get(sponsors_wall))
         .route("/funding.json", get(funding_manifest))
+        .route("/transparency", get(transparency_page))
+        .route("/transparency.json", get(transparency_json))
+        .route("/transparency.csv", get(transparency_csv))
+        .route("/transparency.md", get(transparency_markdown))
         .route("/mastodon/campaign", get(mastodon_campaign))
         .route("/logos/{file}", get(logo))
         .route(
@@ -200,6 +206,9 @@ async fn card(State(state): State<AppState>, headers: HeaderMap) -> Response {
 #[derive(Deserialize)]
 struct EmbedQuery {
     theme: Option<String>,
+    /// `costs`: how much of the monthly costs pledges cover, instead of
+    /// the goal.
+    show: Option<String>,
 }
 
 async fn embed(
@@ -208,8 +217,10 @@ async fn embed(
     headers: HeaderMap,
 ) -> Response {
     let snapshot = state.public.current();
-    let rendered = match q.theme.as_deref() {
-        Some("dark") => &snapshot.embed_dark,
+    let rendered = match (q.theme.as_deref(), q.show.as_deref()) {
+        (Some("dark"), Some("costs")) => &snapshot.embed_costs_dark,
+        (_, Some("costs")) => &snapshot.embed_costs_light,
+        (Some("dark"), _) => &snapshot.embed_dark,
         _ => &snapshot.embed_light,
     };
     conditional_with(
@@ -309,6 +320,73 @@ async fn funding_manifest(State(state): State<AppState>, headers: HeaderMap) -> 
         snapshot.cache_control.clone(),
         &MANIFEST,
     )
+}
+
+#[derive(Deserialize)]
+struct TransparencyQuery {
+    period: Option<String>,
+}
+
+impl TransparencyQuery {
+    fn period(&self) -> Result<Period, Error> {
+        Period::parse(self.period.as_deref()).ok_or_else(|| {
+            Error::Validation(vec![FieldError::new("period", "must be month or quarter")])
+        })
+    }
+}
+
+/// The transparency report as `form` of the snapshot's views, with its
+/// headers.
+fn transparency(
+    state: &AppState,
+    q: &TransparencyQuery,
+    headers: &HeaderMap,
+    form: impl Fn(&TransparencyForms) -> &Rendered,
+    extra: &[(HeaderName, HeaderValue)],
+) -> Response {
+    let period = match q.period() {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let snapshot = state.public.current();
+    conditional_with(
+        form(snapshot.transparency.of(period)),
+        headers,
+        snapshot.cache_control.clone(),
+        extra,
+    )
+}
+
+async fn transparency_page(
+    State(state): State<AppState>,
+    Query(q): Query<TransparencyQuery>,
+    headers: HeaderMap,
+) -> Response {
+    transparency(&state, &q, &headers, |f| &f.html, &SUPPORT_PAGE)
+}
+
+async fn transparency_json(
+    State(state): State<AppState>,
+    Query(q): Query<TransparencyQuery>,
+    headers: HeaderMap,
+) -> Response {
+    transparency(&state, &q, &headers, |f| &f.json, &MANIFEST)
+}
+
+async fn transparency_csv(
+    State(state): State<AppState>,
+    Query(q): Query<TransparencyQuery>,
+    headers: HeaderMap,
+) -> Response {
+    transparency(&state, &q, &headers, |f| &f.csv, &MANIFEST)
+}
+
+async fn transparency_markdown(
+    State(state): State<AppState>,
+    Query(q): Query<TransparencyQuery>,
+    headers: HeaderMap,
+) -> Response {
+    transparency(&state, &q, &headers, |f| &f.markdown, &MANIFEST)
 }
 
 #[derive(Deserialize)]

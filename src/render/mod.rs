@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod page;
 pub mod png;
 pub mod svg;
+pub mod transparency;
 
 use std::sync::Arc;
 
@@ -57,6 +58,9 @@ pub struct PublicData {
     pub patron_names: Vec<String>,
     /// The `rel` of every sponsor link.
     pub sponsor_rel: &'static str,
+    /// What running the instance costs and how much of it pledges cover;
+    /// None until costs are recorded.
+    pub costs: Option<crate::domain::transparency::CostsCovered>,
 }
 
 #[derive(Debug, Clone)]
@@ -198,6 +202,28 @@ impl PublicData {
     pub fn bar_percent(&self) -> Option<i64> {
         self.funding
             .progress
+            .as_ref()
+            .map(|p| p.percent.clamp(0, 100))
+    }
+
+    /// "Pledges cover 48% of our €61.66 monthly costs", or None without
+    /// costs.
+    pub fn costs_line(&self) -> Option<String> {
+        let c = self.costs.as_ref()?;
+        Some(match &c.coverage {
+            Some(p) => format!(
+                "Pledges cover {}% of our {} monthly costs",
+                p.percent, c.monthly_costs.display
+            ),
+            None => format!("Our monthly costs: {}", c.monthly_costs.display),
+        })
+    }
+
+    /// Costs covered for bars, 0 to 100.
+    pub fn costs_bar_percent(&self) -> Option<i64> {
+        self.costs
+            .as_ref()?
+            .coverage
             .as_ref()
             .map(|p| p.percent.clamp(0, 100))
     }

@@ -80,6 +80,10 @@ fn env() -> &'static Environment<'static> {
                 include_str!("../../templates/pages/manage.html"),
             ),
             (
+                "pages/transparency.html",
+                include_str!("../../templates/pages/transparency.html"),
+            ),
+            (
                 "embed/progress.html",
                 include_str!("../../templates/embed/progress.html"),
             ),
@@ -88,6 +92,11 @@ fn env() -> &'static Environment<'static> {
         }
         env
     })
+}
+
+/// A public page from `templates/pages`, auto-escaped.
+pub(crate) fn render_template(name: &str, ctx: Value) -> String {
+    render(name, ctx)
 }
 
 fn render(name: &str, ctx: Value) -> String {
@@ -288,13 +297,31 @@ pub const DARK: Theme = Theme {
 };
 
 pub fn embed(data: &PublicData, theme: Theme) -> String {
+    embed_with(data, theme, data.goal_line(), data.bar_percent())
+}
+
+/// The embed's "costs covered" variant: the bar shows how much of the
+/// monthly costs pledges cover.
+pub fn embed_costs(data: &PublicData, theme: Theme) -> String {
+    let line = data
+        .costs_line()
+        .or_else(|| Some("No costs recorded yet".to_owned()));
+    embed_with(data, theme, line, data.costs_bar_percent())
+}
+
+fn embed_with(
+    data: &PublicData,
+    theme: Theme,
+    goal_line: Option<String>,
+    bar_percent: Option<i64>,
+) -> String {
     render(
         "embed/progress.html",
         context! {
             name => &data.name,
             headline => data.headline(),
-            goal_line => data.goal_line(),
-            bar_percent => data.bar_percent(),
+            goal_line => goal_line,
+            bar_percent => bar_percent,
             support_url => data.support_url(),
             rel_me => &data.rel_me,
             theme => Value::from(Serde(theme)),

@@ -15,7 +15,8 @@ pub struct Badge {
     pub color: &'static str,
 }
 
-/// The three badges: `patrons`, `monthly`, `goal`.
+/// The badges: `patrons`, `monthly`, `goal`, and `costs` (how much of the
+/// monthly costs pledges cover).
 pub fn badge(data: &PublicData, name: &str) -> Option<Badge> {
     let f = &data.funding;
     Some(match name {
@@ -58,11 +59,33 @@ pub fn badge(data: &PublicData, name: &str) -> Option<Badge> {
                 color: "lightgrey",
             },
         },
+        "costs" => match data.costs.as_ref().map(|c| &c.coverage) {
+            Some(Some(p)) => Badge {
+                label: "costs covered".into(),
+                message: format!("{}%", p.percent),
+                color: match p.percent {
+                    100.. => "brightgreen",
+                    50..=99 => "green",
+                    25..=49 => "yellow",
+                    _ => "orange",
+                },
+            },
+            Some(None) => Badge {
+                label: "costs covered".into(),
+                message: "not shown yet".into(),
+                color: "lightgrey",
+            },
+            None => Badge {
+                label: "costs covered".into(),
+                message: "no costs recorded".into(),
+                color: "lightgrey",
+            },
+        },
         _ => return None,
     })
 }
 
-pub const BADGES: [&str; 3] = ["patrons", "monthly", "goal"];
+pub const BADGES: [&str; 4] = ["patrons", "monthly", "goal", "costs"];
 
 fn color_hex(name: &str) -> &'static str {
     match name {
@@ -454,6 +477,7 @@ mod tests {
             ],
             patron_names: Vec::new(),
             sponsor_rel: "sponsored",
+            costs: None,
         }
     }
 

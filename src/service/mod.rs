@@ -13,3 +13,4 @@ pub mod pledges;
 pub mod sponsors;
 pub mod supporters;
 pub mod tiers;
+pub mod transparency;

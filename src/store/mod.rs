@@ -25,6 +25,7 @@ pub mod stripe;
 pub mod supporters;
 pub mod tasks;
 pub mod tiers;
+pub mod transparency;
 mod tx;
 
 pub use tx::Tx;

@@ -31,3 +31,4 @@ mod storage;
 mod supporters;
 mod tasks;
 mod tiers;
+mod transparency;

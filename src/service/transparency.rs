@@ -1,0 +1,318 @@
+//! The public transparency report, assembled from the books (income from
+//! `ledger_monthly`, costs and balances from `service::costs`) under the
+//! privacy rule of `domain::transparency`. The public snapshot builds it;
+//! nothing here is served from a request.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::Mutex,
+};
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{
+    domain::{
+        costs::{self as rules, LabelKind, month_of},
+        funding::Progress,
+        money::{Currency, Money, MoneyView},
+        month::Month,
+        tier::TierKind,
+        transparency::{self, OTHER, Period, PublicPeriod, Source, SpanFacts},
+    },
+    error::Result,
+    store::{self, Db},
+};
+
+/// At most this many months are shown (24 months, or 8 quarters).
+pub const MONTHS_SHOWN: u32 = 24;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Transparency {
+    pub currency: String,
+    pub period: Period,
+    /// Complete periods, oldest first.
+    pub periods: Vec<PublicPeriod>,
+    /// The latest complete months not shown yet: too few people have given
+    /// in them so far for their income to be published. Null when none.
+    pub withheld_from: Option<String>,
+    /// `costs.runway_target_months`.
+    pub runway_target_months: u32,
+    /// Monthly recurring pledges over the average monthly costs of the last
+    /// 3 complete months; null without costs or while the recurring total
+    /// is not public (see `/api/v1/funding`).
+    pub coverage_now: Option<Progress>,
+    /// The average monthly costs of the last 3 complete months.
+    pub monthly_costs: MoneyView,
+}
+
+impl Transparency {
+    /// The embed's and badge's "costs covered" figures; None without costs.
+    pub fn costs_covered(&self) -> Option<transparency::CostsCovered> {
+        (self.monthly_costs.amount_minor > 0).then(|| transparency::CostsCovered {
+            monthly_costs: self.monthly_costs.clone(),
+            coverage: self.coverage_now.clone(),
+        })
+    }
+
+    /// The latest period shown.
+    pub fn latest(&self) -> Option<&PublicPeriod> {
+        self.periods.last()
+    }
+}
+
+/// People counted per span and set of sources, with the entries the span's
+/// months held when counted: a count stays good while they are unchanged.
+#[derive(Default)]
+pub struct PeopleMemo(Mutex<HashMap<PeopleKey, (i64, i64)>>);
+
+/// First and last month, and the set of sources as bits.
+type PeopleKey = (Month, Month, u8);
+
+/// What the report needs besides the books.
+pub struct Inputs<'a> {
+    pub today: NaiveDate,
+    pub privacy_threshold: i64,
+    pub runway_target_months: u32,
+    /// The public monthly recurring total, when it may be shown.
+    pub monthly_recurring: Option<i64>,
+    pub memo: &'a PeopleMemo,
+}
+
+pub async fn report(db: &Db, period: Period, inputs: &Inputs<'_>) -> Result<Transparency> {
+    let currency = store::campaign::get(db).await?.currency;
+    let current = month_of(inputs.today);
+    let last = current.back(1);
+    let first = current.back(MONTHS_SHOWN);
+    // Two months more for the first months' runway.
+    let costs = crate::service::costs::report(
+        db,
+        first.back(2),
+        last,
+        inputs.today,
+        inputs.runway_target_months,
+    )
+    .await?;
+    let public_categories: HashSet<String> = store::costs::public_names(db, LabelKind::Category)
+        .await?
+        .into_iter()
+        .collect();
+    let public_vendors: HashSet<String> = store::costs::public_names(db, LabelKind::Vendor)
+        .await?
+        .into_iter()
+        .collect();
+
+    let mut months: BTreeMap<Month, SpanFacts> = BTreeMap::new();
+    for m in Month::range(first, last)? {
+        months.insert(
+            m,
+            SpanFacts {
+                first: Some(m),
+                last: Some(m),
+                ..SpanFacts::default()
+            },
+        );
+    }
+    for cell in store::transparency::income(db, currency, first, last).await? {
+        let Some(f) = Month::parse("month", &cell.month)
+            .ok()
+            .and_then(|m| months.get_mut(&m))
+        else {
+            continue;
+        };
+        let tier = match cell.tier_kind.as_str() {
+            "patron" => Some(TierKind::Patron),
+            "sponsor" => Some(TierKind::Sponsor),
+            _ => None,
+        };
+        match cell.kind.as_str() {
+            "payment" | "manual" => {
+                let s = Source::of(cell.kind == "manual", tier);
+                f.income[s as usize] += cell.amount_minor;
+            }
+            "refund" | "dispute" => f.refunds -= cell.amount_minor,
+            "fee" => f.fees -= cell.amount_minor,
+            _ => {}
+        }
+    }
+    for e in store::costs::expense_sums(db, currency, last).await? {
+        let Some(f) = Month::parse("month", &e.month)
+            .ok()
+            .and_then(|m| months.get_mut(&m))
+        else {
+            continue;
+        };
+        let public = |set: &HashSet<String>, name: String| {
+            if set.contains(&name) {
+                name
+            } else {
+                OTHER.to_owned()
+            }
+        };
+        let category = public(&public_categories, e.category);
+        // A vendor is named only under a category that is named too.
+        let vendor = if category == OTHER {
+            OTHER.to_owned()
+        } else {
+            public(&public_vendors, e.vendor)
+        };
+        f.costs.push((category, vendor, e.amount_minor));
+    }
+    // Balances and the costs behind each month's runway.
+    let expenses: Vec<(Month, i64)> = costs
+        .months
+        .iter()
+        .filter_map(|c| {
+            Some((
+                Month::parse("month", &c.month).ok()?,
+                c.expenses.amount_minor,
+            ))
+        })
+        .collect();
+    for c in &costs.months {
+        let Some(f) = Month::parse("month", &c.month)
+            .ok()
+            .and_then(|m| months.get_mut(&m))
+        else {
+            continue;
+        };
+        f.balance = c.balance.as_ref().map(|b| b.amount_minor);
+        let m = f.last.expect("a month");
+        f.costs_last_3 = expenses
+            .iter()
+            .filter(|(e, _)| *e <= m && *e >= m.back(2))
+            .map(|(_, a)| a)
+            .sum();
+    }
+
+    // Periods, leading empty ones dropped.
+    let mut spans: Vec<SpanFacts> = period
+        .spans(first, last)
+        .into_iter()
+        .map(|(a, b)| {
+            Month::range(a, b)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|m| months.get(&m).cloned())
+                .reduce(SpanFacts::then)
+                .unwrap_or_default()
+        })
+        .collect();
+    let started = spans
+        .iter()
+        .position(|s| s.has_income() || !s.costs.is_empty())
+        .unwrap_or(spans.len());
+    spans.drain(..started);
+
+    let entries: HashMap<Month, i64> = store::transparency::entries_per_month(db, first, last)
+        .await?
+        .into_iter()
+        .filter_map(|(m, n)| Some((Month::parse("month", &m).ok()?, n)))
+        .collect();
+    let threshold = inputs.privacy_threshold;
+    inputs
+        .memo
+        .0
+        .lock()
+        .expect("memo")
+        .retain(|k, _| k.0 >= first);
+    let mut periods = Vec::new();
+    let mut run: Option<SpanFacts> = None;
+    for span in spans {
+        let open = match run.take() {
+            Some(r) => r.then(span),
+            None => span,
+        };
+        let (a, b) = (open.first.expect("months"), open.last.expect("months"));
+        let signature: i64 = Month::range(a, b)?
+            .iter()
+            .map(|m| entries.get(m).copied().unwrap_or(0))
+            .sum();
+        // Every set of the sources present, counted once.
+        let present: Vec<Source> = Source::ALL
+            .into_iter()
+            .filter(|s| open.income[*s as usize] != 0)
+            .collect();
+        let mut counts: HashMap<u8, i64> = HashMap::new();
+        for mask in 1u8..(1 << present.len()) {
+            let set: Vec<Source> = present
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, s)| *s)
+                .collect();
+            let key = set.iter().fold(0u8, |k, s| k | 1 << (*s as u8));
+            let n = people(
+                db,
+                currency,
+                inputs.memo,
+                (a, b),
+                &set,
+                key,
+                signature,
+                threshold,
+            )
+            .await?;
+            counts.insert(key, n);
+        }
+        let count_of = |set: &[Source]| {
+            let key = set.iter().fold(0u8, |k, s| k | 1 << (*s as u8));
+            counts.get(&key).copied().unwrap_or(0)
+        };
+        let everyone = count_of(&present);
+        if open.has_income() && !crate::domain::funding::publishable(everyone, 1, threshold) {
+            // Too few people behind this period: it waits for the next.
+            run = Some(open);
+            continue;
+        }
+        let groups = transparency::split_sources(&open, threshold, count_of);
+        periods.push(transparency::publish(&open, &groups, currency, period)?);
+    }
+
+    let money = |minor: i64| Money::new(minor, currency).view();
+    let sum_averaged: i64 = rules::averaged_months(current)
+        .iter()
+        .filter_map(|m| expenses.iter().find(|(e, _)| e == m).map(|(_, a)| *a))
+        .sum();
+    Ok(Transparency {
+        currency: currency.code().to_owned(),
+        period,
+        periods,
+        withheld_from: run.and_then(|r| r.first).map(|m| m.to_string()),
+        runway_target_months: inputs.runway_target_months,
+        coverage_now: inputs
+            .monthly_recurring
+            .and_then(|r| rules::coverage_basis_points(r, sum_averaged))
+            .map(|bp| Progress {
+                percent: bp / 100,
+                basis_points: bp,
+            }),
+        monthly_costs: money(rules::monthly_costs(sum_averaged)),
+    })
+}
+
+/// The people behind `set` in the months `span`, from the memo while the
+/// months' entries are unchanged.
+#[allow(clippy::too_many_arguments)]
+async fn people(
+    db: &Db,
+    currency: Currency,
+    memo: &PeopleMemo,
+    span: (Month, Month),
+    set: &[Source],
+    key: u8,
+    signature: i64,
+    threshold: i64,
+) -> Result<i64> {
+    let k = (span.0, span.1, key);
+    if let Some((sig, n)) = memo.0.lock().expect("memo").get(&k).copied()
+        && sig == signature
+    {
+        return Ok(n);
+    }
+    let n = store::transparency::givers(db, currency, set, span.0.start(), span.1.end(), threshold)
+        .await?;
+    memo.0.lock().expect("memo").insert(k, (signature, n));
+    Ok(n)
+}

@@ -1,0 +1,102 @@
+//! Reads behind the public transparency report: income per month split by
+//! where it came from, from `ledger_monthly`, and how many people are
+//! behind each part, counted only as far as the privacy rule needs.
+
+use chrono::{DateTime, Utc};
+
+use super::Db;
+use crate::{
+    db_run,
+    domain::{money::Currency, month::Month, transparency::Source},
+    error::Result,
+};
+
+/// One month's sum for one source and ledger kind.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IncomeCell {
+    pub month: String,
+    /// `payment`, `manual`, `refund`, `dispute` or `fee`.
+    pub kind: String,
+    /// `patron`, `sponsor` or `none` (no tier).
+    pub tier_kind: String,
+    pub amount_minor: i64,
+}
+
+/// Sums per month, ledger kind and kind of tier in `[from, to]`.
+pub async fn income(
+    db: &Db,
+    currency: Currency,
+    from: Month,
+    to: Month,
+) -> Result<Vec<IncomeCell>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, IncomeCell>(
+            "SELECT m.month, m.kind, COALESCE(t.kind, 'none') AS tier_kind, \
+               CAST(SUM(m.amount_minor) AS BIGINT) AS amount_minor \
+             FROM ledger_monthly m LEFT JOIN tiers t ON t.id = m.tier_key \
+             WHERE m.currency = $1 AND m.month >= $2 AND m.month <= $3 \
+             GROUP BY m.month, m.kind, COALESCE(t.kind, 'none')",
+        )
+        .bind(currency.code())
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}
+
+/// How many people paid into any of `sources` in `[from, until)`, counted
+/// up to `limit` (each unattributed entry counts as one person): enough to
+/// know whether the privacy threshold is met.
+pub async fn givers(
+    db: &Db,
+    currency: Currency,
+    sources: &[Source],
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: i64,
+) -> Result<i64> {
+    let filter = sources
+        .iter()
+        .map(|s| match s {
+            Source::Recurring => "tier_id IN (SELECT id FROM tiers WHERE kind = 'patron')",
+            Source::Sponsors => "tier_id IN (SELECT id FROM tiers WHERE kind = 'sponsor')",
+            Source::OneTime => "(tier_id IS NULL AND kind = 'payment')",
+            Source::Other => "(tier_id IS NULL AND kind = 'manual')",
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT DISTINCT COALESCE(supporter_id, -id) FROM ledger_entries \
+         WHERE kind IN ('payment', 'manual') AND currency = $1 AND occurred_at >= $2 \
+         AND occurred_at < $3 AND ({filter}) LIMIT $4) AS givers"
+    );
+    let count = db_run!(db, |pool| {
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(currency.code())
+            .bind(from)
+            .bind(until)
+            .bind(limit)
+            .fetch_one(pool)
+            .await?
+    });
+    Ok(count)
+}
+
+/// How many entries each month holds in `[from, to]`: entries are never
+/// deleted (a void is a new entry), so a month whose count has not changed
+/// has the same people behind it.
+pub async fn entries_per_month(db: &Db, from: Month, to: Month) -> Result<Vec<(String, i64)>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, (String, i64)>(
+            "SELECT month, CAST(SUM(entries) AS BIGINT) FROM ledger_monthly \
+             WHERE month >= $1 AND month <= $2 GROUP BY month",
+        )
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}
