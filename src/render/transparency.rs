@@ -14,6 +14,15 @@ use crate::{
     service::transparency::Transparency,
 };
 
+/// An amount taken away: "−€12", or "€0".
+fn minus(m: &MoneyView) -> String {
+    if m.amount_minor == 0 {
+        m.display.clone()
+    } else {
+        format!("−{}", m.display)
+    }
+}
+
 fn runway_text(tenths: Option<i64>) -> Option<String> {
     tenths.map(crate::domain::costs::tenths_display)
 }
@@ -132,6 +141,7 @@ pub fn html(data: &PublicData, t: &Transparency) -> Result<String> {
         meets_target => latest.and_then(|p| p.runway_tenths).map(|r| r >= i64::from(t.runway_target_months) * 10),
         compared => minijinja::Value::from(minijinja::value::Serde(compared(t, currency))),
         latest_label => latest.map(|p| p.label.clone()),
+        previous_label => t.periods.iter().rev().nth(1).map(|p| p.label.clone()),
     };
     Ok(super::page::render_template("pages/transparency.html", ctx))
 }
@@ -242,10 +252,10 @@ pub fn markdown(data: &PublicData, t: &Transparency) -> Result<String> {
         ));
     }
     out.push_str(&format!(
-        "| **Received** | **{}** |\n| Refunds and disputes | −{} |\n| Payment fees | −{} |\n\n",
+        "| **Received** | **{}** |\n| Refunds and disputes | {} |\n| Payment fees | {} |\n\n",
         md(&p.income_total.display),
-        md(&p.refunds.display),
-        md(&p.fees.display)
+        md(&minus(&p.refunds)),
+        md(&minus(&p.fees))
     ));
     out.push_str("## Costs\n\n| Category | Amount |\n|---|---:|\n");
     for c in &p.costs {

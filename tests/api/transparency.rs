@@ -7,6 +7,8 @@ use chrono::{Datelike, Months, NaiveDate, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::browser::screenshots;
+use crate::cdp::Browser;
 use crate::helpers::{TestApp, minor};
 use crate::on_both_backends;
 
@@ -273,4 +275,40 @@ async fn the_transparency_report_adds_up_and_hides_single_gifts(app: TestApp) {
 
     let bad = app.get("/transparency.json?period=decade", None).await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // In a real browser, light and dark, desktop and phone: the figures a
+    // person reads, nothing wider than the screen, no script run, nothing
+    // refused by the page's policy.
+    let b = Browser::launch().await;
+    for (dark, width, name) in [
+        (false, 1280, "light"),
+        (true, 1280, "dark"),
+        (false, 390, "phone"),
+        (true, 390, "phone-dark"),
+    ] {
+        b.set_viewport(width, 900, width < 600).await;
+        b.set_dark(dark).await;
+        b.goto(&app.url("/transparency")).await;
+        assert_eq!(b.text("#balance").await.trim(), "€155");
+        assert_eq!(b.text("#runway").await.trim(), "2.5 months");
+        assert_eq!(
+            b.texts("section.period h3").await,
+            [format!("{} to {}", month(2).1, month(1).1), month(3).1]
+        );
+        let fits = b
+            .eval("document.documentElement.scrollWidth <= window.innerWidth")
+            .await;
+        assert_eq!(
+            fits,
+            json!(true),
+            "{name}: the page is wider than the screen"
+        );
+        b.screenshot(&screenshots().join(format!("transparency-{name}.png")))
+            .await;
+    }
+    b.goto(&app.url("/transparency?period=quarter")).await;
+    b.screenshot(&screenshots().join("transparency-quarter.png"))
+        .await;
+    assert_eq!(b.csp_violations(), Vec::<String>::new());
+    assert_eq!(b.dialogs(), Vec::<String>::new());
 }
