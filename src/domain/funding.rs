@@ -41,7 +41,7 @@ pub struct YearTotals {
     pub year: i32,
     /// Payments and manual contributions, less refunds and disputes.
     pub income: i64,
-    /// Payment provider fees.
+    /// Payment provider fees and the costs recorded in the books.
     pub expenses: i64,
     /// How many people's payments make up `income` (each unattributed entry
     /// counts as one person), counted up to `GIVERS_COUNTED`.

@@ -133,7 +133,7 @@ pub fn funding_json(data: &PublicData, pages: &PagesSettings) -> Value {
                 "expenses": major_units(y.expenses.clamp(0, cap), exp),
                 "taxes": 0,
                 "currency": currency,
-                "description": "Contributions less refunds; expenses are payment fees.",
+                "description": "Contributions less refunds; expenses are payment fees and the costs in our books.",
             })
         })
         .collect();

@@ -144,7 +144,8 @@ pub async fn facts(db: &Db, today: NaiveDate, grace_days: i64) -> Result<Funding
     })
 }
 
-/// Income and fees per calendar year, from the monthly aggregates, oldest
+/// Income and expenses (payment fees and recorded costs) per calendar
+/// year, from the monthly aggregates and the expenses, oldest
 /// first; and the people behind each year's income, counted as far as the
 /// privacy rule needs.
 pub async fn yearly_history(db: &Db, currency: Currency) -> Result<Vec<YearTotals>> {
@@ -159,8 +160,21 @@ pub async fn yearly_history(db: &Db, currency: Currency) -> Result<Vec<YearTotal
         .fetch_all(pool)
         .await?
     });
+    // Costs recorded in the books (not voided), per year.
+    let costs: Vec<(String, i64)> = db_run!(db, |pool| {
+        sqlx::query_as(
+            "SELECT SUBSTR(e.month, 1, 4) AS year, CAST(SUM(e.amount_minor) AS BIGINT) FROM expenses e \
+             WHERE e.currency = $1 AND NOT EXISTS (SELECT 1 FROM expense_voids v WHERE v.expense_id = e.id) \
+             GROUP BY SUBSTR(e.month, 1, 4)",
+        )
+        .bind(currency.code())
+        .fetch_all(pool)
+        .await?
+    });
+    let costs_in = |year: &str| costs.iter().find(|(y, _)| y == year).map_or(0, |(_, c)| *c);
     let mut years = Vec::with_capacity(rows.len());
-    for (year, income, expenses) in rows {
+    for (year, income, fees) in rows {
+        let expenses = crate::domain::money::add(fees, costs_in(&year))?;
         let Ok(year) = year.parse::<i32>() else {
             continue;
         };

@@ -207,6 +207,28 @@ async fn the_transparency_report_adds_up_and_hides_single_gifts(app: TestApp) {
     assert_eq!(minor(&t["monthly_costs"]), 6166);
     assert_eq!(t["coverage_now"]["percent"], 48);
 
+    // funding.json's yearly history counts the costs as expenses; the
+    // "costs covered" badge and embed say what the report says.
+    let manifest = app.get_json("/funding.json", None).await;
+    let expenses: f64 = manifest["funding"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|y| y["expenses"].as_f64().unwrap())
+        .sum();
+    assert_eq!(expenses, 185.0, "{manifest:#}");
+    let badge = app.get_json("/badge/costs.json", None).await;
+    assert_eq!(badge["label"], "costs covered");
+    assert_eq!(badge["message"], "48%");
+    let embed = app.get("/embed/progress?show=costs&theme=dark", None).await;
+    assert_eq!(embed.status(), StatusCode::OK);
+    let embed = embed.text().await.unwrap();
+    assert!(
+        embed.contains("Pledges cover 48% of our €61.66 monthly costs"),
+        "{embed}"
+    );
+    assert!(embed.contains("value=\"48\""));
+
     // The quarterly view sums the same books.
     let q = app
         .get_json("/transparency.json?period=quarter", None)
