@@ -30,5 +30,6 @@ mod sponsor_applications;
 mod storage;
 mod supporters;
 mod tasks;
+mod tie_out;
 mod tiers;
 mod transparency;
