@@ -54,6 +54,9 @@ enum Command {
         sponsors: usize,
         #[arg(long, default_value_t = 1_000_000)]
         ledger_entries: usize,
+        /// Expenses over the past two years, in 12 categories.
+        #[arg(long, default_value_t = 2_000)]
+        expenses: usize,
     },
 }
 
@@ -123,6 +126,7 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             patrons,
             sponsors,
             ledger_entries,
+            expenses,
         } => {
             let db = app::open_database(&settings).await?;
             let started = std::time::Instant::now();
@@ -132,12 +136,13 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
                     patrons,
                     sponsors,
                     ledger_entries,
+                    expenses,
                 },
             )
             .await?;
             let size = seed::database_size(&db).await?;
             println!(
-                "seeded {patrons} patrons, {sponsors} sponsors, {ledger_entries} ledger entries in {:.1} s; database size {:.1} MiB",
+                "seeded {patrons} patrons, {sponsors} sponsors, {ledger_entries} ledger entries, {expenses} expenses in {:.1} s; database size {:.1} MiB",
                 started.elapsed().as_secs_f64(),
                 size as f64 / 1024.0 / 1024.0
             );

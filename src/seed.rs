@@ -21,6 +21,7 @@ pub struct SeedPlan {
     pub patrons: usize,
     pub sponsors: usize,
     pub ledger_entries: usize,
+    pub expenses: usize,
 }
 
 const BATCH: usize = 1000;
@@ -226,9 +227,81 @@ pub async fn seed(db: &Db, plan: SeedPlan) -> Result<()> {
         });
     }
 
+    // Costs: expenses over the past two years in a dozen categories, and
+    // the recurring costs a small instance has.
+    let categories = [
+        "Hosting",
+        "Storage",
+        "Email",
+        "Domain",
+        "Backups",
+        "CDN",
+        "Moderation",
+        "Legal",
+        "Accounting",
+        "Software",
+        "Hardware",
+        "Events",
+    ];
+    let mut id = 0i64;
+    while (id as usize) < plan.expenses {
+        let n = BATCH.min(plan.expenses - id as usize);
+        let mut rows = Vec::with_capacity(n);
+        for _ in 0..n {
+            id += 1;
+            let spent = at - Duration::days(rng.random_range(0..730));
+            let category = categories[rng.random_range(0..categories.len())];
+            let vendor = format!("{category} vendor {}", rng.random_range(1..4));
+            rows.push((
+                id,
+                spent.date_naive(),
+                Month::of(spent).to_string(),
+                vendor,
+                category,
+                rng.random_range(500..50_000i64),
+            ));
+        }
+        db_run!(db, |pool| {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO expenses (id, spent_on, month, vendor, category, amount_minor, currency, note, recorded_at) ",
+            );
+            q.push_values(&rows, |mut b, r| {
+                b.push_bind(r.0)
+                    .push_bind(r.1)
+                    .push_bind(r.2.clone())
+                    .push_bind(r.3.clone())
+                    .push_bind(r.4)
+                    .push_bind(r.5)
+                    .push_bind(currency)
+                    .push("''")
+                    .push_bind(at);
+            });
+            q.build().execute(pool).await?;
+        });
+    }
+    db_run!(db, |pool| {
+        for (vendor, category, amount, interval) in [
+            ("Hetzner", "Hosting", 25_000i64, "month"),
+            ("Wasabi", "Storage", 6_000, "month"),
+            ("Mailgun", "Email", 3_500, "month"),
+            ("Gandi", "Domain", 2_000, "year"),
+        ] {
+            sqlx::query("INSERT INTO recurring_costs (vendor, category, amount_minor, currency, interval, starts_on, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)")
+                .bind(vendor).bind(category).bind(amount).bind(currency).bind(interval)
+                .bind((at - Duration::days(730)).date_naive()).bind(at)
+                .execute(pool).await?;
+        }
+    });
+
     // Identity sequences must continue after the explicit ids.
     if let Db::Postgres(pool) = db {
-        for table in ["tiers", "supporters", "pledges", "ledger_entries"] {
+        for table in [
+            "tiers",
+            "supporters",
+            "pledges",
+            "ledger_entries",
+            "expenses",
+        ] {
             let sql = format!(
                 "SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT COALESCE(MAX(id), 1) FROM {table}))"
             );
