@@ -379,7 +379,7 @@ async fn a_year_of_costs_and_income_gives_the_balance_runway_and_coverage_worked
     let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
     let total = rows
         .iter()
-        .find(|r| &r[0] == ym(1) && &r[1] == "total")
+        .find(|r| r[0] == ym(1) && &r[1] == "total")
         .unwrap();
     assert_eq!(&total[8], "291.00");
     assert_eq!(&total[9], "30.00");
