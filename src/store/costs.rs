@@ -96,7 +96,7 @@ macro_rules! select_recurring {
 }
 
 /// Records an expense, audited. A recurring cost it pays must exist, be in
-/// the same currency and run in the month paid.
+/// the same currency and fall due in the month paid.
 pub async fn insert_expense(tx: &mut Tx, actor: &Actor, e: &NewExpense) -> Result<i64> {
     if let Some((rid, month)) = e.recurring {
         let cost = recurring_in_tx(tx, rid)
@@ -112,6 +112,15 @@ pub async fn insert_expense(tx: &mut Tx, actor: &Actor, e: &NewExpense) -> Resul
             return Err(Error::field(
                 "recurring_month",
                 "the recurring cost does not run in this month",
+            ));
+        }
+        if !cost.recurrence().due_in(month) {
+            return Err(Error::field(
+                "recurring_month",
+                format!(
+                    "a yearly cost is due in its renewal month ({}); give the month it pays",
+                    cost.starts_on.format("%B")
+                ),
             ));
         }
     }

@@ -571,6 +571,16 @@ async fn a_viewer_reads_the_costs_but_every_change_is_refused_and_changes_nothin
 
 async fn bad_costs_input_is_refused_with_a_stable_problem_type(app: TestApp) {
     let owner = app.owner_token().await;
+    // A yearly cost from two months ago: due then, and in a year.
+    let yearly = app
+        .post_ok(
+            "/api/v1/admin/recurring-costs",
+            &owner,
+            json!({"vendor": "Gandi", "category": "Domains", "amount_minor": 1_200,
+                   "interval": "year", "starts_on": day(2, 1)}),
+            StatusCode::CREATED,
+        )
+        .await;
     let tomorrow = (Utc::now().date_naive() + chrono::Duration::days(1)).to_string();
     let fields = |body: &Value| -> Vec<String> {
         body["errors"]
@@ -621,6 +631,16 @@ async fn bad_costs_input_is_refused_with_a_stable_problem_type(app: TestApp) {
         (
             json!({"date": day(1, 1), "vendor": "V\u{202e}", "category": "C", "amount_minor": 5}),
             "vendor",
+        ),
+        (
+            json!({"date": day(1, 1), "vendor": "V", "category": "C", "amount_minor": 5,
+                   "recurring_cost_id": yearly["id"]}),
+            "recurring_month",
+        ),
+        (
+            json!({"date": day(1, 1), "vendor": "V", "category": "C", "amount_minor": 5,
+                   "recurring_cost_id": yearly["id"], "recurring_month": ym(3)}),
+            "recurring_month",
         ),
     ] {
         let res = app.post("/api/v1/admin/expenses", &owner, body).await;
@@ -681,6 +701,23 @@ async fn bad_costs_input_is_refused_with_a_stable_problem_type(app: TestApp) {
     // Nothing was recorded.
     let listed = app.get_json("/api/v1/admin/expenses", Some(&owner)).await;
     assert_eq!(listed["items"], json!([]));
+    // Paid a month late, for the month it fell due: matched.
+    let late = expense(
+        &app,
+        &owner,
+        json!({"date": day(1, 1), "vendor": "Gandi", "category": "Domains", "amount_minor": 1_200,
+               "recurring_cost_id": yearly["id"], "recurring_month": ym(2)}),
+    )
+    .await;
+    assert_eq!(late["recurring_month"], ym(2));
+    let r = app
+        .get_json(
+            &format!("/api/v1/admin/reports/costs?from={}&to={}", ym(2), ym(0)),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(r["months"][0]["unmatched"], json!([]));
+    assert_eq!(minor(&r["months"][1]["expenses"]), 1_200);
 }
 
 async fn hostile_vendor_and_note_text_is_escaped_in_the_console_and_neutralised_in_the_csv(

@@ -321,6 +321,9 @@ pub struct ExpenseForm {
     reference: String,
     #[serde(default, deserialize_with = "blank_as_none")]
     recurring_cost_id: Option<i64>,
+    /// YYYY-MM; blank: the month of `date`.
+    #[serde(default)]
+    recurring_month: String,
 }
 
 pub async fn record_expense(
@@ -360,7 +363,7 @@ pub async fn record_expense(
                 note: &form.note,
                 external_ref: optional(&form.reference),
                 recurring_cost_id: form.recurring_cost_id,
-                recurring_month: None,
+                recurring_month: optional(&form.recurring_month),
             },
             currency,
             Utc::now().date_naive(),
