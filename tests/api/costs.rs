@@ -407,6 +407,17 @@ async fn a_year_of_costs_and_income_gives_the_balance_runway_and_coverage_worked
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(minor(&app.funding().await["goal"]), 15_866);
+    // The console's overview shows the same goal.
+    let (console, _) = form_client(&app, OWNER_EMAIL).await;
+    let overview = console
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(overview.contains("€158.66 a month"), "{overview}");
 
     // Every change is in the audit log.
     let audit = app
