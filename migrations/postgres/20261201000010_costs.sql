@@ -77,3 +77,7 @@ CREATE TABLE cost_settings (
     updated_at            TIMESTAMPTZ NOT NULL
 );
 INSERT INTO cost_settings (id, updated_at) VALUES (1, now());
+
+-- Monthly recurring income (the costs report's coverage, the funding
+-- totals) sums running pledges per interval: read from this index alone.
+CREATE INDEX pledges_recurring_sums ON pledges (status, currency, interval, amount_minor);

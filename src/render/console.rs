@@ -31,6 +31,7 @@ fn env() -> &'static Environment<'static> {
             "ledger.html",
             "account.html",
             "reports.html",
+            "costs.html",
             "sponsors.html",
             "supporters.html",
             "supporter.html",

@@ -303,7 +303,7 @@ pub async fn report(
         let m = costs.entry(s.month).or_default();
         m.0 = add(m.0, s.amount_minor)?;
         m.1 += s.expenses;
-        let c = m.2.entry(s.category).or_default();
+        let c = m.2.entry(s.name).or_default();
         c.0 = add(c.0, s.amount_minor)?;
         c.1 += s.expenses;
     }

@@ -96,7 +96,7 @@ macro_rules! select_recurring {
 }
 
 /// Records an expense, audited. A recurring cost it pays must exist, be in
-/// the same currency and run in the month paid.
+/// the same currency and fall due in the month paid.
 pub async fn insert_expense(tx: &mut Tx, actor: &Actor, e: &NewExpense) -> Result<i64> {
     if let Some((rid, month)) = e.recurring {
         let cost = recurring_in_tx(tx, rid)
@@ -112,6 +112,15 @@ pub async fn insert_expense(tx: &mut Tx, actor: &Actor, e: &NewExpense) -> Resul
             return Err(Error::field(
                 "recurring_month",
                 "the recurring cost does not run in this month",
+            ));
+        }
+        if !cost.recurrence().due_in(month) {
+            return Err(Error::field(
+                "recurring_month",
+                format!(
+                    "a yearly cost is due in its renewal month ({}); give the month it pays",
+                    cost.starts_on.format("%B")
+                ),
             ));
         }
     }
@@ -483,28 +492,53 @@ pub async fn set_label(
     Ok(())
 }
 
-/// Expenses that count (not voided, in `currency`) summed per month,
-/// category and vendor, for the months up to `until`.
+/// Expenses that count (not voided, in `currency`) summed per month and
+/// category (or vendor), for the months up to `until`.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ExpenseSum {
     pub month: String,
-    pub category: String,
-    pub vendor: String,
+    /// The category, or the vendor for `expense_sums_by_vendor`.
+    pub name: String,
     pub amount_minor: i64,
     pub expenses: i64,
 }
 
+/// Per month and category.
 pub async fn expense_sums(db: &Db, currency: Currency, until: Month) -> Result<Vec<ExpenseSum>> {
     let rows = db_run!(db, |pool| {
         sqlx::query_as::<_, ExpenseSum>(
-            "SELECT e.month, e.category, e.vendor, CAST(SUM(e.amount_minor) AS BIGINT) AS amount_minor, \
+            "SELECT e.month, e.category AS name, CAST(SUM(e.amount_minor) AS BIGINT) AS amount_minor, \
                CAST(COUNT(*) AS BIGINT) AS expenses \
              FROM expenses e WHERE e.currency = $1 AND e.month <= $2 \
              AND NOT EXISTS (SELECT 1 FROM expense_voids v WHERE v.expense_id = e.id) \
-             GROUP BY e.month, e.category, e.vendor ORDER BY e.month, e.category, e.vendor",
+             GROUP BY e.month, e.category ORDER BY e.month, e.category",
         )
         .bind(currency.code())
         .bind(until.to_string())
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}
+
+/// Per month and vendor, for the months `from..=to`.
+pub async fn expense_sums_by_vendor(
+    db: &Db,
+    currency: Currency,
+    from: Month,
+    to: Month,
+) -> Result<Vec<ExpenseSum>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, ExpenseSum>(
+            "SELECT e.month, e.vendor AS name, CAST(SUM(e.amount_minor) AS BIGINT) AS amount_minor, \
+               CAST(COUNT(*) AS BIGINT) AS expenses \
+             FROM expenses e WHERE e.currency = $1 AND e.month >= $2 AND e.month <= $3 \
+             AND NOT EXISTS (SELECT 1 FROM expense_voids v WHERE v.expense_id = e.id) \
+             GROUP BY e.month, e.vendor ORDER BY e.month, e.vendor",
+        )
+        .bind(currency.code())
+        .bind(from.to_string())
+        .bind(to.to_string())
         .fetch_all(pool)
         .await?
     });

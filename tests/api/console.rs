@@ -407,6 +407,7 @@ async fn forms_without_the_right_csrf_token_or_from_a_viewer_are_refused_and_cha
         &format!("/admin/supporters/{patron}"),
         "/admin/sponsors",
         "/admin/reports",
+        "/admin/costs",
         "/admin/operations",
         "/admin/audit",
     ] {
@@ -600,6 +601,7 @@ async fn every_console_page_has_the_csp_header_and_loads_without_csp_violations(
         ("/admin/supporters?sort=lifetime".to_owned(), StatusCode::OK),
         ("/admin/sponsors?status=all".to_owned(), StatusCode::OK),
         ("/admin/reports".to_owned(), StatusCode::OK),
+        ("/admin/costs".to_owned(), StatusCode::OK),
         ("/admin/operations".to_owned(), StatusCode::OK),
         ("/admin/audit".to_owned(), StatusCode::OK),
         ("/admin/settings".to_owned(), StatusCode::OK),
@@ -607,6 +609,8 @@ async fn every_console_page_has_the_csp_header_and_loads_without_csp_violations(
         ("/admin/tiers/abc".to_owned(), StatusCode::NOT_FOUND),
         ("/admin/ledger.csv".to_owned(), StatusCode::OK),
         ("/admin/supporters.csv".to_owned(), StatusCode::OK),
+        ("/admin/costs/report.csv".to_owned(), StatusCode::OK),
+        ("/admin/costs/expenses.csv".to_owned(), StatusCode::OK),
     ];
     for (path, status) in &pages {
         let res = client.get(app.url(path)).send().await.unwrap();
@@ -700,6 +704,7 @@ async fn every_console_page_renders_light_and_dark_on_a_desktop_and_a_phone(app:
         ("supporter", "/admin/supporters/1".to_owned()),
         ("sponsors", "/admin/sponsors".to_owned()),
         ("reports", "/admin/reports".to_owned()),
+        ("costs", "/admin/costs".to_owned()),
         ("operations", "/admin/operations".to_owned()),
         ("audit", "/admin/audit".to_owned()),
         ("settings", "/admin/settings".to_owned()),
@@ -901,6 +906,27 @@ async fn realistic_data(app: &TestApp, owner: &str) -> HashMap<String, i64> {
         today + chrono::Duration::days(365),
     )
     .await;
+    // Costs: hosting every month, paid this month; a domain paid in dollars.
+    let month_start = today.format("%Y-%m-01").to_string();
+    let hosting = app
+        .post_ok(
+            "/api/v1/admin/recurring-costs",
+            owner,
+            json!({"vendor": "Hetzner Online GmbH", "category": "Hosting", "amount_minor": 18_900,
+                   "interval": "month", "starts_on": month_start}),
+            StatusCode::CREATED,
+        )
+        .await;
+    for body in [
+        json!({"date": today.to_string(), "vendor": "Hetzner Online GmbH", "category": "Hosting",
+               "amount_minor": 18_900, "recurring_cost_id": hosting["id"], "external_reference": "R0012345"}),
+        json!({"date": today.to_string(), "vendor": "Namecheap", "category": "Domains",
+               "amount_minor": 1_350, "original_amount_minor": 1_499, "original_currency": "USD",
+               "note": "example.social, one year"}),
+    ] {
+        app.post_ok("/api/v1/admin/expenses", owner, body, StatusCode::CREATED)
+            .await;
+    }
     ids
 }
 

@@ -11,6 +11,7 @@ mod cli;
 mod console;
 mod console_flows;
 mod contributions;
+mod costs;
 mod directory;
 mod edges;
 mod errors;

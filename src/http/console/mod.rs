@@ -9,6 +9,7 @@
 
 mod audit;
 mod auth;
+mod costs;
 mod ledger;
 mod operations;
 mod overview;
@@ -78,6 +79,18 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/ledger.csv", get(ledger::csv))
         .route("/admin/ledger/{id}/void", post(ledger::void))
         .route("/admin/reports", get(reports::show))
+        .route("/admin/costs", get(costs::show))
+        .route("/admin/costs/report.csv", get(costs::report_csv))
+        .route("/admin/costs/expenses.csv", get(costs::expenses_csv))
+        .route("/admin/costs/expenses", post(costs::record_expense))
+        .route("/admin/costs/expenses/{id}/void", post(costs::void_expense))
+        .route("/admin/costs/recurring", post(costs::create_recurring))
+        .route(
+            "/admin/costs/recurring/{id}/end",
+            post(costs::end_recurring),
+        )
+        .route("/admin/costs/settings", post(costs::update_settings))
+        .route("/admin/costs/labels", post(costs::set_label))
         .route("/admin/operations", get(operations::show))
         .route("/admin/audit", get(audit::show))
         .route("/admin/settings", get(settings::show))

@@ -158,7 +158,15 @@ pub async fn show(State(state): State<AppState>, signed: Signed) -> Result<Respo
             trend: "flat",
         },
     );
-    let goal = campaign.monthly_goal_minor.map(|goal| {
+    // The goal the public sees: with "cover our costs", the monthly costs.
+    let goal_minor = store::costs::costs_goal(
+        &state.db,
+        campaign.currency,
+        chrono::Utc::now().date_naive(),
+    )
+    .await?
+    .or(campaign.monthly_goal_minor);
+    let goal = goal_minor.map(|goal| {
         let recurring = pick(last, |m| m.monthly_recurring.amount_minor);
         let percent = Progress::toward(recurring, goal).map_or(0, |p| p.percent);
         Goal {
