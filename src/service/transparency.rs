@@ -136,7 +136,7 @@ pub async fn report(db: &Db, period: Period, inputs: &Inputs<'_>) -> Result<Tran
             _ => {}
         }
     }
-    for e in store::costs::expense_sums(db, currency, last).await? {
+    for e in store::transparency::costs(db, currency, first, last).await? {
         let Some(f) = Month::parse("month", &e.month)
             .ok()
             .and_then(|m| months.get_mut(&m))

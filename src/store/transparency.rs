@@ -100,3 +100,30 @@ pub async fn entries_per_month(db: &Db, from: Month, to: Month) -> Result<Vec<(S
     });
     Ok(rows)
 }
+
+/// Expenses that count (not voided), summed per month, category and vendor
+/// in `[from, to]`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CostCell {
+    pub month: String,
+    pub category: String,
+    pub vendor: String,
+    pub amount_minor: i64,
+}
+
+pub async fn costs(db: &Db, currency: Currency, from: Month, to: Month) -> Result<Vec<CostCell>> {
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, CostCell>(
+            "SELECT e.month, e.category, e.vendor, CAST(SUM(e.amount_minor) AS BIGINT) AS amount_minor \
+             FROM expenses e WHERE e.currency = $1 AND e.month >= $2 AND e.month <= $3 \
+             AND NOT EXISTS (SELECT 1 FROM expense_voids v WHERE v.expense_id = e.id) \
+             GROUP BY e.month, e.category, e.vendor",
+        )
+        .bind(currency.code())
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}
