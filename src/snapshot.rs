@@ -49,7 +49,7 @@ use crate::{
         page,
         svg::{self, WallParams},
     },
-    service::transparency::{self as report, PeopleMemo},
+    service::transparency::{self as report, ReportCache},
     store::{self, Db, logos::PublicLogoRow, supporters::PublicSponsorRow, tiers::TierRow},
 };
 
@@ -331,7 +331,7 @@ async fn build(
     db: &Db,
     settings: &Settings,
     payments: bool,
-    memo: &PeopleMemo,
+    memo: &ReportCache,
 ) -> Result<Snapshot> {
     // Read the version first: a write landing mid-build bumps it again, so
     // the next poll rebuilds rather than keeping a half-old snapshot.
@@ -353,7 +353,15 @@ async fn build(
     let public_sponsors = public_sponsors(&sponsors, &logo_of);
     let groups = sponsor_groups(&sponsors, &logo_of);
     let funding = Funding::from_facts(&facts, settings.pages.privacy_threshold);
-    let reports = transparency_reports(db, settings, &funding, memo, today).await?;
+    let reports = report::reports(
+        db,
+        memo,
+        today,
+        settings.pages.privacy_threshold,
+        settings.costs.runway_target_months,
+        funding.monthly_recurring.as_ref().map(|m| m.amount_minor),
+    )
+    .await?;
     let data = Arc::new(PublicData {
         name: campaign.name.clone(),
         description: campaign.description.clone(),
@@ -417,27 +425,6 @@ async fn build(
     // The default wall is the one embedded everywhere: render it now.
     snapshot.wall(&WallParams::default(), false);
     Ok(snapshot)
-}
-
-/// The transparency report, monthly and quarterly.
-async fn transparency_reports(
-    db: &Db,
-    settings: &Settings,
-    funding: &Funding,
-    memo: &PeopleMemo,
-    today: chrono::NaiveDate,
-) -> Result<(report::Transparency, report::Transparency)> {
-    let inputs = report::Inputs {
-        today,
-        privacy_threshold: settings.pages.privacy_threshold,
-        runway_target_months: settings.costs.runway_target_months,
-        monthly_recurring: funding.monthly_recurring.as_ref().map(|m| m.amount_minor),
-        memo,
-    };
-    Ok((
-        report::report(db, Period::Month, &inputs).await?,
-        report::report(db, Period::Quarter, &inputs).await?,
-    ))
 }
 
 /// One report in every form.
@@ -606,8 +593,8 @@ pub struct PublicCache {
     payments: bool,
     current: ArcSwap<Snapshot>,
     rebuilding: Mutex<()>,
-    /// The transparency report's people counts, kept between builds.
-    memo: PeopleMemo,
+    /// The transparency reports, kept between builds.
+    memo: ReportCache,
     /// Signalled by writers that need not wait for the rebuild (webhooks).
     dirty: tokio::sync::Notify,
     /// Signalled when another replica says the data changed.
@@ -620,7 +607,7 @@ const DEBOUNCE: Duration = Duration::from_millis(100);
 impl PublicCache {
     /// `payments`: whether checkout works (the support page shows its forms).
     pub async fn new(db: Db, settings: Settings, payments: bool) -> Result<Self> {
-        let memo = PeopleMemo::default();
+        let memo = ReportCache::default();
         let first = build(&db, &settings, payments, &memo).await?;
         Ok(PublicCache {
             db,

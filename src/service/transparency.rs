@@ -5,7 +5,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    sync::Mutex,
+    sync::{Arc, Mutex},
 };
 
 use chrono::NaiveDate;
@@ -69,6 +69,51 @@ pub struct PeopleMemo(Mutex<HashMap<PeopleKey, (i64, i64)>>);
 
 /// First and last month, and the set of sources as bits.
 type PeopleKey = (Month, Month, u8);
+
+/// The reports last built, by month and by quarter, with what they were
+/// built from: the public snapshot is rebuilt on every write, and these
+/// change only when a past month's books do.
+#[derive(Default)]
+pub struct ReportCache {
+    pub people: PeopleMemo,
+    last: Mutex<Option<(String, Arc<Reports>)>>,
+}
+
+/// The report by month, and by quarter.
+pub type Reports = (Transparency, Transparency);
+
+/// Both reports, from the cache while nothing they show has changed.
+pub async fn reports(
+    db: &Db,
+    cache: &ReportCache,
+    today: NaiveDate,
+    privacy_threshold: i64,
+    runway_target_months: u32,
+    monthly_recurring: Option<i64>,
+) -> Result<Arc<Reports>> {
+    let fingerprint = format!(
+        "{} {privacy_threshold} {runway_target_months} {monthly_recurring:?}",
+        store::transparency::fingerprint(db, month_of(today)).await?
+    );
+    if let Some((f, r)) = cache.last.lock().expect("cache").as_ref()
+        && *f == fingerprint
+    {
+        return Ok(r.clone());
+    }
+    let inputs = Inputs {
+        today,
+        privacy_threshold,
+        runway_target_months,
+        monthly_recurring,
+        memo: &cache.people,
+    };
+    let built = Arc::new((
+        report(db, Period::Month, &inputs).await?,
+        report(db, Period::Quarter, &inputs).await?,
+    ));
+    *cache.last.lock().expect("cache") = Some((fingerprint, built.clone()));
+    Ok(built)
+}
 
 /// What the report needs besides the books.
 pub struct Inputs<'a> {

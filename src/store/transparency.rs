@@ -127,3 +127,25 @@ pub async fn costs(db: &Db, currency: Currency, from: Month, to: Month) -> Resul
     });
     Ok(rows)
 }
+
+/// Changes whenever the transparency report could: entries in months
+/// before `current` (the ledger only grows; a void is a new entry), any
+/// expense or void, a public name, the opening balance, a tier or the
+/// campaign. Read from small tables and indexes only.
+pub async fn fingerprint(db: &Db, current: Month) -> Result<String> {
+    let row = db_run!(db, |pool| {
+        sqlx::query_as::<_, (i64, i64, i64, Option<String>, Option<String>, Option<String>, Option<String>)>(
+            "SELECT (SELECT CAST(COALESCE(SUM(entries), 0) AS BIGINT) FROM ledger_monthly WHERE month < $1), \
+               (SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM expenses), \
+               (SELECT CAST(COUNT(*) AS BIGINT) FROM expense_voids), \
+               (SELECT CAST(MAX(updated_at) AS TEXT) FROM cost_labels), \
+               (SELECT CAST(MAX(updated_at) AS TEXT) FROM cost_settings), \
+               (SELECT CAST(MAX(updated_at) AS TEXT) FROM tiers), \
+               (SELECT CAST(MAX(updated_at) AS TEXT) FROM campaign)",
+        )
+        .bind(current.to_string())
+        .fetch_one(pool)
+        .await?
+    });
+    Ok(format!("{current} {row:?}"))
+}
