@@ -31,6 +31,8 @@ fn env() -> &'static Environment<'static> {
             "ledger.html",
             "account.html",
             "reports.html",
+            "analytics.html",
+            "analytics_detail.html",
             "sponsors.html",
             "supporters.html",
             "supporter.html",

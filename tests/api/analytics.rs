@@ -24,6 +24,7 @@ on_both_backends!(
     movements_follow_upgrades_downgrades_churn_and_returns,
     cohorts_concentration_and_forecast_follow_the_same_history,
     analytics_refuse_bad_input_and_strangers,
+    the_console_page_shows_the_figures_and_drills_down_on_any_screen,
 );
 
 struct People {
@@ -501,6 +502,68 @@ async fn analytics_refuse_bad_input_and_strangers(app: TestApp) {
         )
         .await;
     }
+}
+
+async fn the_console_page_shows_the_figures_and_drills_down_on_any_screen(app: TestApp) {
+    let owner = app.owner_token().await;
+    let p = record_history(&app, &owner).await;
+    // A hostile name comes out escaped on both pages.
+    patronage::db_run!(&app.db, |pool| {
+        sqlx::query("UPDATE supporters SET display_name = $1 WHERE id = $2")
+            .bind("<b>Dee</b><script>alert(1)</script>")
+            .bind(p.dee)
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    app.viewer_token("books@example.org").await;
+    let (viewer, _) = crate::console::form_client(&app, "books@example.org").await;
+    let page = |path: &str| {
+        let (viewer, url) = (viewer.clone(), app.url(path));
+        async move {
+            let res = viewer.get(url).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            res.text().await.unwrap()
+        }
+    };
+    let html = page("/admin/analytics?from=2026-01&to=2026-06").await;
+    assert!(html.contains(r#"href="/admin/analytics" aria-current="page""#));
+    // April's reactivation links to its drill-down, with the same figure.
+    assert!(
+        html.contains(r#"<a href="/admin/analytics/movements/2026-04?kind=reactivation">€25</a>"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"class="num heat-5""#), "{html}");
+    assert_eq!(
+        html.matches(r#"method="post""#).count(),
+        1,
+        "a viewer only signs out"
+    );
+    let detail = page("/admin/analytics/movements/2026-04?kind=reactivation").await;
+    assert!(
+        detail.contains("&lt;b&gt;Dee&lt;/b&gt;&lt;script&gt;"),
+        "{detail}"
+    );
+    assert!(!detail.contains("<script>alert"));
+    assert!(detail.contains(&format!(r#"href="/admin/supporters/{}""#, p.dee)));
+
+    let b = crate::cdp::Browser::launch().await;
+    crate::console::sign_in(&b, &app).await;
+    crate::console::shoot_all(
+        &b,
+        "analytics",
+        &app.url("/admin/analytics?from=2026-01&to=2026-06"),
+    )
+    .await;
+    b.click("a[href='/admin/analytics/movements/2026-02?kind=churn']")
+        .await;
+    assert_eq!(
+        b.path().await,
+        "/admin/analytics/movements/2026-02?kind=churn"
+    );
+    assert!(b.text("main table").await.contains("<b>Dee</b>"));
+    crate::console::shoot_all(&b, "analytics-detail", &b.url().await).await;
+    assert_eq!(b.csp_violations(), Vec::<String>::new());
 }
 
 // Random pledge histories, written to a real database and read back

@@ -730,7 +730,7 @@ async fn every_console_page_renders_light_and_dark_on_a_desktop_and_a_phone(app:
 
 /// Screenshots of `url` in the four looks; each page follows the scheme
 /// and fits a phone's width.
-async fn shoot_all(b: &Browser, name: &str, url: &str) {
+pub(crate) async fn shoot_all(b: &Browser, name: &str, url: &str) {
     for dark in [false, true] {
         for phone in [false, true] {
             b.set_dark(dark).await;

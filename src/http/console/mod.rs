@@ -7,6 +7,7 @@
 //! - `auth`: signing in and out, and the first owner's setup page;
 //! - one module per page group.
 
+mod analytics;
 mod audit;
 mod auth;
 mod ledger;
@@ -78,6 +79,11 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/ledger.csv", get(ledger::csv))
         .route("/admin/ledger/{id}/void", post(ledger::void))
         .route("/admin/reports", get(reports::show))
+        .route("/admin/analytics", get(analytics::show))
+        .route(
+            "/admin/analytics/movements/{month}",
+            get(analytics::movement),
+        )
         .route("/admin/operations", get(operations::show))
         .route("/admin/audit", get(audit::show))
         .route("/admin/settings", get(settings::show))
