@@ -22,7 +22,6 @@ use crate::{
 struct Row {
     supporter_id: i64,
     tier_id: i64,
-    sponsor: i64,
     interval: Interval,
     amount_minor: i64,
     status: PledgeStatus,
@@ -31,47 +30,61 @@ struct Row {
     ended_at: Option<DateTime<Utc>>,
     cancel_at_period_end: bool,
     current_period_end: Option<DateTime<Utc>>,
-    paid_through: Option<NaiveDate>,
 }
 
 /// Every pledge on a tier in `currency`, sorted by supporter. A sponsor's
 /// pledge recorded by hand (paid on terms, no automatic renewal) carries
 /// the sponsor's `paid_through` as its term's end.
+///
+/// One scan of `pledges` alone: tiers' kinds and sponsors' terms are a few
+/// rows read apart, and the sort by supporter is done here, in memory.
 pub async fn pledges(db: &Db, currency: Currency) -> Result<Vec<Pledge>> {
-    let rows = db_run!(db, |pool| {
-        sqlx::query_as::<_, Row>(
-            "SELECT p.supporter_id, p.tier_id, \
-               CAST(CASE WHEN t.kind = 'sponsor' THEN 1 ELSE 0 END AS BIGINT) AS sponsor, \
-               p.interval, p.amount_minor, p.status, p.source, p.started_at, p.ended_at, \
-               p.cancel_at_period_end, p.current_period_end, s.paid_through \
-             FROM pledges p JOIN tiers t ON t.id = p.tier_id \
-             LEFT JOIN supporters s ON s.id = p.supporter_id AND t.kind = 'sponsor' AND p.source = 'manual' \
-             WHERE p.currency = $1 ORDER BY p.supporter_id",
+    let (rows, sponsor_tiers, terms) = db_run!(db, |pool| {
+        let rows = sqlx::query_as::<_, Row>(
+            "SELECT supporter_id, tier_id, interval, amount_minor, status, source, started_at, ended_at, \
+               cancel_at_period_end, current_period_end \
+             FROM pledges WHERE currency = $1 AND tier_id IS NOT NULL",
         )
         .bind(currency.code())
         .fetch_all(pool)
-        .await?
+        .await?;
+        let sponsor_tiers: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM tiers WHERE kind = 'sponsor'")
+                .fetch_all(pool)
+                .await?;
+        let terms: Vec<(i64, NaiveDate)> = sqlx::query_as(
+            "SELECT id, paid_through FROM supporters WHERE kind = 'sponsor' AND paid_through IS NOT NULL",
+        )
+        .fetch_all(pool)
+        .await?;
+        (rows, sponsor_tiers, terms)
     });
-    Ok(rows
+    let terms: HashMap<i64, NaiveDate> = terms.into_iter().collect();
+    let mut out: Vec<Pledge> = rows
         .into_iter()
-        .map(|r| Pledge {
-            supporter_id: r.supporter_id,
-            tier_id: r.tier_id,
-            sponsor: r.sponsor == 1,
-            interval: r.interval,
-            amount_minor: r.amount_minor,
-            started_at: r.started_at,
-            ended_at: r.ended_at,
-            past_due: r.status == PledgeStatus::PastDue,
-            cancel_at_period_end: r.cancel_at_period_end,
-            current_period_end: r.current_period_end,
-            term_end: if r.sponsor == 1 && r.source == Source::Manual {
-                r.paid_through
-            } else {
-                None
-            },
+        .map(|r| {
+            let sponsor = sponsor_tiers.contains(&r.tier_id);
+            Pledge {
+                supporter_id: r.supporter_id,
+                tier_id: r.tier_id,
+                sponsor,
+                interval: r.interval,
+                amount_minor: r.amount_minor,
+                started_at: r.started_at,
+                ended_at: r.ended_at,
+                past_due: r.status == PledgeStatus::PastDue,
+                cancel_at_period_end: r.cancel_at_period_end,
+                current_period_end: r.current_period_end,
+                term_end: if sponsor && r.source == Source::Manual {
+                    terms.get(&r.supporter_id).copied()
+                } else {
+                    None
+                },
+            }
         })
-        .collect())
+        .collect();
+    out.sort_by_key(|p| p.supporter_id);
+    Ok(out)
 }
 
 /// Display names of the given supporters (a drill-down's page; never

@@ -794,3 +794,79 @@ fn random_histories_add_up_through_the_database_on_postgres() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// The measure: 100,000 patrons and 1,000 sponsors (`patronage
+/// seed`, pledges up to two years old), each answer over 24 months timed
+/// uncached. Slow to seed, so run on demand:
+/// `cargo test --release --test api analytics_at_scale -- --ignored --nocapture`
+/// (PostgreSQL too with PATRONAGE_TEST_DATABASE_URL).
+#[test]
+#[ignore]
+fn analytics_at_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![(
+        "SQLite",
+        format!("sqlite://{}", dir.path().join("scale.db").display()),
+        None,
+    )];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    if let Some(admin) = crate::helpers::postgres_url() {
+        let (url, name) = rt.block_on(crate::helpers::create_pg_database(&admin));
+        urls.push(("PostgreSQL", url, Some((admin, name))));
+    }
+    for (backend, url, pg) in urls {
+        rt.block_on(async {
+            let db = Db::connect(&url, 4, std::time::Duration::from_secs(30))
+                .await
+                .unwrap();
+            db.migrate().await.unwrap();
+            patronage::seed::seed(
+                &db,
+                patronage::seed::SeedPlan {
+                    patrons: 100_000,
+                    sponsors: 1_000,
+                    ledger_entries: 0,
+                },
+            )
+            .await
+            .unwrap();
+            let now = Utc::now();
+            let to = Month::of(now);
+            let from = to.back(23);
+            use patronage::service::analytics as a;
+            let time = std::time::Instant::now();
+            let m = a::movements(&db, from, to).await.unwrap();
+            let movements = time.elapsed();
+            let time = std::time::Instant::now();
+            a::cohorts(&db, from, to).await.unwrap();
+            let cohorts = time.elapsed();
+            let time = std::time::Instant::now();
+            a::concentration(&db, now, from, to).await.unwrap();
+            let concentration = time.elapsed();
+            let time = std::time::Instant::now();
+            a::forecast(&db, now).await.unwrap();
+            let forecast = time.elapsed();
+            let time = std::time::Instant::now();
+            a::movement_details(&db, to.back(1), None, None, 100)
+                .await
+                .unwrap();
+            let details = time.elapsed();
+            let time = std::time::Instant::now();
+            patronage::store::analytics::pledges(&db, Currency::parse("EUR").unwrap())
+                .await
+                .unwrap();
+            let read = time.elapsed();
+            println!(
+                "{backend}: read {read:?}; movements {movements:?}, cohorts {cohorts:?}, concentration {concentration:?}, forecast {forecast:?}, drill-down {details:?}; end MRR {}",
+                m.months.last().unwrap().total.end.display
+            );
+            match &db {
+                Db::Sqlite(pool, _) => pool.close().await,
+                Db::Postgres(pool) => pool.close().await,
+            }
+        });
+        if let Some((admin, name)) = pg {
+            crate::helpers::drop_pg_database(admin, name);
+        }
+    }
+}
