@@ -407,6 +407,7 @@ async fn forms_without_the_right_csrf_token_or_from_a_viewer_are_refused_and_cha
         &format!("/admin/supporters/{patron}"),
         "/admin/sponsors",
         "/admin/reports",
+        "/admin/analytics",
         "/admin/operations",
         "/admin/audit",
     ] {
@@ -600,6 +601,12 @@ async fn every_console_page_has_the_csp_header_and_loads_without_csp_violations(
         ("/admin/supporters?sort=lifetime".to_owned(), StatusCode::OK),
         ("/admin/sponsors?status=all".to_owned(), StatusCode::OK),
         ("/admin/reports".to_owned(), StatusCode::OK),
+        ("/admin/analytics".to_owned(), StatusCode::OK),
+        ("/admin/analytics?from=2026-13".to_owned(), StatusCode::OK),
+        (
+            "/admin/analytics/movements/2026-01?kind=new".to_owned(),
+            StatusCode::OK,
+        ),
         ("/admin/operations".to_owned(), StatusCode::OK),
         ("/admin/audit".to_owned(), StatusCode::OK),
         ("/admin/settings".to_owned(), StatusCode::OK),
@@ -700,6 +707,7 @@ async fn every_console_page_renders_light_and_dark_on_a_desktop_and_a_phone(app:
         ("supporter", "/admin/supporters/1".to_owned()),
         ("sponsors", "/admin/sponsors".to_owned()),
         ("reports", "/admin/reports".to_owned()),
+        ("analytics", "/admin/analytics".to_owned()),
         ("operations", "/admin/operations".to_owned()),
         ("audit", "/admin/audit".to_owned()),
         ("settings", "/admin/settings".to_owned()),
