@@ -2,6 +2,7 @@
 //! arithmetic of pledges, totals and months. Nothing here touches the
 //! database or the network.
 
+pub mod analytics;
 pub mod campaign;
 pub mod costs;
 pub mod funding;

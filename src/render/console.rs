@@ -32,6 +32,8 @@ fn env() -> &'static Environment<'static> {
             "account.html",
             "reports.html",
             "costs.html",
+            "analytics.html",
+            "analytics_detail.html",
             "sponsors.html",
             "supporters.html",
             "supporter.html",

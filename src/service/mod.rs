@@ -4,6 +4,7 @@
 //! HTTP handlers, jobs and webhooks call these; none of them orchestrates.
 
 pub mod admins;
+pub mod analytics;
 pub mod campaign;
 pub mod costs;
 pub mod ledger;

@@ -3,6 +3,7 @@
 //! SQL is written once and branches only where the dialects really differ.
 
 pub mod admins;
+pub mod analytics;
 pub mod attention;
 pub mod audit;
 pub mod campaign;

@@ -408,6 +408,7 @@ async fn forms_without_the_right_csrf_token_or_from_a_viewer_are_refused_and_cha
         "/admin/sponsors",
         "/admin/reports",
         "/admin/costs",
+        "/admin/analytics",
         "/admin/operations",
         "/admin/audit",
     ] {
@@ -602,6 +603,12 @@ async fn every_console_page_has_the_csp_header_and_loads_without_csp_violations(
         ("/admin/sponsors?status=all".to_owned(), StatusCode::OK),
         ("/admin/reports".to_owned(), StatusCode::OK),
         ("/admin/costs".to_owned(), StatusCode::OK),
+        ("/admin/analytics".to_owned(), StatusCode::OK),
+        ("/admin/analytics?from=2026-13".to_owned(), StatusCode::OK),
+        (
+            "/admin/analytics/movements/2026-01?kind=new".to_owned(),
+            StatusCode::OK,
+        ),
         ("/admin/operations".to_owned(), StatusCode::OK),
         ("/admin/audit".to_owned(), StatusCode::OK),
         ("/admin/settings".to_owned(), StatusCode::OK),
@@ -705,6 +712,7 @@ async fn every_console_page_renders_light_and_dark_on_a_desktop_and_a_phone(app:
         ("sponsors", "/admin/sponsors".to_owned()),
         ("reports", "/admin/reports".to_owned()),
         ("costs", "/admin/costs".to_owned()),
+        ("analytics", "/admin/analytics".to_owned()),
         ("operations", "/admin/operations".to_owned()),
         ("audit", "/admin/audit".to_owned()),
         ("settings", "/admin/settings".to_owned()),
@@ -735,7 +743,7 @@ async fn every_console_page_renders_light_and_dark_on_a_desktop_and_a_phone(app:
 
 /// Screenshots of `url` in the four looks; each page follows the scheme
 /// and fits a phone's width.
-async fn shoot_all(b: &Browser, name: &str, url: &str) {
+pub(crate) async fn shoot_all(b: &Browser, name: &str, url: &str) {
     for dark in [false, true] {
         for phone in [false, true] {
             b.set_dark(dark).await;

@@ -5,6 +5,7 @@ mod cdp;
 mod fake_stripe;
 mod helpers;
 
+mod analytics;
 mod auth;
 mod browser;
 mod cli;

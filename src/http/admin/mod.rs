@@ -1,6 +1,7 @@
 //! The admin API under `/api/v1/admin`. Every route but login and setup
 //! needs a token; `Owner` routes refuse viewers.
 
+mod analytics;
 mod audit;
 mod auth;
 mod campaign;
@@ -31,6 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(audit::routes())
         .merge(reports::routes())
         .merge(costs::routes())
+        .merge(analytics::routes())
         .merge(payments::routes())
         .merge(operations::routes())
 }

@@ -7,6 +7,7 @@
 //! - `auth`: signing in and out, and the first owner's setup page;
 //! - one module per page group.
 
+mod analytics;
 mod audit;
 mod auth;
 mod costs;
@@ -91,6 +92,11 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/costs/settings", post(costs::update_settings))
         .route("/admin/costs/labels", post(costs::set_label))
+        .route("/admin/analytics", get(analytics::show))
+        .route(
+            "/admin/analytics/movements/{month}",
+            get(analytics::movement),
+        )
         .route("/admin/operations", get(operations::show))
         .route("/admin/audit", get(audit::show))
         .route("/admin/settings", get(settings::show))
