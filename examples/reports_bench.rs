@@ -60,6 +60,22 @@ async fn main() {
         service::costs::report(&db, from, to, today, 6)
     })
     .await;
+    time("analytics: movements", || {
+        service::analytics::movements(&db, from, to)
+    })
+    .await;
+    time("analytics: cohorts", || {
+        service::analytics::cohorts(&db, from, to)
+    })
+    .await;
+    time("analytics: concentration", || {
+        service::analytics::concentration(&db, Utc::now(), from, to)
+    })
+    .await;
+    time("analytics: forecast", || {
+        service::analytics::forecast(&db, Utc::now())
+    })
+    .await;
     for period in [Period::Month, Period::Quarter] {
         let name = format!("transparency ({period:?})").to_lowercase();
         time(&name, || async {
