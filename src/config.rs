@@ -30,6 +30,34 @@ pub struct Settings {
     pub sponsors: SponsorSettings,
     pub pages: PagesSettings,
     pub costs: CostsSettings,
+    pub mastodon: MastodonSettings,
+}
+
+/// The instance's own figures (active users), read with an admin token.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MastodonSettings {
+    /// The instance's base URL; empty: `pages.instance_url`.
+    pub instance_url: String,
+    /// An access token with the `admin:read` scope; empty turns the
+    /// instance figures off. Secret: never logged or shown.
+    #[serde(serialize_with = "redact_secret")]
+    pub admin_token: SecretString,
+}
+
+impl Settings {
+    /// The instance whose measures are read, and the token, when both are
+    /// set.
+    pub fn mastodon_measures(&self) -> Option<(String, SecretString)> {
+        let token = &self.mastodon.admin_token;
+        if token.expose_secret().trim().is_empty() {
+            return None;
+        }
+        let url = Some(self.mastodon.instance_url.trim())
+            .filter(|u| !u.is_empty())
+            .unwrap_or(self.pages.instance_url.trim());
+        (!url.is_empty()).then(|| (url.trim_end_matches('/').to_owned(), token.clone()))
+    }
 }
 
 /// Costs: what the runway is measured against.

@@ -5,6 +5,7 @@
 pub mod campaign;
 pub mod costs;
 pub mod funding;
+pub mod instance;
 pub mod ledger;
 pub mod logo;
 pub mod money;

@@ -6,6 +6,7 @@
 pub mod admins;
 pub mod campaign;
 pub mod costs;
+pub mod instance;
 pub mod ledger;
 pub mod operations;
 pub mod payments;
