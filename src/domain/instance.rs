@@ -4,7 +4,9 @@
 /// `part` as a share of `whole`, in hundredths of a percent, rounded down;
 /// `None` when `whole` is not positive.
 pub fn share_basis_points(part: i64, whole: i64) -> Option<i64> {
-    (whole > 0).then(|| (i128::from(part.max(0)) * 10_000 / i128::from(whole)).min(i128::from(i64::MAX)) as i64)
+    (whole > 0).then(|| {
+        (i128::from(part.max(0)) * 10_000 / i128::from(whole)).min(i128::from(i64::MAX)) as i64
+    })
 }
 
 /// `total_minor` shared among `heads`, rounded up to the next minor unit

@@ -19,6 +19,7 @@ mod formats;
 mod funding;
 mod lifecycle;
 mod mastodon;
+mod measures;
 mod openapi;
 mod ops;
 mod overview;

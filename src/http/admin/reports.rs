@@ -92,7 +92,10 @@ async fn monthly_report(
 /// when Mastodon does not answer.
 #[utoipa::path(get, path = "/api/v1/admin/reports/instance", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = InstanceReport)))]
-async fn instance_report(State(state): State<AppState>, _: Admin) -> Result<axum::Json<InstanceReport>> {
+async fn instance_report(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<axum::Json<InstanceReport>> {
     let today = chrono::Utc::now().date_naive();
     Ok(axum::Json(service::instance::report(&state, today).await?))
 }
