@@ -661,10 +661,27 @@ mod tests {
         let mut s = Settings::defaults();
         s.auth.jwt_secret = SecretString::from("x".repeat(40));
         s.database.url = "postgres://app:hunter2@db/patronage".into();
+        s.mastodon.admin_token = SecretString::from("mastodon-admin-token-42");
         let out = s.to_redacted_toml();
         assert!(!out.contains("hunter2"), "{out}");
+        assert!(!out.contains("mastodon-admin-token-42"), "{out}");
+        // The Debug form (logs) hides it too.
+        assert!(!format!("{s:?}").contains("mastodon-admin-token-42"));
         assert!(!out.contains(&"x".repeat(40)), "{out}");
         assert!(out.contains("[redacted]"));
+    }
+
+    #[test]
+    fn instance_measures_need_a_token_and_an_instance() {
+        let mut s = Settings::defaults();
+        assert!(s.mastodon_measures().is_none(), "off by default");
+        s.pages.instance_url = "https://example.social/".into();
+        assert!(s.mastodon_measures().is_none(), "no token: off");
+        s.mastodon.admin_token = SecretString::from("t");
+        let (url, _) = s.mastodon_measures().unwrap();
+        assert_eq!(url, "https://example.social");
+        s.mastodon.instance_url = "https://other.example".into();
+        assert_eq!(s.mastodon_measures().unwrap().0, "https://other.example");
     }
 
     #[test]
