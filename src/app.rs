@@ -89,6 +89,7 @@ impl Application {
             instance_id: instance_id(),
             started_at: store::now(),
             reports: Default::default(),
+            measures: crate::fediverse::measures::Measures::new(settings.mastodon_measures()),
             settings: settings.clone(),
             db,
             public,

@@ -30,6 +30,34 @@ pub struct Settings {
     pub sponsors: SponsorSettings,
     pub pages: PagesSettings,
     pub costs: CostsSettings,
+    pub mastodon: MastodonSettings,
+}
+
+/// The instance's own figures (active users), read with an admin token.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MastodonSettings {
+    /// The instance's base URL; empty: `pages.instance_url`.
+    pub instance_url: String,
+    /// An access token with the `admin:read` scope; empty turns the
+    /// instance figures off. Secret: never logged or shown.
+    #[serde(serialize_with = "redact_secret")]
+    pub admin_token: SecretString,
+}
+
+impl Settings {
+    /// The instance whose measures are read, and the token, when both are
+    /// set.
+    pub fn mastodon_measures(&self) -> Option<(String, SecretString)> {
+        let token = &self.mastodon.admin_token;
+        if token.expose_secret().trim().is_empty() {
+            return None;
+        }
+        let url = Some(self.mastodon.instance_url.trim())
+            .filter(|u| !u.is_empty())
+            .unwrap_or(self.pages.instance_url.trim());
+        (!url.is_empty()).then(|| (url.trim_end_matches('/').to_owned(), token.clone()))
+    }
 }
 
 /// Costs: what the runway is measured against.
@@ -633,10 +661,27 @@ mod tests {
         let mut s = Settings::defaults();
         s.auth.jwt_secret = SecretString::from("x".repeat(40));
         s.database.url = "postgres://app:hunter2@db/patronage".into();
+        s.mastodon.admin_token = SecretString::from("mastodon-admin-token-42");
         let out = s.to_redacted_toml();
         assert!(!out.contains("hunter2"), "{out}");
+        assert!(!out.contains("mastodon-admin-token-42"), "{out}");
+        // The Debug form (logs) hides it too.
+        assert!(!format!("{s:?}").contains("mastodon-admin-token-42"));
         assert!(!out.contains(&"x".repeat(40)), "{out}");
         assert!(out.contains("[redacted]"));
+    }
+
+    #[test]
+    fn instance_measures_need_a_token_and_an_instance() {
+        let mut s = Settings::defaults();
+        assert!(s.mastodon_measures().is_none(), "off by default");
+        s.pages.instance_url = "https://example.social/".into();
+        assert!(s.mastodon_measures().is_none(), "no token: off");
+        s.mastodon.admin_token = SecretString::from("t");
+        let (url, _) = s.mastodon_measures().unwrap();
+        assert_eq!(url, "https://example.social");
+        s.mastodon.instance_url = "https://other.example".into();
+        assert_eq!(s.mastodon_measures().unwrap().0, "https://other.example");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Context {
     pub started_at: DateTime<Utc>,
     /// Monthly reports computed here, until the books change.
     pub reports: crate::reports::ReportCache,
+    /// The instance's active users, read from Mastodon at most hourly.
+    pub measures: crate::fediverse::measures::Measures,
 }
 
 impl Context {

@@ -20,6 +20,7 @@ mod formats;
 mod funding;
 mod lifecycle;
 mod mastodon;
+mod measures;
 mod openapi;
 mod ops;
 mod overview;

@@ -1,4 +1,5 @@
-//! Monthly reports, as JSON or CSV. Viewers may read them.
+//! Monthly reports, as JSON or CSV, and the instance in context (active
+//! users against supporters and costs). Viewers may read them.
 
 use axum::{
     extract::State,
@@ -17,10 +18,13 @@ use crate::{
         extract::{Admin, Query},
     },
     reports::{self, MonthlyReport},
+    service::{self, instance::InstanceReport},
 };
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(monthly_report))
+    OpenApiRouter::new()
+        .routes(routes!(monthly_report))
+        .routes(routes!(instance_report))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -79,4 +83,19 @@ async fn monthly_report(
         reports::to_csv(&report)?,
     )
         .into_response())
+}
+
+/// The instance in context: active users (from Mastodon's admin measures,
+/// when `mastodon.admin_token` is set), the share of them who support the
+/// instance, and the monthly costs per active user and per supporter.
+/// Answers 200 with `available: false` and a reason when not configured or
+/// when Mastodon does not answer.
+#[utoipa::path(get, path = "/api/v1/admin/reports/instance", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = InstanceReport)))]
+async fn instance_report(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<axum::Json<InstanceReport>> {
+    let today = chrono::Utc::now().date_naive();
+    Ok(axum::Json(service::instance::report(&state, today).await?))
 }

@@ -16,6 +16,7 @@ use super::{OwnerForm, Signed, after, blank_as_none, page};
 use crate::{
     domain::{
         costs::{ExpenseInput, LabelKind, NewExpense, NewRecurringCost, Opening, month_of},
+        instance::percent_text,
         money::{Currency, Money, MoneyView},
         month::{Day, Month},
         tier::Interval,
@@ -113,9 +114,56 @@ struct LabelView {
     uses: i64,
 }
 
+/// "Your instance": only when `mastodon.admin_token` is set.
+#[derive(Serialize)]
+struct InstanceCard {
+    available: bool,
+    reason: String,
+    active_users: String,
+    period: String,
+    share: String,
+    share_note: String,
+    per_user: String,
+    per_supporter: String,
+    monthly_costs: String,
+}
+
+impl InstanceCard {
+    fn from_report(r: &service::instance::InstanceReport, currency: Currency) -> Self {
+        let shown = |m: &Option<MoneyView>| {
+            m.as_ref().map_or_else(
+                || "–".into(),
+                |m| Money::new(m.amount_minor, currency).display(),
+            )
+        };
+        let users = r.active_users.unwrap_or(0);
+        InstanceCard {
+            available: r.available,
+            reason: r.reason.clone().unwrap_or_default(),
+            active_users: crate::render::thousands(users),
+            period: match (r.period_start, r.period_end) {
+                (Some(s), Some(e)) => format!("{s} to {e}"),
+                _ => String::new(),
+            },
+            share: r
+                .supporters_share_basis_points
+                .map_or_else(|| "–".into(), percent_text),
+            share_note: format!(
+                "{} of {} active users support us",
+                crate::render::thousands(r.supporters),
+                crate::render::thousands(users)
+            ),
+            per_user: shown(&r.cost_per_active_user),
+            per_supporter: shown(&r.cost_per_supporter),
+            monthly_costs: Money::new(r.monthly_costs.amount_minor, currency).display(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct CostsPage {
     cards: Vec<Card>,
+    instance: Option<InstanceCard>,
     months: Vec<MonthRow>,
     from: String,
     to: String,
@@ -264,12 +312,19 @@ pub async fn show(
         })
         .collect();
     let settings = store::costs::settings(&state.db).await?;
+    let instance = if state.measures.configured() {
+        let r = service::instance::report(&state, today).await?;
+        Some(InstanceCard::from_report(&r, currency))
+    } else {
+        None
+    };
     page(
         &signed,
         "costs.html",
         "costs",
         CostsPage {
             cards,
+            instance,
             months,
             from: from.to_string(),
             to: current.to_string(),
