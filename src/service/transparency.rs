@@ -62,13 +62,13 @@ impl Transparency {
     }
 }
 
-/// People counted per span and set of sources, with the entries the span's
-/// months held when counted: a count stays good while they are unchanged.
+/// Per month and source, up to `threshold` of the people who gave (their
+/// keys), with the entries the month held when they were found: they stay
+/// good while that count is unchanged. Any union of months and sources is
+/// counted from them: a set shorter than the threshold is everyone, and a
+/// full one alone meets it.
 #[derive(Default)]
-pub struct PeopleMemo(Mutex<HashMap<PeopleKey, (i64, i64)>>);
-
-/// First and last month, and the set of sources as bits.
-type PeopleKey = (Month, Month, u8);
+pub struct PeopleMemo(Mutex<HashMap<(Month, Source), (i64, Vec<i64>)>>);
 
 /// The reports last built, by month and by quarter, with what they were
 /// built from: the public snapshot is rebuilt on every write, and these
@@ -261,7 +261,7 @@ pub async fn report(db: &Db, period: Period, inputs: &Inputs<'_>) -> Result<Tran
         .0
         .lock()
         .expect("memo")
-        .retain(|k, _| k.0 >= first);
+        .retain(|(m, _), _| *m >= first);
     let mut periods = Vec::new();
     let mut run: Option<SpanFacts> = None;
     for span in spans {
@@ -270,40 +270,31 @@ pub async fn report(db: &Db, period: Period, inputs: &Inputs<'_>) -> Result<Tran
             None => span,
         };
         let (a, b) = (open.first.expect("months"), open.last.expect("months"));
-        let signature: i64 = Month::range(a, b)?
-            .iter()
-            .map(|m| entries.get(m).copied().unwrap_or(0))
-            .sum();
-        // Every set of the sources present, counted once.
         let present: Vec<Source> = Source::ALL
             .into_iter()
             .filter(|s| open.income[*s as usize] != 0)
             .collect();
-        let mut counts: HashMap<u8, i64> = HashMap::new();
-        for mask in 1u8..(1 << present.len()) {
-            let set: Vec<Source> = present
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| mask & (1 << i) != 0)
-                .map(|(_, s)| *s)
-                .collect();
-            let key = set.iter().fold(0u8, |k, s| k | 1 << (*s as u8));
-            let n = people(
-                db,
-                currency,
-                inputs.memo,
-                (a, b),
-                &set,
-                key,
-                signature,
-                threshold,
-            )
-            .await?;
-            counts.insert(key, n);
+        let months = Month::range(a, b)?;
+        let mut found: HashMap<(Month, Source), Vec<i64>> = HashMap::new();
+        for m in &months {
+            for s in &present {
+                let signature = entries.get(m).copied().unwrap_or(0);
+                let keys = people(db, currency, inputs.memo, *m, *s, signature, threshold).await?;
+                found.insert((*m, *s), keys);
+            }
         }
-        let count_of = |set: &[Source]| {
-            let key = set.iter().fold(0u8, |k, s| k | 1 << (*s as u8));
-            counts.get(&key).copied().unwrap_or(0)
+        let count_of = |set: &[Source]| -> i64 {
+            let mut union = HashSet::new();
+            for m in &months {
+                for s in set {
+                    let keys = found.get(&(*m, *s)).map(Vec::as_slice).unwrap_or_default();
+                    if keys.len() as i64 >= threshold {
+                        return threshold;
+                    }
+                    union.extend(keys.iter().copied());
+                }
+            }
+            (union.len() as i64).min(threshold)
         };
         let everyone = count_of(&present);
         if open.has_income() && !crate::domain::funding::publishable(everyone, 1, threshold) {
@@ -337,27 +328,29 @@ pub async fn report(db: &Db, period: Period, inputs: &Inputs<'_>) -> Result<Tran
     })
 }
 
-/// The people behind `set` in the months `span`, from the memo while the
-/// months' entries are unchanged.
-#[allow(clippy::too_many_arguments)]
+/// Up to `threshold` people who gave to `source` in `month`, from the memo
+/// while the month's entries are unchanged.
 async fn people(
     db: &Db,
     currency: Currency,
     memo: &PeopleMemo,
-    span: (Month, Month),
-    set: &[Source],
-    key: u8,
+    month: Month,
+    source: Source,
     signature: i64,
     threshold: i64,
-) -> Result<i64> {
-    let k = (span.0, span.1, key);
-    if let Some((sig, n)) = memo.0.lock().expect("memo").get(&k).copied()
-        && sig == signature
+) -> Result<Vec<i64>> {
+    let k = (month, source);
+    if let Some((sig, keys)) = memo.0.lock().expect("memo").get(&k)
+        && *sig == signature
     {
-        return Ok(n);
+        return Ok(keys.clone());
     }
-    let n = store::transparency::givers(db, currency, set, span.0.start(), span.1.end(), threshold)
-        .await?;
-    memo.0.lock().expect("memo").insert(k, (signature, n));
-    Ok(n)
+    let keys =
+        store::transparency::givers(db, currency, source, month.start(), month.end(), threshold)
+            .await?;
+    memo.0
+        .lock()
+        .expect("memo")
+        .insert(k, (signature, keys.clone()));
+    Ok(keys)
 }

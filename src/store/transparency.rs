@@ -46,42 +46,56 @@ pub async fn income(
     Ok(rows)
 }
 
-/// How many people paid into any of `sources` in `[from, until)`, counted
-/// up to `limit` (each unattributed entry counts as one person): enough to
-/// know whether the privacy threshold is met.
+/// Up to `limit` of the people who paid into `source` in `[from, until)`,
+/// as keys (each unattributed entry is a person of its own): enough to
+/// know whether the privacy threshold is met. One person at a time, each
+/// read stopping at the first entry of someone not yet found, so a month
+/// of thousands of payments costs a few index steps.
 pub async fn givers(
     db: &Db,
     currency: Currency,
-    sources: &[Source],
+    source: Source,
     from: DateTime<Utc>,
     until: DateTime<Utc>,
     limit: i64,
-) -> Result<i64> {
-    let filter = sources
-        .iter()
-        .map(|s| match s {
-            Source::Recurring => "tier_id IN (SELECT id FROM tiers WHERE kind = 'patron')",
-            Source::Sponsors => "tier_id IN (SELECT id FROM tiers WHERE kind = 'sponsor')",
-            Source::OneTime => "(tier_id IS NULL AND kind = 'payment')",
-            Source::Other => "(tier_id IS NULL AND kind = 'manual')",
-        })
-        .collect::<Vec<_>>()
-        .join(" OR ");
-    let sql = format!(
-        "SELECT COUNT(*) FROM (SELECT DISTINCT COALESCE(supporter_id, -id) FROM ledger_entries \
-         WHERE kind IN ('payment', 'manual') AND currency = $1 AND occurred_at >= $2 \
-         AND occurred_at < $3 AND ({filter}) LIMIT $4) AS givers"
-    );
-    let count = db_run!(db, |pool| {
-        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.as_str()))
-            .bind(currency.code())
-            .bind(from)
-            .bind(until)
-            .bind(limit)
-            .fetch_one(pool)
-            .await?
-    });
-    Ok(count)
+) -> Result<Vec<i64>> {
+    let filter = match source {
+        Source::Recurring => "tier_id IN (SELECT id FROM tiers WHERE kind = 'patron')",
+        Source::Sponsors => "tier_id IN (SELECT id FROM tiers WHERE kind = 'sponsor')",
+        Source::OneTime => "tier_id IS NULL AND kind = 'payment'",
+        Source::Other => "tier_id IS NULL AND kind = 'manual'",
+    };
+    let mut found: Vec<i64> = Vec::new();
+    while (found.len() as i64) < limit {
+        // The keys are integers read back from the database, never text.
+        let not_found = if found.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = found.iter().map(i64::to_string).collect();
+            format!(
+                " AND COALESCE(supporter_id, -id) NOT IN ({})",
+                list.join(", ")
+            )
+        };
+        let sql = format!(
+            "SELECT COALESCE(supporter_id, -id) FROM ledger_entries \
+             WHERE kind IN ('payment', 'manual') AND currency = $1 AND occurred_at >= $2 \
+             AND occurred_at < $3 AND ({filter}){not_found} LIMIT 1"
+        );
+        let next = db_run!(db, |pool| {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(currency.code())
+                .bind(from)
+                .bind(until)
+                .fetch_optional(pool)
+                .await?
+        });
+        match next {
+            Some(key) => found.push(key),
+            None => break,
+        }
+    }
+    Ok(found)
 }
 
 /// How many entries each month holds in `[from, to]`: entries are never
