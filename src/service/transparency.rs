@@ -68,7 +68,10 @@ impl Transparency {
 /// counted from them: a set shorter than the threshold is everyone, and a
 /// full one alone meets it.
 #[derive(Default)]
-pub struct PeopleMemo(Mutex<HashMap<(Month, Source), (i64, Vec<i64>)>>);
+pub struct PeopleMemo(Mutex<HashMap<(Month, Source), Found>>);
+
+/// The month's entry count when read, and the people found.
+type Found = (i64, Vec<i64>);
 
 /// The reports last built, by month and by quarter, with what they were
 /// built from: the public snapshot is rebuilt on every write, and these
