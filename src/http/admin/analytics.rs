@@ -37,10 +37,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 struct RangeQuery {
     /// First month, YYYY-MM.
-    #[param(schema_with = crate::http::openapi::field::month)]
+    #[param(schema_with = crate::http::openapi::field::month, required = true)]
     from: String,
     /// Last month, YYYY-MM (at most 120 months after `from`).
-    #[param(schema_with = crate::http::openapi::field::month)]
+    #[param(schema_with = crate::http::openapi::field::month, required = true)]
     to: String,
     /// `json` (default) or `csv`; `Accept: text/csv` also selects CSV.
     #[param(pattern = "^(json|csv)$")]
@@ -184,10 +184,10 @@ async fn cohorts(
 #[serde(deny_unknown_fields)]
 struct ConcentrationQuery {
     /// First month for failed payments' recovery, YYYY-MM.
-    #[param(schema_with = crate::http::openapi::field::month)]
+    #[param(schema_with = crate::http::openapi::field::month, required = true)]
     from: String,
     /// Last month, YYYY-MM.
-    #[param(schema_with = crate::http::openapi::field::month)]
+    #[param(schema_with = crate::http::openapi::field::month, required = true)]
     to: String,
 }
 

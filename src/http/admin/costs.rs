@@ -156,23 +156,23 @@ struct RecordExpense {
     #[schema(schema_with = crate::http::openapi::field::amount)]
     amount_minor: i64,
     /// Must be the campaign currency; defaults to it.
-    #[schema(schema_with = crate::http::openapi::field::currency_or_null)]
+    #[schema(schema_with = crate::http::openapi::field::currency_or_null, required = false)]
     currency: Option<String>,
     /// Paid in another currency: what was paid, in its minor units.
-    #[schema(schema_with = crate::http::openapi::field::amount_or_null)]
+    #[schema(schema_with = crate::http::openapi::field::amount_or_null, required = false)]
     original_amount_minor: Option<i64>,
-    #[schema(schema_with = crate::http::openapi::field::currency_or_null)]
+    #[schema(schema_with = crate::http::openapi::field::currency_or_null, required = false)]
     original_currency: Option<String>,
     #[serde(default)]
     #[schema(schema_with = crate::http::openapi::field::note)]
     note: String,
     /// The invoice number, for instance.
-    #[schema(schema_with = crate::http::openapi::field::reference_or_null)]
+    #[schema(schema_with = crate::http::openapi::field::reference_or_null, required = false)]
     external_reference: Option<String>,
     /// The recurring cost this pays.
     recurring_cost_id: Option<i64>,
     /// The month it pays, YYYY-MM; defaults to the expense's month.
-    #[schema(schema_with = crate::http::openapi::field::month_or_null)]
+    #[schema(schema_with = crate::http::openapi::field::month_or_null, required = false)]
     recurring_month: Option<String>,
 }
 
@@ -294,7 +294,7 @@ struct CreateRecurring {
     #[schema(schema_with = crate::http::openapi::field::amount)]
     amount_minor: i64,
     /// Must be the campaign currency; defaults to it.
-    #[schema(schema_with = crate::http::openapi::field::currency_or_null)]
+    #[schema(schema_with = crate::http::openapi::field::currency_or_null, required = false)]
     currency: Option<String>,
     interval: Interval,
     /// The first day it runs; a yearly cost renews in this month each year.
@@ -472,10 +472,10 @@ async fn set_label(
 #[serde(deny_unknown_fields)]
 struct ReportQuery {
     /// First month, YYYY-MM.
-    #[param(schema_with = crate::http::openapi::field::month)]
+    #[param(schema_with = crate::http::openapi::field::month, required = true)]
     from: String,
     /// Last month, YYYY-MM (at most 120 months after `from`).
-    #[param(schema_with = crate::http::openapi::field::month)]
+    #[param(schema_with = crate::http::openapi::field::month, required = true)]
     to: String,
     /// `json` (default) or `csv`; `Accept: text/csv` also selects CSV.
     #[param(pattern = "^(json|csv)$")]
