@@ -360,7 +360,7 @@ pub fn to_csv(report: &MonthlyReport) -> Result<String> {
                 m.month.clone(),
                 "tier".into(),
                 t.tier_id.map(|i| i.to_string()).unwrap_or_default(),
-                neutralise_formula(&t.tier_name),
+                crate::domain::spreadsheet_safe(&t.tier_name),
                 report.currency.clone(),
                 dec(&t.gross),
                 dec(&t.refunds),
@@ -377,13 +377,4 @@ pub fn to_csv(report: &MonthlyReport) -> Result<String> {
     }
     let bytes = w.into_inner().map_err(crate::error::Error::internal_from)?;
     String::from_utf8(bytes).map_err(crate::error::Error::internal_from)
-}
-
-/// A name starting with = + - @ would run as a formula in a spreadsheet.
-fn neutralise_formula(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    }
 }

@@ -21,6 +21,16 @@ pub mod work;
 
 use crate::error::FieldError;
 
+/// Text for a CSV cell: a value starting like a formula (= + - @, a tab or
+/// a carriage return) is quoted, so a spreadsheet shows it instead of
+/// running it.
+pub fn spreadsheet_safe(text: &str) -> String {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text.to_owned(),
+    }
+}
+
 /// Collects field errors so one response can list every bad field.
 #[derive(Debug, Default)]
 pub struct Checks(Vec<FieldError>);

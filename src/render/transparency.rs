@@ -166,8 +166,8 @@ pub fn csv(t: &Transparency) -> Result<String> {
                 &p.from,
                 &p.to,
                 section,
-                &neutralise(name),
-                &neutralise(vendor),
+                &crate::domain::spreadsheet_safe(name),
+                &crate::domain::spreadsheet_safe(vendor),
                 &amount,
                 &t.currency,
             ])
@@ -198,15 +198,6 @@ pub fn csv(t: &Transparency) -> Result<String> {
     }
     let bytes = w.into_inner().map_err(Error::internal_from)?;
     String::from_utf8(bytes).map_err(Error::internal_from)
-}
-
-/// A name a spreadsheet would run as a formula is quoted.
-fn neutralise(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    }
 }
 
 /// Markdown escapes for text from the books: names cannot become links,

@@ -490,15 +490,6 @@ fn csv_out(rows: Vec<Vec<String>>) -> Result<String> {
     String::from_utf8(bytes).map_err(Error::internal_from)
 }
 
-/// A name starting with = + - @ would run as a formula in a spreadsheet.
-fn neutralise(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    }
-}
-
 fn dec(currency: &str, m: &MoneyView) -> String {
     match Currency::parse(currency) {
         Some(c) => Money::new(m.amount_minor, c).decimal(),
@@ -554,7 +545,7 @@ pub fn movements_csv(r: &MovementsReport) -> Result<String> {
                 }
                 .into(),
                 row.tier_id.map(|t| t.to_string()).unwrap_or_default(),
-                neutralise(row.tier_name.as_deref().unwrap_or_default()),
+                crate::domain::spreadsheet_safe(row.tier_name.as_deref().unwrap_or_default()),
                 r.currency.clone(),
                 d(&row.start),
                 d(&row.new.amount),

@@ -471,7 +471,7 @@ impl CostsReport {
                 w.write_record([
                     m.month.clone(),
                     "category".into(),
-                    neutralise_formula(&c.category),
+                    crate::domain::spreadsheet_safe(&c.category),
                     self.currency.clone(),
                     blank(),
                     blank(),
@@ -532,15 +532,5 @@ impl CostsReport {
         }
         let bytes = w.into_inner().map_err(Error::internal_from)?;
         String::from_utf8(bytes).map_err(Error::internal_from)
-    }
-}
-
-/// Text starting with = + - @ (or a tab or return) would run as a formula
-/// in a spreadsheet: it is quoted.
-pub fn neutralise_formula(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
     }
 }

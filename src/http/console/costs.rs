@@ -23,7 +23,7 @@ use crate::{
     },
     error::{Error, Result},
     http::{AppState, extract::Path},
-    service::{self, costs::neutralise_formula},
+    service,
     store::{
         self,
         costs::{ExpenseFilter, ExpenseRow},
@@ -653,8 +653,8 @@ pub async fn expenses_csv(State(state): State<AppState>, _: Signed) -> Result<Re
             w.write_record([
                 e.spent_on.to_string(),
                 e.id.to_string(),
-                neutralise_formula(&e.vendor),
-                neutralise_formula(&e.category),
+                crate::domain::spreadsheet_safe(&e.vendor),
+                crate::domain::spreadsheet_safe(&e.category),
                 Money::new(e.amount_minor, e.currency).decimal(),
                 e.currency.code().to_owned(),
                 e.original_amount_minor
@@ -664,14 +664,14 @@ pub async fn expenses_csv(State(state): State<AppState>, _: Signed) -> Result<Re
                 e.original_currency
                     .map(|c| c.code().to_owned())
                     .unwrap_or_default(),
-                neutralise_formula(e.external_ref.as_deref().unwrap_or_default()),
+                crate::domain::spreadsheet_safe(e.external_ref.as_deref().unwrap_or_default()),
                 e.recurring_cost_id
                     .map(|i| i.to_string())
                     .unwrap_or_default(),
                 e.recurring_month.clone().unwrap_or_default(),
-                neutralise_formula(&e.note),
+                crate::domain::spreadsheet_safe(&e.note),
                 if e.voided() { "yes" } else { "" }.to_owned(),
-                neutralise_formula(e.void_reason.as_deref().unwrap_or_default()),
+                crate::domain::spreadsheet_safe(e.void_reason.as_deref().unwrap_or_default()),
             ])
             .map_err(csv_err)?;
         }

@@ -348,7 +348,7 @@ fn csv_rows(rows: &[EntryRow]) -> std::io::Result<String> {
             e.currency.code().to_owned(),
             e.external_ref.clone(),
             e.supporter_id.map(|i| i.to_string()).unwrap_or_default(),
-            spreadsheet_safe(&e.note),
+            crate::domain::spreadsheet_safe(&e.note),
             e.reverses_entry_id
                 .map(|i| i.to_string())
                 .unwrap_or_default(),
@@ -359,13 +359,4 @@ fn csv_rows(rows: &[EntryRow]) -> std::io::Result<String> {
             .map_err(|e| std::io::Error::other(e.to_string()))?,
     )
     .map_err(std::io::Error::other)
-}
-
-/// A note that starts like a formula is quoted so a spreadsheet shows it
-/// as text instead of running it.
-pub(super) fn spreadsheet_safe(text: &str) -> String {
-    match text.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
-        _ => text.to_owned(),
-    }
 }

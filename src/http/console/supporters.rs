@@ -358,11 +358,11 @@ fn csv_rows(rows: Vec<DirectoryRow>, currency: Currency) -> std::io::Result<Stri
         w.write_record([
             v.id.to_string(),
             v.kind.to_owned(),
-            super::ledger::spreadsheet_safe(&v.name),
+            crate::domain::spreadsheet_safe(&v.name),
             v.email,
             v.visibility.to_owned(),
             v.status,
-            super::ledger::spreadsheet_safe(&v.tier),
+            crate::domain::spreadsheet_safe(&v.tier),
             v.joined,
             lifetime,
             currency.code().to_owned(),
