@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 
 use crate::{
     domain::{
-        ledger::EntryKind,
-        money::{Currency, Money, MoneyView, add, sub},
+        ledger::KindSums,
+        money::{Currency, Money, MoneyView, add},
         month::Month,
         pledge::monthly_recurring,
         tier::Interval,
@@ -75,42 +75,6 @@ pub struct TierReport {
     pub monthly_recurring: MoneyView,
 }
 
-/// Signed sums by kind, turned into report columns.
-#[derive(Debug, Default, Clone, Copy)]
-struct Sums {
-    income: i64,
-    refunds: i64,
-    disputes: i64,
-    fees: i64,
-}
-
-impl Sums {
-    fn add(&mut self, kind: EntryKind, amount: i64) -> Result<()> {
-        match kind {
-            EntryKind::Payment | EntryKind::Manual => self.income = add(self.income, amount)?,
-            EntryKind::Refund => self.refunds = sub(self.refunds, amount)?,
-            EntryKind::Dispute => self.disputes = sub(self.disputes, amount)?,
-            EntryKind::Fee => self.fees = sub(self.fees, amount)?,
-        }
-        Ok(())
-    }
-
-    fn absorb(&mut self, other: &Sums) -> Result<()> {
-        self.income = add(self.income, other.income)?;
-        self.refunds = add(self.refunds, other.refunds)?;
-        self.disputes = add(self.disputes, other.disputes)?;
-        self.fees = add(self.fees, other.fees)?;
-        Ok(())
-    }
-
-    fn net(&self) -> Result<i64> {
-        sub(
-            sub(sub(self.income, self.refunds)?, self.disputes)?,
-            self.fees,
-        )
-    }
-}
-
 fn recurring(monthly_sum: i64, yearly_sum: i64) -> Result<i64> {
     monthly_recurring(monthly_sum, yearly_sum)
         .ok_or_else(|| crate::error::Error::internal("the monthly recurring total overflows"))
@@ -162,7 +126,7 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
     let tiers = store::tiers::list(db, true).await?;
 
     // (month, tier_key) → sums; tier_key 0 is "no tier".
-    let mut sums: BTreeMap<(String, i64), Sums> = BTreeMap::new();
+    let mut sums: BTreeMap<(String, i64), KindSums> = BTreeMap::new();
     for row in store::reports::ledger_sums(db, currency, from, to).await? {
         sums.entry((row.month, row.tier_key))
             .or_default()
@@ -177,7 +141,7 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
         let (start, end) = (month.start(), month.end());
         let (people, pledges) = pledge_figures(&spans, currency, start, end);
 
-        let mut total = Sums::default();
+        let mut total = KindSums::default();
         let mut total_monthly = (0, 0);
         let mut committed = (0, 0);
         let mut tier_rows = Vec::new();
@@ -197,7 +161,7 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
             tier_rows.push(TierReport {
                 tier_id: Some(tier.id),
                 tier_name: tier.name.clone(),
-                gross: money(s.income),
+                gross: money(s.gross),
                 refunds: money(s.refunds),
                 disputes: money(s.disputes),
                 fees: money(s.fees),
@@ -212,7 +176,7 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
             tier_rows.push(TierReport {
                 tier_id: None,
                 tier_name: "No tier".into(),
-                gross: money(s.income),
+                gross: money(s.gross),
                 refunds: money(s.refunds),
                 disputes: money(s.disputes),
                 fees: money(s.fees),
@@ -229,7 +193,7 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
         }
         out.push(MonthReport {
             month: key,
-            gross: money(total.income),
+            gross: money(total.gross),
             refunds: money(total.refunds),
             disputes: money(total.disputes),
             fees: money(total.fees),

@@ -3,7 +3,11 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Checks, amount, money::Currency, text, text_enum};
+use super::{
+    Checks, amount,
+    money::{Currency, add, sub},
+    text, text_enum,
+};
 use crate::error::Result;
 
 text_enum!(
@@ -20,6 +24,46 @@ impl EntryKind {
     /// Money received from supporters (before refunds and fees).
     pub fn is_income(self) -> bool {
         matches!(self, EntryKind::Payment | EntryKind::Manual)
+    }
+}
+
+/// Ledger sums by report column: gross income, and what refunds, disputes
+/// and fees took from it, each as a positive amount.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct KindSums {
+    pub gross: i64,
+    pub refunds: i64,
+    pub disputes: i64,
+    pub fees: i64,
+}
+
+impl KindSums {
+    /// Adds one signed ledger amount (refunds, disputes and fees are
+    /// stored negative) to its column.
+    pub fn add(&mut self, kind: EntryKind, signed: i64) -> Result<()> {
+        match kind {
+            EntryKind::Payment | EntryKind::Manual => self.gross = add(self.gross, signed)?,
+            EntryKind::Refund => self.refunds = sub(self.refunds, signed)?,
+            EntryKind::Dispute => self.disputes = sub(self.disputes, signed)?,
+            EntryKind::Fee => self.fees = sub(self.fees, signed)?,
+        }
+        Ok(())
+    }
+
+    pub fn absorb(&mut self, other: &KindSums) -> Result<()> {
+        self.gross = add(self.gross, other.gross)?;
+        self.refunds = add(self.refunds, other.refunds)?;
+        self.disputes = add(self.disputes, other.disputes)?;
+        self.fees = add(self.fees, other.fees)?;
+        Ok(())
+    }
+
+    /// Gross less refunds, disputes and fees.
+    pub fn net(&self) -> Result<i64> {
+        sub(
+            sub(sub(self.gross, self.refunds)?, self.disputes)?,
+            self.fees,
+        )
     }
 }
 

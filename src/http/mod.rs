@@ -6,6 +6,7 @@ pub mod admin;
 pub mod checkout;
 pub mod console;
 pub mod controls;
+pub mod download;
 pub mod extract;
 pub mod openapi;
 pub mod ops;

@@ -18,7 +18,7 @@ use crate::{
             self as rules, LabelKind, NewExpense, NewRecurringCost, Opening, Recurrence,
             averaged_months, expected_in, month_of,
         },
-        ledger::EntryKind,
+        ledger::KindSums,
         money::{Currency, Money, MoneyView, add, sub},
         month::Month,
         pledge::monthly_recurring,
@@ -235,34 +235,6 @@ pub struct Coverage {
     pub percent: i64,
 }
 
-/// Income sums of one month by report column.
-#[derive(Debug, Default, Clone, Copy)]
-struct Income {
-    gross: i64,
-    refunds: i64,
-    disputes: i64,
-    fees: i64,
-}
-
-impl Income {
-    fn add(&mut self, kind: EntryKind, signed: i64) -> Result<()> {
-        match kind {
-            EntryKind::Payment | EntryKind::Manual => self.gross = add(self.gross, signed)?,
-            EntryKind::Refund => self.refunds = sub(self.refunds, signed)?,
-            EntryKind::Dispute => self.disputes = sub(self.disputes, signed)?,
-            EntryKind::Fee => self.fees = sub(self.fees, signed)?,
-        }
-        Ok(())
-    }
-
-    fn net(&self) -> Result<i64> {
-        sub(
-            sub(sub(self.gross, self.refunds)?, self.disputes)?,
-            self.fees,
-        )
-    }
-}
-
 /// The costs report for `from..=to`, with the figures as of `today`. Every
 /// sum is read in one pass (expenses grouped by month, income from
 /// `ledger_monthly`); the months are folded here.
@@ -289,7 +261,7 @@ pub async fn report(
         .into_iter()
         .collect();
 
-    let mut income: BTreeMap<String, Income> = BTreeMap::new();
+    let mut income: BTreeMap<String, KindSums> = BTreeMap::new();
     for f in store::costs::ledger_flows(db, currency, until).await? {
         income
             .entry(f.month)

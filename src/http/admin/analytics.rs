@@ -4,18 +4,19 @@
 
 use axum::{
     extract::State,
-    http::{HeaderMap, HeaderValue, header},
+    http::HeaderMap,
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::range::ReportRange;
 use crate::{
     domain::{analytics::Kind, month::Month},
     error::{Error, Result},
     http::{
-        AppState,
+        AppState, download,
         extract::{Admin, Path, Query},
     },
     service::analytics::{
@@ -33,64 +34,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(forecast))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-struct RangeQuery {
-    /// First month, YYYY-MM.
-    #[param(schema_with = crate::http::openapi::field::month, required = true)]
-    from: String,
-    /// Last month, YYYY-MM (at most 120 months after `from`).
-    #[param(schema_with = crate::http::openapi::field::month, required = true)]
-    to: String,
-    /// `json` (default) or `csv`; `Accept: text/csv` also selects CSV.
-    #[param(pattern = "^(json|csv)$")]
-    format: Option<String>,
-}
-
-impl RangeQuery {
-    fn months(&self) -> Result<(Month, Month)> {
-        let from = Month::parse("from", &self.from)?;
-        let to = Month::parse("to", &self.to)?;
-        Month::range(from, to)?;
-        Ok((from, to))
-    }
-
-    fn wants_csv(&self, headers: &HeaderMap) -> Result<bool> {
-        Ok(match self.format.as_deref() {
-            Some("csv") => true,
-            Some("json") => false,
-            Some(_) => return Err(Error::field("format", "must be json or csv")),
-            None => headers
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.contains("text/csv")),
-        })
-    }
-}
-
-fn csv_response(name: &str, body: String) -> Result<Response> {
-    let filename = format!("attachment; filename=\"{name}.csv\"");
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&filename).map_err(Error::internal_from)?,
-            ),
-        ],
-        body,
-    )
-        .into_response())
-}
-
 /// MRR movements per month, overall and per tier: new, expansion,
 /// reactivation, contraction and churn, with quick ratio and revenue
 /// retention. `start + new + expansion + reactivation − contraction −
 /// churn = end` for every month and tier.
-#[utoipa::path(get, path = "/api/v1/admin/analytics/movements", tag = "admin", security(("bearer" = [])), params(RangeQuery),
+#[utoipa::path(get, path = "/api/v1/admin/analytics/movements", tag = "admin", security(("bearer" = [])), params(ReportRange),
     responses((status = 200, description = "The movements, or the same as CSV",
                content((MovementsReport = "application/json"), (String = "text/csv"))),
               (status = 422, body = crate::error::Problem)))]
@@ -98,16 +46,16 @@ async fn movements(
     State(state): State<AppState>,
     _: Admin,
     headers: HeaderMap,
-    Query(q): Query<RangeQuery>,
+    Query(q): Query<ReportRange>,
 ) -> Result<Response> {
     let (from, to) = q.months()?;
     let csv = q.wants_csv(&headers)?;
     let report = analytics::movements(&state.db, from, to).await?;
     if csv {
-        return csv_response(
-            &format!("patronage-movements-{from}-to-{to}"),
+        return Ok(download::csv(
+            &format!("patronage-movements-{from}-to-{to}.csv"),
             analytics::movements_csv(&report)?,
-        );
+        ));
     }
     Ok(axum::Json(report).into_response())
 }
@@ -158,7 +106,7 @@ async fn movement_details(
 /// Retention by joining month, in supporters and in MRR; average revenue
 /// per supporter, average tenure and a lifetime-value estimate (its
 /// formula included).
-#[utoipa::path(get, path = "/api/v1/admin/analytics/cohorts", tag = "admin", security(("bearer" = [])), params(RangeQuery),
+#[utoipa::path(get, path = "/api/v1/admin/analytics/cohorts", tag = "admin", security(("bearer" = [])), params(ReportRange),
     responses((status = 200, description = "The cohorts, or the same as CSV",
                content((CohortsReport = "application/json"), (String = "text/csv"))),
               (status = 422, body = crate::error::Problem)))]
@@ -166,16 +114,16 @@ async fn cohorts(
     State(state): State<AppState>,
     _: Admin,
     headers: HeaderMap,
-    Query(q): Query<RangeQuery>,
+    Query(q): Query<ReportRange>,
 ) -> Result<Response> {
     let (from, to) = q.months()?;
     let csv = q.wants_csv(&headers)?;
     let report = analytics::cohorts(&state.db, from, to).await?;
     if csv {
-        return csv_response(
-            &format!("patronage-cohorts-{from}-to-{to}"),
+        return Ok(download::csv(
+            &format!("patronage-cohorts-{from}-to-{to}.csv"),
             analytics::cohorts_csv(&report)?,
-        );
+        ));
     }
     Ok(axum::Json(report).into_response())
 }

@@ -5,7 +5,7 @@
 
 use axum::{
     extract::State,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, NaiveDate, Utc};
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::Paged;
+use super::{Paged, range::ReportRange};
 use crate::{
     domain::{
         costs::{ExpenseInput, LabelKind, NewExpense, NewRecurringCost, Opening},
@@ -21,9 +21,9 @@ use crate::{
         month::{Day, Month},
         tier::Interval,
     },
-    error::{Error, Result},
+    error::Result,
     http::{
-        AppState,
+        AppState, download,
         extract::{Admin, Json, Owner, Path, Query},
     },
     service::{self, costs::CostsReport, tiers::campaign_currency},
@@ -468,23 +468,9 @@ async fn set_label(
     list_labels(State(state), admin).await
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-struct ReportQuery {
-    /// First month, YYYY-MM.
-    #[param(schema_with = crate::http::openapi::field::month, required = true)]
-    from: String,
-    /// Last month, YYYY-MM (at most 120 months after `from`).
-    #[param(schema_with = crate::http::openapi::field::month, required = true)]
-    to: String,
-    /// `json` (default) or `csv`; `Accept: text/csv` also selects CSV.
-    #[param(pattern = "^(json|csv)$")]
-    format: Option<String>,
-}
-
 /// Income, expenses (by category), expected recurring costs and the
 /// balance per month; the runway against its target and the coverage now.
-#[utoipa::path(get, path = "/api/v1/admin/reports/costs", tag = "admin", security(("bearer" = [])), params(ReportQuery),
+#[utoipa::path(get, path = "/api/v1/admin/reports/costs", tag = "admin", security(("bearer" = [])), params(ReportRange),
     responses((status = 200, description = "The report, or the same as CSV",
                content((CostsReport = "application/json"), (String = "text/csv"))),
               (status = 422, body = crate::error::Problem)))]
@@ -492,19 +478,10 @@ async fn costs_report(
     State(state): State<AppState>,
     _: Admin,
     headers: HeaderMap,
-    Query(q): Query<ReportQuery>,
+    Query(q): Query<ReportRange>,
 ) -> Result<Response> {
-    let from = Month::parse("from", &q.from)?;
-    let to = Month::parse("to", &q.to)?;
-    let wants_csv = match q.format.as_deref() {
-        Some("csv") => true,
-        Some("json") => false,
-        Some(_) => return Err(Error::field("format", "must be json or csv")),
-        None => headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/csv")),
-    };
+    let (from, to) = q.months()?;
+    let wants_csv = q.wants_csv(&headers)?;
     let report = service::costs::report(
         &state.db,
         from,
@@ -516,19 +493,8 @@ async fn costs_report(
     if !wants_csv {
         return Ok(axum::Json(report).into_response());
     }
-    let filename = format!("attachment; filename=\"patronage-costs-{from}-to-{to}.csv\"");
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&filename).map_err(Error::internal_from)?,
-            ),
-        ],
+    Ok(download::csv(
+        &format!("patronage-costs-{from}-to-{to}.csv"),
         report.to_csv()?,
-    )
-        .into_response())
+    ))
 }

@@ -10,6 +10,7 @@ mod ledger;
 mod operations;
 mod payments;
 mod pledges;
+mod range;
 mod reports;
 mod supporters;
 mod tiers;

@@ -3,18 +3,16 @@
 
 use axum::{
     extract::State,
-    http::{HeaderMap, HeaderValue, header},
+    http::HeaderMap,
     response::{IntoResponse, Response},
 };
-use serde::Deserialize;
-use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::range::ReportRange;
 use crate::{
-    domain::month::Month,
-    error::{Error, Result},
+    error::Result,
     http::{
-        AppState,
+        AppState, download,
         extract::{Admin, Query},
     },
     reports::{self, MonthlyReport},
@@ -27,23 +25,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(instance_report))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-struct ReportQuery {
-    /// First month, YYYY-MM.
-    #[param(schema_with = crate::http::openapi::field::month, required = true)]
-    from: String,
-    /// Last month, YYYY-MM (at most 120 months after `from`).
-    #[param(schema_with = crate::http::openapi::field::month, required = true)]
-    to: String,
-    /// `json` (default) or `csv`; `Accept: text/csv` also selects CSV.
-    #[param(pattern = "^(json|csv)$")]
-    format: Option<String>,
-}
-
 /// Gross, refunds, disputes, fees, net, patrons and recurring amounts per
 /// month, with a per-tier breakdown.
-#[utoipa::path(get, path = "/api/v1/admin/reports/monthly", tag = "admin", security(("bearer" = [])), params(ReportQuery),
+#[utoipa::path(get, path = "/api/v1/admin/reports/monthly", tag = "admin", security(("bearer" = [])), params(ReportRange),
     responses((status = 200, description = "The report, or the same as CSV",
                content((MonthlyReport = "application/json"), (String = "text/csv"))),
               (status = 422, body = crate::error::Problem)))]
@@ -51,38 +35,18 @@ async fn monthly_report(
     State(state): State<AppState>,
     _: Admin,
     headers: HeaderMap,
-    Query(q): Query<ReportQuery>,
+    Query(q): Query<ReportRange>,
 ) -> Result<Response> {
-    let from = Month::parse("from", &q.from)?;
-    let to = Month::parse("to", &q.to)?;
-    let wants_csv = match q.format.as_deref() {
-        Some("csv") => true,
-        Some("json") => false,
-        Some(_) => return Err(Error::field("format", "must be json or csv")),
-        None => headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/csv")),
-    };
+    let (from, to) = q.months()?;
+    let wants_csv = q.wants_csv(&headers)?;
     let report = reports::monthly_cached(&state.db, &state.reports, from, to).await?;
     if !wants_csv {
         return Ok(axum::Json(report).into_response());
     }
-    let filename = format!("attachment; filename=\"patronage-{from}-to-{to}.csv\"");
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&filename).map_err(Error::internal_from)?,
-            ),
-        ],
+    Ok(download::csv(
+        &format!("patronage-{from}-to-{to}.csv"),
         reports::to_csv(&report)?,
-    )
-        .into_response())
+    ))
 }
 
 /// The instance in context: active users (from Mastodon's admin measures,

@@ -4,11 +4,7 @@
 //! categories are public. Owners get the forms; viewers read. The same
 //! service functions as the JSON API.
 
-use axum::{
-    extract::State,
-    http::header,
-    response::{IntoResponse, Response},
-};
+use axum::{extract::State, response::Response};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +18,7 @@ use crate::{
         tier::Interval,
     },
     error::{Error, Result},
-    http::{AppState, extract::Path},
+    http::{AppState, download, extract::Path},
     service,
     store::{
         self,
@@ -620,7 +616,10 @@ pub async fn report_csv(State(state): State<AppState>, _: Signed) -> Result<Resp
         state.settings.costs.runway_target_months,
     )
     .await?;
-    csv_response(&format!("costs-{today}.csv"), report.to_csv()?)
+    Ok(download::csv(
+        &format!("costs-{today}.csv"),
+        report.to_csv()?,
+    ))
 }
 
 /// Every expense (voided ones marked), as CSV: ISO dates, decimal amounts,
@@ -682,19 +681,8 @@ pub async fn expenses_csv(State(state): State<AppState>, _: Signed) -> Result<Re
     }
     let bytes = w.into_inner().map_err(Error::internal_from)?;
     let body = String::from_utf8(bytes).map_err(Error::internal_from)?;
-    csv_response(&format!("expenses-{}.csv", Utc::now().date_naive()), body)
-}
-
-fn csv_response(name: &str, body: String) -> Result<Response> {
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
+    Ok(download::csv(
+        &format!("expenses-{}.csv", Utc::now().date_naive()),
         body,
-    )
-        .into_response())
+    ))
 }

@@ -2,12 +2,7 @@
 //! source, a totals row equal to the report for the same range, fees as
 //! their own lines; recording and voiding manual contributions; the CSV.
 
-use axum::{
-    body::Body,
-    extract::State,
-    http::header,
-    response::{IntoResponse, Response},
-};
+use axum::{body::Body, extract::State, response::Response};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +16,7 @@ use crate::{
     },
     error::{Error, Result},
     http::{
-        AppState,
+        AppState, download,
         extract::{Path, Query},
     },
     service,
@@ -313,17 +308,7 @@ pub async fn csv(
     let head = futures::stream::once(async { Ok::<_, std::io::Error>(HEADER.to_owned()) });
     let body = Body::from_stream(futures::StreamExt::chain(head, pages));
     let name = format!("ledger-{}.csv", Utc::now().date_naive());
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(download::csv(&name, body))
 }
 
 /// A choice from a select: blank is "any", anything else must parse.

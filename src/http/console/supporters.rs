@@ -3,12 +3,7 @@
 //! page per supporter (pledges, payments, refunds, disputes, emails, audit)
 //! with its actions: edit, management link, cancel a pledge, refund.
 
-use axum::{
-    body::Body,
-    extract::State,
-    http::header,
-    response::{IntoResponse, Response},
-};
+use axum::{body::Body, extract::State, response::Response};
 use serde::{Deserialize, Serialize};
 
 use super::{OwnerForm, Signed, after, page};
@@ -22,7 +17,7 @@ use crate::{
     },
     error::{Error, Result},
     http::{
-        AppState,
+        AppState, download,
         extract::{Path, Query},
     },
     service,
@@ -337,17 +332,10 @@ pub async fn csv(
     });
     let head = futures::stream::once(async { Ok::<_, std::io::Error>(HEADER.to_owned()) });
     let name = format!("supporters-{}.csv", store::now().date_naive());
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
+    Ok(download::csv(
+        &name,
         Body::from_stream(futures::StreamExt::chain(head, pages)),
-    )
-        .into_response())
+    ))
 }
 
 fn csv_rows(rows: Vec<DirectoryRow>, currency: Currency) -> std::io::Result<String> {
