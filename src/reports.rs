@@ -15,7 +15,7 @@ use crate::{
     domain::{
         ledger::KindSums,
         money::{Currency, Money, MoneyView, add},
-        month::Month,
+        month::{Month, Window},
         pledge::monthly_recurring,
         tier::Interval,
     },
@@ -134,12 +134,12 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
     }
 
     let spans = store::reports::pledge_spans(db, to.end()).await?;
+    let figures = pledge_figures(&spans, currency, Window::new(from, to));
     let now = store::now();
     let mut out = Vec::with_capacity(months.len());
-    for month in months {
+    for (month, (people, pledges)) in months.into_iter().zip(figures) {
         let key = month.to_string();
         let (start, end) = (month.start(), month.end());
-        let (people, pledges) = pledge_figures(&spans, currency, start, end);
 
         let mut total = KindSums::default();
         let mut total_monthly = (0, 0);
@@ -218,62 +218,111 @@ pub async fn monthly(db: &Db, from: Month, to: Month) -> Result<MonthlyReport> {
     })
 }
 
-/// One month's pledge figures from every pledge (sorted by supporter):
-/// patrons who joined (their first patron pledge began), left (a patron
-/// pledge ended with no pledge of theirs running at the month's end) and
-/// were active at its end; and per tier, in `currency`, pledges started,
-/// ended, and running at the end with their sums per interval.
+/// Each month's pledge figures, from every pledge (sorted by supporter) in
+/// one pass: patrons who joined (their first patron pledge began), left (a
+/// patron pledge ended with no pledge of theirs running at the month's end)
+/// and were active at its end; and per tier, in `currency`, pledges
+/// started, ended, and running at the end with their sums per interval.
+///
+/// A pledge runs at the end of month `m` when it started in `m` or before
+/// and ended after `m`: a range of months, so a supporter's months are
+/// bits of a `u128` (a report has at most 120) and a tier's running sums
+/// are a difference array, added up once at the end.
 fn pledge_figures(
     spans: &[PledgeSpan],
     currency: Currency,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> (PatronCounts, HashMap<i64, TierPledges>) {
-    let running_at_end = |p: &PledgeSpan| p.started_at < end && p.ended_at.is_none_or(|e| e >= end);
-    let mut people = PatronCounts::default();
-    let mut tiers: HashMap<i64, TierPledges> = HashMap::new();
+    window: Window,
+) -> Vec<(PatronCounts, HashMap<i64, TierPledges>)> {
+    let n = window.months as i64;
+    debug_assert!(n <= 128);
+    // The month it falls in, from 0 (or before: negative) to n (or after).
+    let at = |t: DateTime<Utc>| window.index_of(t).clamp(-1, n);
+    let in_window = |m: i64| (0..n).contains(&m);
+    // The months, within the window, at whose end the pledge runs.
+    let running = |p: &PledgeSpan| {
+        let first = at(p.started_at).max(0);
+        let last = p.ended_at.map_or(n, at) - 1;
+        (first <= last.min(n - 1)).then_some((first as usize, last.min(n - 1) as usize))
+    };
+    let bits = |(first, last): (usize, usize)| (u128::MAX >> (127 - (last - first))) << first;
+
+    let mut people = vec![PatronCounts::default(); window.months];
+    // Per tier, per month (one more for the difference arrays' ends).
+    let mut tiers: HashMap<i64, Vec<TierPledges>> = HashMap::new();
     for mine in spans.chunk_by(|a, b| a.supporter_id == b.supporter_id) {
         let patron = || mine.iter().filter(|p| p.patron == 1);
-        if patron()
-            .map(|p| p.started_at)
-            .min()
-            .is_some_and(|first| first >= start && first < end)
+        if let Some(first) = patron().map(|p| at(p.started_at)).min()
+            && in_window(first)
         {
-            people.new += 1;
+            people[first as usize].new += 1;
         }
-        if patron().any(running_at_end) {
-            people.active_at_end += 1;
+        let patron_running = patron().filter_map(running).fold(0, |acc, r| acc | bits(r));
+        let any_running = mine
+            .iter()
+            .filter_map(running)
+            .fold(0, |acc, r| acc | bits(r));
+        let patron_ended = patron()
+            .filter_map(|p| p.ended_at.map(at))
+            .filter(|&m| in_window(m))
+            .fold(0u128, |acc, m| acc | 1 << m);
+        for (m, month) in people.iter_mut().enumerate() {
+            month.active_at_end += (patron_running >> m & 1) as i64;
+            month.churned += ((patron_ended & !any_running) >> m & 1) as i64;
         }
-        let ended_here = patron().any(|p| p.ended_at.is_some_and(|e| e >= start && e < end));
-        if ended_here && !mine.iter().any(running_at_end) {
-            people.churned += 1;
-        }
+
         for p in mine.iter().filter(|p| p.currency == currency.code()) {
             let Some(tier) = p.tier_id else { continue };
-            let t = tiers.entry(tier).or_default();
-            if p.started_at >= start && p.started_at < end {
-                t.started += 1;
+            let t = tiers
+                .entry(tier)
+                .or_insert_with(|| vec![TierPledges::default(); window.months + 1]);
+            let started = at(p.started_at);
+            if in_window(started) {
+                t[started as usize].started += 1;
             }
-            if p.ended_at.is_some_and(|e| e >= start && e < end) {
-                t.ended += 1;
+            if let Some(ended) = p.ended_at.map(at).filter(|&m| in_window(m)) {
+                t[ended as usize].ended += 1;
             }
-            if running_at_end(p) {
-                t.active_at_end += 1;
-                match p.interval {
-                    Interval::Month => t.monthly_sum_at_end += p.amount_minor,
-                    Interval::Year => t.yearly_sum_at_end += p.amount_minor,
-                }
-                if !p.cancel_at_period_end {
-                    match p.interval {
-                        Interval::Month => t.committed_monthly_sum_at_end += p.amount_minor,
-                        Interval::Year => t.committed_yearly_sum_at_end += p.amount_minor,
+            if let Some((first, last)) = running(p) {
+                for (k, sign) in [(first, 1), (last + 1, -1)] {
+                    let d = &mut t[k];
+                    d.active_at_end += sign;
+                    let (sum, committed) = match p.interval {
+                        Interval::Month => (
+                            &mut d.monthly_sum_at_end,
+                            &mut d.committed_monthly_sum_at_end,
+                        ),
+                        Interval::Year => {
+                            (&mut d.yearly_sum_at_end, &mut d.committed_yearly_sum_at_end)
+                        }
+                    };
+                    *sum += sign * p.amount_minor;
+                    if !p.cancel_at_period_end {
+                        *committed += sign * p.amount_minor;
                     }
                 }
             }
         }
     }
-    tiers.retain(|_, t| t.started > 0 || t.ended > 0 || t.active_at_end > 0);
-    (people, tiers)
+
+    let mut months: Vec<HashMap<i64, TierPledges>> = vec![HashMap::new(); window.months];
+    for (tier, mut t) in tiers {
+        for m in 0..window.months {
+            if m > 0 {
+                let (before, here) = t.split_at_mut(m);
+                let (prev, cur) = (&before[m - 1], &mut here[0]);
+                cur.active_at_end += prev.active_at_end;
+                cur.monthly_sum_at_end += prev.monthly_sum_at_end;
+                cur.yearly_sum_at_end += prev.yearly_sum_at_end;
+                cur.committed_monthly_sum_at_end += prev.committed_monthly_sum_at_end;
+                cur.committed_yearly_sum_at_end += prev.committed_yearly_sum_at_end;
+            }
+            let f = &t[m];
+            if f.started > 0 || f.ended > 0 || f.active_at_end > 0 {
+                months[m].insert(tier, f.clone());
+            }
+        }
+    }
+    people.into_iter().zip(months).collect()
 }
 
 /// The same report as CSV: one `total` row per month, then one row per tier.

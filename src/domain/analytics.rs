@@ -49,7 +49,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
-use super::{money::MAX_AMOUNT_MINOR, month::Month, pledge::monthly_equivalent, tier::Interval};
+use super::{
+    money::MAX_AMOUNT_MINOR,
+    month::{Month, Window},
+    pledge::monthly_equivalent,
+    tier::Interval,
+};
 
 /// A pledge as analytics reads it (in the campaign currency, on a tier).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,52 +107,6 @@ fn check(pledges: &[Pledge]) -> Result<(), TooLarge> {
         return Err(TooLarge);
     }
     Ok(())
-}
-
-/// The months reported: `months` months from `first`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub first: Month,
-    pub months: usize,
-}
-
-fn month_index(m: Month) -> i64 {
-    i64::from(m.year) * 12 + i64::from(m.month) - 1
-}
-
-fn month_at(index: i64) -> Month {
-    Month {
-        year: index.div_euclid(12) as i32,
-        month: index.rem_euclid(12) as u32 + 1,
-    }
-}
-
-impl Window {
-    pub fn new(from: Month, to: Month) -> Self {
-        Window {
-            first: from,
-            months: (month_index(to) - month_index(from) + 1).max(0) as usize,
-        }
-    }
-
-    pub fn month(&self, i: usize) -> Month {
-        month_at(month_index(self.first) + i as i64)
-    }
-
-    /// The index of the month holding `t` (negative before the window).
-    fn index_of(&self, t: DateTime<Utc>) -> i64 {
-        month_index(Month::of(t)) - month_index(self.first)
-    }
-
-    /// Boundary `k` is the start of month `k` (boundary `months` is the
-    /// end of the last). The first boundary after `t`, unclamped.
-    fn boundary_after(&self, t: DateTime<Utc>) -> i64 {
-        self.index_of(t) + 1
-    }
-
-    pub fn boundary(&self, k: usize) -> DateTime<Utc> {
-        self.month(k).start()
-    }
 }
 
 /// What moved a supporter's MRR in a month.
@@ -1167,8 +1126,8 @@ mod tests {
                 .into_iter()
                 .map(|(s, tier, amount, yearly, start, day, end)| {
                     let month = |offset: i64| {
-                        month_at(
-                            month_index(Month {
+                        Month::at(
+                            Month::index(Month {
                                 year: 2026,
                                 month: 1,
                             }) + offset,
@@ -1294,7 +1253,7 @@ mod tests {
             let w = Window::new(Month { year: 2026, month: 1 }, Month { year: 2026, month: 12 });
             let c = cohorts(&pledges, w).unwrap();
             for cohort in &c.cohorts {
-                let c0 = (month_index(cohort.month) - month_index(w.first)) as usize;
+                let c0 = (Month::index(cohort.month) - Month::index(w.first)) as usize;
                 let members: Vec<i64> = pledges
                     .chunk_by(|a, b| a.supporter_id == b.supporter_id)
                     .filter(|mine| Month::of(mine.iter().map(|p| p.started_at).min().unwrap()) == cohort.month)

@@ -172,6 +172,19 @@ impl Month {
         }
     }
 
+    /// Months since the start of year 0: consecutive months differ by one.
+    pub fn index(self) -> i64 {
+        i64::from(self.year) * 12 + i64::from(self.month) - 1
+    }
+
+    /// The month with this `index`.
+    pub fn at(index: i64) -> Self {
+        Month {
+            year: index.div_euclid(12) as i32,
+            month: index.rem_euclid(12) as u32 + 1,
+        }
+    }
+
     /// This month `n` months earlier.
     pub fn back(self, n: u32) -> Self {
         let index = self.year * 12 + self.month as i32 - 1 - n as i32;
@@ -208,6 +221,41 @@ impl Month {
 impl std::fmt::Display for Month {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+/// The months reported: `months` months from `first`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub first: Month,
+    pub months: usize,
+}
+
+impl Window {
+    pub fn new(from: Month, to: Month) -> Self {
+        Window {
+            first: from,
+            months: (to.index() - from.index() + 1).max(0) as usize,
+        }
+    }
+
+    pub fn month(&self, i: usize) -> Month {
+        Month::at(self.first.index() + i as i64)
+    }
+
+    /// The index of the month holding `t` (negative before the window).
+    pub fn index_of(&self, t: DateTime<Utc>) -> i64 {
+        Month::of(t).index() - self.first.index()
+    }
+
+    /// Boundary `k` is the start of month `k` (boundary `months` is the
+    /// end of the last). The first boundary after `t`, unclamped.
+    pub fn boundary_after(&self, t: DateTime<Utc>) -> i64 {
+        self.index_of(t) + 1
+    }
+
+    pub fn boundary(&self, k: usize) -> DateTime<Utc> {
+        self.month(k).start()
     }
 }
 

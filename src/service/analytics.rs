@@ -11,9 +11,9 @@ use utoipa::ToSchema;
 
 use crate::{
     domain::{
-        analytics::{self, FORECAST_RULES, Kind, LTV_FORMULA, Moves, Ratio, TooLarge, Window},
+        analytics::{self, FORECAST_RULES, Kind, LTV_FORMULA, Moves, Ratio, TooLarge},
         money::{Currency, Money, MoneyView},
-        month::Month,
+        month::{Month, Window},
     },
     error::{Error, Result},
     store::{self, Db},

@@ -6,9 +6,9 @@
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use patronage::{
     domain::{
-        analytics::{self, Pledge, Window},
+        analytics::{self, Pledge},
         money::Currency,
-        month::Month,
+        month::{Month, Window},
         tier::Interval,
     },
     store::Db,
