@@ -14,7 +14,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio_util::sync::CancellationToken;
 
-pub use tasks::{ApplyEvent, SettleFee, SyncSubscription, SyncTier};
+pub use tasks::{ApplyEvent, DeliverWebhook, SettleFee, SyncSubscription, SyncTier};
 
 use crate::{
     context::{Context, Effects},
@@ -33,6 +33,12 @@ pub trait Task: Serialize + DeserializeOwned + Send + Sync {
     /// Two tasks with the same key are the same work: one that has not
     /// started yet absorbs the other.
     fn key(&self) -> String;
+
+    /// The wait before try `attempts + 1` after a failure: the queue's
+    /// doubling backoff unless the kind has its own schedule.
+    fn retry_delay(q: &crate::config::QueueSettings, attempts: i32) -> chrono::Duration {
+        backoff(q.retry_base_secs, q.max_retry_delay_secs, attempts)
+    }
 
     fn payload(&self) -> Result<String> {
         serde_json::to_string(self).map_err(Error::internal_from)
@@ -75,7 +81,8 @@ pub async fn run_due(ctx: &Context) -> Result<usize> {
     let claimed = store::tasks::claim(&ctx.db, &ctx.instance_id, lease, BATCH).await?;
     let mut effects = Effects::NONE;
     for task in &claimed {
-        let (outcome, max_attempts) = tasks::dispatch(ctx, task).await;
+        let (outcome, policy) = tasks::dispatch(ctx, task).await;
+        let max_attempts = policy.max_attempts;
         let label = match &outcome {
             Ok(_) => "done",
             Err(_) if task.attempts >= max_attempts => "dead",
@@ -99,7 +106,7 @@ pub async fn run_due(ctx: &Context) -> Result<usize> {
                 } else {
                     tracing::warn!(task = task.id, kind = %task.kind, attempts = task.attempts, error = %e, "task failed; will retry");
                 }
-                let delay = backoff(q.retry_base_secs, q.max_retry_delay_secs, task.attempts);
+                let delay = (policy.retry_delay)(q, task.attempts);
                 Outcome::Retry(ctx.now() + delay, e.to_string())
             }
         };
