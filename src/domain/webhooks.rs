@@ -80,7 +80,10 @@ impl std::fmt::Display for EventType {
 /// Stored space-separated.
 pub fn parse_event_types(types: &[String]) -> Result<Vec<EventType>> {
     if types.is_empty() {
-        return Err(Error::field("event_types", "choose at least one event type"));
+        return Err(Error::field(
+            "event_types",
+            "choose at least one event type",
+        ));
     }
     let mut out = Vec::new();
     for t in types {
@@ -133,7 +136,10 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Result<String
     let key = secret_key(secret)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(Error::internal_from)?;
     mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
-    Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 /// The `webhook-signature` header: one signature per secret in force
@@ -149,7 +155,12 @@ pub fn signature_header(secrets: &[&str], id: &str, timestamp: i64, body: &str) 
 
 /// The body sent for an event: `{"type", "timestamp", "data"}`, `data`
 /// cut to what the endpoint may see (`redact`).
-pub fn body(kind: &str, occurred_at: chrono::DateTime<chrono::Utc>, data: &Value, trusted: bool) -> String {
+pub fn body(
+    kind: &str,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+    data: &Value,
+    trusted: bool,
+) -> String {
     let body = json!({
         "type": kind,
         "timestamp": occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -246,9 +257,7 @@ pub fn parse_url(raw: &str, allow_http: bool) -> Result<url::Url> {
         "https" => {}
         "http" if allow_http => {}
         "http" => {
-            return Err(bad(
-                "must use https (plain http needs webhooks.allow_http)",
-            ));
+            return Err(bad("must use https (plain http needs webhooks.allow_http)"));
         }
         _ => return Err(bad("must be an https URL")),
     }
@@ -386,7 +395,9 @@ mod tests {
 
     #[test]
     fn retries_last_about_three_days() {
-        let total: i64 = (1..MAX_ATTEMPTS).map(|a| retry_delay(a).num_seconds()).sum();
+        let total: i64 = (1..MAX_ATTEMPTS)
+            .map(|a| retry_delay(a).num_seconds())
+            .sum();
         assert!((70 * 3600..80 * 3600).contains(&total), "{total}");
         assert_eq!(retry_delay(1).num_seconds(), 5);
         assert_eq!(retry_delay(1000).num_seconds(), 43200);

@@ -305,7 +305,10 @@ async fn attempt(
     let disabled = !delivery.ok && disable_if_failing(ctx, &mut tx, endpoint).await?;
     tx.commit().await?;
     if disabled {
-        tracing::warn!(endpoint = endpoint.id, "webhook endpoint turned off after failing");
+        tracing::warn!(
+            endpoint = endpoint.id,
+            "webhook endpoint turned off after failing"
+        );
         ctx.after_commit(Effects::MAIL);
     }
     Ok((row, disabled))
@@ -356,7 +359,10 @@ async fn disable_if_failing(ctx: &Context, tx: &mut Tx, endpoint: &EndpointRow) 
 
 /// Every address `url`'s host resolves to, each checked against the SSRF
 /// guard unless `allow_private`. The error says why, for the owner.
-pub async fn resolve(url: &url::Url, allow_private: bool) -> std::result::Result<Vec<SocketAddr>, String> {
+pub async fn resolve(
+    url: &url::Url,
+    allow_private: bool,
+) -> std::result::Result<Vec<SocketAddr>, String> {
     let port = url
         .port_or_known_default()
         .ok_or_else(|| "has no port".to_owned())?;

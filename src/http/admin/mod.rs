@@ -13,6 +13,7 @@ mod pledges;
 mod reports;
 mod supporters;
 mod tiers;
+pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -35,6 +36,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(analytics::routes())
         .merge(payments::routes())
         .merge(operations::routes())
+        .merge(webhooks::routes())
 }
 
 pub const DEFAULT_LIMIT: i64 = 50;
