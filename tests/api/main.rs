@@ -20,6 +20,7 @@ mod formats;
 mod funding;
 mod lifecycle;
 mod mastodon;
+mod outbound_webhooks;
 mod measures;
 mod openapi;
 mod ops;
