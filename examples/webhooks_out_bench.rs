@@ -78,7 +78,13 @@ async fn receive(
     let at = Instant::now();
     let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("");
     let (id, ts) = (h("webhook-id").to_owned(), h("webhook-timestamp"));
-    let key = r.secrets.lock().unwrap().get(n).cloned().unwrap_or_default();
+    let key = r
+        .secrets
+        .lock()
+        .unwrap()
+        .get(n)
+        .cloned()
+        .unwrap_or_default();
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
     mac.update(format!("{id}.{ts}.").as_bytes());
     mac.update(&body);
@@ -340,8 +346,11 @@ async fn main() {
     );
 
     // Checks.
-    let a = receiver.arrivals.lock().unwrap();
-    let doubled = a.seen.values().filter(|(n, _)| *n > 1).count();
+    let (total, distinct, bad_signatures, doubled) = {
+        let a = receiver.arrivals.lock().unwrap();
+        let doubled = a.seen.values().filter(|(n, _)| *n > 1).count();
+        (a.total, a.seen.len(), a.bad_signatures, doubled)
+    };
     let counts: Vec<(String, i64)> = db_run!(&ctx.db, |pool| {
         sqlx::query_as::<_, (String, i64)>(
             "SELECT status, CAST(COUNT(*) AS BIGINT) FROM tasks WHERE kind = 'deliver_webhook' GROUP BY status",
@@ -353,24 +362,25 @@ async fn main() {
     println!(
         "received {} requests, {} distinct (endpoint, webhook-id) of {want} expected; {} bad signatures; \
          {doubled} received twice with the same webhook-id{}; tasks by status: {counts:?}",
-        a.total,
-        a.seen.len(),
-        a.bad_signatures,
-        killed_at.map_or(String::new(), |_| " (in flight when the replica was killed)".into()),
+        total,
+        distinct,
+        bad_signatures,
+        killed_at.map_or(String::new(), |_| {
+            " (in flight when the replica was killed)".into()
+        }),
     );
-    let lost = want.saturating_sub(a.seen.len());
+    let lost = want.saturating_sub(distinct);
     let not_done: i64 = counts
         .iter()
         .filter(|(s, _)| s != "done")
         .map(|(_, n)| n)
         .sum();
-    if lost > 0 || a.bad_signatures > 0 || not_done > 0 {
-        println!("FAILED: {lost} lost, {} bad signatures, {not_done} tasks not done", a.bad_signatures);
+    if lost > 0 || bad_signatures > 0 || not_done > 0 {
+        println!("FAILED: {lost} lost, {bad_signatures} bad signatures, {not_done} tasks not done");
         std::process::exit(1);
     }
     println!("ok: none lost; every repeat carried its webhook-id");
     if postgres {
-        drop(a);
         ctx.db.close().await;
         worker_ctx.db.close().await;
         let mut conn = PgConnection::connect(&target).await.unwrap();

@@ -396,8 +396,9 @@ pub async fn resolve(
 /// and the connection (rebinding) cannot redirect it. Never follows
 /// redirects.
 fn client_for(host: &str, addr: SocketAddr, timeout: Duration) -> Result<reqwest::Client> {
-    static CLIENTS: OnceLock<Mutex<HashMap<(String, SocketAddr, u64), reqwest::Client>>> =
-        OnceLock::new();
+    /// (host, the checked address, the timeout in ms) → its client.
+    type Clients = HashMap<(String, SocketAddr, u64), reqwest::Client>;
+    static CLIENTS: OnceLock<Mutex<Clients>> = OnceLock::new();
     let key = (host.to_owned(), addr, timeout.as_millis() as u64);
     let mut clients = CLIENTS
         .get_or_init(Default::default)
