@@ -41,6 +41,9 @@ on_both_backends!(@adjust (open)
     owners_redeliver_one_event_or_everything_since_a_date,
     the_goal_is_reached_once,
 );
+on_both_backends!(@adjust (open)
+    owners_manage_endpoints_in_the_console_and_see_the_secret_once,
+);
 on_both_backends!(@adjust (quick_to_disable)
     an_endpoint_that_keeps_failing_is_turned_off_and_owners_are_emailed,
 );
@@ -654,4 +657,118 @@ async fn the_guard_holds_with_http_allowed(app: TestApp) {
     let p = expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed").await;
     assert!(p.to_string().contains("loopback"), "{p}");
     assert!(r.got().is_empty());
+}
+
+async fn owners_manage_endpoints_in_the_console_and_see_the_secret_once(app: TestApp) {
+    let owner = app.owner_token().await;
+    app.viewer_token("viewer@example.org").await;
+    let r = Receiver::start().await;
+    let (as_owner, csrf) = crate::console::form_client(&app, crate::helpers::OWNER_EMAIL).await;
+    let (as_viewer, viewer_csrf) = crate::console::form_client(&app, "viewer@example.org").await;
+
+    let url = r.url();
+    let res = as_owner
+        .post(app.url("/admin/webhooks"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("url", url.as_str()),
+            ("description", "bot <b>"),
+            ("event_type", "supporter.created"),
+            ("event_type", "goal.reached"),
+            ("enabled", "on"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = res.text().await.unwrap();
+    let secret = regex::Regex::new(r#"value="(whsec_[A-Za-z0-9+/=]+)""#)
+        .unwrap()
+        .captures(&page)
+        .expect("the new secret is on the page")[1]
+        .to_owned();
+    assert!(page.contains("bot &lt;b&gt;"), "escaped");
+    r.trust(&secret);
+    let listed = app
+        .get_json("/api/v1/admin/webhooks/endpoints", Some(&owner))
+        .await;
+    let id = listed[0]["id"].as_i64().unwrap();
+    assert_eq!(
+        listed[0]["event_types"],
+        json!(["supporter.created", "goal.reached"])
+    );
+    assert_eq!(listed[0]["trusted"], false);
+
+    // Shown once: the page never shows it again.
+    let again = as_owner
+        .get(app.url(&format!("/admin/webhooks?endpoint={id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!again.contains(&secret));
+    assert!(again.contains("Nothing delivered yet"));
+
+    // A ping from the console lands, signed, and shows in the log.
+    let res = as_owner
+        .post(app.url(&format!("/admin/webhooks/{id}/ping")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.got()[0].verified_by, [0]);
+    let log = as_owner
+        .get(app.url(&format!("/admin/webhooks?endpoint={id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        log.contains("webhook.ping") && log.contains("Ping delivered"),
+        "{log}"
+    );
+
+    // A viewer reads the page without forms, and cannot post them.
+    let seen = as_viewer
+        .get(app.url(&format!("/admin/webhooks?endpoint={id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(seen.contains(&url) && !seen.contains("Add an endpoint"));
+    let res = as_viewer
+        .post(app.url(&format!("/admin/webhooks/{id}/rotate")))
+        .form(&[("csrf", viewer_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // Turned off from the console.
+    let res = as_owner
+        .post(app.url(&format!("/admin/webhooks/{id}")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("url", url.as_str()),
+            ("event_type", "supporter.created"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let shown = app
+        .get_json(
+            &format!("/api/v1/admin/webhooks/endpoints/{id}"),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(shown["enabled"], false);
+    assert_eq!(shown["event_types"], json!(["supporter.created"]));
 }
