@@ -117,6 +117,7 @@ pub async fn cancel(
 /// commit with the change, once per pledge. Returns the pledge's id.
 pub async fn record_subscription(db: &store::Db, s: &SubscriptionState) -> Result<i64> {
     let mut tx = db.begin_write().await?;
+    store::webhooks::lock_subscription(&mut tx, &s.subscription_id).await?;
     let before = store::stripe::subscription_pledge_status(&mut tx, &s.subscription_id).await?;
     let terms_before = store::webhooks::subscription_terms(&mut tx, &s.subscription_id).await?;
     let id = store::stripe::upsert_subscription_pledge(&mut tx, s).await?;

@@ -678,3 +678,18 @@ pub fn pledge_events(before: Option<&PledgeTerms>, after: &PledgeTerms) -> Vec<E
     }
     out
 }
+
+/// Serialises the transactions that change one subscription's pledge, so
+/// each compares the state the previous one left and a change is told once.
+/// PostgreSQL: a transaction-scoped advisory lock on the subscription id
+/// (two first syncs would otherwise both see no pledge yet). SQLite has one
+/// writer at a time already.
+pub async fn lock_subscription(tx: &mut Tx, subscription_id: &str) -> Result<()> {
+    if let Tx::Postgres(t) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("pledge:{subscription_id}"))
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(())
+}
