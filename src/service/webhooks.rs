@@ -42,7 +42,7 @@ pub struct EndpointInput {
 async fn fields(settings: &WebhooksSettings, input: &EndpointInput) -> Result<EndpointFields> {
     let url = rules::parse_url(&input.url, settings.allow_http)?;
     let types = rules::parse_event_types(&input.event_types)?;
-    let description = crate::domain::text("description", &input.description, 0, 200, true)
+    let description = crate::domain::text("description", &input.description, 0, 200, false)
         .map_err(|e| Error::Validation(vec![e]))?;
     if !settings.allow_private {
         resolve(&url, false)
