@@ -409,6 +409,8 @@ fn client_for(host: &str, addr: SocketAddr, timeout: Duration) -> Result<reqwest
     }
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would connect on its own, past the checked address.
+        .no_proxy()
         .timeout(timeout)
         .connect_timeout(timeout)
         .user_agent(concat!("patronage-webhooks/", env!("CARGO_PKG_VERSION")))
