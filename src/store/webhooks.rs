@@ -693,3 +693,45 @@ pub async fn lock_subscription(tx: &mut Tx, subscription_id: &str) -> Result<()>
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(status: &str, amount_minor: i64) -> PledgeTerms {
+        PledgeTerms {
+            status: status.into(),
+            amount_minor,
+            tier_id: Some(1),
+            interval: "month".into(),
+            cancel_at_period_end: false,
+        }
+    }
+
+    #[test]
+    fn a_pledge_tells_each_real_change_once() {
+        use EventType::*;
+        let active = terms("active", 500);
+        assert_eq!(pledge_events(None, &active), [PledgeStarted]);
+        assert!(
+            pledge_events(Some(&active), &active).is_empty(),
+            "a replayed event changes nothing"
+        );
+        let late = terms("past_due", 500);
+        assert_eq!(pledge_events(Some(&active), &late), [PledgePastDue]);
+        assert_eq!(pledge_events(Some(&late), &active), [PledgeChanged]);
+        assert_eq!(
+            pledge_events(Some(&active), &terms("active", 900)),
+            [PledgeChanged]
+        );
+        let ending = PledgeTerms {
+            cancel_at_period_end: true,
+            ..active.clone()
+        };
+        assert_eq!(pledge_events(Some(&active), &ending), [PledgeChanged]);
+        assert_eq!(
+            pledge_events(Some(&ending), &terms("canceled", 500)),
+            [PledgeCancelled]
+        );
+    }
+}
