@@ -694,6 +694,30 @@ pub async fn lock_subscription(tx: &mut Tx, subscription_id: &str) -> Result<()>
     Ok(())
 }
 
+/// Deletes delivery log rows older than `before`, then the events older
+/// than it that no log row or milestone still points at. Returns how many
+/// of each.
+pub async fn prune(db: &Db, before: DateTime<Utc>) -> Result<(u64, u64)> {
+    let counts = db_run!(db, |pool| {
+        let deliveries = sqlx::query("DELETE FROM webhook_deliveries WHERE attempted_at < $1")
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        let events = sqlx::query(
+            "DELETE FROM events WHERE occurred_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = events.id) \
+             AND NOT EXISTS (SELECT 1 FROM goal_milestones m WHERE m.event_id = events.id)",
+        )
+        .bind(before)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        (deliveries, events)
+    });
+    Ok(counts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

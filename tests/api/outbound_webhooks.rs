@@ -505,6 +505,17 @@ async fn owners_redeliver_one_event_or_everything_since_a_date(app: TestApp) {
 
     let res = app.post(&path, &owner, json!({})).await;
     expect_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed").await;
+
+    // Past their retention, the log and the events go (the cleanup job).
+    let later = patronage::store::now() + chrono::Duration::days(1);
+    let pruned = patronage::store::webhooks::prune(&app.db, later)
+        .await
+        .unwrap();
+    assert_eq!(pruned, (5, 2));
+    let events = app
+        .get_json("/api/v1/admin/webhooks/events", Some(&owner))
+        .await;
+    assert!(events["items"].as_array().unwrap().is_empty(), "{events}");
 }
 
 async fn an_endpoint_that_keeps_failing_is_turned_off_and_owners_are_emailed(app: TestApp) {
