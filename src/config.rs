@@ -31,6 +31,28 @@ pub struct Settings {
     pub pages: PagesSettings,
     pub costs: CostsSettings,
     pub mastodon: MastodonSettings,
+    pub webhooks: WebhooksSettings,
+}
+
+/// Outbound webhooks: which addresses endpoints may have, and how
+/// deliveries behave.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksSettings {
+    /// Accept plain http:// endpoint URLs (for a receiver on the same host).
+    pub allow_http: bool,
+    /// Accept endpoints that resolve to loopback, link-local or private
+    /// addresses (the SSRF guard is off).
+    pub allow_private: bool,
+    /// A delivery without a complete answer after this long failed.
+    pub timeout_secs: u64,
+    /// After a rotation, the previous secret signs too for this long.
+    pub previous_secret_hours: i64,
+    /// An endpoint whose deliveries all failed for this long, and at least
+    /// `disable_after_failures` times in a row, is turned off and the
+    /// owners are emailed.
+    pub disable_after_hours: i64,
+    pub disable_after_failures: i32,
 }
 
 /// The instance's own figures (active users), read with an admin token.
@@ -526,6 +548,12 @@ impl Settings {
         if !(1..=120).contains(&self.costs.runway_target_months) {
             return Err(Error::Config(
                 "costs.runway_target_months must be between 1 and 120".into(),
+            ));
+        }
+        if self.webhooks.timeout_secs == 0 || self.webhooks.previous_secret_hours < 0 {
+            return Err(Error::Config(
+                "webhooks.timeout_secs must be above 0 and webhooks.previous_secret_hours 0 or more"
+                    .into(),
             ));
         }
         if self.public.snapshot_poll_secs == 0 {

@@ -17,6 +17,7 @@ pub mod schedule;
 pub mod supporter;
 pub mod tier;
 pub mod transparency;
+pub mod webhooks;
 pub mod work;
 
 use crate::error::FieldError;

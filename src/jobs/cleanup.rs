@@ -1,6 +1,6 @@
 //! Deletes what has served its time: expired links and setup tokens, raw
 //! Stripe events and sent emails past their retention, old job history
-//! and finished tasks.
+//! and finished tasks, outbound webhook events and their delivery log.
 
 use chrono::{DateTime, Utc};
 
@@ -17,8 +17,12 @@ pub async fn run(ctx: &Context, _slot: DateTime<Utc>) -> Result<String> {
     let runs = store::jobs::prune(&ctx.db, now - days(jobs.job_run_retention_days)).await?;
     // Finished tasks live as long as job history; dead ones stay for admins.
     let tasks = store::tasks::prune_done(&ctx.db, now - days(jobs.job_run_retention_days)).await?;
+    // Outbound webhook events and their delivery log, as long as Stripe's.
+    let (deliveries, outbound) =
+        store::webhooks::prune(&ctx.db, now - days(jobs.event_retention_days)).await?;
     Ok(format!(
         "deleted {links} expired links and tokens, {events} events, {mails} sent emails, \
-         {runs} job runs, {tasks} finished tasks"
+         {runs} job runs, {tasks} finished tasks, {deliveries} webhook deliveries, \
+         {outbound} outbound events"
     ))
 }

@@ -112,6 +112,7 @@ mod tests {
         "sponsor_ended",
         "sponsor_ended_admin",
         "monthly_report",
+        "webhook_disabled",
     ];
 
     #[test]
@@ -130,6 +131,7 @@ mod tests {
             "failed_payments": 1, "recovered_payments": 1, "report_url": "https://fund.example/report",
             "upcoming_renewals": [{"name": hostile, "tier_name": "Gold", "paid_through": "2026-12-01"}],
             "link_ttl_minutes": 30, "locale": "en", "logo_upload_url": "https://fund.example/sponsor/logo?token=t",
+            "endpoint_url": hostile, "failures": 10,
         });
         let templates = Templates::new();
         for name in ALL {

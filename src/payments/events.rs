@@ -252,7 +252,7 @@ pub async fn apply_stored(ctx: &Context, event_id: &str) -> Result<Effects> {
         Ok(effects) => {
             // Applying may have synced a subscription, which can email its
             // patron (welcome, cancellation) whatever it returned.
-            let effects = effects | Effects::PUBLIC | Effects::MAIL;
+            let effects = effects | Effects::PUBLIC | Effects::MAIL | Effects::TASKS;
             if let Err(e) = store::stripe::event_processed(&ctx.db, event_id).await {
                 // Applied and committed: announce it even so.
                 ctx.after_commit(effects);

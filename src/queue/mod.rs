@@ -14,12 +14,15 @@ use std::{future::Future, sync::Arc, time::Duration};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio_util::sync::CancellationToken;
 
-pub use tasks::{ApplyEvent, SettleFee, SyncSubscription, SyncTier};
+pub use tasks::{ApplyEvent, DeliverWebhook, SettleFee, SyncSubscription, SyncTier};
 
 use crate::{
     context::{Context, Effects},
     error::{Error, Result},
-    store::{self, tasks::Outcome},
+    store::{
+        self,
+        tasks::{ClaimedTask, Outcome},
+    },
 };
 
 /// A kind of durable work.
@@ -33,6 +36,12 @@ pub trait Task: Serialize + DeserializeOwned + Send + Sync {
     /// Two tasks with the same key are the same work: one that has not
     /// started yet absorbs the other.
     fn key(&self) -> String;
+
+    /// The wait before try `attempts + 1` after a failure: the queue's
+    /// doubling backoff unless the kind has its own schedule.
+    fn retry_delay(q: &crate::config::QueueSettings, attempts: i32) -> chrono::Duration {
+        backoff(q.retry_base_secs, q.max_retry_delay_secs, attempts)
+    }
 
     fn payload(&self) -> Result<String> {
         serde_json::to_string(self).map_err(Error::internal_from)
@@ -74,36 +83,23 @@ pub async fn run_due(ctx: &Context) -> Result<usize> {
     let lease = chrono::Duration::seconds(q.lease_secs.max(1) as i64);
     let claimed = store::tasks::claim(&ctx.db, &ctx.instance_id, lease, BATCH).await?;
     let mut effects = Effects::NONE;
-    for task in &claimed {
-        let (outcome, max_attempts) = tasks::dispatch(ctx, task).await;
-        let label = match &outcome {
-            Ok(_) => "done",
-            Err(_) if task.attempts >= max_attempts => "dead",
-            Err(_) => "retry",
-        };
-        metrics::counter!("patronage_tasks_total", "kind" => task.kind.clone(), "outcome" => label)
-            .increment(1);
-        let finished = match outcome {
-            Ok(done) => {
-                effects |= done;
-                Outcome::Done
-            }
-            Err(e) if task.attempts >= max_attempts => {
-                tracing::error!(task = task.id, kind = %task.kind, attempts = task.attempts, error = %e, "task dead-lettered");
-                Outcome::Dead(e.to_string())
-            }
-            Err(e) => {
-                // Waiting for something else to happen first is expected.
-                if matches!(e, Error::NotYet { .. }) {
-                    tracing::info!(task = task.id, kind = %task.kind, attempts = task.attempts, error = %e, "task waits; will retry");
-                } else {
-                    tracing::warn!(task = task.id, kind = %task.kind, attempts = task.attempts, error = %e, "task failed; will retry");
-                }
-                let delay = backoff(q.retry_base_secs, q.max_retry_delay_secs, task.attempts);
-                Outcome::Retry(ctx.now() + delay, e.to_string())
-            }
-        };
-        if let Err(e) = store::tasks::finish(&ctx.db, task.id, &ctx.instance_id, finished).await {
+    // Webhook deliveries wait on other people's servers: a batch of them
+    // goes out at once (the claim never holds two copies of one key).
+    // Everything else runs one after the other, as it always has.
+    let (deliveries, others): (Vec<&ClaimedTask>, Vec<&ClaimedTask>) =
+        claimed.iter().partition(|t| t.kind == DeliverWebhook::NAME);
+    let sent = futures::future::join_all(deliveries.into_iter().map(|t| run_one(ctx, t))).await;
+    for (done, finished) in sent {
+        effects |= done;
+        if let Err(e) = finished {
+            ctx.after_commit(effects);
+            return Err(e);
+        }
+    }
+    for task in others {
+        let (done, finished) = run_one(ctx, task).await;
+        effects |= done;
+        if let Err(e) = finished {
             // What ran committed: announce it before giving up the batch.
             ctx.after_commit(effects);
             return Err(e);
@@ -111,6 +107,44 @@ pub async fn run_due(ctx: &Context) -> Result<usize> {
     }
     ctx.after_commit(effects);
     Ok(claimed.len())
+}
+
+/// Runs one claimed task and records how it ended: its effects, and
+/// whether the ending could be recorded.
+async fn run_one(ctx: &Context, task: &ClaimedTask) -> (Effects, Result<()>) {
+    let q = &ctx.settings.queue;
+    let (outcome, policy) = tasks::dispatch(ctx, task).await;
+    let max_attempts = policy.max_attempts;
+    let label = match &outcome {
+        Ok(_) => "done",
+        Err(_) if task.attempts >= max_attempts => "dead",
+        Err(_) => "retry",
+    };
+    metrics::counter!("patronage_tasks_total", "kind" => task.kind.clone(), "outcome" => label)
+        .increment(1);
+    let mut effects = Effects::NONE;
+    let finished = match outcome {
+        Ok(done) => {
+            effects = done;
+            Outcome::Done
+        }
+        Err(e) if task.attempts >= max_attempts => {
+            tracing::error!(task = task.id, kind = %task.kind, attempts = task.attempts, error = %e, "task dead-lettered");
+            Outcome::Dead(e.to_string())
+        }
+        Err(e) => {
+            // Waiting for something else to happen first is expected.
+            if matches!(e, Error::NotYet { .. }) {
+                tracing::info!(task = task.id, kind = %task.kind, attempts = task.attempts, error = %e, "task waits; will retry");
+            } else {
+                tracing::warn!(task = task.id, kind = %task.kind, attempts = task.attempts, error = %e, "task failed; will retry");
+            }
+            let delay = (policy.retry_delay)(q, task.attempts);
+            Outcome::Retry(ctx.now() + delay, e.to_string())
+        }
+    };
+    let recorded = store::tasks::finish(&ctx.db, task.id, &ctx.instance_id, finished).await;
+    (effects, recorded)
 }
 
 /// Runs due tasks here until none is due or held by any worker (another

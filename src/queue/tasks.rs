@@ -81,29 +81,69 @@ impl Task for SyncSubscription {
     async fn run(&self, ctx: &Context) -> Result<Effects> {
         let gateway = ctx.gateway.as_ref().ok_or(Error::PaymentsNotConfigured)?;
         payments::events::sync_subscription(&ctx.db, gateway, &self.subscription_id).await?;
-        Ok(Effects::PUBLIC | Effects::MAIL)
+        // Webhook deliveries may have been queued with the change.
+        Ok(Effects::PUBLIC | Effects::MAIL | Effects::TASKS)
     }
 }
 
-async fn run<T: Task>(ctx: &Context, row: &ClaimedTask) -> (Result<Effects>, i32) {
+/// Sends an outbound webhook event to one endpoint (see
+/// `service::webhooks::deliver`). Retried on its own schedule for about
+/// three days; every try carries the event's same `webhook-id`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeliverWebhook {
+    pub endpoint_id: i64,
+    pub event_id: i64,
+}
+
+impl Task for DeliverWebhook {
+    const NAME: &'static str = "deliver_webhook";
+    const MAX_ATTEMPTS: i32 = crate::domain::webhooks::MAX_ATTEMPTS;
+    fn key(&self) -> String {
+        format!("{}:{}", self.endpoint_id, self.event_id)
+    }
+    fn retry_delay(_: &crate::config::QueueSettings, attempts: i32) -> chrono::Duration {
+        crate::domain::webhooks::retry_delay(attempts)
+    }
+    async fn run(&self, ctx: &Context) -> Result<Effects> {
+        service::webhooks::deliver(ctx, self.endpoint_id, self.event_id).await
+    }
+}
+
+/// How a kind of task is retried.
+pub(super) struct Policy {
+    pub max_attempts: i32,
+    pub retry_delay: fn(&crate::config::QueueSettings, i32) -> chrono::Duration,
+}
+
+async fn run<T: Task>(ctx: &Context, row: &ClaimedTask) -> (Result<Effects>, Policy) {
     let outcome = match serde_json::from_str::<T>(&row.payload) {
         Ok(task) => task.run(ctx).await,
         Err(e) => Err(Error::internal(format!("unreadable {} task: {e}", T::NAME))),
     };
-    (outcome, T::MAX_ATTEMPTS)
+    let policy = Policy {
+        max_attempts: T::MAX_ATTEMPTS,
+        retry_delay: T::retry_delay,
+    };
+    (outcome, policy)
 }
 
-/// Runs a claimed task as its kind; returns the outcome and how many tries
-/// its kind gets.
-pub(super) async fn dispatch(ctx: &Context, row: &ClaimedTask) -> (Result<Effects>, i32) {
+/// Runs a claimed task as its kind; returns the outcome and how its kind
+/// is retried.
+pub(super) async fn dispatch(ctx: &Context, row: &ClaimedTask) -> (Result<Effects>, Policy) {
     match row.kind.as_str() {
         SyncTier::NAME => run::<SyncTier>(ctx, row).await,
         SettleFee::NAME => run::<SettleFee>(ctx, row).await,
         ApplyEvent::NAME => run::<ApplyEvent>(ctx, row).await,
         SyncSubscription::NAME => run::<SyncSubscription>(ctx, row).await,
+        DeliverWebhook::NAME => run::<DeliverWebhook>(ctx, row).await,
         other => (
             Err(Error::internal(format!("unknown task kind {other}"))),
-            1,
+            Policy {
+                max_attempts: 1,
+                retry_delay: |q, attempts| {
+                    super::backoff(q.retry_base_secs, q.max_retry_delay_secs, attempts)
+                },
+            },
         ),
     }
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::{
     context::{Context, Effects},
-    domain::{ledger::EntryKind, money::Money, pledge::Source},
+    domain::{ledger::EntryKind, money::Money, pledge::Source, webhooks::EventType},
     error::{Error, Result},
     queue::SettleFee,
     store::{
@@ -14,6 +14,7 @@ use crate::{
         audit::Actor,
         ledger::{EntryRow, NewEntry},
         stripe::{PaymentFee, PaymentIssue, StripePayment},
+        webhooks::{OutboundEvent, Subject},
     },
 };
 
@@ -21,9 +22,14 @@ use crate::{
 /// receipt (one per payment), a paid sponsor application's emails, and the
 /// task that books the fee. Nothing if it was booked before.
 pub async fn book(tx: &mut Tx, p: &StripePayment) -> Result<Effects> {
-    if store::stripe::book_payment(tx, p).await?.is_none() {
+    let Some(entry) = store::stripe::book_payment(tx, p).await? else {
         return Ok(Effects::NONE);
-    }
+    };
+    tx.emit(&OutboundEvent::new(
+        EventType::PaymentSucceeded,
+        Subject::Entry(entry),
+    ))
+    .await?;
     tx.enqueue(&SettleFee {
         reference: p.reference.clone(),
         invoice: p.invoice_id.is_some(),
@@ -202,8 +208,13 @@ pub async fn refund(
     };
     // Its webhook may have booked it already: then only the audit entry.
     let mut tx = ctx.db.begin_write().await?;
-    if tx.append_once(&entry).await?.is_some() {
+    if let Some(id) = tx.append_once(&entry).await? {
         tx.bump_version().await?;
+        tx.emit(&OutboundEvent::new(
+            EventType::PaymentRefunded,
+            Subject::Entry(id),
+        ))
+        .await?;
     }
     tx.audit(
         actor,
@@ -214,6 +225,6 @@ pub async fn refund(
     )
     .await?;
     tx.commit().await?;
-    ctx.after_commit_now(Effects::PUBLIC).await;
+    ctx.after_commit_now(Effects::PUBLIC | Effects::TASKS).await;
     store::ledger::get_by_reference(&ctx.db, Source::Stripe, refund.id.as_str()).await
 }

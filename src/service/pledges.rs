@@ -8,6 +8,7 @@ use crate::{
     domain::{
         money::Money,
         pledge::{PledgeStatus, Source},
+        webhooks::EventType,
     },
     error::{Error, Result},
     payments::events,
@@ -17,6 +18,7 @@ use crate::{
         now,
         pledges::{NewPledge, PledgeRow},
         stripe::SubscriptionState,
+        webhooks::{OutboundEvent, Subject},
     },
 };
 
@@ -55,8 +57,14 @@ pub async fn create(ctx: &Context, actor: &Actor, new: &NewPledge) -> Result<Ple
         ));
     }
     let row = store::pledges::insert_manual(&mut tx, actor, new, &tier, amount).await?;
+    tx.emit(&OutboundEvent::new(
+        EventType::PledgeStarted,
+        Subject::Pledge(row.id),
+    ))
+    .await?;
     tx.commit().await?;
-    ctx.after_commit_now(Effects::PUBLIC).await;
+    super::milestones::after_pledge_change(&ctx.db).await;
+    ctx.after_commit_now(Effects::PUBLIC | Effects::TASKS).await;
     Ok(row)
 }
 
@@ -91,11 +99,16 @@ pub async fn cancel(
         _ => {
             let mut tx = ctx.db.begin_write().await?;
             let row = store::pledges::cancel(&mut tx, actor, id, now(), reason).await?;
+            tx.emit(&OutboundEvent::new(
+                EventType::PledgeCancelled,
+                Subject::Pledge(id),
+            ))
+            .await?;
             tx.commit().await?;
             row
         }
     };
-    ctx.after_commit_now(Effects::PUBLIC).await;
+    ctx.after_commit_now(Effects::PUBLIC | Effects::TASKS).await;
     Ok(row)
 }
 
@@ -104,8 +117,17 @@ pub async fn cancel(
 /// commit with the change, once per pledge. Returns the pledge's id.
 pub async fn record_subscription(db: &store::Db, s: &SubscriptionState) -> Result<i64> {
     let mut tx = db.begin_write().await?;
+    store::webhooks::lock_subscription(&mut tx, &s.subscription_id).await?;
     let before = store::stripe::subscription_pledge_status(&mut tx, &s.subscription_id).await?;
+    let terms_before = store::webhooks::subscription_terms(&mut tx, &s.subscription_id).await?;
     let id = store::stripe::upsert_subscription_pledge(&mut tx, s).await?;
+    // Told once per real change: a replayed or stale event changes nothing.
+    if let Some(after) = store::webhooks::subscription_terms(&mut tx, &s.subscription_id).await? {
+        for kind in store::webhooks::pledge_events(terms_before.as_ref(), &after) {
+            tx.emit(&OutboundEvent::new(kind, Subject::Pledge(id)))
+                .await?;
+        }
+    }
     let (kind, tier_name) = store::stripe::pledge_brief(&mut tx, s.supporter_id, s.tier_id).await?;
     if kind == "patron" {
         if before.is_none() && s.status == PledgeStatus::Active {
@@ -130,5 +152,6 @@ pub async fn record_subscription(db: &store::Db, s: &SubscriptionState) -> Resul
         }
     }
     tx.commit().await?;
+    super::milestones::after_pledge_change(db).await;
     Ok(id)
 }

@@ -366,7 +366,7 @@ pub async fn sweep_publication(ctx: &Context) {
                 );
             }
             if !changes.is_empty() {
-                ctx.after_commit(Effects::PUBLIC);
+                ctx.after_commit(Effects::PUBLIC | Effects::TASKS);
             }
         }
         Err(e) => tracing::warn!(error = %e, "publication sweep failed; retrying at the next tick"),

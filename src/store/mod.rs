@@ -28,6 +28,7 @@ pub mod tasks;
 pub mod tiers;
 pub mod transparency;
 mod tx;
+pub mod webhooks;
 
 pub use tx::Tx;
 

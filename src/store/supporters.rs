@@ -3,7 +3,12 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
-use super::{Constraint, Db, Page, Tx, audit::Actor, contains_pattern, now, on_constraint};
+use super::{
+    Constraint, Db, Page, Tx,
+    audit::Actor,
+    contains_pattern, now, on_constraint,
+    webhooks::{OutboundEvent, Subject},
+};
 use crate::{
     db_run,
     domain::{
@@ -12,6 +17,7 @@ use crate::{
             publication_reason, sponsor_is_public, visible_paid_through,
         },
         tier::Interval,
+        webhooks::EventType,
     },
     error::{Error, Result},
     tx_run,
@@ -120,6 +126,11 @@ pub async fn insert_patron(tx: &mut Tx, actor: &Actor, p: &PatronDraft) -> Resul
         json!({"display_name": p.display_name, "visibility": p.visibility}),
     )
     .await?;
+    tx.emit(&OutboundEvent::new(
+        EventType::SupporterCreated,
+        Subject::Supporter(id),
+    ))
+    .await?;
     tx.bump_version().await?;
     Ok(id)
 }
@@ -160,6 +171,11 @@ pub async fn insert_sponsor(
             "company_name": s.company_name, "website_url": s.website_url.0, "tier_id": s.tier_id
         }),
     )
+    .await?;
+    tx.emit(&OutboundEvent::new(
+        EventType::SupporterCreated,
+        Subject::Supporter(id),
+    ))
     .await?;
     tx.bump_version().await?;
     Ok(id)
@@ -445,6 +461,13 @@ pub async fn sweep_publication(
             }),
         )
         .await?;
+        let kind = if public {
+            EventType::SponsorPublished
+        } else {
+            EventType::SponsorUnpublished
+        };
+        tx.emit(&OutboundEvent::new(kind, Subject::Supporter(row.id)))
+            .await?;
         changes.push(PublicationChange {
             supporter_id: row.id,
             name: row.display_name,

@@ -97,6 +97,13 @@ impl Tx {
         super::tasks::insert(self, T::NAME, &task.key(), &task.payload()?, super::now()).await
     }
 
+    /// Records an outbound event and queues its delivery to every enabled
+    /// endpoint subscribed to its type, in this transaction: the event is
+    /// told if and only if the change commits. Returns the event's id.
+    pub async fn emit(&mut self, event: &super::webhooks::OutboundEvent) -> Result<i64> {
+        super::webhooks::emit(self, event).await
+    }
+
     /// Queues `template` to a supporter, addressed as its row says now;
     /// once per `(cause, recipient)`.
     pub async fn mail_supporter(

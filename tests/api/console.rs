@@ -603,6 +603,7 @@ async fn every_console_page_has_the_csp_header_and_loads_without_csp_violations(
         ("/admin/sponsors?status=all".to_owned(), StatusCode::OK),
         ("/admin/reports".to_owned(), StatusCode::OK),
         ("/admin/costs".to_owned(), StatusCode::OK),
+        ("/admin/webhooks".to_owned(), StatusCode::OK),
         ("/admin/analytics".to_owned(), StatusCode::OK),
         ("/admin/analytics?from=2026-13".to_owned(), StatusCode::OK),
         (

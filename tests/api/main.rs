@@ -23,6 +23,7 @@ mod mastodon;
 mod measures;
 mod openapi;
 mod ops;
+mod outbound_webhooks;
 mod overview;
 mod payments;
 mod public_pages;

@@ -14,6 +14,7 @@ mod range;
 mod reports;
 mod supporters;
 mod tiers;
+pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -36,6 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(analytics::routes())
         .merge(payments::routes())
         .merge(operations::routes())
+        .merge(webhooks::routes())
 }
 
 pub const DEFAULT_LIMIT: i64 = 50;

@@ -20,6 +20,7 @@ mod settings;
 mod sponsors;
 mod supporters;
 mod tiers;
+mod webhooks;
 
 use axum::{
     Router,
@@ -92,6 +93,15 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/costs/settings", post(costs::update_settings))
         .route("/admin/costs/labels", post(costs::set_label))
+        .route(
+            "/admin/webhooks",
+            get(webhooks::show).post(webhooks::create),
+        )
+        .route("/admin/webhooks/{id}", post(webhooks::update))
+        .route("/admin/webhooks/{id}/rotate", post(webhooks::rotate))
+        .route("/admin/webhooks/{id}/ping", post(webhooks::ping))
+        .route("/admin/webhooks/{id}/redeliver", post(webhooks::redeliver))
+        .route("/admin/webhooks/{id}/delete", post(webhooks::delete))
         .route("/admin/analytics", get(analytics::show))
         .route(
             "/admin/analytics/movements/{month}",

@@ -16,12 +16,12 @@ pub async fn upsert_patron(
 ) -> Result<i64> {
     let at = now();
     let mut tx = db.begin_write().await?;
-    let id = crate::tx_run!(&mut tx, |conn| {
-        let id: i64 = sqlx::query_scalar(
+    let (id, created_at) = crate::tx_run!(&mut tx, |conn| {
+        let row: (i64, DateTime<Utc>) = sqlx::query_as(
             "INSERT INTO supporters (kind, email, email_normalized, display_name, visibility, locale, created_at, updated_at) \
              VALUES ('patron', $1, $2, $3, $4, $6, $5, $5) \
              ON CONFLICT (email_normalized) WHERE kind = 'patron' DO UPDATE SET updated_at = supporters.updated_at \
-             RETURNING id",
+             RETURNING id, created_at",
         )
         .bind(&email.address)
         .bind(&email.normalized)
@@ -31,8 +31,17 @@ pub async fn upsert_patron(
         .bind(locale)
         .fetch_one(&mut *conn)
         .await?;
-        id
+        row
     });
+    // A row made by this insert carries this call's time; a known patron
+    // keeps theirs.
+    if created_at == at {
+        tx.emit(&crate::store::webhooks::OutboundEvent::new(
+            crate::domain::webhooks::EventType::SupporterCreated,
+            crate::store::webhooks::Subject::Supporter(id),
+        ))
+        .await?;
+    }
     tx.bump_version().await?;
     tx.commit().await?;
     Ok(id)

@@ -305,8 +305,15 @@ pub async fn record_entries(db: &Db, entries: &[NewEntry]) -> Result<usize> {
     let mut tx = db.begin_write().await?;
     let mut booked = 0;
     for entry in entries {
-        if tx.append_once(entry).await?.is_some() {
+        if let Some(id) = tx.append_once(entry).await? {
             booked += 1;
+            if entry.kind == EntryKind::Refund {
+                tx.emit(&crate::store::webhooks::OutboundEvent::new(
+                    crate::domain::webhooks::EventType::PaymentRefunded,
+                    crate::store::webhooks::Subject::Entry(id),
+                ))
+                .await?;
+            }
         }
     }
     if booked > 0 {
