@@ -32,6 +32,7 @@ fn env() -> &'static Environment<'static> {
             "account.html",
             "reports.html",
             "costs.html",
+            "import.html",
             "analytics.html",
             "analytics_detail.html",
             "sponsors.html",

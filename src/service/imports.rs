@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::{
+    context::{Context, Effects},
     domain::{
         imports::{Format, Mapping, Movement, Parsed, PledgePlan, Row, Rows, status_at},
         ledger::EntryKind,
@@ -201,6 +202,27 @@ where
             )
             .await?;
         }
+    }
+    Ok(summary)
+}
+
+/// `run`, for a running service: after a commit, this replica's public
+/// views are rebuilt at once and the others are told.
+pub async fn import<O, R>(
+    ctx: &Context,
+    actor: &Actor,
+    plan: &Plan,
+    open: O,
+    mode: Mode,
+    on_line: &mut (dyn FnMut(&Line) + Send),
+) -> Result<Summary>
+where
+    O: Fn() -> Result<R>,
+    R: Read + Send,
+{
+    let summary = run(&ctx.db, actor, plan, open, mode, on_line).await?;
+    if summary.committed {
+        ctx.after_commit_now(Effects::PUBLIC).await;
     }
     Ok(summary)
 }

@@ -11,6 +11,7 @@ mod analytics;
 mod audit;
 mod auth;
 mod costs;
+mod imports;
 mod ledger;
 mod operations;
 mod overview;
@@ -92,6 +93,13 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/costs/settings", post(costs::update_settings))
         .route("/admin/costs/labels", post(costs::set_label))
+        .route(
+            "/admin/import",
+            get(imports::show)
+                .post(imports::upload)
+                .layer(DefaultBodyLimit::max(imports::MAX_UPLOAD)),
+        )
+        .route("/admin/import/{token}/commit", post(imports::commit))
         .route("/admin/analytics", get(analytics::show))
         .route(
             "/admin/analytics/movements/{month}",
