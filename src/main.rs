@@ -175,7 +175,12 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             commit,
             skip_bad,
             quiet,
-        } => import(settings, file, format, map, currency, commit, skip_bad, quiet).await,
+        } => {
+            import(
+                settings, file, format, map, currency, commit, skip_bad, quiet,
+            )
+            .await
+        }
         Command::Seed {
             patrons,
             sponsors,
@@ -217,13 +222,13 @@ async fn import(
     quiet: bool,
 ) -> Result<()> {
     use patronage::service::imports::{self, Mode, Plan};
-    let currency = match currency {
-        Some(c) => Some(
-            Currency::parse(&c)
-                .ok_or_else(|| Error::Config(format!("--currency {c:?} is not an ISO 4217 code")))?,
-        ),
-        None => None,
-    };
+    let currency =
+        match currency {
+            Some(c) => Some(Currency::parse(&c).ok_or_else(|| {
+                Error::Config(format!("--currency {c:?} is not an ISO 4217 code"))
+            })?),
+            None => None,
+        };
     let mapping =
         patronage::domain::imports::Mapping::preset(format, &map, currency).map_err(readable)?;
     let plan = Plan {
@@ -253,9 +258,16 @@ async fn import(
             let _ = writeln!(out, "line {}: {}: {}", l.line, l.action, l.detail);
         }
     };
-    let summary = imports::run(&db, &store::audit::Actor::cli(), &plan, open, mode, &mut print)
-        .await
-        .map_err(readable)?;
+    let summary = imports::run(
+        &db,
+        &store::audit::Actor::cli(),
+        &plan,
+        open,
+        mode,
+        &mut print,
+    )
+    .await
+    .map_err(readable)?;
     drop(print);
     let booked = summary.booked_display().join(", ");
     println!(
@@ -278,7 +290,11 @@ async fn import(
         summary.pledges_created,
         summary.pledges_updated,
         summary.supporters_created,
-        if booked.is_empty() { "none".to_owned() } else { booked },
+        if booked.is_empty() {
+            "none".to_owned()
+        } else {
+            booked
+        },
     );
     if summary.committed {
         return Ok(());

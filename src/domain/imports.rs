@@ -34,7 +34,7 @@ text_enum!(
     /// What a file is: Open Collective's transactions, a generic CSV with a
     /// mapping, or a generic CSV laid out as one platform exports it.
     Format {
-        OpenCollective => "opencollective",
+        Opencollective => "opencollective",
         Csv => "csv",
         Patreon => "patreon",
         Liberapay => "liberapay",
@@ -47,7 +47,7 @@ impl Format {
     /// The ledger and pledge source rows of this format are keyed under.
     pub fn source(self) -> Source {
         match self {
-            Format::OpenCollective => Source::OpenCollective,
+            Format::Opencollective => Source::Opencollective,
             Format::Csv => Source::Import,
             Format::Patreon => Source::Patreon,
             Format::Liberapay => Source::Liberapay,
@@ -58,7 +58,7 @@ impl Format {
 
     pub fn label(self) -> &'static str {
         match self {
-            Format::OpenCollective => "Open Collective transactions.csv",
+            Format::Opencollective => "Open Collective transactions.csv",
             Format::Csv => "Generic CSV (with a column mapping)",
             Format::Patreon => "Patreon members list",
             Format::Liberapay => "Liberapay patrons",
@@ -126,7 +126,9 @@ impl Mapping {
             }
         }
         for field in FIELDS {
-            columns.entry(field).or_insert_with(|| vec![field.to_owned()]);
+            columns
+                .entry(field)
+                .or_insert_with(|| vec![field.to_owned()]);
         }
         Ok(Mapping {
             columns,
@@ -144,7 +146,7 @@ impl Mapping {
     ) -> Result<Mapping> {
         let mut m = match format {
             Format::Csv => return Mapping::generic(overrides, currency),
-            Format::OpenCollective => preset(
+            Format::Opencollective => preset(
                 RowKind::Payment,
                 &[
                     (
@@ -153,12 +155,20 @@ impl Mapping {
                     ),
                     ("name", &["oppositeAccountName", "Opposite Account Name"]),
                     ("email", &["oppositeAccountEmail", "Opposite Account Email"]),
-                    ("handle", &["oppositeAccountSlug", "Opposite Account Handle"]),
+                    (
+                        "handle",
+                        &["oppositeAccountSlug", "Opposite Account Handle"],
+                    ),
                     // The gross amount when exported; the single amount
                     // column (net of fees folded into it) otherwise.
                     (
                         "amount",
-                        &["amount", "Gross Amount", "Amount Single Column", "netAmount"],
+                        &[
+                            "amount",
+                            "Gross Amount",
+                            "Amount Single Column",
+                            "netAmount",
+                        ],
                     ),
                     ("currency", &["currency", "Currency"]),
                     ("interval", &["orderFrequency", "Contribution Frequency"]),
@@ -177,11 +187,19 @@ impl Mapping {
                     ),
                     (
                         "pledge_key",
-                        &["orderLegacyId", "Contribution ID", "orderId", "Contribution GraphQL ID"],
+                        &[
+                            "orderLegacyId",
+                            "Contribution ID",
+                            "orderId",
+                            "Contribution GraphQL ID",
+                        ],
                     ),
                     ("oc_type", &["type", "Credit/Debit"]),
                     ("oc_kind", &["kind", "Kind"]),
-                    ("oc_refund", &["isRefund", "Is Refund", "isReverse", "Is Reverse"]),
+                    (
+                        "oc_refund",
+                        &["isRefund", "Is Refund", "isReverse", "Is Reverse"],
+                    ),
                     ("oc_description", &["description", "Description"]),
                 ],
             ),
@@ -226,7 +244,10 @@ impl Mapping {
                     ("currency", &["Currency"]),
                     ("interval", &["TransactionType", "Transaction Type", "Type"]),
                     ("tier", &["Item", "Tier"]),
-                    ("external_id", &["TransactionId", "Transaction ID", "Reference"]),
+                    (
+                        "external_id",
+                        &["TransactionId", "Transaction ID", "Reference"],
+                    ),
                 ],
             ),
             // GitHub Sponsors (Dashboard > Your sponsors > Export, CSV).
@@ -419,7 +440,11 @@ pub fn parse_amount(raw: &str, currency: Currency) -> std::result::Result<i64, S
         return Err(ambiguous());
     }
     let whole = whole.replace('_', "");
-    let whole = if whole.is_empty() { "0".to_owned() } else { whole };
+    let whole = if whole.is_empty() {
+        "0".to_owned()
+    } else {
+        whole
+    };
     let exp = currency.exponent() as usize;
     if fraction.len() > exp {
         // "4.520" is still 4.52; "4.525" is not a CUR amount.
@@ -474,7 +499,11 @@ pub fn parse_date(raw: &str) -> std::result::Result<DateTime<Utc>, String> {
             return Ok(d.with_timezone(&Utc));
         }
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(d) = NaiveDateTime::parse_from_str(t, f) {
             return Ok(d.and_utc());
         }
@@ -615,7 +644,7 @@ impl<R: Read> Rows<R> {
         if mapping.currency.is_none() {
             needed.push("currency");
         }
-        if format == Format::OpenCollective {
+        if format == Format::Opencollective {
             needed.extend(["date", "oc_type", "oc_kind"]);
         } else {
             needed.push("date");
@@ -662,7 +691,7 @@ impl<R: Read> Rows<R> {
         let mut movement = Movement::Gift;
         let mut interval_text = self.cell("interval").to_owned();
         let mut tier = non_empty(self.cell("tier"));
-        if self.format == Format::OpenCollective {
+        if self.format == Format::Opencollective {
             let kind = self.cell("oc_kind").to_ascii_uppercase();
             let credit = self.cell("oc_type").eq_ignore_ascii_case("CREDIT");
             let refund = !self.cell("oc_refund").is_empty();
@@ -720,8 +749,9 @@ impl<R: Read> Rows<R> {
         }
         let external_id = self.cell("external_id");
         if external_id.is_empty() {
-            return Err("no external id: every row needs the platform's id to be imported once"
-                .into());
+            return Err(
+                "no external id: every row needs the platform's id to be imported once".into(),
+            );
         }
         if external_id.chars().count() > 200 {
             return Err("external id is longer than 200 characters".into());
@@ -734,15 +764,24 @@ impl<R: Read> Rows<R> {
             return Err(format!("date {:?} is before 2000", self.cell("date")));
         }
         let email = match non_empty(self.cell("email")) {
-            Some(e) => Some(Email::parse("email", &e).map_err(|_| format!("email {e:?} is not an address"))?),
+            Some(e) => Some(
+                Email::parse("email", &e).map_err(|_| format!("email {e:?} is not an address"))?,
+            ),
             None => None,
         };
         let handle = non_empty(self.cell("handle"));
         let name = non_empty(self.cell("name"))
             .or_else(|| handle.clone())
-            .or_else(|| email.as_ref().map(|e| e.address.split('@').next().unwrap_or("").to_owned()))
+            .or_else(|| {
+                email
+                    .as_ref()
+                    .map(|e| e.address.split('@').next().unwrap_or("").to_owned())
+            })
             .unwrap_or_else(|| "Anonymous".to_owned());
-        if name.chars().any(|c| c.is_control() || super::is_bidi_control(c)) {
+        if name
+            .chars()
+            .any(|c| c.is_control() || super::is_bidi_control(c))
+        {
             return Err("name contains control characters".into());
         }
         let name: String = name.chars().take(100).collect();
@@ -824,7 +863,9 @@ impl<R: Read> Rows<R> {
                         .as_ref()
                         .map(|e| e.normalized.clone())
                         .or_else(|| person.handle.clone())
-                        .ok_or("a recurring payment needs an email or a handle to find its pledge")?;
+                        .ok_or(
+                            "a recurring payment needs an email or a handle to find its pledge",
+                        )?;
                     format!("{who}:{interval}")
                 }
             }
@@ -864,18 +905,30 @@ fn non_empty(s: &str) -> Option<String> {
 /// "settled"; plain "active", "canceled"...
 fn parse_status(raw: &str) -> std::result::Result<Option<PledgeStatus>, String> {
     let t = raw.to_lowercase();
-    Ok(if t.contains("declined") || t.contains("past due") || t.contains("past_due") {
-        Some(PledgeStatus::PastDue)
-    } else if t.contains("former") || t.contains("cancel") || t.contains("ended") || t.contains("inactive") {
-        Some(PledgeStatus::Canceled)
-    } else if t.contains("active") {
-        Some(PledgeStatus::Active)
-    } else if ["settled", "paid", "succeeded", "completed", "refunded"].iter().any(|w| t.contains(w)) {
-        // A payment's own state: says nothing of the pledge.
-        None
-    } else {
-        return Err(format!("status {:?} is not active, former or declined", raw.trim()));
-    })
+    Ok(
+        if t.contains("declined") || t.contains("past due") || t.contains("past_due") {
+            Some(PledgeStatus::PastDue)
+        } else if t.contains("former")
+            || t.contains("cancel")
+            || t.contains("ended")
+            || t.contains("inactive")
+        {
+            Some(PledgeStatus::Canceled)
+        } else if t.contains("active") {
+            Some(PledgeStatus::Active)
+        } else if ["settled", "paid", "succeeded", "completed", "refunded"]
+            .iter()
+            .any(|w| t.contains(w))
+        {
+            // A payment's own state: says nothing of the pledge.
+            None
+        } else {
+            return Err(format!(
+                "status {:?} is not active, former or declined",
+                raw.trim()
+            ));
+        },
+    )
 }
 
 impl<R: Read> Iterator for Rows<R> {
@@ -915,31 +968,59 @@ mod tests {
         assert_eq!(parse_amount("12", eur()), Ok(1200));
         assert_eq!(parse_amount("12.5", eur()), Ok(1250));
         assert_eq!(parse_amount("€10,50", eur()), Ok(1050));
-        assert_eq!(parse_amount("$4.52", Currency::parse("USD").unwrap()), Ok(452));
+        assert_eq!(
+            parse_amount("$4.52", Currency::parse("USD").unwrap()),
+            Ok(452)
+        );
         assert_eq!(parse_amount("-0.59", eur()), Ok(-59));
         assert_eq!(parse_amount("1,234.56", eur()), Ok(123456));
         assert_eq!(parse_amount("1.234,56", eur()), Ok(123456));
         assert_eq!(parse_amount("1 234,56", eur()), Ok(123456));
         assert_eq!(parse_amount("1,000,000", eur()), Ok(100_000_000));
         assert_eq!(parse_amount("0.1", eur()), Ok(10));
-        assert_eq!(parse_amount("1000", Currency::parse("JPY").unwrap()), Ok(1000));
-        assert_eq!(parse_amount("1.500", Currency::parse("KWD").unwrap()), Ok(1500));
+        assert_eq!(
+            parse_amount("1000", Currency::parse("JPY").unwrap()),
+            Ok(1000)
+        );
+        assert_eq!(
+            parse_amount("1.500", Currency::parse("KWD").unwrap()),
+            Ok(1500)
+        );
     }
 
     #[test]
     fn ambiguous_or_wrong_amounts_are_refused_with_a_reason() {
-        for bad in ["1,000", "1.000", "1,00,000.00", "1.2.3,4", "abc", "", "12.3456", "12 apples"] {
+        for bad in [
+            "1,000",
+            "1.000",
+            "1,00,000.00",
+            "1.2.3,4",
+            "abc",
+            "",
+            "12.3456",
+            "12 apples",
+        ] {
             let e = parse_amount(bad, eur()).unwrap_err();
             assert!(!e.is_empty(), "{bad}");
         }
-        assert!(parse_amount("1,000", eur()).unwrap_err().contains("ambiguous"));
-        assert!(parse_amount("12.3456", eur()).unwrap_err().contains("decimals"));
+        assert!(
+            parse_amount("1,000", eur())
+                .unwrap_err()
+                .contains("ambiguous")
+        );
+        assert!(
+            parse_amount("12.3456", eur())
+                .unwrap_err()
+                .contains("decimals")
+        );
     }
 
     #[test]
     fn dates_in_export_forms() {
         assert_eq!(
-            parse_date("2023-05-07 21:46:01 +0200").unwrap().to_rfc3339(),
+            parse_date("2023-05-07 21:46:01 +0200")
+                .unwrap()
+                .to_rfc3339(),
             "2023-05-07T19:46:01+00:00"
         );
         assert_eq!(
@@ -976,7 +1057,7 @@ mod tests {
             \"2025-12-23T10:59:07\",11299548,\"Monthly contribution from Guest (Bronze)\",\"CREDIT\",\"CONTRIBUTION\",2,\"USD\",\"\",\"guest-d1\",\"Guest\"\n\
             \"2025-12-23T10:59:07\",11299545,\"Transaction to PayPal\",\"DEBIT\",\"PAYMENT_PROCESSOR_FEE\",-0.59,\"USD\",\"\",\"paypal\",\"PayPal\"\n\
             \"2025-12-20T10:00:00\",11299500,\"Financial contribution from Ann\",\"CREDIT\",\"CONTRIBUTION\",25,\"USD\",\"\",\"ann\",\"Ann\"\n";
-        let out = rows(Format::OpenCollective, text);
+        let out = rows(Format::Opencollective, text);
         assert_eq!(out.len(), 3);
         let (line, Ok(Parsed::Row(first))) = &out[0] else {
             panic!("{:?}", out[0])
@@ -1022,7 +1103,10 @@ mod tests {
             panic!("{:?}", out[0])
         };
         let p = r.pledge.as_ref().unwrap();
-        assert_eq!((p.interval, p.amount_minor, p.from_weekly), (Interval::Month, 433, Some(100)));
+        assert_eq!(
+            (p.interval, p.amount_minor, p.from_weekly),
+            (Interval::Month, 433, Some(100))
+        );
         assert_eq!(r.movement, Movement::Pledge);
     }
 

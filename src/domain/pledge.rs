@@ -14,7 +14,7 @@ text_enum!(
     Source {
         Manual => "manual",
         Stripe => "stripe",
-        OpenCollective => "opencollective",
+        Opencollective => "opencollective",
         Patreon => "patreon",
         Liberapay => "liberapay",
         Kofi => "kofi",

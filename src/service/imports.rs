@@ -57,7 +57,9 @@ pub struct Plan {
 pub enum Mode {
     DryRun,
     /// Books the good rows; with bad rows, only when `skip_bad`.
-    Commit { skip_bad: bool },
+    Commit {
+        skip_bad: bool,
+    },
 }
 
 /// What a line does (or would do).
@@ -146,7 +148,17 @@ where
             // before it would have made.
             let mut tx = db.begin_write().await?;
             for (line, parsed) in rows {
-                let l = book(&mut tx, actor, plan, source, line, parsed, now, &mut summary).await?;
+                let l = book(
+                    &mut tx,
+                    actor,
+                    plan,
+                    source,
+                    line,
+                    parsed,
+                    now,
+                    &mut summary,
+                )
+                .await?;
                 summary.record(l, on_line);
             }
             drop(tx);
@@ -173,7 +185,17 @@ where
             let mut tx = db.begin_write().await?;
             let mut in_batch = 0;
             for (line, parsed) in rows {
-                let l = book(&mut tx, actor, plan, source, line, parsed, now, &mut summary).await?;
+                let l = book(
+                    &mut tx,
+                    actor,
+                    plan,
+                    source,
+                    line,
+                    parsed,
+                    now,
+                    &mut summary,
+                )
+                .await?;
                 summary.record(l, on_line);
                 in_batch += 1;
                 if in_batch == BATCH {
@@ -263,7 +285,8 @@ async fn book(
     // address that can never receive mail (RFC 2606 `.invalid`).
     let supporter_id = match identity(source, &row) {
         Some(email) => {
-            let (id, created) = patron(tx, &email.address, &email.normalized, &row.person.name).await?;
+            let (id, created) =
+                patron(tx, &email.address, &email.normalized, &row.person.name).await?;
             if created {
                 summary.supporters_created += 1;
                 made.push(format!("supporter {} (#{id})", email.address));
@@ -327,7 +350,10 @@ async fn book(
         };
         if tx.append_once(&entry).await?.is_some() {
             summary.entries_created += 1;
-            *summary.booked.entry(row.money.currency.code().to_owned()).or_default() += amount;
+            *summary
+                .booked
+                .entry(row.money.currency.code().to_owned())
+                .or_default() += amount;
             made.insert(
                 0,
                 format!(
@@ -376,7 +402,13 @@ fn identity(source: Source, row: &Row) -> Option<Email> {
     let local: String = stand_in
         .to_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(60)
         .collect();
     let local = local.trim_matches(['-', '.']).replace("..", ".");
@@ -409,7 +441,9 @@ async fn pledge(
         Some(name) => {
             let found = store::imports::tier_by_name(tx, name).await?;
             if found.is_none() {
-                notes.push(format!("no patron tier named {name:?}: the pledge has none"));
+                notes.push(format!(
+                    "no patron tier named {name:?}: the pledge has none"
+                ));
             }
             found
         }
@@ -472,7 +506,11 @@ async fn pledge(
             } else {
                 old.amount_minor
             };
-            let tier = if newer { tier_id.or(old.tier_id) } else { old.tier_id.or(tier_id) };
+            let tier = if newer {
+                tier_id.or(old.tier_id)
+            } else {
+                old.tier_id.or(tier_id)
+            };
             let status = status_for(period_end);
             let state = PledgeState {
                 supporter_id: old.supporter_id,
@@ -505,7 +543,10 @@ async fn pledge(
                 what.push(format!("paid through {}", end.format("%Y-%m-%d")));
             }
             if state.amount_minor != old.amount_minor {
-                what.push(format!("amount {}", Money::new(amount_minor, row.money.currency).display()));
+                what.push(format!(
+                    "amount {}",
+                    Money::new(amount_minor, row.money.currency).display()
+                ));
             }
             if state.status != old.status {
                 what.push(format!("now {status}"));

@@ -18,12 +18,7 @@ use crate::{
 
 /// The patron with this (normalised) email, created when there is none.
 /// Returns the id and whether it was created.
-pub async fn patron(
-    tx: &mut Tx,
-    email: &str,
-    normalized: &str,
-    name: &str,
-) -> Result<(i64, bool)> {
+pub async fn patron(tx: &mut Tx, email: &str, normalized: &str, name: &str) -> Result<(i64, bool)> {
     let at = now();
     let found = tx_run!(tx, |conn| {
         let found: Option<i64> = sqlx::query_scalar(

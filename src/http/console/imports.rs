@@ -46,7 +46,10 @@ struct ImportPage {
 }
 
 fn view(result: Option<Summary>, token: Option<String>, refused: bool) -> ImportPage {
-    let booked = result.as_ref().map(|s| s.booked_display()).unwrap_or_default();
+    let booked = result
+        .as_ref()
+        .map(|s| s.booked_display())
+        .unwrap_or_default();
     let more_lines = result
         .as_ref()
         .map_or(0, |s| s.rows.saturating_sub(s.lines.len() as u64));
@@ -80,8 +83,7 @@ struct Stored {
 }
 
 fn plan(format: &str, stored: &Stored, file_name: &str) -> Result<Plan> {
-    let format =
-        Format::parse(format).ok_or_else(|| Error::field("format", "choose a format"))?;
+    let format = Format::parse(format).ok_or_else(|| Error::field("format", "choose a format"))?;
     let currency = match stored.currency.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(c) => Some(
@@ -152,7 +154,11 @@ pub async fn upload(
         let file_name: String = if file_name.trim().is_empty() {
             "upload.csv".to_owned()
         } else {
-            file_name.chars().filter(|c| !c.is_control()).take(200).collect()
+            file_name
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect()
         };
         let stored = Stored { pairs, currency };
         let plan = plan(&format, &stored, &file_name)?;
@@ -221,7 +227,12 @@ pub async fn commit(
     .await?;
     if summary.committed {
         store::imports::mark_committed(&state.db, upload.id).await?;
-        page(&signed, "import.html", "import", view(Some(summary), None, false))
+        page(
+            &signed,
+            "import.html",
+            "import",
+            view(Some(summary), None, false),
+        )
     } else {
         page(
             &signed,
