@@ -252,7 +252,7 @@ async fn import(
     };
     let started = std::time::Instant::now();
     let mut out = std::io::BufWriter::new(std::io::stdout());
-    let mut print = |l: &imports::Line| {
+    let mut print = move |l: &imports::Line| {
         if !quiet || l.action == "bad" {
             use std::io::Write;
             let _ = writeln!(out, "line {}: {}: {}", l.line, l.action, l.detail);
