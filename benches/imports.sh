@@ -33,7 +33,7 @@ measure() { # label, then the command
   wall=$(grep "Elapsed (wall clock)" "$WORK/time.txt" | awk '{print $NF}')
   rss=$(grep "Maximum resident set size" "$WORK/time.txt" | awk '{print $NF}')
   printf '| %s | %s | %s | %.1f MiB | %s |\n' "$backend" "$label" "$wall" "$(echo "$rss / 1024" | bc -l)" \
-    "$(tail -1 "$WORK/out.txt" | cut -c1-90)"
+    "$(grep -E '^(dry run:|imported|refused:)' "$WORK/out.txt" | sed -E 's/ of [^ ]+ \(opencollective\)//' | cut -d';' -f1)"
 }
 
 echo "| backend | run | wall | peak RSS | summary |"
