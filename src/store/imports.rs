@@ -212,14 +212,16 @@ pub async fn upload(db: &Db, token: &str) -> Result<Upload> {
     row.ok_or(Error::NotFound("upload"))
 }
 
-/// Marks an upload committed; false when it was already.
+/// Marks an upload committed and drops its content (the people in it are
+/// in the books now); false when it was already.
 pub async fn mark_committed(db: &Db, id: i64) -> Result<bool> {
     let done = db_run!(db, |pool| {
         sqlx::query(
-            "UPDATE import_uploads SET committed_at = $2 WHERE id = $1 AND committed_at IS NULL",
+            "UPDATE import_uploads SET committed_at = $2, content = $3 WHERE id = $1 AND committed_at IS NULL",
         )
         .bind(id)
         .bind(now())
+        .bind(Vec::<u8>::new())
         .execute(pool)
         .await?
         .rows_affected()

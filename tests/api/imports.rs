@@ -680,6 +680,12 @@ async fn an_owner_imports_a_file_from_the_console(app: TestApp) {
     assert_eq!(ledger(&app, &owner).await.len(), 0);
 
     // Ticked: the others are imported.
+    let commit = b
+        .eval("document.querySelector(\"form[action$='/commit']\").getAttribute('action')")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
     b.eval("document.querySelector('input[name=skip_bad]').checked = true")
         .await;
     b.click("form[action$='/commit'] button[type=submit]").await;
@@ -692,6 +698,21 @@ async fn an_owner_imports_a_file_from_the_console(app: TestApp) {
     assert_eq!(minor(&app.funding().await["raised_total"]), 13500);
     shoot(&b, "import-done", false, true).await;
     assert_eq!(b.csp_violations(), Vec::<String>::new());
+
+    // Confirming again (a second click, the back button): said, and
+    // nothing more booked.
+    let (again, csrf) = crate::console::form_client(&app, crate::helpers::OWNER_EMAIL).await;
+    let res = again
+        .post(app.url(&commit))
+        .form(&[("csrf", csrf.as_str()), ("skip_bad", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = again.get(app.url("/admin/import")).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("is imported already"), "{html}");
+    assert_eq!(ledger(&app, &owner).await.len(), 6);
 
     // A viewer cannot import.
     app.viewer_token("books@example.org").await;

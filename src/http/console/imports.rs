@@ -213,6 +213,16 @@ pub async fn commit(
     OwnerForm { signed, form }: OwnerForm<ConfirmForm>,
 ) -> Result<Response> {
     let upload = store::imports::upload(&state.db, &token).await?;
+    if upload.committed_at.is_some() {
+        return after(
+            signed.cookies,
+            "/admin/import",
+            Err(Error::conflict(
+                "file",
+                format!("{} is imported already", upload.file_name),
+            )),
+        );
+    }
     let stored: Stored = serde_json::from_str(&upload.mapping).map_err(Error::internal_from)?;
     let plan = plan(&upload.format, &stored, &upload.file_name)?;
     let skip_bad = form.skip_bad.is_some();
