@@ -11,7 +11,7 @@ use patronage::{
     app::{self, Application},
     auth::{Role, password},
     config::Settings,
-    domain::supporter::Email,
+    domain::{imports::Format, money::Currency, supporter::Email},
     error::{Error, Result},
     seed, store, telemetry,
 };
@@ -58,6 +58,37 @@ enum Command {
         #[arg(long, default_value_t = 2_000)]
         expenses: usize,
     },
+    /// Import payments, patrons and pledges from another platform's CSV
+    /// export. A dry run unless --commit: every line says what it would
+    /// create, update or skip. Nothing is ever charged or sent to Stripe.
+    Import {
+        /// The CSV file, read row by row.
+        file: PathBuf,
+        /// opencollective, csv (generic, with --map), patreon, liberapay,
+        /// kofi or github_sponsors.
+        #[arg(long, value_parser = parse_format)]
+        format: Format,
+        /// The column of a field, as FIELD=HEADER (repeatable). Fields:
+        /// date, name, email, handle, amount, currency, interval, tier,
+        /// external_id, status, paid_through, pledge_amount, pledge_key.
+        #[arg(long = "map", value_parser = parse_mapping)]
+        map: Vec<(String, String)>,
+        /// The currency of a file without a currency column.
+        #[arg(long)]
+        currency: Option<String>,
+        /// Only say what would happen (the default).
+        #[arg(long, conflicts_with = "commit")]
+        dry_run: bool,
+        /// Write the rows, in batches of 500.
+        #[arg(long)]
+        commit: bool,
+        /// With --commit: write the good rows even though some are bad.
+        #[arg(long, requires = "commit")]
+        skip_bad: bool,
+        /// Print the summary only, not every line.
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -76,6 +107,19 @@ enum AdminCommand {
 enum ConfigCommand {
     /// Print the effective configuration, secrets redacted.
     Check,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    Format::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+        format!("must be one of {}", all.join(", "))
+    })
+}
+
+fn parse_mapping(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(f, h)| (f.trim().to_owned(), h.trim().to_owned()))
+        .ok_or_else(|| "must be FIELD=HEADER, like amount=\"Gross Amount\"".to_owned())
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -122,6 +166,21 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             }
             Ok(())
         }
+        Command::Import {
+            file,
+            format,
+            map,
+            currency,
+            dry_run: _,
+            commit,
+            skip_bad,
+            quiet,
+        } => {
+            import(
+                settings, file, format, map, currency, commit, skip_bad, quiet,
+            )
+            .await
+        }
         Command::Seed {
             patrons,
             sponsors,
@@ -148,6 +207,125 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn import(
+    settings: Settings,
+    file: PathBuf,
+    format: Format,
+    map: Vec<(String, String)>,
+    currency: Option<String>,
+    commit: bool,
+    skip_bad: bool,
+    quiet: bool,
+) -> Result<()> {
+    use patronage::service::imports::{self, Mode, Plan};
+    let currency =
+        match currency {
+            Some(c) => Some(Currency::parse(&c).ok_or_else(|| {
+                Error::Config(format!("--currency {c:?} is not an ISO 4217 code"))
+            })?),
+            None => None,
+        };
+    let mapping =
+        patronage::domain::imports::Mapping::preset(format, &map, currency).map_err(readable)?;
+    let plan = Plan {
+        format,
+        mapping,
+        file_name: file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let db = app::open_database(&settings).await?;
+    let open = || {
+        std::fs::File::open(&file)
+            .map(|f| std::io::BufReader::with_capacity(64 * 1024, f))
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", file.display())))
+    };
+    let mode = if commit {
+        Mode::Commit { skip_bad }
+    } else {
+        Mode::DryRun
+    };
+    let started = std::time::Instant::now();
+    let mut out = std::io::BufWriter::new(std::io::stdout());
+    let mut print = move |l: &imports::Line| {
+        if !quiet || l.action == "bad" {
+            use std::io::Write;
+            let _ = writeln!(out, "line {}: {}: {}", l.line, l.action, l.detail);
+        }
+    };
+    let summary = imports::run(
+        &db,
+        &store::audit::Actor::cli(),
+        &plan,
+        open,
+        mode,
+        &mut print,
+    )
+    .await
+    .map_err(readable)?;
+    drop(print);
+    let booked = summary.booked_display().join(", ");
+    println!(
+        "{} {} rows of {} ({}) in {:.1} s: {} create, {} update, {} skip, {} bad; \
+         {} payments, {} new pledges, {} updated pledges, {} new supporters; money {}",
+        match (summary.committed, commit) {
+            (true, _) => "imported",
+            (false, true) => "refused:",
+            (false, false) => "dry run:",
+        },
+        summary.rows,
+        plan.file_name,
+        format.as_str(),
+        started.elapsed().as_secs_f64(),
+        summary.created,
+        summary.updated,
+        summary.skipped,
+        summary.bad,
+        summary.entries_created,
+        summary.pledges_created,
+        summary.pledges_updated,
+        summary.supporters_created,
+        if booked.is_empty() {
+            "none".to_owned()
+        } else {
+            booked
+        },
+    );
+    if summary.committed {
+        return Ok(());
+    }
+    if commit {
+        return Err(Error::conflict(
+            "file",
+            format!(
+                "{} bad rows: nothing was written; fix them, or add --skip-bad to import the others",
+                summary.bad
+            ),
+        ));
+    }
+    println!(
+        "nothing was written; run again with --commit{} to import",
+        if summary.bad > 0 { " --skip-bad" } else { "" }
+    );
+    Ok(())
+}
+
+/// A validation error with its messages, for a terminal.
+fn readable(e: Error) -> Error {
+    match e {
+        Error::Validation(fields) => Error::Config(
+            fields
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        e => e,
     }
 }
 

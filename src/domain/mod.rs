@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod campaign;
 pub mod costs;
 pub mod funding;
+pub mod imports;
 pub mod instance;
 pub mod ledger;
 pub mod logo;

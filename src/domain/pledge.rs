@@ -8,8 +8,19 @@ text_enum!(
 );
 
 text_enum!(
-    /// Where a pledge or ledger entry came from.
-    Source { Manual => "manual", Stripe => "stripe" }
+    /// Where a pledge or ledger entry came from: recorded by hand, Stripe,
+    /// or imported from another platform's export (`import` is a generic
+    /// CSV). Only Stripe's are ever charged, refunded or reconciled.
+    Source {
+        Manual => "manual",
+        Stripe => "stripe",
+        Opencollective => "opencollective",
+        Patreon => "patreon",
+        Liberapay => "liberapay",
+        Kofi => "kofi",
+        GithubSponsors => "github_sponsors",
+        Import => "import",
+    }
 );
 
 impl PledgeStatus {

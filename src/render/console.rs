@@ -33,6 +33,7 @@ fn env() -> &'static Environment<'static> {
             "reports.html",
             "costs.html",
             "webhooks.html",
+            "import.html",
             "analytics.html",
             "analytics_detail.html",
             "sponsors.html",

@@ -7,6 +7,7 @@ pub mod admins;
 pub mod analytics;
 pub mod campaign;
 pub mod costs;
+pub mod imports;
 pub mod instance;
 pub mod ledger;
 pub mod milestones;

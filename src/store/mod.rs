@@ -11,6 +11,7 @@ pub mod costs;
 pub mod directory;
 pub mod funding;
 pub mod history;
+pub mod imports;
 pub mod jobs;
 mod lease;
 pub mod ledger;

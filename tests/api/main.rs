@@ -18,6 +18,7 @@ mod edges;
 mod errors;
 mod formats;
 mod funding;
+mod imports;
 mod lifecycle;
 mod mastodon;
 mod measures;

@@ -11,6 +11,7 @@ mod analytics;
 mod audit;
 mod auth;
 mod costs;
+mod imports;
 mod ledger;
 mod operations;
 mod overview;
@@ -102,6 +103,13 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/webhooks/{id}/ping", post(webhooks::ping))
         .route("/admin/webhooks/{id}/redeliver", post(webhooks::redeliver))
         .route("/admin/webhooks/{id}/delete", post(webhooks::delete))
+        .route(
+            "/admin/import",
+            get(imports::show)
+                .post(imports::upload)
+                .layer(DefaultBodyLimit::max(imports::MAX_UPLOAD)),
+        )
+        .route("/admin/import/{token}/commit", post(imports::commit))
         .route("/admin/analytics", get(analytics::show))
         .route(
             "/admin/analytics/movements/{month}",
