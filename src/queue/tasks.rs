@@ -85,6 +85,23 @@ impl Task for SyncSubscription {
     }
 }
 
+/// Posts one status as the bot account (`service::posts`): a thank-you or
+/// a milestone. Its key is also Mastodon's `Idempotency-Key`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PostStatus {
+    pub post: crate::domain::fediverse::Post,
+}
+
+impl Task for PostStatus {
+    const NAME: &'static str = "post_status";
+    fn key(&self) -> String {
+        self.post.key()
+    }
+    async fn run(&self, ctx: &Context) -> Result<Effects> {
+        service::posts::send(ctx, &self.post).await
+    }
+}
+
 async fn run<T: Task>(ctx: &Context, row: &ClaimedTask) -> (Result<Effects>, i32) {
     let outcome = match serde_json::from_str::<T>(&row.payload) {
         Ok(task) => task.run(ctx).await,
@@ -101,6 +118,7 @@ pub(super) async fn dispatch(ctx: &Context, row: &ClaimedTask) -> (Result<Effect
         SettleFee::NAME => run::<SettleFee>(ctx, row).await,
         ApplyEvent::NAME => run::<ApplyEvent>(ctx, row).await,
         SyncSubscription::NAME => run::<SyncSubscription>(ctx, row).await,
+        PostStatus::NAME => run::<PostStatus>(ctx, row).await,
         other => (
             Err(Error::internal(format!("unknown task kind {other}"))),
             1,

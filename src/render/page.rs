@@ -254,7 +254,7 @@ pub fn support_page(
             payments => payments,
             sponsor_groups => Value::from(Serde(&groups)),
             rel => data.sponsor_rel,
-            patron_names => &data.patron_names,
+            patron_names => Value::from(Serde(&data.patron_names)),
             unnamed => unnamed,
             site_url => &data.site_url,
             support_url => data.support_url(),

@@ -55,8 +55,10 @@ pub async fn create(ctx: &Context, actor: &Actor, new: &NewPledge) -> Result<Ple
         ));
     }
     let row = store::pledges::insert_manual(&mut tx, actor, new, &tier, amount).await?;
+    // A linked patron who agreed to be mentioned is thanked (once).
+    crate::service::posts::patron_started(&mut tx, new.supporter_id).await?;
     tx.commit().await?;
-    ctx.after_commit_now(Effects::PUBLIC).await;
+    ctx.after_commit_now(Effects::PUBLIC | Effects::TASKS).await;
     Ok(row)
 }
 
@@ -117,6 +119,8 @@ pub async fn record_subscription(db: &store::Db, s: &SubscriptionState) -> Resul
             let cause = format!("welcome:{}", s.supporter_id);
             tx.mail_supporter(s.supporter_id, &cause, "welcome", context)
                 .await?;
+            // A linked patron who agreed to be mentioned is thanked (once).
+            crate::service::posts::patron_started(&mut tx, s.supporter_id).await?;
         }
         if s.status == PledgeStatus::Canceled && before != Some(PledgeStatus::Canceled) {
             let reason = match s.cancel_reason.as_deref() {
