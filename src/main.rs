@@ -58,6 +58,24 @@ enum Command {
         #[arg(long, default_value_t = 2_000)]
         expenses: usize,
     },
+    /// Linked fediverse accounts.
+    Fediverse {
+        #[command(subcommand)]
+        command: FediverseCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FediverseCommand {
+    /// Print the `tootctl accounts modify` lines for linked patrons whose
+    /// status changed (looking now as the daily job does), and mark them
+    /// reported. Remote accounts get no line: roles exist only for local
+    /// accounts (they are listed on stderr).
+    RoleSync {
+        /// Print without marking them reported (they show again).
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -119,6 +137,27 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             print!("{}", settings.to_redacted_toml());
             for warning in settings.warnings() {
                 eprintln!("warning: {warning}");
+            }
+            Ok(())
+        }
+        Command::Fediverse {
+            command: FediverseCommand::RoleSync { keep },
+        } => {
+            let db = app::open_database(&settings).await?;
+            store::fediverse::detect_role_changes(&db).await?;
+            let report = patronage::service::fediverse::role_sync_report(&db, &settings).await?;
+            for c in &report.changes {
+                match (&c.line, &c.note) {
+                    (Some(line), _) => println!("{line}"),
+                    (None, Some(note)) => eprintln!("# {} ({}): {note}", c.acct, c.change),
+                    (None, None) => {}
+                }
+            }
+            if let (Some(up_to), false) = (report.up_to, keep) {
+                store::fediverse::mark_reported(&db, up_to, "command line").await?;
+            }
+            if report.changes.is_empty() {
+                eprintln!("# no changes since the last report");
             }
             Ok(())
         }

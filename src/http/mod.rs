@@ -7,6 +7,7 @@ pub mod checkout;
 pub mod console;
 pub mod controls;
 pub mod extract;
+pub mod fediverse;
 pub mod openapi;
 pub mod ops;
 pub mod origin;
@@ -93,6 +94,7 @@ pub fn router(state: AppState) -> Router {
 
     api.merge(webhooks::routes())
         .merge(pages::routes(&state))
+        .merge(fediverse::routes())
         .merge(console::routes())
         .route(
             "/api/openapi.json",

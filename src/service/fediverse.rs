@@ -273,9 +273,17 @@ pub struct RoleSync {
 
 /// The changes not yet acknowledged, with their `tootctl` lines.
 pub async fn role_sync(ctx: &Context) -> Result<RoleSync> {
-    let role = ctx.settings.mastodon.role_sync_role.trim().to_owned();
-    let host = ctx.settings.mastodon_instance().and_then(|u| host_of(&u));
-    let changes: Vec<RoleSyncChange> = store::fediverse::open_role_changes(&ctx.db)
+    role_sync_report(&ctx.db, &ctx.settings).await
+}
+
+/// `role_sync` for the command line, which has no running service.
+pub async fn role_sync_report(
+    db: &store::Db,
+    settings: &crate::config::Settings,
+) -> Result<RoleSync> {
+    let role = settings.mastodon.role_sync_role.trim().to_owned();
+    let host = settings.mastodon_instance().and_then(|u| host_of(&u));
+    let changes: Vec<RoleSyncChange> = store::fediverse::open_role_changes(db)
         .await?
         .into_iter()
         .map(|c| {

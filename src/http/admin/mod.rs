@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod campaign;
 mod costs;
+mod fediverse;
 mod ledger;
 mod operations;
 mod payments;
@@ -35,6 +36,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(analytics::routes())
         .merge(payments::routes())
         .merge(operations::routes())
+        .merge(fediverse::routes())
 }
 
 pub const DEFAULT_LIMIT: i64 = 50;
