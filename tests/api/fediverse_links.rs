@@ -592,6 +592,46 @@ async fn role_sync_lists_local_accounts_only_and_each_change_once(app: TestApp, 
         json!(["tootctl accounts modify ann --remove-role"]),
         "{report}"
     );
+    // The console shows the same lines, and marks them done.
+    let mut console = Browser::new(&app);
+    console.sign_in(crate::helpers::OWNER_EMAIL).await;
+    let (status, _, page) = console.get("/admin/fediverse").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("tootctl accounts modify ann --remove-role"),
+        "{page}"
+    );
+    assert!(
+        page.contains("remote accounts are listed without a line"),
+        "{page}"
+    );
+    let csrf = crate::second_factor::hidden(&page, "csrf");
+    let up_to = report["up_to"].as_i64().unwrap().to_string();
+    let (status, _, _) = console
+        .post(
+            "/admin/fediverse/role-sync/acknowledge",
+            &[("csrf", &csrf), ("up_to", &up_to)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = console.get("/admin/fediverse").await;
+    assert!(page.contains("No changes since"), "{page}");
+    // The export and the supporter's page carry the account.
+    let (_, _, csv) = console.get("/admin/supporters.csv").await;
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",fediverse_acct,fediverse_url"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(",ann@127.0.0.1,https://127.0.0.1/@ann"),
+        "{csv}"
+    );
+    let (_, _, detail) = console.get(&format!("/admin/supporters/{ann}")).await;
+    assert!(detail.contains("@ann@127.0.0.1"), "{detail}");
+
     // Viewers read it; only owners acknowledge.
     let viewer = app.viewer_token("viewer@example.org").await;
     let res = app

@@ -11,6 +11,7 @@ mod analytics;
 mod audit;
 mod auth;
 mod costs;
+mod fediverse;
 mod ledger;
 mod operations;
 mod overview;
@@ -98,6 +99,11 @@ pub fn routes() -> Router<AppState> {
             get(analytics::movement),
         )
         .route("/admin/operations", get(operations::show))
+        .route("/admin/fediverse", get(fediverse::show))
+        .route(
+            "/admin/fediverse/role-sync/acknowledge",
+            post(fediverse::acknowledge),
+        )
         .route("/admin/audit", get(audit::show))
         .route("/admin/settings", get(settings::show))
         .route("/admin/settings/campaign", post(settings::update_campaign))
