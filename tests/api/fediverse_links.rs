@@ -37,10 +37,34 @@ with_an_instance!(
     an_instance_answering_garbage_gives_a_clear_error_and_stores_nothing,
     posts_go_out_once_with_their_idempotency_key_even_run_twice,
     role_sync_lists_local_accounts_only_and_each_change_once,
+    the_thank_you_page_after_checkout_offers_the_link,
 );
+
+mod the_role_sync_command_gets_each_change_once_on_stdin {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::role_sync_command(crate::helpers::Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::role_sync_command(crate::helpers::Backend::Postgres).await;
+    }
+}
 
 async fn run<F, Fut>(backend: Backend, test: F)
 where
+    F: FnOnce(TestApp, Shared) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    run_with(backend, |_| {}, test).await;
+}
+
+async fn run_with<F, Fut>(
+    backend: Backend,
+    adjust: impl FnOnce(&mut patronage::config::Settings) + Send + 'static,
+    test: F,
+) where
     F: FnOnce(TestApp, Shared) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
@@ -57,6 +81,7 @@ where
         s.mastodon.post_visibility = patronage::domain::fediverse::PostVisibility::Private;
         s.mail.transport = patronage::config::MailTransport::Memory;
         s.queue.retry_base_secs = 1;
+        adjust(s);
     })
     .await;
     match app {
@@ -473,6 +498,26 @@ async fn posts_go_out_once_with_their_idempotency_key_even_run_twice(
         .unwrap();
         tx.commit().await.unwrap();
     }
+    // The monthly summary, queued twice (a job slot taken over): one post.
+    let november = patronage::domain::month::Month::parse("month", "2026-11").unwrap();
+    for _ in 0..2 {
+        assert!(
+            patronage::service::posts::monthly_summary(&app.ctx.core, november)
+                .await
+                .unwrap()
+        );
+        drain(&app).await;
+    }
+    {
+        let i = instance.lock().unwrap();
+        let monthly: Vec<_> = i
+            .statuses
+            .iter()
+            .filter(|(k, _, _)| k == "monthly:2026-11")
+            .collect();
+        assert_eq!(monthly.len(), 1, "{:?}", i.statuses);
+        assert!(monthly[0].1.contains("2026-11"), "{}", monthly[0].1);
+    }
     let task = patronage::queue::PostStatus {
         post: patronage::domain::fediverse::Post::Goal {
             month: "2026-12".into(),
@@ -496,7 +541,7 @@ async fn posts_go_out_once_with_their_idempotency_key_even_run_twice(
     assert_eq!(goal[0].0, "goal:2026-12:100000:EUR");
     assert!(goal[0].1.contains("goal"), "{}", goal[0].1);
     assert!(
-        i.status_requests <= 4,
+        i.status_requests <= 5,
         "a post already recorded is not sent again: {} requests",
         i.status_requests
     );
@@ -642,4 +687,99 @@ async fn role_sync_lists_local_accounts_only_and_each_change_once(app: TestApp, 
         )
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+async fn the_thank_you_page_after_checkout_offers_the_link(app: TestApp, _instance: Shared) {
+    let owner = app.owner_token().await;
+    let (ann, _) = patron(&app, &owner, "ann@example.org", "Ann").await;
+    // The checkout Stripe sent Ann back from.
+    patronage::db_run!(&app.db, |pool| {
+        sqlx::query(
+            "INSERT INTO checkout_sessions (idempotency_key, request_hash, stripe_session_id, purpose, supporter_id, \
+             amount_minor, currency, status, created_at) VALUES ('k1', 'h1', 'cs_test_ann', 'patron', $1, 500, 'EUR', 'completed', $2)",
+        )
+        .bind(ann)
+        .bind(patronage::store::now())
+        .execute(pool)
+        .await
+        .unwrap();
+    });
+    let mut b = Browser::new(&app);
+    let (status, _, page) = b.get("/thanks?session_id=cs_test_ann").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Thank you!"), "{page}");
+    assert!(page.contains("Link your Mastodon account"), "{page}");
+    assert!(
+        page.contains(r#"name="session_id" value="cs_test_ann""#),
+        "{page}"
+    );
+    let (status, to_instance, _) = b
+        .post(
+            "/patron/fediverse/link",
+            &[("session_id", "cs_test_ann"), ("public", "yes")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let back = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&to_instance)
+        .send()
+        .await
+        .unwrap();
+    let callback = back.headers()["location"].to_str().unwrap().to_owned();
+    let path = &callback[callback.find("/patron/fediverse/callback").unwrap()..];
+    assert_eq!(b.get(path).await.0, StatusCode::OK);
+    assert_eq!(
+        supporter(&app, &owner, ann).await["fediverse_acct"],
+        "ann@127.0.0.1"
+    );
+
+    // A session id we do not know: thanks, but no form.
+    let (status, _, page) = Browser::new(&app)
+        .get("/thanks?session_id=cs_unknown")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("/patron/fediverse/link"), "{page}");
+}
+
+async fn role_sync_command(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("changes.jsonl");
+    let script = format!("cat >> '{}'", out.display());
+    run_with(
+        backend,
+        move |s| s.mastodon.role_sync_command = vec!["sh".into(), "-c".into(), script],
+        |app, _instance| async move {
+            let owner = app.owner_token().await;
+            let (_, token) = patron(&app, &owner, "ann@example.org", "Ann").await;
+            let mut b = Browser::new(&app);
+            assert_eq!(link(&mut b, &token, false, false).await.0, StatusCode::OK);
+            for _ in 0..3 {
+                patronage::service::fediverse::daily(&app.ctx.core)
+                    .await
+                    .unwrap();
+            }
+            let lines = std::fs::read_to_string(&out).unwrap();
+            let lines: Vec<Value> = lines
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert_eq!(lines.len(), 1, "{lines:?}");
+            assert_eq!(lines[0]["acct"], "ann@127.0.0.1");
+            assert_eq!(lines[0]["change"], "grant");
+            assert_eq!(lines[0]["username"], "ann");
+            assert_eq!(
+                lines[0]["line"],
+                "tootctl accounts modify ann --role 'Patron'"
+            );
+            // Given to the command: done, not listed again.
+            let report = app
+                .get_json("/api/v1/admin/fediverse/role-sync", Some(&owner))
+                .await;
+            assert_eq!(report["changes"], json!([]));
+        },
+    )
+    .await;
 }
