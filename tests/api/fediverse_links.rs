@@ -38,6 +38,7 @@ with_an_instance!(
     posts_go_out_once_with_their_idempotency_key_even_run_twice,
     role_sync_lists_local_accounts_only_and_each_change_once,
     the_thank_you_page_after_checkout_offers_the_link,
+    the_cli_prints_each_tootctl_line_once,
 );
 
 mod the_role_sync_command_gets_each_change_once_on_stdin {
@@ -782,4 +783,42 @@ async fn role_sync_command(backend: Backend) {
         },
     )
     .await;
+}
+
+async fn the_cli_prints_each_tootctl_line_once(app: TestApp, _instance: Shared) {
+    let owner = app.owner_token().await;
+    let (_, token) = patron(&app, &owner, "ann@example.org", "Ann").await;
+    let mut b = Browser::new(&app);
+    assert_eq!(link(&mut b, &token, false, false).await.0, StatusCode::OK);
+    let dir = tempfile::tempdir().unwrap();
+    let database = app.ctx.settings.database_url();
+    let instance = app.ctx.settings.mastodon_instance().unwrap();
+    let cli = || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_patronage"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("PATRONAGE") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.current_dir(dir.path())
+            .env("PATRONAGE__DATABASE__URL", &database)
+            .env("PATRONAGE__MASTODON__INSTANCE_URL", &instance)
+            .args(["fediverse", "role-sync"])
+            .output()
+            .unwrap()
+    };
+    let out = cli();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "tootctl accounts modify ann --role 'Patron'\n"
+    );
+    let again = cli();
+    assert!(again.status.success());
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), "", "printed once");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no changes"));
 }
