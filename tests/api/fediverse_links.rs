@@ -483,6 +483,41 @@ async fn posts_go_out_once_with_their_idempotency_key_even_run_twice(
         assert_eq!(visibility, "private", "mastodon.post_visibility");
     }
 
+    // A sponsor who allowed its amount gets it in its post.
+    let globex = crate::public_pages::create_sponsor(
+        &app,
+        &owner,
+        tier,
+        "Globex",
+        "https://globex.example",
+        paid,
+    )
+    .await;
+    let res = app
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/admin/sponsors/{globex}/amount-in-posts"),
+            Some(&owner),
+            json!({"allowed": true}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    crate::public_pages::approve(&app, &owner, globex).await;
+    drain(&app).await;
+    {
+        let i = instance.lock().unwrap();
+        let post = i
+            .statuses
+            .iter()
+            .find(|(k, _, _)| k.starts_with(&format!("sponsor:{globex}:")))
+            .unwrap_or_else(|| panic!("no post for Globex in {:?}", i.statuses));
+        assert!(
+            post.1.contains("Globex") && post.1.contains("€500 a year"),
+            "{}",
+            post.1
+        );
+    }
+
     // The goal is reached: queued twice (two replicas noticing), run by
     // two workers at once, and again later: one status.
     let month = patronage::domain::month::Month::parse("month", "2026-12").unwrap();
