@@ -84,6 +84,21 @@ pub async fn monthly_summary(ctx: &Context, month: Month) -> Result<bool> {
     Ok(true)
 }
 
+/// Records whether a sponsor allowed its amount (its tier's price) in its
+/// thank-you post; off unless it did.
+pub async fn set_amount_in_posts(
+    ctx: &Context,
+    actor: &store::audit::Actor,
+    sponsor_id: i64,
+    allowed: bool,
+) -> Result<()> {
+    if store::fediverse::set_amount_in_posts(&ctx.db, actor, sponsor_id, allowed).await? {
+        Ok(())
+    } else {
+        Err(Error::NotFound("sponsor"))
+    }
+}
+
 async fn queue(tx: &mut Tx, settings: &Settings, post: Post) -> Result<()> {
     if !settings.mastodon.posts(post.kind()) {
         return Ok(());

@@ -37,6 +37,8 @@ pub struct SupporterRow {
     /// A patron's linked fediverse account (user@host) and its profile.
     pub fediverse_acct: Option<String>,
     pub fediverse_url: Option<String>,
+    /// A sponsor allowed its amount in the bot's thank-you post.
+    pub amount_in_posts: bool,
 }
 
 macro_rules! select {
@@ -44,7 +46,7 @@ macro_rules! select {
         "SELECT s.id, s.kind, s.email, s.display_name, s.visibility, s.website_url, s.tier_id, \
          s.sponsor_status, s.status_reason, s.paid_through, s.logo_ref, s.created_at, s.updated_at, \
          (SELECT COUNT(*) FROM pledges p WHERE p.supporter_id = s.id AND p.status IN ('active', 'past_due')) AS active_pledges, \
-         s.fediverse_acct, s.fediverse_url \
+         s.fediverse_acct, s.fediverse_url, s.amount_in_posts \
          FROM supporters s "
     };
 }

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    error::{Error, Result},
+    error::Result,
     http::{
         AppState,
         extract::{Admin, Json, Owner},
@@ -78,10 +78,6 @@ async fn amount_in_posts(
     Path(id): Path<i64>,
     Json(body): Json<AmountInPosts>,
 ) -> Result<StatusCode> {
-    if !crate::store::fediverse::set_amount_in_posts(&state.db, &admin.actor(), id, body.allowed)
-        .await?
-    {
-        return Err(Error::NotFound("sponsor"));
-    }
+    service::posts::set_amount_in_posts(&state, &admin.actor(), id, body.allowed).await?;
     Ok(StatusCode::NO_CONTENT)
 }

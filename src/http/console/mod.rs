@@ -173,6 +173,10 @@ pub fn routes() -> Router<AppState> {
             post(sponsors::paid_through),
         )
         .route(
+            "/admin/sponsors/{id}/amount-in-posts",
+            post(sponsors::amount_in_posts),
+        )
+        .route(
             "/admin/sponsors/{id}/upload-link",
             post(sponsors::upload_link),
         )
