@@ -65,9 +65,41 @@ pub struct MastodonSettings {
     /// instance figures off. Secret: never logged or shown.
     #[serde(serialize_with = "redact_secret")]
     pub admin_token: SecretString,
+    /// Patrons may link an account on an instance they type (https, a
+    /// public address), not only on this one.
+    pub link_any_instance: bool,
+    /// The bot account's access token (`write:statuses`); empty: no posts.
+    /// Secret: never logged or shown.
+    #[serde(serialize_with = "redact_secret")]
+    pub bot_token: SecretString,
+    /// Which posts the bot makes: "sponsor", "patron", "goal", "monthly".
+    pub posts: Vec<String>,
+    /// Who sees them: public, unlisted or private (followers only).
+    pub post_visibility: crate::domain::fediverse::PostVisibility,
+    /// The role the role sync's `tootctl` lines give active supporters.
+    pub role_sync_role: String,
+    /// A command run by the daily role sync with the changes as JSON lines
+    /// on stdin (argv, no shell); empty: none.
+    pub role_sync_command: Vec<String>,
+}
+
+impl MastodonSettings {
+    /// Whether the bot makes posts of this kind.
+    pub fn posts(&self, kind: &str) -> bool {
+        !self.bot_token.expose_secret().trim().is_empty() && self.posts.iter().any(|k| k == kind)
+    }
 }
 
 impl Settings {
+    /// The instance patronage is for: `mastodon.instance_url`, else
+    /// `pages.instance_url`, without a trailing slash; None if neither.
+    pub fn mastodon_instance(&self) -> Option<String> {
+        let url = Some(self.mastodon.instance_url.trim())
+            .filter(|u| !u.is_empty())
+            .unwrap_or(self.pages.instance_url.trim());
+        (!url.is_empty()).then(|| url.trim_end_matches('/').to_owned())
+    }
+
     /// The instance whose measures are read, and the token, when both are
     /// set.
     pub fn mastodon_measures(&self) -> Option<(String, SecretString)> {
@@ -371,6 +403,10 @@ pub struct JobsSettings {
     pub funding_snapshot: String,
     pub monthly_report: String,
     pub cleanup: String,
+    /// The role sync's daily look at linked patrons.
+    pub fediverse_role_sync: String,
+    /// The bot's monthly summary post.
+    pub fediverse_summary: String,
     pub sponsor_reminder_days: i64,
     pub event_retention_days: i64,
     pub outbox_retention_days: i64,
@@ -379,13 +415,15 @@ pub struct JobsSettings {
 
 impl JobsSettings {
     /// Each job's name and cron schedule.
-    pub fn schedules(&self) -> [(&'static str, &str); 5] {
+    pub fn schedules(&self) -> [(&'static str, &str); 7] {
         [
             ("reconcile", &self.reconcile),
             ("sponsorships", &self.sponsorships),
             ("funding_snapshot", &self.funding_snapshot),
             ("monthly_report", &self.monthly_report),
             ("cleanup", &self.cleanup),
+            ("fediverse_role_sync", &self.fediverse_role_sync),
+            ("fediverse_summary", &self.fediverse_summary),
         ]
     }
 }
@@ -555,6 +593,22 @@ impl Settings {
                 "webhooks.timeout_secs must be above 0 and webhooks.previous_secret_hours 0 or more"
                     .into(),
             ));
+        }
+        let m = &self.mastodon;
+        if !crate::domain::fediverse::is_role_name(&m.role_sync_role) {
+            return Err(Error::Config(
+                "mastodon.role_sync_role must be letters, digits, spaces, dashes or underscores"
+                    .into(),
+            ));
+        }
+        if let Some(kind) = m
+            .posts
+            .iter()
+            .find(|k| !["sponsor", "patron", "goal", "monthly"].contains(&k.as_str()))
+        {
+            return Err(Error::Config(format!(
+                "mastodon.posts: {kind:?} is not one of sponsor, patron, goal, monthly"
+            )));
         }
         if self.public.snapshot_poll_secs == 0 {
             return Err(Error::Config(

@@ -89,6 +89,24 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Linked fediverse accounts.
+    Fediverse {
+        #[command(subcommand)]
+        command: FediverseCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FediverseCommand {
+    /// Print the `tootctl accounts modify` lines for linked patrons whose
+    /// status changed (looking now as the daily job does), and mark them
+    /// reported. Remote accounts get no line: roles exist only for local
+    /// accounts (they are listed on stderr).
+    RoleSync {
+        /// Print without marking them reported (they show again).
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -180,6 +198,27 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
                 settings, file, format, map, currency, commit, skip_bad, quiet,
             )
             .await
+        }
+        Command::Fediverse {
+            command: FediverseCommand::RoleSync { keep },
+        } => {
+            let db = app::open_database(&settings).await?;
+            store::fediverse::detect_role_changes(&db).await?;
+            let report = patronage::service::fediverse::role_sync_report(&db, &settings).await?;
+            for c in &report.changes {
+                match (&c.line, &c.note) {
+                    (Some(line), _) => println!("{line}"),
+                    (None, Some(note)) => eprintln!("# {} ({}): {note}", c.acct, c.change),
+                    (None, None) => {}
+                }
+            }
+            if let (Some(up_to), false) = (report.up_to, keep) {
+                store::fediverse::mark_reported(&db, up_to, "command line").await?;
+            }
+            if report.changes.is_empty() {
+                eprintln!("# no changes since the last report");
+            }
+            Ok(())
         }
         Command::Seed {
             patrons,

@@ -5,6 +5,7 @@
 pub mod analytics;
 pub mod campaign;
 pub mod costs;
+pub mod fediverse;
 pub mod funding;
 pub mod imports;
 pub mod instance;

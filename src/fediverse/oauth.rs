@@ -1,6 +1,8 @@
 //! A Mastodon instance's OAuth 2 (authorization code with PKCE): the app
 //! registered once through `POST /api/v1/apps`, the authorize link, the
-//! token exchange, and the account read from `verify_credentials`.
+//! token exchange, and the account read from `verify_credentials`. Used by
+//! the console's "Sign in with Mastodon" and by patrons linking their
+//! account (`service::fediverse`).
 
 use base64::Engine;
 use serde::Deserialize;
@@ -26,6 +28,9 @@ pub struct Account {
     /// The account's role at the instance (Mastodon 4.x), when it has one.
     #[serde(default)]
     pub role: Option<Role>,
+    /// Its profile page, as the instance gives it.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 /// A role at the instance, as `verify_credentials` describes it.
@@ -104,7 +109,7 @@ pub fn authorize_url(
         "{}/oauth/authorize",
         instance_url.trim_end_matches('/')
     ))
-    .map_err(|e| Error::Config(format!("auth.mastodon.instance_url: {e}")))?;
+    .map_err(|e| Error::Config(format!("instance URL {instance_url:?}: {e}")))?;
     url.query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", &app.client_id)
@@ -202,7 +207,11 @@ pub async fn account(
         .send()
         .await
         .map_err(|e| unreachable("reading the account", e))?;
-    json("reading the account", res).await
+    let account: Account = json("reading the account", res).await?;
+    if account.acct.trim().is_empty() {
+        return Err(unreachable("reading the account", "no acct in the answer"));
+    }
+    Ok(account)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod console;
 pub mod controls;
 pub mod download;
 pub mod extract;
+pub mod fediverse;
 pub mod openapi;
 pub mod ops;
 pub mod origin;
@@ -94,6 +95,7 @@ pub fn router(state: AppState) -> Router {
 
     api.merge(webhooks::routes())
         .merge(pages::routes(&state))
+        .merge(fediverse::routes())
         .merge(console::routes())
         .route(
             "/api/openapi.json",

@@ -10,6 +10,7 @@
 //! taken over after a crash finishes the work without repeating it.
 
 mod cleanup;
+mod fediverse;
 mod history;
 mod reconcile;
 mod report;
@@ -46,15 +47,19 @@ pub enum JobKind {
     FundingSnapshot,
     MonthlyReport,
     Cleanup,
+    FediverseRoleSync,
+    FediverseSummary,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 5] = [
+    pub const ALL: [JobKind; 7] = [
         JobKind::Reconcile,
         JobKind::Sponsorships,
         JobKind::FundingSnapshot,
         JobKind::MonthlyReport,
         JobKind::Cleanup,
+        JobKind::FediverseRoleSync,
+        JobKind::FediverseSummary,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,6 +69,8 @@ impl JobKind {
             JobKind::FundingSnapshot => "funding_snapshot",
             JobKind::MonthlyReport => "monthly_report",
             JobKind::Cleanup => "cleanup",
+            JobKind::FediverseRoleSync => "fediverse_role_sync",
+            JobKind::FediverseSummary => "fediverse_summary",
         }
     }
 
@@ -75,6 +82,8 @@ impl JobKind {
             JobKind::FundingSnapshot => &jobs.funding_snapshot,
             JobKind::MonthlyReport => &jobs.monthly_report,
             JobKind::Cleanup => &jobs.cleanup,
+            JobKind::FediverseRoleSync => &jobs.fediverse_role_sync,
+            JobKind::FediverseSummary => &jobs.fediverse_summary,
         }
     }
 
@@ -86,6 +95,8 @@ impl JobKind {
             JobKind::FundingSnapshot => history::run(ctx, slot).await,
             JobKind::MonthlyReport => report::run(ctx, slot).await,
             JobKind::Cleanup => cleanup::run(ctx, slot).await,
+            JobKind::FediverseRoleSync => fediverse::role_sync(ctx, slot).await,
+            JobKind::FediverseSummary => fediverse::summary(ctx, slot).await,
         }
     }
 }

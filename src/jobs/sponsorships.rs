@@ -22,7 +22,9 @@ pub async fn run(ctx: &Context, slot: DateTime<Utc>) -> Result<String> {
     service::sponsors::remind_renewals(ctx, today, &ending).await?;
 
     let grace = ctx.settings.sponsors.grace_days;
-    let changes = store::supporters::sweep_publication(&ctx.db, today, grace).await?;
+    let thank = ctx.settings.mastodon.posts("sponsor");
+    let changes =
+        store::supporters::sweep_publication_thanking(&ctx.db, today, grace, thank).await?;
     if !changes.is_empty() {
         ctx.after_commit(Effects::PUBLIC);
     }

@@ -14,7 +14,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio_util::sync::CancellationToken;
 
-pub use tasks::{ApplyEvent, DeliverWebhook, SettleFee, SyncSubscription, SyncTier};
+pub use tasks::{ApplyEvent, DeliverWebhook, PostStatus, SettleFee, SyncSubscription, SyncTier};
 
 use crate::{
     context::{Context, Effects},

@@ -109,6 +109,23 @@ impl Task for DeliverWebhook {
     }
 }
 
+/// Posts one status as the bot account (`service::posts`): a thank-you or
+/// a milestone. Its key is also Mastodon's `Idempotency-Key`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PostStatus {
+    pub post: crate::domain::fediverse::Post,
+}
+
+impl Task for PostStatus {
+    const NAME: &'static str = "post_status";
+    fn key(&self) -> String {
+        self.post.key()
+    }
+    async fn run(&self, ctx: &Context) -> Result<Effects> {
+        service::posts::send(ctx, &self.post).await
+    }
+}
+
 /// How a kind of task is retried.
 pub(super) struct Policy {
     pub max_attempts: i32,
@@ -136,6 +153,7 @@ pub(super) async fn dispatch(ctx: &Context, row: &ClaimedTask) -> (Result<Effect
         ApplyEvent::NAME => run::<ApplyEvent>(ctx, row).await,
         SyncSubscription::NAME => run::<SyncSubscription>(ctx, row).await,
         DeliverWebhook::NAME => run::<DeliverWebhook>(ctx, row).await,
+        PostStatus::NAME => run::<PostStatus>(ctx, row).await,
         other => (
             Err(Error::internal(format!("unknown task kind {other}"))),
             Policy {

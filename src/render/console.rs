@@ -40,6 +40,7 @@ fn env() -> &'static Environment<'static> {
             "supporters.html",
             "supporter.html",
             "operations.html",
+            "fediverse.html",
             "audit.html",
             "settings.html",
             "invite.html",

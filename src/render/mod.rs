@@ -54,8 +54,9 @@ pub struct PublicData {
     pub tiers: Vec<TierRow>,
     /// Public sponsors grouped by tier, the highest tier first.
     pub sponsor_groups: Vec<SponsorGroup>,
-    /// Patrons who chose to be named.
-    pub patron_names: Vec<String>,
+    /// Patrons who chose to be named (with their fediverse account when
+    /// they also chose to show it).
+    pub patron_names: Vec<crate::store::fediverse::PublicPatron>,
     /// The `rel` of every sponsor link.
     pub sponsor_rel: &'static str,
     /// What running the instance costs and how much of it pledges cover;

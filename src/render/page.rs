@@ -80,6 +80,10 @@ fn env() -> &'static Environment<'static> {
                 include_str!("../../templates/pages/manage.html"),
             ),
             (
+                "pages/fediverse.html",
+                include_str!("../../templates/pages/fediverse.html"),
+            ),
+            (
                 "pages/transparency.html",
                 include_str!("../../templates/pages/transparency.html"),
             ),
@@ -254,7 +258,7 @@ pub fn support_page(
             payments => payments,
             sponsor_groups => Value::from(Serde(&groups)),
             rel => data.sponsor_rel,
-            patron_names => &data.patron_names,
+            patron_names => Value::from(Serde(&data.patron_names)),
             unnamed => unnamed,
             site_url => &data.site_url,
             support_url => data.support_url(),
@@ -345,6 +349,25 @@ pub fn manage(campaign: &str, link: Option<(&str, &str)>) -> String {
     render(
         "pages/manage.html",
         context! { name => campaign, token => token, expires => expires },
+    )
+}
+
+/// A patron's fediverse page: their linked account and the form to link
+/// one (`proof` is the hidden field that says who they are), or a message.
+pub fn fediverse<S: Serialize>(
+    campaign: &str,
+    title: &str,
+    message: &str,
+    errors: &[FieldError],
+    view: &S,
+) -> String {
+    let view = Value::from(Serde(view));
+    render(
+        "pages/fediverse.html",
+        context! {
+            name => campaign, title => title, message => message,
+            errors => Value::from(Serde(errors)), ..view
+        },
     )
 }
 

@@ -62,6 +62,8 @@ pub async fn create(ctx: &Context, actor: &Actor, new: &NewPledge) -> Result<Ple
         Subject::Pledge(row.id),
     ))
     .await?;
+    // A linked patron who agreed to be mentioned is thanked (once).
+    crate::service::posts::patron_started(&mut tx, new.supporter_id).await?;
     tx.commit().await?;
     super::milestones::after_pledge_change(&ctx.db).await;
     ctx.after_commit_now(Effects::PUBLIC | Effects::TASKS).await;
@@ -139,6 +141,8 @@ pub async fn record_subscription(db: &store::Db, s: &SubscriptionState) -> Resul
             let cause = format!("welcome:{}", s.supporter_id);
             tx.mail_supporter(s.supporter_id, &cause, "welcome", context)
                 .await?;
+            // A linked patron who agreed to be mentioned is thanked (once).
+            crate::service::posts::patron_started(&mut tx, s.supporter_id).await?;
         }
         if s.status == PledgeStatus::Canceled && before != Some(PledgeStatus::Canceled) {
             let reason = match s.cancel_reason.as_deref() {

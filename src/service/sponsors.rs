@@ -355,7 +355,8 @@ pub async fn announce_ended(ctx: &Context, terms: &[SponsorTerm]) -> Result<()> 
 pub async fn sweep_publication(ctx: &Context) {
     let today = chrono::Utc::now().date_naive();
     let grace = ctx.settings.sponsors.grace_days;
-    match store::supporters::sweep_publication(&ctx.db, today, grace).await {
+    let thank = ctx.settings.mastodon.posts("sponsor");
+    match store::supporters::sweep_publication_thanking(&ctx.db, today, grace, thank).await {
         Ok(changes) => {
             for c in &changes {
                 tracing::info!(

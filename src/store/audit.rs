@@ -44,6 +44,14 @@ impl Actor {
             label: "command line".to_owned(),
         }
     }
+
+    /// A patron acting on their own record (through their management link).
+    pub fn patron() -> Self {
+        Actor {
+            id: None,
+            label: "patron".to_owned(),
+        }
+    }
 }
 
 /// Inserts an audit row inside the transaction `$tx`.

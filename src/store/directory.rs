@@ -82,6 +82,9 @@ pub struct DirectoryRow {
     pub pledge_status: Option<String>,
     pub tier_name: Option<String>,
     pub sort_name: String,
+    /// A patron's linked fediverse account (user@host) and its profile.
+    pub fediverse_acct: Option<String>,
+    pub fediverse_url: Option<String>,
 }
 
 impl DirectoryRow {
@@ -95,7 +98,8 @@ impl DirectoryRow {
 }
 
 const SELECT: &str = "SELECT s.id, s.kind, s.email, s.display_name, s.visibility, s.sponsor_status, s.created_at, \
-     lower(s.display_name) AS sort_name, s.lifetime_minor, s.last_payment_at, s.pledge_status, t.name AS tier_name \
+     lower(s.display_name) AS sort_name, s.lifetime_minor, s.last_payment_at, s.pledge_status, t.name AS tier_name, \
+     s.fediverse_acct, s.fediverse_url \
      FROM supporters s LEFT JOIN tiers t ON t.id = COALESCE(s.pledge_tier_id, s.tier_id)";
 
 /// A value bound to a placeholder of the directory's query.

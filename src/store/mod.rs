@@ -9,6 +9,7 @@ pub mod audit;
 pub mod campaign;
 pub mod costs;
 pub mod directory;
+pub mod fediverse;
 pub mod funding;
 pub mod history;
 pub mod imports;

@@ -40,13 +40,19 @@ pub struct SupporterRow {
     pub updated_at: DateTime<Utc>,
     /// Active or past-due pledges held.
     pub active_pledges: i64,
+    /// A patron's linked fediverse account (user@host) and its profile.
+    pub fediverse_acct: Option<String>,
+    pub fediverse_url: Option<String>,
+    /// A sponsor allowed its amount in the bot's thank-you post.
+    pub amount_in_posts: bool,
 }
 
 macro_rules! select {
     () => {
         "SELECT s.id, s.kind, s.email, s.display_name, s.visibility, s.website_url, s.tier_id, \
          s.sponsor_status, s.status_reason, s.paid_through, s.logo_ref, s.created_at, s.updated_at, \
-         (SELECT COUNT(*) FROM pledges p WHERE p.supporter_id = s.id AND p.status IN ('active', 'past_due')) AS active_pledges \
+         (SELECT COUNT(*) FROM pledges p WHERE p.supporter_id = s.id AND p.status IN ('active', 'past_due')) AS active_pledges, \
+         s.fediverse_acct, s.fediverse_url, s.amount_in_posts \
          FROM supporters s "
     };
 }
@@ -368,15 +374,23 @@ pub async fn public_sponsors(
 
 /// Display names of patrons who chose to be named and hold a running pledge,
 /// oldest supporters first. Private and secret patrons are never read here.
-pub async fn public_patron_names(db: &Db, limit: i64) -> Result<Vec<String>> {
+pub async fn public_patron_names(
+    db: &Db,
+    limit: i64,
+) -> Result<Vec<super::fediverse::PublicPatron>> {
     let rows = db_run!(db, |pool| {
-        sqlx::query_scalar::<_, String>(
-            "SELECT s.display_name FROM supporters s \
+        // A linked account shows only when its patron agreed to it.
+        sqlx::query_as::<_, super::fediverse::PublicPatron>(
+            "SELECT s.display_name AS name, \
+             CASE WHEN s.fediverse_public = $2 THEN s.fediverse_acct END AS acct, \
+             CASE WHEN s.fediverse_public = $2 THEN s.fediverse_url END AS profile_url \
+             FROM supporters s \
              WHERE s.kind = 'patron' AND s.visibility = 'public' \
              AND EXISTS (SELECT 1 FROM pledges p WHERE p.supporter_id = s.id AND p.status IN ('active', 'past_due')) \
              ORDER BY s.id LIMIT $1",
         )
         .bind(limit)
+        .bind(true)
         .fetch_all(pool)
         .await?
     });
@@ -414,6 +428,18 @@ pub async fn sweep_publication(
     db: &Db,
     today: NaiveDate,
     grace_days: i64,
+) -> Result<Vec<PublicationChange>> {
+    sweep_publication_thanking(db, today, grace_days, false).await
+}
+
+/// `sweep_publication`; with `thank`, each sponsor published also gets its
+/// thank-you post queued (`PostStatus`), in the same transaction, so it is
+/// queued exactly once whichever replica flips it.
+pub async fn sweep_publication_thanking(
+    db: &Db,
+    today: NaiveDate,
+    grace_days: i64,
+    thank: bool,
 ) -> Result<Vec<PublicationChange>> {
     let actor = Actor::system();
     let mut tx = db.begin_write().await?;
@@ -468,6 +494,13 @@ pub async fn sweep_publication(
         };
         tx.emit(&OutboundEvent::new(kind, Subject::Supporter(row.id)))
             .await?;
+        if public && thank {
+            let post = crate::domain::fediverse::Post::Sponsor {
+                sponsor_id: row.id,
+                on: today,
+            };
+            tx.enqueue(&crate::queue::PostStatus { post }).await?;
+        }
         changes.push(PublicationChange {
             supporter_id: row.id,
             name: row.display_name,

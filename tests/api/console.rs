@@ -410,6 +410,7 @@ async fn forms_without_the_right_csrf_token_or_from_a_viewer_are_refused_and_cha
         "/admin/costs",
         "/admin/analytics",
         "/admin/operations",
+        "/admin/fediverse",
         "/admin/audit",
     ] {
         let res = as_viewer.get(app.url(page)).send().await.unwrap();
@@ -611,6 +612,7 @@ async fn every_console_page_has_the_csp_header_and_loads_without_csp_violations(
             StatusCode::OK,
         ),
         ("/admin/operations".to_owned(), StatusCode::OK),
+        ("/admin/fediverse".to_owned(), StatusCode::OK),
         ("/admin/audit".to_owned(), StatusCode::OK),
         ("/admin/settings".to_owned(), StatusCode::OK),
         ("/admin/tiers/99999".to_owned(), StatusCode::NOT_FOUND),
@@ -715,6 +717,7 @@ async fn every_console_page_renders_light_and_dark_on_a_desktop_and_a_phone(app:
         ("costs", "/admin/costs".to_owned()),
         ("analytics", "/admin/analytics".to_owned()),
         ("operations", "/admin/operations".to_owned()),
+        ("fediverse", "/admin/fediverse".to_owned()),
         ("audit", "/admin/audit".to_owned()),
         ("settings", "/admin/settings".to_owned()),
         ("account", "/admin/account".to_owned()),

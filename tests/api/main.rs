@@ -16,6 +16,7 @@ mod costs;
 mod directory;
 mod edges;
 mod errors;
+mod fediverse_links;
 mod formats;
 mod funding;
 mod imports;

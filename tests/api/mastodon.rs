@@ -1,7 +1,9 @@
 //! "Sign in with Mastodon" against a fake Mastodon instance on loopback
 //! that speaks the real endpoints: `POST /api/v1/apps`, `/oauth/authorize`
 //! (approving at once as the account signed in there), `/oauth/token`
-//! (checking the PKCE verifier) and `verify_credentials`.
+//! (checking the PKCE verifier) and `verify_credentials`; and, for the
+//! bot's posts (`fediverse_links.rs`), `POST /api/v1/statuses` honouring
+//! `Idempotency-Key` as Mastodon does.
 
 use std::{
     collections::HashMap,
@@ -23,21 +25,58 @@ use crate::second_factor::Browser;
 /// The instance's side: its apps, codes and tokens, and who is signed in
 /// there (the account that approves).
 #[derive(Default)]
-struct Instance {
-    apps: Vec<(String, String, String)>,
+pub struct Instance {
+    pub apps: Vec<(String, String, String)>,
     /// code → (client_id, redirect_uri, challenge)
     codes: HashMap<String, (String, String, String)>,
     tokens: Vec<String>,
-    signed_in: String,
+    /// Codes issued so far (each code's name is never reused).
+    issued: usize,
+    pub signed_in: String,
     /// Role permissions of that account, as Mastodon sends them: a decimal
     /// string (bit 0x1: Administrator).
     permissions: String,
+    /// The account's profile page, when the instance gives one.
+    pub profile_url: Option<String>,
+    /// Answer garbage instead: "json" (bad JSON), "500", or "html" (a web
+    /// page with status 200).
+    pub garbage: Option<&'static str>,
+    /// Statuses posted: (Idempotency-Key, text, visibility), one per status
+    /// made (a repeated key makes none).
+    pub statuses: Vec<(String, String, String)>,
+    /// Requests to post, repeats included.
+    pub status_requests: usize,
+    /// The bot's token, checked on every post.
+    pub bot_token: String,
 }
 
-type Shared = Arc<Mutex<Instance>>;
+pub type Shared = Arc<Mutex<Instance>>;
+
+fn garbage(kind: Option<&'static str>) -> Option<Response> {
+    match kind? {
+        "json" => Some(
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                "{\"client_id\": ",
+            )
+                .into_response(),
+        ),
+        "500" => Some((StatusCode::INTERNAL_SERVER_ERROR, "oops").into_response()),
+        _ => Some(
+            (
+                [(axum::http::header::CONTENT_TYPE, "text/html")],
+                "<html><body>We'll be back</body></html>",
+            )
+                .into_response(),
+        ),
+    }
+}
 
 async fn apps(State(i): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
     let mut i = i.lock().unwrap();
+    if let Some(r) = garbage(i.garbage) {
+        return r;
+    }
     let id = format!("client-{}", i.apps.len() + 1);
     i.apps
         .push((id.clone(), "s3cret".into(), f["redirect_uris"].clone()));
@@ -54,7 +93,8 @@ async fn authorize(State(i): State<Shared>, Query(q): Query<HashMap<String, Stri
             .iter()
             .any(|(id, _, uri)| *id == q["client_id"] && *uri == q["redirect_uri"])
     );
-    let code = format!("code-{}", i.codes.len() + 1);
+    i.issued += 1;
+    let code = format!("code-{}", i.issued);
     i.codes.insert(
         code.clone(),
         (
@@ -72,6 +112,9 @@ async fn authorize(State(i): State<Shared>, Query(q): Query<HashMap<String, Stri
 
 async fn token(State(i): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
     let mut i = i.lock().unwrap();
+    if let Some(r) = garbage(i.garbage) {
+        return r;
+    }
     let Some((client, uri, challenge)) = i.codes.remove(&f["code"]) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -99,6 +142,9 @@ async fn token(State(i): State<Shared>, Form(f): Form<HashMap<String, String>>) 
 
 async fn verify(State(i): State<Shared>, headers: HeaderMap) -> Response {
     let i = i.lock().unwrap();
+    if let Some(r) = garbage(i.garbage) {
+        return r;
+    }
     let bearer = headers["authorization"]
         .to_str()
         .unwrap()
@@ -107,16 +153,57 @@ async fn verify(State(i): State<Shared>, headers: HeaderMap) -> Response {
         return StatusCode::UNAUTHORIZED.into_response();
     }
     Json(
-        json!({"id": "1", "username": i.signed_in, "acct": i.signed_in,
+        json!({"id": "1", "username": i.signed_in, "acct": i.signed_in, "url": i.profile_url,
         "role": {"id": "3", "name": "Owner", "permissions": i.permissions, "color": "", "highlighted": true}}),
     )
     .into_response()
 }
 
-async fn fake_mastodon() -> (String, Shared) {
+/// `POST /api/v1/statuses`: a repeated `Idempotency-Key` gets the status
+/// made the first time, as Mastodon answers within an hour.
+async fn statuses(
+    State(i): State<Shared>,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let mut i = i.lock().unwrap();
+    i.status_requests += 1;
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if bearer != format!("Bearer {}", i.bot_token) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let found = i
+        .statuses
+        .iter()
+        .position(|(k, _, _)| !key.is_empty() && *k == key);
+    let n = match found {
+        Some(n) => n,
+        None => {
+            i.statuses.push((
+                key,
+                f.get("status").cloned().unwrap_or_default(),
+                f.get("visibility").cloned().unwrap_or_default(),
+            ));
+            i.statuses.len() - 1
+        }
+    };
+    Json(json!({"id": (n + 1).to_string(), "url": format!("https://127.0.0.1/@bot/{}", n + 1)}))
+        .into_response()
+}
+
+pub async fn fake_mastodon() -> (String, Shared) {
     let shared = Shared::default();
     let router = Router::new()
         .route("/api/v1/apps", post(apps))
+        .route("/api/v1/statuses", post(statuses))
         .route("/oauth/authorize", get(authorize))
         .route("/oauth/token", post(token))
         .route("/api/v1/accounts/verify_credentials", get(verify))

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod campaign;
 mod costs;
+mod fediverse;
 mod ledger;
 mod operations;
 mod payments;
@@ -38,6 +39,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(payments::routes())
         .merge(operations::routes())
         .merge(webhooks::routes())
+        .merge(fediverse::routes())
 }
 
 pub const DEFAULT_LIMIT: i64 = 50;

@@ -64,6 +64,10 @@ struct SupporterView {
     paid_through: Option<NaiveDate>,
     logo_ref: Option<String>,
     active_pledges: i64,
+    /// The patron's linked fediverse account (user@host), if they linked one.
+    fediverse_acct: Option<String>,
+    /// Its profile page (https, on the account's host or the instance's).
+    fediverse_url: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -83,6 +87,8 @@ impl From<SupporterRow> for SupporterView {
             paid_through: s.paid_through,
             logo_ref: s.logo_ref,
             active_pledges: s.active_pledges,
+            fediverse_acct: s.fediverse_acct,
+            fediverse_url: s.fediverse_url,
             created_at: s.created_at,
             updated_at: s.updated_at,
         }

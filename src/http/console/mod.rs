@@ -11,6 +11,7 @@ mod analytics;
 mod audit;
 mod auth;
 mod costs;
+mod fediverse;
 mod imports;
 mod ledger;
 mod operations;
@@ -116,6 +117,11 @@ pub fn routes() -> Router<AppState> {
             get(analytics::movement),
         )
         .route("/admin/operations", get(operations::show))
+        .route("/admin/fediverse", get(fediverse::show))
+        .route(
+            "/admin/fediverse/role-sync/acknowledge",
+            post(fediverse::acknowledge),
+        )
         .route("/admin/audit", get(audit::show))
         .route("/admin/settings", get(settings::show))
         .route("/admin/settings/campaign", post(settings::update_campaign))
@@ -183,6 +189,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/admin/sponsors/{id}/paid-through",
             post(sponsors::paid_through),
+        )
+        .route(
+            "/admin/sponsors/{id}/amount-in-posts",
+            post(sponsors::amount_in_posts),
         )
         .route(
             "/admin/sponsors/{id}/upload-link",

@@ -56,6 +56,7 @@ struct SponsorView {
     paid_through: Option<String>,
     logos: Vec<LogoView>,
     unapproved_logo: bool,
+    amount_in_posts: bool,
 }
 
 #[derive(Serialize)]
@@ -133,6 +134,7 @@ pub async fn list(
                 reason: s.status_reason,
                 paid_through: s.paid_through.map(|d| d.to_string()),
                 unapproved_logo: mine.iter().any(|l| !l.approved),
+                amount_in_posts: s.amount_in_posts,
                 logos: mine
                     .iter()
                     .map(|l| LogoView {
@@ -278,6 +280,32 @@ pub async fn paid_through(
         })
     }
     .await;
+    after(signed.cookies, "/admin/sponsors?status=all", outcome)
+}
+
+#[derive(Deserialize)]
+pub struct AmountInPostsForm {
+    #[serde(default)]
+    allowed: String,
+}
+
+/// Records whether the sponsor allowed its amount in the bot's thank-you
+/// post (off unless the sponsor said yes).
+pub async fn amount_in_posts(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    OwnerForm { signed, form }: OwnerForm<AmountInPostsForm>,
+) -> Result<Response> {
+    let allowed = form.allowed == "yes";
+    let outcome = service::posts::set_amount_in_posts(&state, &signed.admin.actor(), id, allowed)
+        .await
+        .map(|()| {
+            if allowed {
+                "Its amount may appear in its thank-you post.".to_owned()
+            } else {
+                "Its amount stays out of posts.".to_owned()
+            }
+        });
     after(signed.cookies, "/admin/sponsors?status=all", outcome)
 }
 

@@ -178,6 +178,8 @@ struct Row {
     joined: String,
     lifetime: String,
     last_payment: String,
+    fediverse_acct: String,
+    fediverse_url: String,
 }
 
 fn row(r: DirectoryRow, currency: Currency) -> Row {
@@ -201,6 +203,8 @@ fn row(r: DirectoryRow, currency: Currency) -> Row {
             .last_payment_at
             .map(|t| t.format("%Y-%m-%d").to_string())
             .unwrap_or_default(),
+        fediverse_acct: r.fediverse_acct.unwrap_or_default(),
+        fediverse_url: r.fediverse_url.unwrap_or_default(),
     }
 }
 
@@ -305,8 +309,7 @@ pub async fn csv(
 ) -> Result<Response> {
     let parsed = q.parse()?;
     let currency = service::tiers::campaign_currency(&state, None, "currency").await?;
-    const HEADER: &str =
-        "id,kind,name,email,visibility,status,tier,joined,lifetime_value,currency,last_payment\n";
+    const HEADER: &str = "id,kind,name,email,visibility,status,tier,joined,lifetime_value,currency,last_payment,fediverse_acct,fediverse_url\n";
     let db = state.db.clone();
     let (filter, sort, descending) = (parsed.filter, parsed.sort, parsed.descending);
     let pages = futures::stream::unfold(Some(None::<Cursor>), move |cursor| {
@@ -355,6 +358,8 @@ fn csv_rows(rows: Vec<DirectoryRow>, currency: Currency) -> std::io::Result<Stri
             lifetime,
             currency.code().to_owned(),
             v.last_payment,
+            v.fediverse_acct,
+            crate::domain::spreadsheet_safe(&v.fediverse_url),
         ])?;
     }
     String::from_utf8(
@@ -412,6 +417,8 @@ struct DetailPage {
     email: String,
     visibility: &'static str,
     website: Option<String>,
+    fediverse_acct: Option<String>,
+    fediverse_url: Option<String>,
     sponsor_status: Option<&'static str>,
     joined: String,
     pledges: Vec<PledgeView>,
@@ -509,6 +516,8 @@ pub async fn show(
             email: s.email,
             visibility: s.visibility.as_str(),
             website: s.website_url,
+            fediverse_acct: s.fediverse_acct,
+            fediverse_url: s.fediverse_url,
             sponsor_status: s.sponsor_status.map(|st| st.as_str()),
             joined: s.created_at.format("%Y-%m-%d").to_string(),
             pledges,
