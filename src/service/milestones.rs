@@ -2,11 +2,11 @@
 //! `check_goal`, called after every pledge change commits; each goal
 //! amount (per currency) is reached once, recorded in `goal_milestones`, so
 //! `goal.reached` fires once however many replicas, retries or replayed
-//! Stripe events look at it. What else a reached goal should set off (a
-//! Mastodon post) hangs off `check_goal` too.
+//! Stripe events look at it. The Mastodon post is queued in the same
+//! transaction.
 
 use crate::{
-    domain::{pledge::monthly_recurring, webhooks::EventType},
+    domain::{money::Money, month::Month, pledge::monthly_recurring, webhooks::EventType},
     error::Result,
     store::{
         self, Db,
@@ -58,6 +58,12 @@ pub async fn check_goal(db: &Db) -> Result<Option<Reached>> {
         ))
         .await?;
     store::webhooks::set_milestone_event(&mut tx, goal, &currency, event_id).await?;
+    super::posts::goal_reached(
+        &mut tx,
+        Month::of(store::now()),
+        Money::new(goal, facts.currency),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(goal, currency, recurring, "monthly goal reached");
     Ok(Some(Reached {

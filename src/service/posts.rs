@@ -50,19 +50,16 @@ pub async fn patron_started(tx: &mut Tx, supporter_id: i64) -> Result<()> {
 }
 
 /// Queues the post saying the monthly goal was reached in `month` (once
-/// per month and goal). Called where the goal's crossing is detected.
-pub async fn goal_reached(
-    tx: &mut Tx,
-    settings: &Settings,
-    month: Month,
-    goal: Money,
-) -> Result<()> {
+/// per month and goal), in the transaction that records the milestone
+/// (`service::milestones::check_goal`). Queued whatever the settings: the
+/// task drops it when goal posts are off, and a goal is reached rarely.
+pub async fn goal_reached(tx: &mut Tx, month: Month, goal: Money) -> Result<()> {
     let post = Post::Goal {
         month: month.to_string(),
         goal_minor: goal.amount_minor,
         currency: goal.currency.code().to_owned(),
     };
-    queue(tx, settings, post).await
+    tx.enqueue(&PostStatus { post }).await
 }
 
 /// Queues the summary of `month` (the monthly job).

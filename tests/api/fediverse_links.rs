@@ -526,7 +526,6 @@ async fn posts_go_out_once_with_their_idempotency_key_even_run_twice(
         let mut tx = app.db.begin_write().await.unwrap();
         patronage::service::posts::goal_reached(
             &mut tx,
-            &app.ctx.settings,
             month,
             patronage::domain::money::Money::new(100_000, eur),
         )
