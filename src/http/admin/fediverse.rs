@@ -3,19 +3,16 @@
 //! lines to run, until an owner acknowledges them; and a sponsor's opt-in
 //! to its amount in the bot's thank-you post.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    error::Result,
+    error::{Error, Result},
     http::{
         AppState,
-        extract::{Admin, Json, Owner},
+        extract::{Admin, Json, Owner, Path},
     },
     service::{self, fediverse::RoleSync},
 };
@@ -40,6 +37,7 @@ async fn role_sync(State(state): State<AppState>, _: Admin) -> Result<axum::Json
 #[serde(deny_unknown_fields)]
 struct Acknowledge {
     /// The report's `up_to`: every change up to it is done.
+    #[schema(minimum = 0)]
     up_to: i64,
 }
 
@@ -56,6 +54,9 @@ async fn acknowledge(
     Owner(admin): Owner,
     Json(body): Json<Acknowledge>,
 ) -> Result<axum::Json<Acknowledged>> {
+    if body.up_to < 0 {
+        return Err(Error::field("up_to", "must be 0 or more"));
+    }
     let n = service::fediverse::acknowledge(&state, body.up_to, &admin.email).await?;
     Ok(axum::Json(Acknowledged { acknowledged: n }))
 }
