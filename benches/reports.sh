@@ -10,6 +10,7 @@
 #   bash benches/reports.sh
 #
 # Knobs: PATRONS SPONSORS ENTRIES EXPENSES BACKENDS PG_ADMIN_URL
+# SEEDED_URL: a database seeded before, used as it is and kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,10 @@ PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
 cargo build --release --quiet --bin patronage --example reports_bench
 TARGET=${CARGO_TARGET_DIR:-target}/release
+if [ -n "${SEEDED_URL:-}" ]; then
+  echo "## seeded before: $SEEDED_URL"
+  exec "$TARGET/examples/reports_bench" "$SEEDED_URL"
+fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 

@@ -76,6 +76,8 @@ pub struct MastodonSettings {
     pub posts: Vec<String>,
     /// Who sees them: public, unlisted or private (followers only).
     pub post_visibility: crate::domain::fediverse::PostVisibility,
+    /// The instance's limit on a post's length (Mastodon's default: 500).
+    pub post_max_characters: usize,
     /// The role the role sync's `tootctl` lines give active supporters.
     pub role_sync_role: String,
     /// A command run by the daily role sync with the changes as JSON lines
@@ -599,6 +601,11 @@ impl Settings {
             return Err(Error::Config(
                 "mastodon.role_sync_role must be letters, digits, spaces, dashes or underscores"
                     .into(),
+            ));
+        }
+        if !(100..=100_000).contains(&m.post_max_characters) {
+            return Err(Error::Config(
+                "mastodon.post_max_characters must be between 100 and 100000".into(),
             ));
         }
         if let Some(kind) = m

@@ -224,6 +224,11 @@ pub fn add(a: i64, b: i64) -> crate::error::Result<i64> {
     a.checked_add(b).ok_or_else(overflow)
 }
 
+/// The sum of `amounts`, likewise.
+pub fn sum(amounts: impl IntoIterator<Item = i64>) -> crate::error::Result<i64> {
+    amounts.into_iter().try_fold(0, add)
+}
+
 /// `a - b`, likewise.
 pub fn sub(a: i64, b: i64) -> crate::error::Result<i64> {
     a.checked_sub(b).ok_or_else(overflow)

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 
 use super::{
     funding::{Progress, publishable},
-    money::{Currency, Money, MoneyView},
+    money::{self, Currency, Money, MoneyView},
     month::Month,
     tier::TierKind,
 };
@@ -159,28 +159,28 @@ pub struct SpanFacts {
 }
 
 impl SpanFacts {
-    pub fn income_total(&self) -> i64 {
-        self.income.iter().sum()
+    pub fn income_total(&self) -> Result<i64> {
+        money::sum(self.income)
     }
 
     /// Anything here that tells of someone's money.
     pub fn has_income(&self) -> bool {
-        self.income_total() != 0 || self.refunds != 0 || self.fees != 0
+        self.income.iter().any(|a| *a != 0) || self.refunds != 0 || self.fees != 0
     }
 
     /// This span followed by `next`.
-    pub fn then(mut self, next: SpanFacts) -> SpanFacts {
+    pub fn then(mut self, next: SpanFacts) -> Result<SpanFacts> {
         self.first = self.first.or(next.first);
         self.last = next.last.or(self.last);
         for (a, b) in self.income.iter_mut().zip(next.income) {
-            *a += b;
+            *a = money::add(*a, b)?;
         }
-        self.refunds += next.refunds;
-        self.fees += next.fees;
+        self.refunds = money::add(self.refunds, next.refunds)?;
+        self.fees = money::add(self.fees, next.fees)?;
         self.costs.extend(next.costs);
         self.balance = next.balance;
         self.costs_last_3 = next.costs_last_3;
-        self
+        Ok(self)
     }
 }
 
@@ -251,11 +251,11 @@ pub fn publish(
         span.first.expect("a span has months"),
         span.last.expect("a span has months"),
     );
-    let income = split
-        .iter()
-        .filter_map(|group| {
-            let amount: i64 = group.iter().map(|s| span.income[s.index()]).sum();
-            (amount != 0).then(|| IncomeLine {
+    let mut income = Vec::new();
+    for group in split {
+        let amount = money::sum(group.iter().map(|s| span.income[s.index()]))?;
+        if amount != 0 {
+            income.push(IncomeLine {
                 sources: group.clone(),
                 label: if group.len() == 1 {
                     group[0].label().to_owned()
@@ -272,14 +272,20 @@ pub fn publish(
                     )
                 },
                 amount: money(amount),
-            })
-        })
-        .collect();
-    let costs = cost_lines(&span.costs, currency);
-    let costs_total: i64 = span.costs.iter().map(|c| c.2).sum();
-    let income_total = span.income_total();
-    let result = income_total - span.refunds - span.fees - costs_total;
-    let recurring = span.income[Source::Recurring.index()] + span.income[Source::Sponsors.index()];
+            });
+        }
+    }
+    let costs = cost_lines(&span.costs, currency)?;
+    let costs_total = money::sum(span.costs.iter().map(|c| c.2))?;
+    let income_total = span.income_total()?;
+    let result = money::sub(
+        income_total,
+        money::sum([span.refunds, span.fees, costs_total])?,
+    )?;
+    let recurring = money::add(
+        span.income[Source::Recurring.index()],
+        span.income[Source::Sponsors.index()],
+    )?;
     Ok(PublicPeriod {
         label: label(period, first, last),
         from: first.to_string(),
@@ -300,15 +306,16 @@ pub fn publish(
 }
 
 /// Costs by category, largest first; public vendors broken out.
-fn cost_lines(costs: &[(String, String, i64)], currency: Currency) -> Vec<CostLine> {
+fn cost_lines(costs: &[(String, String, i64)], currency: Currency) -> Result<Vec<CostLine>> {
     use std::collections::BTreeMap;
     let money = |minor: i64| Money::new(minor, currency).view();
     let mut by: BTreeMap<&str, (i64, BTreeMap<&str, i64>)> = BTreeMap::new();
     for (category, vendor, amount) in costs {
         let c = by.entry(category).or_default();
-        c.0 += amount;
+        c.0 = money::add(c.0, *amount)?;
         if vendor != OTHER {
-            *c.1.entry(vendor).or_default() += amount;
+            let v = c.1.entry(vendor).or_default();
+            *v = money::add(*v, *amount)?;
         }
     }
     let mut lines: Vec<CostLine> = by
@@ -327,7 +334,7 @@ fn cost_lines(costs: &[(String, String, i64)], currency: Currency) -> Vec<CostLi
         .collect();
     // "Other" last, the rest largest first.
     lines.sort_by_key(|l| (l.category == OTHER, -l.amount.amount_minor));
-    lines
+    Ok(lines)
 }
 
 /// The name shown for a category or vendor the owner keeps private.
@@ -359,7 +366,10 @@ pub fn split_sources(
         }
     }
     while !rest.is_empty() {
-        let amount: i64 = rest.iter().map(|s| span.income[s.index()]).sum();
+        // Only compared with the threshold, so a saturated sum does.
+        let amount = rest
+            .iter()
+            .fold(0i64, |a, s| a.saturating_add(span.income[s.index()]));
         if publishable(people(&rest), amount, threshold) {
             break;
         }
@@ -466,7 +476,7 @@ mod tests {
             (OTHER.to_owned(), OTHER.to_owned(), 50000),
             ("Email".to_owned(), OTHER.to_owned(), 500),
         ];
-        let lines = cost_lines(&costs, Currency::parse("EUR").unwrap());
+        let lines = cost_lines(&costs, Currency::parse("EUR").unwrap()).unwrap();
         let names: Vec<_> = lines.iter().map(|l| l.category.as_str()).collect();
         assert_eq!(names, ["Hosting", "Email", "Other"]);
         assert_eq!(lines[0].amount.amount_minor, 12000);

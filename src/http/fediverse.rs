@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/patron/fediverse", get(fediverse_page))
         .route("/patron/fediverse/link", post(link))
         .route("/patron/fediverse/callback", get(callback))
+        .route("/patron/fediverse/consent", post(consent))
         .route("/patron/fediverse/unlink", post(unlink))
 }
 
@@ -226,19 +227,33 @@ fn checked(v: &Option<String>) -> bool {
     v.as_deref().is_some_and(|v| !v.is_empty())
 }
 
+/// What both form posts check first: the form comes from our own site and
+/// proves the patron (a checkout session or a management token).
+fn proven(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: std::result::Result<Form<ProofForm>, FormRejection>,
+) -> std::result::Result<(String, ProofForm, Proof), Box<Response>> {
+    let site = state.public.current().data.site_url.clone();
+    if let Err(e) = super::origin::same_site_form(headers, &site) {
+        return Err(Box::new(e.into_response()));
+    }
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let Some(proof) = form.proof() else {
+        return Err(Box::new(error_page(state, &Error::Unauthorized, None)));
+    };
+    Ok((site, form, proof))
+}
+
 /// "Link your Mastodon account": off to the instance to approve.
 async fn link(
     State(state): State<AppState>,
     headers: HeaderMap,
     form: std::result::Result<Form<ProofForm>, FormRejection>,
 ) -> Response {
-    let site = state.public.current().data.site_url.clone();
-    if let Err(e) = super::origin::same_site_form(&headers, &site) {
-        return e.into_response();
-    }
-    let form = form.map(|Form(f)| f).unwrap_or_default();
-    let Some(proof) = form.proof() else {
-        return error_page(&state, &Error::Unauthorized, None);
+    let (site, form, proof) = match proven(&state, &headers, form) {
+        Ok(found) => found,
+        Err(res) => return *res,
     };
     let consent = Consent {
         public: checked(&form.public),
@@ -323,19 +338,52 @@ fn forget_binding(mut res: Response) -> Response {
     res
 }
 
+/// Changes what the patron agreed to (shown, mentioned), keeping the link.
+async fn consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: std::result::Result<Form<ProofForm>, FormRejection>,
+) -> Response {
+    let (_, form, proof) = match proven(&state, &headers, form) {
+        Ok(found) => found,
+        Err(res) => return *res,
+    };
+    let consent = Consent {
+        public: checked(&form.public),
+        mention: checked(&form.mention),
+    };
+    let changed = match service::set_consent(&state, &proof, consent).await {
+        Ok(changed) => changed,
+        Err(e) => return error_page(&state, &e, None),
+    };
+    let link = match service::link_of(&state, &proof).await {
+        Ok(link) => link,
+        Err(e) => return error_page(&state, &e, None),
+    };
+    let message = if changed {
+        "Saved: your choices apply from now on."
+    } else {
+        "No Mastodon account is linked."
+    };
+    respond(
+        &state,
+        StatusCode::OK,
+        TITLE,
+        message,
+        &[],
+        &view(&state, Some(&proof), link),
+    )
+}
+
 /// Unlinks the patron's account.
 async fn unlink(
     State(state): State<AppState>,
     headers: HeaderMap,
     form: std::result::Result<Form<ProofForm>, FormRejection>,
 ) -> Response {
-    let site = state.public.current().data.site_url.clone();
-    if let Err(e) = super::origin::same_site_form(&headers, &site) {
-        return e.into_response();
-    }
-    let form = form.map(|Form(f)| f).unwrap_or_default();
-    let Some(proof) = form.proof() else {
-        return error_page(&state, &Error::Unauthorized, None);
+    let (_, _, proof) = match proven(&state, &headers, form) {
+        Ok(found) => found,
+        Err(res) => return *res,
     };
     match service::unlink(&state, &proof).await {
         Ok(done) => {

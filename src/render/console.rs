@@ -20,6 +20,7 @@ fn env() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = super::page::html_environment();
         env.add_filter("truncate", truncate);
+        env.add_filter("count", count);
         for (name, source) in console_templates!(
             "layout.html",
             "error.html",
@@ -61,6 +62,17 @@ fn truncate(text: String, n: usize) -> String {
     }
 }
 
+/// "1 new pledge", "3 new pledges": `{{ n | count("new pledge") }}`, with
+/// the plural given when it is not the singular plus "s".
+fn count(n: i64, singular: String, plural: Option<String>) -> String {
+    let noun = match (n, plural) {
+        (1, _) => singular,
+        (_, Some(plural)) => plural,
+        (_, None) => format!("{singular}s"),
+    };
+    format!("{n} {noun}")
+}
+
 /// Renders `name` with `ctx`. A template fault is ours: logged, and the
 /// visitor gets the usual internal-error page.
 pub fn render(name: &str, ctx: impl Serialize) -> Result<String> {
@@ -78,6 +90,16 @@ pub const STYLESHEET: &str = include_str!("../../templates/admin/console.css");
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(super::count(1, "new pledge".into(), None), "1 new pledge");
+        assert_eq!(super::count(0, "new pledge".into(), None), "0 new pledges");
+        assert_eq!(
+            super::count(2, "entry".into(), Some("entries".into())),
+            "2 entries"
+        );
+    }
+
     use super::truncate;
 
     #[test]

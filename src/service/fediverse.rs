@@ -232,6 +232,25 @@ pub async fn unlink(ctx: &Context, proof: &Proof) -> Result<bool> {
     Ok(done)
 }
 
+/// Changes what the patron agreed to, without linking again; false if no
+/// account is linked. Agreeing to be mentioned while supporting us queues
+/// the thank-you they would have had at linking (once per patron, ever).
+pub async fn set_consent(ctx: &Context, proof: &Proof, consent: Consent) -> Result<bool> {
+    let supporter_id = patron_of(ctx, proof).await?;
+    let mut tx = ctx.db.begin_write().await?;
+    if !store::fediverse::set_consent(&mut tx, supporter_id, consent.public, consent.mention)
+        .await?
+    {
+        return Ok(false);
+    }
+    if consent.mention && store::fediverse::has_active_pledge(&mut tx, supporter_id).await? {
+        crate::service::posts::patron_started(&mut tx, supporter_id).await?;
+    }
+    tx.commit().await?;
+    ctx.after_commit_now(Effects::PUBLIC | Effects::TASKS).await;
+    Ok(true)
+}
+
 /// The patron's current link, for their page.
 pub async fn link_of(ctx: &Context, proof: &Proof) -> Result<Option<Link>> {
     let supporter_id = patron_of(ctx, proof).await?;

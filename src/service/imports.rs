@@ -141,90 +141,78 @@ where
         format: plan.format.as_str().to_owned(),
         ..Summary::default()
     };
-    let rows = Rows::new(open()?, plan.format, plan.mapping.clone(), now)?;
-    match mode {
-        Mode::DryRun => {
-            // One transaction, never committed: a row sees what the rows
-            // before it would have made.
-            let mut tx = db.begin_write().await?;
-            for (line, parsed) in rows {
-                let l = book(
-                    &mut tx,
-                    actor,
-                    plan,
-                    source,
-                    line,
-                    parsed,
-                    now,
-                    &mut summary,
-                )
-                .await?;
-                summary.record(l, on_line);
-            }
-            drop(tx);
-        }
+    // A commit reads the file once first, parsing only, to find bad rows
+    // before writing any.
+    let commit = match mode {
+        Mode::DryRun => false,
         Mode::Commit { skip_bad } => {
-            // First pass: parse only, to find bad rows before writing any.
-            let mut bad = Vec::new();
-            for (line, parsed) in rows {
-                if let Err(why) = parsed {
-                    bad.push(Line {
+            let rows = Rows::new(open()?, plan.format, plan.mapping.clone(), now)?;
+            let bad: Vec<Line> = rows
+                .filter_map(|(line, parsed)| {
+                    parsed.err().map(|why| Line {
                         line,
                         action: "bad",
                         detail: why,
-                    });
-                }
-            }
+                    })
+                })
+                .collect();
             if !bad.is_empty() && !skip_bad {
                 for l in bad {
                     summary.record(l, on_line);
                 }
                 return Ok(summary);
             }
-            let rows = Rows::new(open()?, plan.format, plan.mapping.clone(), now)?;
-            let mut tx = db.begin_write().await?;
-            let mut in_batch = 0;
-            for (line, parsed) in rows {
-                let l = book(
-                    &mut tx,
-                    actor,
-                    plan,
-                    source,
-                    line,
-                    parsed,
-                    now,
-                    &mut summary,
-                )
-                .await?;
-                summary.record(l, on_line);
-                in_batch += 1;
-                if in_batch == BATCH {
-                    tx.bump_version().await?;
-                    tx.commit().await?;
-                    tx = db.begin_write().await?;
-                    in_batch = 0;
-                }
-            }
+            true
+        }
+    };
+    // A dry run is one transaction, never committed: a row sees what the
+    // rows before it would have made. A commit commits every BATCH rows.
+    let rows = Rows::new(open()?, plan.format, plan.mapping.clone(), now)?;
+    let mut tx = db.begin_write().await?;
+    let mut in_batch = 0;
+    for (line, parsed) in rows {
+        let l = book(
+            &mut tx,
+            actor,
+            plan,
+            source,
+            line,
+            parsed,
+            now,
+            &mut summary,
+        )
+        .await?;
+        summary.record(l, on_line);
+        in_batch += 1;
+        if commit && in_batch == BATCH {
             tx.bump_version().await?;
             tx.commit().await?;
-            summary.committed = true;
-            store::audit::record(
-                db,
-                actor,
-                "import.commit",
-                "import",
-                0,
-                json!({
-                    "file_name": plan.file_name, "format": plan.format.as_str(), "rows": summary.rows,
-                    "created": summary.created, "updated": summary.updated, "skipped": summary.skipped,
-                    "bad_skipped": summary.bad, "entries_created": summary.entries_created,
-                    "pledges_created": summary.pledges_created, "pledges_updated": summary.pledges_updated,
-                    "supporters_created": summary.supporters_created, "booked": summary.booked,
-                }),
-            )
-            .await?;
+            tx = db.begin_write().await?;
+            in_batch = 0;
         }
     }
+    if !commit {
+        drop(tx);
+        return Ok(summary);
+    }
+    tx.bump_version().await?;
+    tx.commit().await?;
+    summary.committed = true;
+    store::audit::record(
+        db,
+        actor,
+        "import.commit",
+        "import",
+        0,
+        json!({
+            "file_name": plan.file_name, "format": plan.format.as_str(), "rows": summary.rows,
+            "created": summary.created, "updated": summary.updated, "skipped": summary.skipped,
+            "bad_skipped": summary.bad, "entries_created": summary.entries_created,
+            "pledges_created": summary.pledges_created, "pledges_updated": summary.pledges_updated,
+            "supporters_created": summary.supporters_created, "booked": summary.booked,
+        }),
+    )
+    .await?;
     Ok(summary)
 }
 

@@ -3,9 +3,9 @@
 
 use crate::{
     context::{Context, Effects},
-    domain::ledger::ManualContribution,
+    domain::{ledger::ManualContribution, webhooks::EventType},
     error::Result,
-    store::{self, audit::Actor, ledger::EntryRow},
+    store::{self, audit::Actor, ledger::EntryRow, webhooks::Subject},
 };
 
 /// Records a contribution; with a pledge, it counts toward its tier.
@@ -17,8 +17,10 @@ pub async fn record(
 ) -> Result<EntryRow> {
     let mut tx = ctx.db.begin_write().await?;
     let id = store::ledger::record_manual(&mut tx, actor, c, pledge_id).await?;
+    // A bank transfer is a payment to a donation bot as much as a card is.
+    super::webhooks::emit(&mut tx, EventType::PaymentSucceeded, Subject::Entry(id)).await?;
     tx.commit().await?;
-    ctx.after_commit_now(Effects::PUBLIC).await;
+    ctx.after_commit_now(Effects::PUBLIC | Effects::TASKS).await;
     store::ledger::get(&ctx.db, id).await
 }
 
@@ -30,7 +32,9 @@ pub async fn void(ctx: &Context, actor: &Actor, id: i64, reason: &str) -> Result
     original.check_voidable()?;
     let mut tx = ctx.db.begin_write().await?;
     let new_id = store::ledger::void_manual(&mut tx, actor, &original, &reason).await?;
+    // Receivers that add up payments take the money back out.
+    super::webhooks::emit(&mut tx, EventType::PaymentRefunded, Subject::Entry(new_id)).await?;
     tx.commit().await?;
-    ctx.after_commit_now(Effects::PUBLIC).await;
+    ctx.after_commit_now(Effects::PUBLIC | Effects::TASKS).await;
     store::ledger::get(&ctx.db, new_id).await
 }

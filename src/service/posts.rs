@@ -194,8 +194,8 @@ fn amount_shown(s: &store::fediverse::SponsorForPost) -> bool {
 
 /// The text of a post: `<data_dir>/posts/<kind>.txt` when the admin put one
 /// there, else the built-in `templates/posts/<kind>.txt`. Plain text, not
-/// escaped (Mastodon does not read HTML in a status); at most 500
-/// characters, Mastodon's default limit.
+/// escaped (Mastodon does not read HTML in a status); at most
+/// `mastodon.post_max_characters`.
 pub fn render(settings: &Settings, kind: &str, context: &Value) -> Result<String> {
     let file = format!("{kind}.txt");
     let local = settings.server.data_dir.join("posts").join(&file);
@@ -212,13 +212,43 @@ pub fn render(settings: &Settings, kind: &str, context: &Value) -> Result<String
     let text = env
         .render_str(&source, minijinja::value::Serde(context))
         .map_err(|e| Error::internal(format!("post template {file}: {e:#}")))?;
-    let text = text.trim().to_owned();
-    Ok(text.chars().take(500).collect())
+    Ok(fit(text.trim(), settings.mastodon.post_max_characters))
+}
+
+/// `text` in at most `max` characters: cut at a word's end with "…" when
+/// longer (in the second half, else mid-word), so no link is half kept.
+fn fit(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let head: String = text.chars().take(max.saturating_sub(1)).collect();
+    let end = head
+        .rfind(char::is_whitespace)
+        .filter(|at| head[..*at].chars().count() >= max / 2)
+        .unwrap_or(head.len());
+    format!("{}…", head[..end].trim_end())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_post_is_cut_at_a_word_within_the_limit() {
+        assert_eq!(fit("short", 10), "short");
+        assert_eq!(
+            fit("many thanks to you https://example.org/long", 25),
+            "many thanks to you…"
+        );
+        let cut = fit(&"word ".repeat(200), 500);
+        assert!(
+            cut.chars().count() <= 500 && cut.ends_with("word…"),
+            "{cut}"
+        );
+        // One long word: cut inside it rather than post nothing.
+        assert_eq!(fit(&"x".repeat(30), 10), format!("{}…", "x".repeat(9)));
+        assert_eq!(fit("Grüße an alle Patrons", 12), "Grüße an…");
+    }
 
     #[test]
     fn every_post_renders_without_an_amount_unless_given() {

@@ -16,7 +16,7 @@ use crate::{
     domain::{
         costs::{self as rules, LabelKind, month_of},
         funding::Progress,
-        money::{Currency, Money, MoneyView},
+        money::{self, Currency, Money, MoneyView},
         month::Month,
         tier::TierKind,
         transparency::{self, OTHER, Period, PublicPeriod, Source, SpanFacts},
@@ -227,11 +227,12 @@ pub async fn report(db: &Db, period: Period, inputs: &Inputs<'_>) -> Result<Tran
         };
         f.balance = c.balance.as_ref().map(|b| b.amount_minor);
         let m = f.last.expect("a month");
-        f.costs_last_3 = expenses
-            .iter()
-            .filter(|(e, _)| *e <= m && *e >= m.back(2))
-            .map(|(_, a)| a)
-            .sum();
+        f.costs_last_3 = money::sum(
+            expenses
+                .iter()
+                .filter(|(e, _)| *e <= m && *e >= m.back(2))
+                .map(|(_, a)| *a),
+        )?;
     }
 
     // Periods, leading empty ones dropped.
@@ -239,14 +240,18 @@ pub async fn report(db: &Db, period: Period, inputs: &Inputs<'_>) -> Result<Tran
         .spans(first, last)
         .into_iter()
         .map(|(a, b)| {
-            Month::range(a, b)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|m| months.get(&m).cloned())
-                .reduce(SpanFacts::then)
-                .unwrap_or_default()
+            let mut span: Option<SpanFacts> = None;
+            for m in Month::range(a, b).unwrap_or_default() {
+                if let Some(facts) = months.get(&m).cloned() {
+                    span = Some(match span {
+                        Some(s) => s.then(facts)?,
+                        None => facts,
+                    });
+                }
+            }
+            Ok(span.unwrap_or_default())
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let started = spans
         .iter()
         .position(|s| s.has_income() || !s.costs.is_empty())
@@ -269,7 +274,7 @@ pub async fn report(db: &Db, period: Period, inputs: &Inputs<'_>) -> Result<Tran
     let mut run: Option<SpanFacts> = None;
     for span in spans {
         let open = match run.take() {
-            Some(r) => r.then(span),
+            Some(r) => r.then(span)?,
             None => span,
         };
         let (a, b) = (open.first.expect("months"), open.last.expect("months"));
@@ -310,10 +315,11 @@ pub async fn report(db: &Db, period: Period, inputs: &Inputs<'_>) -> Result<Tran
     }
 
     let money = |minor: i64| Money::new(minor, currency).view();
-    let sum_averaged: i64 = rules::averaged_months(current)
-        .iter()
-        .filter_map(|m| expenses.iter().find(|(e, _)| e == m).map(|(_, a)| *a))
-        .sum();
+    let sum_averaged = money::sum(
+        rules::averaged_months(current)
+            .iter()
+            .filter_map(|m| expenses.iter().find(|(e, _)| e == m).map(|(_, a)| *a)),
+    )?;
     Ok(Transparency {
         currency: currency.code().to_owned(),
         period,

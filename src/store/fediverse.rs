@@ -62,6 +62,41 @@ pub async fn set_link(tx: &mut Tx, supporter_id: i64, link: &Link) -> Result<()>
     tx.bump_version().await
 }
 
+/// Changes what a linked patron agreed to; false if no account is linked.
+pub async fn set_consent(
+    tx: &mut Tx,
+    supporter_id: i64,
+    public: bool,
+    mention: bool,
+) -> Result<bool> {
+    let n = tx_run!(tx, |conn| {
+        sqlx::query(
+            "UPDATE supporters SET fediverse_public = $2, fediverse_mention = $3, updated_at = $4 \
+             WHERE id = $1 AND fediverse_acct IS NOT NULL",
+        )
+        .bind(supporter_id)
+        .bind(public)
+        .bind(mention)
+        .bind(now())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    if n == 0 {
+        return Ok(false);
+    }
+    tx.audit(
+        &Actor::patron(),
+        "supporter.fediverse_consent",
+        "supporter",
+        supporter_id,
+        json!({"public": public, "mention": mention}),
+    )
+    .await?;
+    tx.bump_version().await?;
+    Ok(true)
+}
+
 /// Forgets a patron's link; false if there was none.
 pub async fn unlink(db: &Db, supporter_id: i64) -> Result<bool> {
     let mut tx = db.begin_write().await?;

@@ -46,6 +46,18 @@ pub async fn put_app(db: &Db, instance_url: &str, redirect_uri: &str, app: &App)
     Ok(())
 }
 
+/// Sign-ins and links abandoned half-way are dropped when the next one starts.
+async fn forget_expired(db: &Db) -> Result<()> {
+    let _turn = db.turn().await?;
+    db_run!(db, |pool| {
+        sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
+            .bind(now())
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}
+
 pub async fn put_state(
     db: &Db,
     state_hash: &str,
@@ -53,12 +65,9 @@ pub async fn put_state(
     next: &str,
     expires_at: DateTime<Utc>,
 ) -> Result<()> {
+    forget_expired(db).await?;
     let _turn = db.turn().await?;
     db_run!(db, |pool| {
-        sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
-            .bind(now())
-            .execute(pool)
-            .await?;
         sqlx::query("INSERT INTO oauth_states (state_hash, verifier, next, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(state_hash)
             .bind(verifier)
@@ -107,12 +116,9 @@ pub async fn put_link_state(
     link: &LinkState,
     expires_at: DateTime<Utc>,
 ) -> Result<()> {
+    forget_expired(db).await?;
     let _turn = db.turn().await?;
     db_run!(db, |pool| {
-        sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
-            .bind(now())
-            .execute(pool)
-            .await?;
         sqlx::query(
             "INSERT INTO oauth_states (state_hash, verifier, next, expires_at, purpose, supporter_id, \
              instance_url, binding_hash, consent) VALUES ($1, $2, $3, $4, 'link', $5, $6, $7, $8)",

@@ -33,6 +33,9 @@ on_both_backends!(
     forms_without_the_right_csrf_token_or_from_a_viewer_are_refused_and_change_nothing,
     hostile_names_and_notes_are_escaped_on_every_page,
     every_console_page_has_the_csp_header_and_loads_without_csp_violations,
+);
+// The tour includes webhook endpoints on loopback.
+on_both_backends!(@adjust (crate::outbound_webhooks::open)
     every_console_page_renders_light_and_dark_on_a_desktop_and_a_phone,
 );
 
@@ -605,6 +608,7 @@ async fn every_console_page_has_the_csp_header_and_loads_without_csp_violations(
         ("/admin/reports".to_owned(), StatusCode::OK),
         ("/admin/costs".to_owned(), StatusCode::OK),
         ("/admin/webhooks".to_owned(), StatusCode::OK),
+        ("/admin/import".to_owned(), StatusCode::OK),
         ("/admin/analytics".to_owned(), StatusCode::OK),
         ("/admin/analytics?from=2026-13".to_owned(), StatusCode::OK),
         (
@@ -722,6 +726,31 @@ async fn every_console_page_renders_light_and_dark_on_a_desktop_and_a_phone(app:
         ("settings", "/admin/settings".to_owned()),
         ("account", "/admin/account".to_owned()),
         ("error", "/admin/tiers/99999".to_owned()),
+    ] {
+        shoot_all(&b, name, &app.url(&path)).await;
+    }
+    // Webhooks: one receiver that answers, one that is gone; both pinged.
+    let receiver = crate::outbound_webhooks::Receiver::start().await;
+    let (live, _) =
+        crate::outbound_webhooks::add_endpoint(&app, &owner, &receiver.url(), false).await;
+    let (gone, _) =
+        crate::outbound_webhooks::add_endpoint(&app, &owner, "http://127.0.0.1:9/hooks", false)
+            .await;
+    for (id, answered) in [(live, true), (gone, false)] {
+        let ping = app
+            .post_ok(
+                &format!("/api/v1/admin/webhooks/endpoints/{id}/ping"),
+                &owner,
+                json!({}),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(ping["ok"], answered, "{ping}");
+    }
+    for (name, path) in [
+        ("webhooks", "/admin/webhooks".to_owned()),
+        ("webhook", format!("/admin/webhooks?endpoint={gone}")),
+        ("import", "/admin/import".to_owned()),
     ] {
         shoot_all(&b, name, &app.url(&path)).await;
     }

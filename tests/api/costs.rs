@@ -74,6 +74,16 @@ async fn expense(app: &TestApp, owner: &str, body: Value) -> Value {
         .await
 }
 
+async fn recurring_cost(app: &TestApp, owner: &str, body: Value) -> Value {
+    app.post_ok(
+        "/api/v1/admin/recurring-costs",
+        owner,
+        body,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
 async fn report(app: &TestApp, token: &str) -> Value {
     app.get_json(
         &format!("/api/v1/admin/reports/costs?from={}&to={}", ym(13), ym(0)),
@@ -110,24 +120,20 @@ async fn a_year_of_costs_and_income_gives_the_balance_runway_and_coverage_worked
 
     // Recurring costs: hosting €200 a month and a domain €120 a year, both
     // from a year ago (the domain renews this month).
-    let hosting = app
-        .post_ok(
-            "/api/v1/admin/recurring-costs",
-            &owner,
-            json!({"vendor": "Hetzner", "category": "Hosting", "amount_minor": 20_000,
+    let hosting = recurring_cost(
+        &app,
+        &owner,
+        json!({"vendor": "Hetzner", "category": "Hosting", "amount_minor": 20_000,
                    "interval": "month", "starts_on": day(12, 1)}),
-            StatusCode::CREATED,
-        )
-        .await;
-    let domain = app
-        .post_ok(
-            "/api/v1/admin/recurring-costs",
-            &owner,
-            json!({"vendor": "Gandi", "category": "Domains", "amount_minor": 12_000,
+    )
+    .await;
+    let domain = recurring_cost(
+        &app,
+        &owner,
+        json!({"vendor": "Gandi", "category": "Domains", "amount_minor": 12_000,
                    "interval": "year", "starts_on": day(12, 3)}),
-            StatusCode::CREATED,
-        )
-        .await;
+    )
+    .await;
     assert_eq!(minor(&domain["monthly"]), 1_000);
     let (hosting_id, domain_id) = (
         hosting["id"].as_i64().unwrap(),
@@ -409,14 +415,7 @@ async fn a_year_of_costs_and_income_gives_the_balance_runway_and_coverage_worked
     assert_eq!(minor(&app.funding().await["goal"]), 15_866);
     // The console's overview shows the same goal.
     let (console, _) = form_client(&app, OWNER_EMAIL).await;
-    let overview = console
-        .get(app.url("/admin"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let overview = crate::helpers::page_text(&console, app.url("/admin")).await;
     assert!(overview.contains("€158.66 a month"), "{overview}");
 
     // Every change is in the audit log.
@@ -450,15 +449,13 @@ fn unmatched_of(v: &Value) -> Vec<i64> {
 
 async fn a_viewer_reads_the_costs_but_every_change_is_refused_and_changes_nothing(app: TestApp) {
     let owner = app.owner_token().await;
-    let cost = app
-        .post_ok(
-            "/api/v1/admin/recurring-costs",
-            &owner,
-            json!({"vendor": "Hetzner", "category": "Hosting", "amount_minor": 20_000,
+    let cost = recurring_cost(
+        &app,
+        &owner,
+        json!({"vendor": "Hetzner", "category": "Hosting", "amount_minor": 20_000,
                    "interval": "month", "starts_on": day(2, 1)}),
-            StatusCode::CREATED,
-        )
-        .await;
+    )
+    .await;
     let spent = expense(
         &app,
         &owner,
@@ -583,15 +580,13 @@ async fn a_viewer_reads_the_costs_but_every_change_is_refused_and_changes_nothin
 async fn bad_costs_input_is_refused_with_a_stable_problem_type(app: TestApp) {
     let owner = app.owner_token().await;
     // A yearly cost from two months ago: due then, and in a year.
-    let yearly = app
-        .post_ok(
-            "/api/v1/admin/recurring-costs",
-            &owner,
-            json!({"vendor": "Gandi", "category": "Domains", "amount_minor": 1_200,
+    let yearly = recurring_cost(
+        &app,
+        &owner,
+        json!({"vendor": "Gandi", "category": "Domains", "amount_minor": 1_200,
                    "interval": "year", "starts_on": day(2, 1)}),
-            StatusCode::CREATED,
-        )
-        .await;
+    )
+    .await;
     let tomorrow = (Utc::now().date_naive() + chrono::Duration::days(1)).to_string();
     let fields = |body: &Value| -> Vec<String> {
         body["errors"]
@@ -750,14 +745,7 @@ async fn hostile_vendor_and_note_text_is_escaped_in_the_console_and_neutralised_
     assert_eq!(listed["items"][0]["category"], formula);
 
     let (client, _) = form_client(&app, OWNER_EMAIL).await;
-    let html = client
-        .get(app.url("/admin/costs"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = crate::helpers::page_text(&client, app.url("/admin/costs")).await;
     assert!(!html.contains("<script>alert(1)"), "escaped: {html}");
     assert!(!html.contains("<img src=x"), "escaped");
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -783,14 +771,7 @@ async fn hostile_vendor_and_note_text_is_escaped_in_the_console_and_neutralised_
         .unwrap();
     assert_eq!(&category[2], format!("'{formula}"));
     // The expenses CSV of the console neutralises vendor and note too.
-    let csv = client
-        .get(app.url("/admin/costs/expenses.csv"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = crate::helpers::page_text(&client, app.url("/admin/costs/expenses.csv")).await;
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let headers = reader.headers().unwrap().clone();
     let row = reader.records().next().unwrap().unwrap();

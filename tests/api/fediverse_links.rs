@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp};
-use crate::mastodon::{Shared, fake_mastodon};
+use crate::mastodon::{Shared, approve, fake_mastodon};
 use crate::second_factor::Browser;
 
 const BOT_TOKEN: &str = "bot-token-never-logged";
@@ -127,23 +127,7 @@ async fn start_link(b: &mut Browser, token: &str, public: bool, mention: bool) -
     }
     let (status, to_instance, page) = b.post("/patron/fediverse/link", &form).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
-    assert!(
-        to_instance.contains("/oauth/authorize?") && to_instance.contains("code_challenge="),
-        "{to_instance}"
-    );
-    let back = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(&to_instance)
-        .send()
-        .await
-        .unwrap();
-    let callback = back.headers()["location"].to_str().unwrap().to_owned();
-    callback[callback
-        .find("/patron/fediverse/callback")
-        .expect("back to patronage")..]
-        .to_owned()
+    approve(&to_instance, "/patron/fediverse/callback").await
 }
 
 async fn link(b: &mut Browser, token: &str, public: bool, mention: bool) -> (StatusCode, String) {
@@ -280,6 +264,33 @@ async fn only_patrons_who_agreed_are_shown_and_names_are_escaped(app: TestApp, i
         !html.contains("@bob@127.0.0.1"),
         "but not his account: {html}"
     );
+
+    // Bob changes his mind on his page, without linking again.
+    let (status, _, page) = b
+        .post(
+            "/patron/fediverse/consent",
+            &[("token", bob_token.as_str()), ("public", "yes")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Saved"), "{page}");
+    assert!(
+        page.contains(r#"id="linked-public" name="public" type="checkbox" value="yes" checked"#),
+        "{page}"
+    );
+    assert!(support_page(&app).await.contains("@bob@127.0.0.1"));
+    // And back; a forged token changes nothing.
+    let (status, _, _) = b
+        .post("/patron/fediverse/consent", &[("token", "forged")])
+        .await;
+    assert_ne!(status, StatusCode::OK);
+    assert!(support_page(&app).await.contains("@bob@127.0.0.1"));
+    b.post(
+        "/patron/fediverse/consent",
+        &[("token", bob_token.as_str())],
+    )
+    .await;
+    assert!(!support_page(&app).await.contains("@bob@127.0.0.1"));
 
     // A profile on another host is not linked at all.
     {
@@ -755,17 +766,8 @@ async fn the_thank_you_page_after_checkout_offers_the_link(app: TestApp, _instan
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let back = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(&to_instance)
-        .send()
-        .await
-        .unwrap();
-    let callback = back.headers()["location"].to_str().unwrap().to_owned();
-    let path = &callback[callback.find("/patron/fediverse/callback").unwrap()..];
-    assert_eq!(b.get(path).await.0, StatusCode::OK);
+    let path = approve(&to_instance, "/patron/fediverse/callback").await;
+    assert_eq!(b.get(&path).await.0, StatusCode::OK);
     assert_eq!(
         supporter(&app, &owner, ann).await["fediverse_acct"],
         "ann@127.0.0.1"

@@ -453,6 +453,11 @@ pub fn drop_pg_database(admin: String, name: String) {
     .join();
 }
 
+/// The page at `url` as `client` sees it (its cookies, its session).
+pub async fn page_text(client: &reqwest::Client, url: String) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 pub async fn expect_json(res: Response, expected: StatusCode) -> Value {
     let status = res.status();
     let text = res.text().await.unwrap();

@@ -199,6 +199,26 @@ async fn statuses(
         .into_response()
 }
 
+/// The instance approves `to_instance` (its authorize URL) and sends the
+/// browser back: the path of that callback on patronage, which starts with
+/// `callback` (the test app's public URL is not its loopback address).
+pub async fn approve(to_instance: &str, callback: &str) -> String {
+    assert!(
+        to_instance.contains("/oauth/authorize?") && to_instance.contains("code_challenge="),
+        "{to_instance}"
+    );
+    let back = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(to_instance)
+        .send()
+        .await
+        .unwrap();
+    let location = back.headers()["location"].to_str().unwrap().to_owned();
+    location[location.find(callback).expect("back to patronage")..].to_owned()
+}
+
 pub async fn fake_mastodon() -> (String, Shared) {
     let shared = Shared::default();
     let router = Router::new()
@@ -277,25 +297,7 @@ async fn sign_in_with_mastodon(b: &mut Browser) -> (StatusCode, String, String) 
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert!(
-        to_instance.contains("/oauth/authorize?") && to_instance.contains("code_challenge="),
-        "{to_instance}"
-    );
-    // The instance approves and sends the browser back.
-    let back = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(&to_instance)
-        .send()
-        .await
-        .unwrap();
-    let callback = back.headers()["location"].to_str().unwrap().to_owned();
-    // (The test app's public URL is not its loopback address: keep the path.)
-    let path = callback[callback
-        .find("/admin/login/mastodon/callback")
-        .expect("back to the console")..]
-        .to_owned();
+    let path = approve(&to_instance, "/admin/login/mastodon/callback").await;
     b.get(&path).await
 }
 
@@ -343,16 +345,7 @@ async fn an_admin_linked_to_a_mastodon_account_signs_in_with_it(app: TestApp, in
     let (_, _, page) = b.get("/admin/login").await;
     let csrf = crate::second_factor::hidden(&page, "csrf");
     let (_, to_instance, _) = b.post("/admin/login/mastodon", &[("csrf", &csrf)]).await;
-    let back = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(&to_instance)
-        .send()
-        .await
-        .unwrap();
-    let callback = back.headers()["location"].to_str().unwrap().to_owned();
-    let callback = callback[callback.find("/admin/").unwrap()..].to_owned();
+    let callback = approve(&to_instance, "/admin/").await;
     assert_eq!(b.get(&callback).await.0, StatusCode::SEE_OTHER);
     let mut thief = Browser::new(&app);
     let (status, _, page) = thief.get(&callback).await;

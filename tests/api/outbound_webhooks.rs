@@ -20,7 +20,7 @@ use crate::fake_stripe::{Delivery, FakeStripe};
 use crate::helpers::{TestApp, expect_json, expect_problem};
 use crate::{on_both_backends, with_stripe_on_both_backends};
 
-fn open(s: &mut patronage::config::Settings) {
+pub(crate) fn open(s: &mut patronage::config::Settings) {
     s.webhooks.allow_http = true;
     s.webhooks.allow_private = true;
     s.mail.transport = patronage::config::MailTransport::Memory;
@@ -41,6 +41,7 @@ on_both_backends!(@adjust (open)
     owners_redeliver_one_event_or_everything_since_a_date,
     the_goal_is_reached_once,
     sponsors_are_told_when_they_appear_and_disappear,
+    a_recorded_bank_transfer_is_a_payment_and_its_void_takes_it_back,
 );
 on_both_backends!(@adjust (open)
     owners_manage_endpoints_in_the_console_and_see_the_secret_once,
@@ -73,7 +74,7 @@ struct ReceiverState {
 }
 
 #[derive(Clone, Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     state: Arc<Mutex<ReceiverState>>,
     addr: Option<SocketAddr>,
 }
@@ -136,7 +137,7 @@ async fn receive(
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub(crate) async fn start() -> Receiver {
         let mut r = Receiver::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         r.addr = Some(listener.local_addr().unwrap());
@@ -147,7 +148,7 @@ impl Receiver {
         r
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/hook", self.addr.unwrap())
     }
 
@@ -170,7 +171,12 @@ impl Receiver {
     }
 }
 
-async fn add_endpoint(app: &TestApp, owner: &str, url: &str, trusted: bool) -> (i64, String) {
+pub(crate) async fn add_endpoint(
+    app: &TestApp,
+    owner: &str,
+    url: &str,
+    trusted: bool,
+) -> (i64, String) {
     let body = json!({
         "url": url,
         "description": "bot",
@@ -714,14 +720,11 @@ async fn owners_manage_endpoints_in_the_console_and_see_the_secret_once(app: Tes
     assert_eq!(listed[0]["trusted"], false);
 
     // Shown once: the page never shows it again.
-    let again = as_owner
-        .get(app.url(&format!("/admin/webhooks?endpoint={id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let again = crate::helpers::page_text(
+        &as_owner,
+        app.url(&format!("/admin/webhooks?endpoint={id}")),
+    )
+    .await;
     assert!(!again.contains(&secret));
     assert!(again.contains("Nothing delivered yet"));
 
@@ -734,28 +737,22 @@ async fn owners_manage_endpoints_in_the_console_and_see_the_secret_once(app: Tes
         .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.got()[0].verified_by, [0]);
-    let log = as_owner
-        .get(app.url(&format!("/admin/webhooks?endpoint={id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let log = crate::helpers::page_text(
+        &as_owner,
+        app.url(&format!("/admin/webhooks?endpoint={id}")),
+    )
+    .await;
     assert!(
         log.contains("webhook.ping") && log.contains("Ping delivered"),
         "{log}"
     );
 
     // A viewer reads the page without forms, and cannot post them.
-    let seen = as_viewer
-        .get(app.url(&format!("/admin/webhooks?endpoint={id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let seen = crate::helpers::page_text(
+        &as_viewer,
+        app.url(&format!("/admin/webhooks?endpoint={id}")),
+    )
+    .await;
     assert!(seen.contains(&url) && !seen.contains("Add an endpoint"));
     let res = as_viewer
         .post(app.url(&format!("/admin/webhooks/{id}/rotate")))
@@ -785,6 +782,42 @@ async fn owners_manage_endpoints_in_the_console_and_see_the_secret_once(app: Tes
         .await;
     assert_eq!(shown["enabled"], false);
     assert_eq!(shown["event_types"], json!(["supporter.created"]));
+}
+
+async fn a_recorded_bank_transfer_is_a_payment_and_its_void_takes_it_back(app: TestApp) {
+    let owner = app.owner_token().await;
+    let r = Receiver::start().await;
+    let (_, secret) = add_endpoint(&app, &owner, &r.url(), false).await;
+    r.trust(&secret);
+    let today = chrono::Utc::now().date_naive().to_string();
+    let entry = app
+        .post_ok(
+            "/api/v1/admin/contributions",
+            &owner,
+            json!({"amount_minor": 2500, "date": today, "note": "Transfer from Ana"}),
+            StatusCode::CREATED,
+        )
+        .await;
+    drain(&app).await;
+    assert_eq!(r.types(), ["payment.succeeded"]);
+    let paid = r.got()[0].body["data"]["payment"].clone();
+    assert_eq!(paid["kind"], "manual", "{paid}");
+    assert_eq!(paid["amount_minor"], 2500, "{paid}");
+    assert_eq!(paid["id"], entry["id"], "{paid}");
+
+    app.post_ok(
+        &format!("/api/v1/admin/contributions/{}/void", entry["id"]),
+        &owner,
+        json!({"reason": "Entered twice"}),
+        StatusCode::CREATED,
+    )
+    .await;
+    drain(&app).await;
+    assert_eq!(r.types(), ["payment.succeeded", "payment.refunded"]);
+    let back = r.got().last().unwrap().body["data"]["payment"].clone();
+    assert_eq!(back["kind"], "manual", "{back}");
+    assert_eq!(back["amount_minor"], 2500, "{back}");
+    assert!(r.got().iter().all(|g| g.verified_by == [0]));
 }
 
 async fn sponsors_are_told_when_they_appear_and_disappear(app: TestApp) {

@@ -145,13 +145,6 @@ async fn an_overdue_job_shows_in_the_attention_list(app: TestApp, fake: FakeStri
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(html.contains(item), "{html}");
-    let ops = client
-        .get(app.url("/admin/operations"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ops = crate::helpers::page_text(&client, app.url("/admin/operations")).await;
     assert!(ops.contains(r#"id="jobs""#), "the link's anchor exists");
 }
