@@ -9,14 +9,6 @@
 //! - `reports`: monthly reports and their CSV
 //! - `app`: building and running the service; `config`: settings
 
-// Every binary built on this library (the service, its tests and benches)
-// allocates with mimalloc. With glibc's malloc, rows built on the SQLite
-// driver's worker thread and freed on the thread that reads them contend
-// on an arena lock: a 100,000-pledge read took 1.4 s, 0.85 s with
-// mimalloc (benches/README.md, "reports.sh").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub mod app;
 pub mod auth;
 pub mod background;
