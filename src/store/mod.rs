@@ -47,8 +47,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::error::{Error, Result};
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Rows a SQLite query may have read ahead of the code consuming them.
-const SQLITE_ROW_BATCH: usize = 1024;
 
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -80,11 +78,7 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                // SQLite's worker thread hands rows over through a channel
-                // of this many; at sqlx's 50 a 100,000-row report read
-                // switches threads thousands of times.
-                .row_buffer_size(SQLITE_ROW_BATCH);
+                .busy_timeout(SQLITE_BUSY_TIMEOUT);
             if let Some(parent) = options.get_filename().parent()
                 && !parent.as_os_str().is_empty()
             {
