@@ -57,6 +57,14 @@ impl ProofForm {
             .map(Proof::Manage)
             .or_else(|| some(&self.session_id).map(Proof::Checkout))
     }
+
+    /// The two consent checkboxes, unchecked when absent.
+    fn consent(&self) -> Consent {
+        Consent {
+            public: checked(&self.public),
+            mention: checked(&self.mention),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -255,10 +263,7 @@ async fn link(
         Ok(found) => found,
         Err(res) => return *res,
     };
-    let consent = Consent {
-        public: checked(&form.public),
-        mention: checked(&form.mention),
-    };
+    let consent = form.consent();
     let instance = form.instance.clone().unwrap_or_default();
     match service::link_start(&state, &site, &proof, &instance, consent).await {
         Ok(started) => {
@@ -348,10 +353,7 @@ async fn consent(
         Ok(found) => found,
         Err(res) => return *res,
     };
-    let consent = Consent {
-        public: checked(&form.public),
-        mention: checked(&form.mention),
-    };
+    let consent = form.consent();
     let changed = match service::set_consent(&state, &proof, consent).await {
         Ok(changed) => changed,
         Err(e) => return error_page(&state, &e, None),

@@ -63,7 +63,7 @@ pub struct TierPledges {
 
 /// A pledge as the reports read it: who, which tier (and whether it is a
 /// patron tier), what it pays, and when it ran.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct PledgeSpan {
     pub supporter_id: i64,
     pub tier_id: Option<i64>,
@@ -75,24 +75,29 @@ pub struct PledgeSpan {
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
     /// Set to cancel at period end, as of now: when it was set is not kept.
+    #[serde(deserialize_with = "super::json_bool")]
     pub cancel_at_period_end: bool,
 }
 
 /// Every pledge that began before `until`, by supporter: one read for a
-/// report of any length (the figures per month are computed from it).
+/// report of any length (the figures per month are computed from it), as
+/// one document (`json_rows_sql`), sorted here.
 pub async fn pledge_spans(db: &Db, until: DateTime<Utc>) -> Result<Vec<PledgeSpan>> {
-    let rows = db_run!(db, |pool| {
-        sqlx::query_as::<_, PledgeSpan>(
-            "SELECT p.supporter_id, p.tier_id, \
-               CAST(CASE WHEN t.kind = 'patron' THEN 1 ELSE 0 END AS BIGINT) AS patron, \
-               p.interval, p.amount_minor, p.currency, p.started_at, p.ended_at, p.cancel_at_period_end \
-             FROM pledges p LEFT JOIN tiers t ON t.id = p.tier_id \
-             WHERE p.started_at < $1 ORDER BY p.supporter_id",
-        )
-        .bind(until)
-        .fetch_all(pool)
-        .await?
+    let sql = super::json_rows_sql(
+        db,
+        "p.supporter_id, p.tier_id, CASE WHEN t.kind = 'patron' THEN 1 ELSE 0 END, \
+         p.interval, p.amount_minor, p.currency, p.started_at, p.ended_at, \
+         CASE WHEN p.cancel_at_period_end THEN 1 ELSE 0 END",
+        "FROM pledges p LEFT JOIN tiers t ON t.id = p.tier_id WHERE p.started_at < $1",
+    );
+    let doc: String = db_run!(db, |pool| {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(until)
+            .fetch_one(pool)
+            .await?
     });
+    let mut rows: Vec<PledgeSpan> = super::json_rows(&doc)?;
+    rows.sort_by_key(|r| r.supporter_id);
     Ok(rows)
 }
 
