@@ -81,22 +81,25 @@ pub struct PledgeSpan {
 
 /// Every pledge that began before `until`, by supporter: one read for a
 /// report of any length (the figures per month are computed from it), as
-/// one document (`json_rows_sql`), sorted here.
+/// one document (`json_rows_sql`), filtered and sorted here. A report
+/// wants nearly every pledge: filtered in SQL, SQLite walked the
+/// `started_at` index and looked up each row, three times slower than its
+/// scan of the table (148 against 50 ms at 100,000 pledges).
 pub async fn pledge_spans(db: &Db, until: DateTime<Utc>) -> Result<Vec<PledgeSpan>> {
     let sql = super::json_rows_sql(
         db,
         "p.supporter_id, p.tier_id, CASE WHEN t.kind = 'patron' THEN 1 ELSE 0 END, \
          p.interval, p.amount_minor, p.currency, p.started_at, p.ended_at, \
          CASE WHEN p.cancel_at_period_end THEN 1 ELSE 0 END",
-        "FROM pledges p LEFT JOIN tiers t ON t.id = p.tier_id WHERE p.started_at < $1",
+        "FROM pledges p LEFT JOIN tiers t ON t.id = p.tier_id",
     );
     let doc: String = db_run!(db, |pool| {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(until)
             .fetch_one(pool)
             .await?
     });
     let mut rows: Vec<PledgeSpan> = super::json_rows(&doc)?;
+    rows.retain(|r| r.started_at < until);
     rows.sort_by_key(|r| r.supporter_id);
     Ok(rows)
 }
