@@ -18,8 +18,8 @@ use crate::{
     error::Result,
 };
 
-/// A pledge as read, in `COLUMNS` order.
-#[derive(serde::Deserialize)]
+/// A pledge as read (`read_many`), its fields in `COLUMNS` order.
+#[derive(serde::Deserialize, sqlx::FromRow)]
 struct Row {
     supporter_id: i64,
     tier_id: i64,
@@ -34,27 +34,34 @@ struct Row {
     current_period_end: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "supporter_id, tier_id, interval, amount_minor, status, source, started_at, ended_at, \
-    CASE WHEN cancel_at_period_end THEN 1 ELSE 0 END, current_period_end";
+const COLUMNS: &[&str] = &[
+    "supporter_id",
+    "tier_id",
+    "interval",
+    "amount_minor",
+    "status",
+    "source",
+    "started_at",
+    "ended_at",
+    "cancel_at_period_end",
+    "current_period_end",
+];
 
 /// Every pledge on a tier in `currency`, sorted by supporter. A sponsor's
 /// pledge recorded by hand (paid on terms, no automatic renewal) carries
 /// the sponsor's `paid_through` as its term's end.
 ///
-/// One scan of `pledges` alone, read as one document (`json_rows_sql`):
-/// tiers' kinds and sponsors' terms are a few rows read apart, and the sort
-/// by supporter is done here, in memory.
+/// One scan of `pledges` alone: tiers' kinds and sponsors' terms are a few
+/// rows read apart, and the sort by supporter is done here, in memory.
 pub async fn pledges(db: &Db, currency: Currency) -> Result<Vec<Pledge>> {
-    let sql = super::json_rows_sql(
+    let rows: Vec<Row> = super::read_many(
         db,
         COLUMNS,
         "FROM pledges WHERE currency = $1 AND tier_id IS NOT NULL",
-    );
-    let (doc, sponsor_tiers, terms) = db_run!(db, |pool| {
-        let doc: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(currency.code())
-            .fetch_one(pool)
-            .await?;
+        &[currency.code()],
+    )
+    .await?;
+    let (sponsor_tiers, terms) = db_run!(db, |pool| {
         let sponsor_tiers: Vec<i64> =
             sqlx::query_scalar("SELECT id FROM tiers WHERE kind = 'sponsor'")
                 .fetch_all(pool)
@@ -64,9 +71,8 @@ pub async fn pledges(db: &Db, currency: Currency) -> Result<Vec<Pledge>> {
         )
         .fetch_all(pool)
         .await?;
-        (doc, sponsor_tiers, terms)
+        (sponsor_tiers, terms)
     });
-    let rows: Vec<Row> = super::json_rows(&doc)?;
     let terms: HashMap<i64, NaiveDate> = terms.into_iter().collect();
     let mut out: Vec<Pledge> = rows
         .into_iter()

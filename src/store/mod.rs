@@ -202,30 +202,59 @@ macro_rules! begin_write {
 }
 pub(crate) use begin_write;
 
-/// `SELECT {columns} {rest}` as a query answering one JSON array of rows
-/// (each row an array of `columns`), to be read with `json_rows`.
+/// Every row of `SELECT {columns} {rest}`, for reads of many small rows
+/// (every pledge, for a report). A column is a plain column or an
+/// `expression AS name`; `T`'s fields come in the columns' order, with the
+/// columns' names. Values bound to `$1`… are text.
 ///
-/// For reads of every pledge: sqlx's SQLite driver hands rows over from its
-/// worker thread one at a time, about 4 µs each before decoding, which was
-/// most of a report's time at 100,000 pledges; SQLite builds the same rows
-/// as one document in tens of milliseconds. Booleans must be selected as
-/// integers (SQLite has no other kind).
-pub(crate) fn json_rows_sql(db: &Db, columns: &str, rest: &str) -> String {
+/// SQLite answers one JSON document (`json_group_array`) instead of rows:
+/// sqlx's SQLite driver hands rows over from its worker thread one at a
+/// time, which at 100,000 pledges was most of a report's time (190 against
+/// 64 ms, benches/README.md). PostgreSQL reads rows: there the document is
+/// twice as slow (it formats every timestamp as text). Booleans arrive from
+/// SQLite as 0 or 1: read them with `json_bool`.
+pub(crate) async fn read_many<T>(
+    db: &Db,
+    columns: &[&str],
+    rest: &str,
+    binds: &[&str],
+) -> Result<Vec<T>>
+where
+    T: serde::de::DeserializeOwned
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
     match db {
-        Db::Sqlite(..) => format!("SELECT json_group_array(json_array({columns})) {rest}"),
-        Db::Postgres(_) => {
-            format!("SELECT COALESCE(json_agg(json_build_array({columns})), '[]')::text {rest}")
+        Db::Sqlite(pool, _) => {
+            let values: Vec<&str> = columns
+                .iter()
+                .map(|c| c.rsplit_once(" AS ").map_or(*c, |(value, _)| value))
+                .collect();
+            let sql = format!(
+                "SELECT json_group_array(json_array({})) {rest}",
+                values.join(", ")
+            );
+            let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for b in binds {
+                q = q.bind(*b);
+            }
+            let doc = q.fetch_one(pool).await?;
+            serde_json::from_str(&doc)
+                .map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))
+        }
+        Db::Postgres(pool) => {
+            let sql = format!("SELECT {} {rest}", columns.join(", "));
+            let mut q = sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(sql));
+            for b in binds {
+                q = q.bind(*b);
+            }
+            Ok(q.fetch_all(pool).await?)
         }
     }
 }
 
-/// The rows of a `json_rows_sql` answer, each deserialised from its array
-/// in field order.
-pub(crate) fn json_rows<T: serde::de::DeserializeOwned>(doc: &str) -> Result<Vec<T>> {
-    serde_json::from_str(doc).map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))
-}
-
-/// A boolean of a `json_rows_sql` row, selected as 0 or 1.
+/// A boolean of a `read_many` row: SQLite's JSON has it as 0 or 1.
 pub(crate) fn json_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(<i64 as serde::Deserialize>::deserialize(d)? != 0)
 }
