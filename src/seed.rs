@@ -307,7 +307,12 @@ pub async fn seed(db: &Db, plan: SeedPlan) -> Result<()> {
             );
             sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
         }
-        sqlx::query("ANALYZE").execute(pool).await?;
+        // Each of the million ledger entries updated its supporter's
+        // summary (a new row version, with new entries in every index, the
+        // trigram indexes included). Autovacuum would clean up in time, but
+        // may be off or behind: left as is, a search read nine dead
+        // entries per live one (28 ms against 2.5 ms after this).
+        sqlx::query("VACUUM ANALYZE").execute(pool).await?;
     }
     db_run!(db, |pool| {
         sqlx::query("UPDATE data_version_shards SET version = version + 1 WHERE shard = 0")
