@@ -546,6 +546,19 @@ async fn the_console_page_shows_the_figures_and_drills_down_on_any_screen(app: T
     );
     assert!(!detail.contains("<script>alert"));
     assert!(detail.contains(&format!(r#"href="/admin/supporters/{}""#, p.dee)));
+    // A backwards or overlong range says why, and shows the last 12 months.
+    for path in ["/admin/analytics", "/admin/reports"] {
+        let html = page(&format!("{path}?from=2026-06&to=2026-01")).await;
+        assert!(
+            html.contains("to: must not be before from"),
+            "{path}: {html}"
+        );
+        let html = page(&format!("{path}?from=2010-01&to=2026-06")).await;
+        assert!(
+            html.contains("a report covers at most 120 months"),
+            "{path}: {html}"
+        );
+    }
 
     let b = crate::cdp::Browser::launch().await;
     crate::console::sign_in(&b, &app).await;

@@ -22,14 +22,6 @@ use crate::{
     store,
 };
 
-#[derive(Deserialize, Serialize, Default)]
-pub struct RangeQuery {
-    #[serde(default)]
-    from: String,
-    #[serde(default)]
-    to: String,
-}
-
 #[derive(Serialize)]
 struct Cell {
     amount: String,
@@ -157,28 +149,11 @@ fn row(month: &str, label: String, r: &MovementRow, link: bool) -> Row {
 pub async fn show(
     State(state): State<AppState>,
     signed: Signed,
-    Query(q): Query<RangeQuery>,
+    Query(q): Query<super::RangeQuery>,
 ) -> Result<Response> {
     let now = store::now();
     let this = Month::of(now);
-    let mut error = None;
-    let mut month = |field: &str, text: &str, default: Month| -> Month {
-        if text.trim().is_empty() {
-            return default;
-        }
-        Month::parse(field, text.trim()).unwrap_or_else(|e| {
-            error = Some(super::Flash::error(&e).text);
-            default
-        })
-    };
-    let (mut from, mut to) = (
-        month("from", &q.from, this.back(11)),
-        month("to", &q.to, this),
-    );
-    if let Err(e) = Month::range(from, to) {
-        error = Some(super::Flash::error(&e).text);
-        (from, to) = (this.back(11), this);
-    }
+    let (from, to, error) = q.months(this);
     let db = &state.db;
     let moves = analytics::movements(db, from, to).await?;
     let cohorts = analytics::cohorts(db, from, to).await?;

@@ -37,10 +37,40 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use crate::{
     auth::session::Cookies,
+    domain::month::Month,
     error::{Error, Result},
     render::console,
 };
 pub use session::{Flash, Form, OwnerForm, Signed};
+
+/// A page's months from its query (`from`, `to`, as `YYYY-MM`): the last 12
+/// months when a bound is left empty. A bad range shows the page for the
+/// last 12 months, with the reason.
+#[derive(Deserialize, Default)]
+pub struct RangeQuery {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+impl RangeQuery {
+    fn months(&self, this: Month) -> (Month, Month, Option<String>) {
+        let fallback = (this.back(11), this);
+        let bound = |field: &str, text: &str, default: Month| match text.trim() {
+            "" => Ok(default),
+            text => Month::parse(field, text),
+        };
+        let range = bound("from", &self.from, fallback.0).and_then(|from| {
+            let to = bound("to", &self.to, fallback.1)?;
+            Month::range(from, to).map(|_| (from, to))
+        });
+        match range {
+            Ok((from, to)) => (from, to, None),
+            Err(e) => (fallback.0, fallback.1, Some(Flash::error(&e).text)),
+        }
+    }
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()

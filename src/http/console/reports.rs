@@ -18,14 +18,6 @@ use crate::{
     store,
 };
 
-#[derive(Deserialize, Serialize, Default)]
-pub struct RangeQuery {
-    #[serde(default)]
-    from: String,
-    #[serde(default)]
-    to: String,
-}
-
 #[derive(Serialize)]
 struct MonthRow {
     month: String,
@@ -69,36 +61,11 @@ struct ReportPage {
 pub async fn show(
     State(state): State<AppState>,
     signed: Signed,
-    Query(q): Query<RangeQuery>,
+    Query(q): Query<super::RangeQuery>,
 ) -> Result<Response> {
     let this = Month::of(store::now());
-    let mut error = None;
-    let mut month = |field: &str, text: &str, default: Month| -> Month {
-        if text.trim().is_empty() {
-            return default;
-        }
-        Month::parse(field, text.trim()).unwrap_or_else(|e| {
-            error = Some(super::Flash::error(&e).text);
-            default
-        })
-    };
-    let (mut from, mut to) = (
-        month("from", &q.from, this.back(11)),
-        month("to", &q.to, this),
-    );
-    if from > to {
-        error = Some("from: must not be after to".into());
-        (from, to) = (this.back(11), this);
-    }
-    let report = match reports::monthly_cached(&state.db, &state.reports, from, to).await {
-        Ok(r) => r,
-        Err(e @ crate::error::Error::Validation(_)) => {
-            error = Some(super::Flash::error(&e).text);
-            (from, to) = (this.back(11), this);
-            reports::monthly_cached(&state.db, &state.reports, from, to).await?
-        }
-        Err(e) => return Err(e),
-    };
+    let (from, to, error) = q.months(this);
+    let report = reports::monthly_cached(&state.db, &state.reports, from, to).await?;
     let currency = Currency::parse(&report.currency)
         .ok_or_else(|| crate::error::Error::internal("bad report currency"))?;
     let money = |m: i64| Money::new(m, currency).display();
