@@ -3,7 +3,7 @@
 //! report as JSON and CSV from the API (a console session may read it).
 
 use axum::{extract::State, response::Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{Signed, page};
 use crate::{
