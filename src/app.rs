@@ -82,6 +82,7 @@ impl Application {
             heavy: HeavyPools::new(&settings),
             tasks: Default::default(),
             announcer: Default::default(),
+            stripe_intake: Default::default(),
             gateway,
             mailer,
             templates: crate::mail::templates::Templates::new(),

@@ -32,6 +32,8 @@ pub struct Context {
     pub tasks: Waker,
     /// Tells the other replicas what this one committed.
     pub announcer: Announcer,
+    /// Stripe's deliveries, waiting to share a commit.
+    pub stripe_intake: crate::payments::intake::Intake,
     /// This replica's name in leases (tasks, job runs, messages).
     pub instance_id: String,
     /// When this replica started: jobs never ran here before it.

@@ -66,6 +66,9 @@ async fn receive(
     metrics::counter!("patronage_stripe_webhooks_received_total").increment(1);
     // Stored (or stored before) when we answer: applied in the same commit,
     // or queued to be applied.
-    events::receive(&state, event, payload).await?;
+    state
+        .stripe_intake
+        .receive(&state.core, event, payload.to_owned())
+        .await?;
     Ok(StatusCode::OK)
 }

@@ -83,53 +83,41 @@ pub const HANDLED: &[&str] = &[
 ];
 
 /// Stores a verified event and, when it can be applied from its payload
-/// alone, applies it in the same commit. Otherwise (or when applying
-/// fails) it is stored with a task that applies it. Fails only if the event
-/// could not be stored: then Stripe delivers it again. Returns whether
-/// this call stored it (false for a repeat).
+/// alone, applies it in the same commit. Otherwise it is stored with a task
+/// that applies it, in the same commit; when applying fails, it is stored
+/// with that task and its failure. Fails only if the event could not be
+/// stored: then Stripe delivers it again. Returns whether this call stored
+/// it (false for a repeat).
+///
+/// Deliveries that arrive together share one commit: see `Intake`.
 pub async fn receive(ctx: &Context, event: Event, payload: &str) -> Result<bool> {
     let unavailable = |e: Error| Error::Unavailable(format!("cannot store the event: {e}"));
-    // Read before the write transaction: a pledge made meanwhile only means
-    // this renewal takes the queue's path.
-    let pledge = match &event.data.object {
-        EventObject::InvoicePaid(invoice) => match subscription_of(invoice) {
-            Some(sub) => store::stripe::pledge_by_subscription(&ctx.db, &sub)
-                .await
-                .map_err(unavailable)?,
-            None => None,
-        },
-        _ => None,
+    let pledges = pledges_of(&ctx.db, [&event]).await.map_err(unavailable)?;
+    let plan = match plan(&event, &pledges) {
+        Ok(plan) => plan,
+        Err(e) => {
+            return defer(
+                ctx,
+                &event.id,
+                &event.type_,
+                event.created,
+                payload,
+                Some(&e.to_string()),
+            )
+            .await
+            .map_err(unavailable);
+        }
     };
     let mut tx = ctx.db.begin_write().await.map_err(unavailable)?;
-    // Stored as applied: if applying fails, none of it commits.
-    let stored = store::stripe::insert_event(
-        &mut tx,
-        &event.id,
-        &event.type_,
-        event.created,
-        payload,
-        true,
-    )
-    .await
-    .map_err(unavailable)?;
-    if !stored {
-        // A repeat: the first copy was applied, or is queued.
-        return Ok(false);
-    }
-    let applied = if HANDLED.contains(&event.type_.as_str()) {
-        apply_inline(&mut tx, &event, pledge.as_ref()).await
-    } else {
-        Ok(Some(Effects::NONE))
-    };
+    let applied = store_and_apply(&mut tx, &event, payload, plan).await;
     let reason = match applied {
         Ok(Some(effects)) => {
             tx.commit().await.map_err(unavailable)?;
-            metrics::counter!("patronage_stripe_events_applied_total").increment(1);
             ctx.after_commit(effects);
             return Ok(true);
         }
-        Ok(None) => None,
-        Err(e) => Some(e.to_string()),
+        Ok(None) => return Ok(false),
+        Err(e) => e.to_string(),
     };
     drop(tx);
     defer(
@@ -138,15 +126,76 @@ pub async fn receive(ctx: &Context, event: Event, payload: &str) -> Result<bool>
         &event.type_,
         event.created,
         payload,
-        reason.as_deref(),
+        Some(&reason),
     )
     .await
-    .map_err(unavailable)?;
-    Ok(true)
+    .map_err(unavailable)
+}
+
+/// `receive` for many events in one commit (`Intake`), answering for each
+/// whether it stored it, and what the commit changed. An event whose
+/// payload makes no sense to us is left out (`None`), for `receive` to
+/// store with its failure. Any error leaves nothing committed.
+pub async fn receive_together(
+    db: &Db,
+    events: &[(&Event, &str)],
+) -> Result<(Vec<Option<bool>>, Effects)> {
+    let pledges = pledges_of(db, events.iter().map(|(event, _)| *event)).await?;
+    let mut tx = db.begin_write().await?;
+    let mut stored = Vec::with_capacity(events.len());
+    let mut effects = Effects::NONE;
+    for (event, payload) in events {
+        let Ok(plan) = plan(event, &pledges) else {
+            stored.push(None);
+            continue;
+        };
+        match store_and_apply(&mut tx, event, payload, plan).await? {
+            Some(changed) => {
+                effects |= changed;
+                stored.push(Some(true));
+            }
+            None => stored.push(Some(false)),
+        }
+    }
+    tx.commit().await?;
+    Ok((stored, effects))
+}
+
+/// Stores an event in `tx` and applies what `plan` says, or queues the task
+/// that applies it. `None` for a repeat (stored before: applied, or queued).
+async fn store_and_apply(
+    tx: &mut store::Tx,
+    event: &Event,
+    payload: &str,
+    plan: Option<Inline>,
+) -> Result<Option<Effects>> {
+    let stored = store::stripe::insert_event(
+        tx,
+        &event.id,
+        &event.type_,
+        event.created,
+        payload,
+        plan.is_some(),
+    )
+    .await?;
+    if !stored {
+        return Ok(None);
+    }
+    let Some(plan) = plan else {
+        tx.enqueue(&ApplyEvent {
+            event_id: event.id.clone(),
+        })
+        .await?;
+        return Ok(Some(Effects::TASKS));
+    };
+    let effects = apply_inline(tx, plan).await?;
+    metrics::counter!("patronage_stripe_events_applied_total").increment(1);
+    Ok(Some(effects))
 }
 
 /// Stores an event (if not stored yet) with the task that applies it, in
 /// one commit. With `failure`, the event shows as failed until it applies.
+/// Returns whether this call stored it.
 pub async fn defer(
     ctx: &Context,
     id: &str,
@@ -154,9 +203,12 @@ pub async fn defer(
     created: i64,
     payload: &str,
     failure: Option<&str>,
-) -> Result<()> {
+) -> Result<bool> {
     let mut tx = ctx.db.begin_write().await?;
-    store::stripe::insert_event(&mut tx, id, type_, created, payload, false).await?;
+    if !store::stripe::insert_event(&mut tx, id, type_, created, payload, false).await? {
+        // Stored before, with its task or applied.
+        return Ok(false);
+    }
     tx.enqueue(&ApplyEvent {
         event_id: id.to_owned(),
     })
@@ -173,49 +225,117 @@ pub async fn defer(
     // After the failure is recorded, so the task's success is not undone
     // by it; and even if recording failed, since the task is queued.
     ctx.after_commit(Effects::TASKS);
-    recorded
+    recorded.map(|()| true)
 }
 
-/// What can be applied from the payload alone, in the event's transaction.
-/// `None` when applying needs Stripe: the queue does it.
-async fn apply_inline(
-    tx: &mut store::Tx,
+/// The pledges of the renewals among `events`, by subscription, read
+/// before the write transaction: a pledge made meanwhile only means its
+/// renewal takes the queue's path.
+async fn pledges_of<'a>(
+    db: &Db,
+    events: impl IntoIterator<Item = &'a Event>,
+) -> Result<HashMap<String, store::stripe::PledgeRef>> {
+    let subscriptions: Vec<String> = events
+        .into_iter()
+        .filter_map(|event| match &event.data.object {
+            EventObject::InvoicePaid(invoice) => subscription_of(invoice),
+            _ => None,
+        })
+        .collect();
+    store::stripe::pledges_by_subscription(db, &subscriptions).await
+}
+
+/// What an event does when applied from its payload alone, in the
+/// transaction that stores it.
+enum Inline {
+    /// Stored for the record (a type we do not act on, a zero invoice).
+    Nothing,
+    /// A checkout ended: its session's outcome, the subscription to read
+    /// from Stripe (a task), or the gift it paid.
+    Checkout {
+        session_id: String,
+        outcome: &'static str,
+        subscription: Option<String>,
+        gift: Option<StripePayment>,
+    },
+    /// A subscription changed: a task reads it from Stripe.
+    Sync(String),
+    Book(StripePayment),
+}
+
+/// What applies from the payload alone; `None` when applying needs Stripe
+/// (the queue does it), an error when the payload makes no sense to us.
+fn plan(
     event: &Event,
-    pledge: Option<&store::stripe::PledgeRef>,
-) -> Result<Option<Effects>> {
+    pledges: &HashMap<String, store::stripe::PledgeRef>,
+) -> Result<Option<Inline>> {
+    if !HANDLED.contains(&event.type_.as_str()) {
+        return Ok(Some(Inline::Nothing));
+    }
     Ok(Some(match &event.data.object {
         EventObject::CheckoutSessionCompleted(s)
-        | EventObject::CheckoutSessionAsyncPaymentSucceeded(s)
-            if s.mode == CheckoutSessionMode::Subscription =>
-        {
-            store::stripe::finish_checkout(tx, s.id.as_str(), "completed").await?;
-            match &s.subscription {
-                Some(sub) => sync_later(tx, sub.id().as_str()).await?,
-                None => Effects::NONE,
-            }
-        }
-        EventObject::CheckoutSessionCompleted(s)
         | EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => {
-            store::stripe::finish_checkout(tx, s.id.as_str(), "completed").await?;
-            match gift(s)? {
-                Some(payment) => service::payments::book(tx, &payment).await?,
-                None => Effects::NONE,
+            let subscription = match s.mode {
+                CheckoutSessionMode::Subscription => {
+                    s.subscription.as_ref().map(|sub| sub.id().to_string())
+                }
+                _ => None,
+            };
+            let gift = match s.mode {
+                CheckoutSessionMode::Subscription => None,
+                _ => gift(s)?,
+            };
+            Inline::Checkout {
+                session_id: s.id.to_string(),
+                outcome: "completed",
+                subscription,
+                gift,
             }
         }
-        EventObject::CheckoutSessionAsyncPaymentFailed(s) => {
-            store::stripe::finish_checkout(tx, s.id.as_str(), "failed").await?;
-            Effects::NONE
-        }
+        EventObject::CheckoutSessionAsyncPaymentFailed(s) => Inline::Checkout {
+            session_id: s.id.to_string(),
+            outcome: "failed",
+            subscription: None,
+            gift: None,
+        },
         EventObject::CustomerSubscriptionCreated(sub)
         | EventObject::CustomerSubscriptionUpdated(sub)
-        | EventObject::CustomerSubscriptionDeleted(sub) => sync_later(tx, sub.id.as_str()).await?,
-        EventObject::InvoicePaid(invoice) => match renewal(invoice, event.created, pledge)? {
-            Renewal::Nothing => Effects::NONE,
-            Renewal::Book(payment) => service::payments::book(tx, &payment).await?,
-            Renewal::UnknownPledge => return Ok(None),
-        },
+        | EventObject::CustomerSubscriptionDeleted(sub) => Inline::Sync(sub.id.to_string()),
+        EventObject::InvoicePaid(invoice) => {
+            let pledge = subscription_of(invoice).and_then(|sub| pledges.get(&sub));
+            match renewal(invoice, event.created, pledge)? {
+                Renewal::Nothing => Inline::Nothing,
+                Renewal::Book(payment) => Inline::Book(payment),
+                Renewal::UnknownPledge => return Ok(None),
+            }
+        }
         _ => return Ok(None),
     }))
+}
+
+/// Applies a plan in the event's transaction.
+async fn apply_inline(tx: &mut store::Tx, plan: Inline) -> Result<Effects> {
+    Ok(match plan {
+        Inline::Nothing => Effects::NONE,
+        Inline::Checkout {
+            session_id,
+            outcome,
+            subscription,
+            gift,
+        } => {
+            store::stripe::finish_checkout(tx, &session_id, outcome).await?;
+            let mut effects = Effects::NONE;
+            if let Some(sub) = subscription {
+                effects |= sync_later(tx, &sub).await?;
+            }
+            if let Some(payment) = gift {
+                effects |= service::payments::book(tx, &payment).await?;
+            }
+            effects
+        }
+        Inline::Sync(sub) => sync_later(tx, &sub).await?,
+        Inline::Book(payment) => service::payments::book(tx, &payment).await?,
+    })
 }
 
 /// The subscription changed: a task reads it from Stripe and makes our
@@ -314,7 +434,8 @@ pub async fn record_unreadable(ctx: &Context, raw: &serde_json::Value, error: &s
         .and_then(|t| t.as_str())
         .unwrap_or("unknown");
     let created = raw.get("created").and_then(|c| c.as_i64()).unwrap_or(0);
-    defer(ctx, id, type_, created, &raw.to_string(), Some(error)).await
+    defer(ctx, id, type_, created, &raw.to_string(), Some(error)).await?;
+    Ok(())
 }
 
 /// Applies an event, reading from Stripe where it must (the queue's path).

@@ -11,6 +11,7 @@ pub mod checkout;
 pub mod envelope;
 pub mod events;
 pub mod gateway;
+pub mod intake;
 pub mod invoicing;
 pub mod webhook;
 

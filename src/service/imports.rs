@@ -185,7 +185,7 @@ where
         summary.record(l, on_line);
         in_batch += 1;
         if commit && in_batch == BATCH {
-            tx.bump_version().await?;
+            tx.bump_version();
             tx.commit().await?;
             tx = db.begin_write().await?;
             in_batch = 0;
@@ -195,7 +195,7 @@ where
         drop(tx);
         return Ok(summary);
     }
-    tx.bump_version().await?;
+    tx.bump_version();
     tx.commit().await?;
     summary.committed = true;
     store::audit::record(

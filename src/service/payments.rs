@@ -209,7 +209,7 @@ pub async fn refund(
     // Its webhook may have booked it already: then only the audit entry.
     let mut tx = ctx.db.begin_write().await?;
     if let Some(id) = tx.append_once(&entry).await? {
-        tx.bump_version().await?;
+        tx.bump_version();
         tx.emit(&OutboundEvent::new(
             EventType::PaymentRefunded,
             Subject::Entry(id),

@@ -137,7 +137,7 @@ async fn record_decision(
         let cause = format!("{template}:{id}:{}", ctx.now().timestamp_micros());
         tx.mail_supporter(id, &cause, template, context).await?;
     }
-    tx.bump_version().await?;
+    tx.bump_version();
     tx.commit().await
 }
 

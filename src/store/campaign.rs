@@ -100,6 +100,6 @@ pub async fn update(tx: &mut Tx, actor: &Actor, c: &Campaign) -> Result<Campaign
         }),
     )
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(row)
 }

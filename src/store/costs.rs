@@ -164,7 +164,7 @@ pub async fn insert_expense(tx: &mut Tx, actor: &Actor, e: &NewExpense) -> Resul
         }),
     )
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(id)
 }
 
@@ -195,7 +195,7 @@ pub async fn void_expense(tx: &mut Tx, actor: &Actor, id: i64, reason: &str) -> 
         json!({ "reason": reason }),
     )
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(())
 }
 
@@ -281,7 +281,7 @@ pub async fn insert_recurring(tx: &mut Tx, actor: &Actor, c: &NewRecurringCost) 
         }),
     )
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(id)
 }
 
@@ -308,7 +308,7 @@ pub async fn end_recurring(
         json!({ "ends_on": ends_on, "previous_ends_on": cost.ends_on }),
     )
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(())
 }
 
@@ -409,7 +409,7 @@ pub async fn update_settings(
         }),
     )
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(())
 }
 
@@ -488,7 +488,7 @@ pub async fn set_label(
         json!({ "kind": kind.as_str(), "name": name, "public": public }),
     )
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(())
 }
 

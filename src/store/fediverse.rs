@@ -59,7 +59,8 @@ pub async fn set_link(tx: &mut Tx, supporter_id: i64, link: &Link) -> Result<()>
         json!({"acct": link.acct, "public": link.public, "mention": link.mention}),
     )
     .await?;
-    tx.bump_version().await
+    tx.bump_version();
+    Ok(())
 }
 
 /// Changes what a linked patron agreed to; false if no account is linked.
@@ -93,7 +94,7 @@ pub async fn set_consent(
         json!({"public": public, "mention": mention}),
     )
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(true)
 }
 
@@ -122,7 +123,7 @@ pub async fn unlink(db: &Db, supporter_id: i64) -> Result<bool> {
             json!({}),
         )
         .await?;
-        tx.bump_version().await?;
+        tx.bump_version();
     }
     tx.commit().await?;
     Ok(n > 0)

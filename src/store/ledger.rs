@@ -204,7 +204,7 @@ pub async fn record_manual(
         }),
     )
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(id)
 }
 
@@ -265,7 +265,7 @@ pub async fn void_manual(
         }),
     )
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(new_id)
 }
 

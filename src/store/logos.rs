@@ -78,7 +78,8 @@ pub async fn put(
         }),
     )
     .await?;
-    tx.bump_version().await
+    tx.bump_version();
+    Ok(())
 }
 
 /// The version a new upload link for this sponsor carries. A rejected
@@ -151,7 +152,7 @@ pub async fn approve(tx: &mut Tx, actor: &Actor, supporter_id: i64) -> Result<u6
         json!({"logos": n}),
     )
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(n)
 }
 

@@ -32,7 +32,7 @@ pub mod transparency;
 mod tx;
 pub mod webhooks;
 
-pub use tx::Tx;
+pub use tx::{Tx, TxConn};
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
@@ -124,9 +124,9 @@ impl Db {
         Ok(match self {
             Db::Sqlite(pool, gate) => {
                 let turn = Self::wait_turn(gate).await?;
-                Tx::Sqlite(WritePool::begin_write(pool).await?, turn)
+                Tx::new(TxConn::Sqlite(WritePool::begin_write(pool).await?, turn))
             }
-            Db::Postgres(pool) => Tx::Postgres(WritePool::begin_write(pool).await?),
+            Db::Postgres(pool) => Tx::new(TxConn::Postgres(WritePool::begin_write(pool).await?)),
         })
     }
 

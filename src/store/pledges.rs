@@ -112,7 +112,7 @@ pub async fn insert_manual(
         }),
     )
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(row)
 }
 
@@ -157,7 +157,7 @@ pub async fn cancel(
         json!({"ended_at": ended_at, "reason": reason}),
     )
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(row)
 }
 

@@ -137,7 +137,7 @@ pub async fn insert_patron(tx: &mut Tx, actor: &Actor, p: &PatronDraft) -> Resul
         Subject::Supporter(id),
     ))
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(id)
 }
 
@@ -183,7 +183,7 @@ pub async fn insert_sponsor(
         Subject::Supporter(id),
     ))
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(id)
 }
 
@@ -334,7 +334,8 @@ pub async fn set_paid_through(
         json!({"paid_through": paid_through}),
     )
     .await?;
-    tx.bump_version().await
+    tx.bump_version();
+    Ok(())
 }
 
 /// Sponsors the public may see: approved, and paid through `today` less the
@@ -510,7 +511,7 @@ pub async fn sweep_publication_thanking(
         });
     }
     if !changes.is_empty() {
-        tx.bump_version().await?;
+        tx.bump_version();
     }
     tx.commit().await?;
     Ok(changes)
@@ -576,6 +577,6 @@ pub async fn update_profile(
         json!({"display_name": display_name, "visibility": visibility}),
     )
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(())
 }

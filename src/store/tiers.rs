@@ -134,7 +134,7 @@ pub async fn create(tx: &mut Tx, actor: &Actor, t: &TierDraft) -> Result<TierRow
         }),
     )
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(row)
 }
 
@@ -180,7 +180,7 @@ pub async fn update(
         }),
     )
     .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(row)
 }
 
@@ -202,7 +202,7 @@ pub async fn archive(tx: &mut Tx, actor: &Actor, id: i64) -> Result<TierRow> {
     });
     tx.audit(actor, "tier.archive", "tier", id, json!({"name": row.name}))
         .await?;
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(row)
 }
 

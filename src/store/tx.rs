@@ -16,7 +16,15 @@ use crate::{
     queue::Task,
 };
 
-pub enum Tx {
+pub struct Tx {
+    pub(crate) conn: TxConn,
+    /// The public version is bumped once, just before the commit: a
+    /// transaction that books many payments touches its row once, and holds
+    /// its lock only for the commit.
+    bump_version: bool,
+}
+
+pub enum TxConn {
     /// With its turn at the writer gate, given back when it ends.
     Sqlite(
         sqlx::Transaction<'static, sqlx::Sqlite>,
@@ -30,12 +38,12 @@ pub enum Tx {
 #[macro_export]
 macro_rules! tx_run {
     ($tx:expr, |$conn:ident| $body:expr) => {
-        match $tx {
-            $crate::store::Tx::Sqlite(t, _) => {
+        match &mut $tx.conn {
+            $crate::store::TxConn::Sqlite(t, _) => {
                 let $conn: &mut sqlx::SqliteConnection = &mut *t;
                 $body
             }
-            $crate::store::Tx::Postgres(t) => {
+            $crate::store::TxConn::Postgres(t) => {
                 let $conn: &mut sqlx::PgConnection = &mut *t;
                 $body
             }
@@ -44,10 +52,27 @@ macro_rules! tx_run {
 }
 
 impl Tx {
-    pub async fn commit(self) -> Result<()> {
-        match self {
-            Tx::Sqlite(t, _turn) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+    pub(crate) fn new(conn: TxConn) -> Tx {
+        Tx {
+            conn,
+            bump_version: false,
+        }
+    }
+
+    pub async fn commit(mut self) -> Result<()> {
+        if self.bump_version {
+            tx_run!(self, |conn| {
+                sqlx::query(
+                    "UPDATE data_version_shards SET version = version + 1 WHERE shard = $1",
+                )
+                .bind(super::shard())
+                .execute(&mut *conn)
+                .await?;
+            });
+        }
+        match self.conn {
+            TxConn::Sqlite(t, _turn) => t.commit().await?,
+            TxConn::Postgres(t) => t.commit().await?,
         }
         Ok(())
     }
@@ -80,15 +105,10 @@ impl Tx {
         Ok(())
     }
 
-    /// The public views changed: other replicas and this one rebuild them.
-    pub async fn bump_version(&mut self) -> Result<()> {
-        tx_run!(self, |conn| {
-            sqlx::query("UPDATE data_version_shards SET version = version + 1 WHERE shard = $1")
-                .bind(super::shard())
-                .execute(&mut *conn)
-                .await?;
-        });
-        Ok(())
+    /// The public views changed: other replicas and this one rebuild them,
+    /// once this transaction commits.
+    pub fn bump_version(&mut self) {
+        self.bump_version = true;
     }
 
     /// Queues a task, due now. A task of the same kind and key that has not

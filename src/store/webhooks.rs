@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::{Db, Tx, now};
+use super::{Db, Tx, TxConn, now};
 use crate::{
     db_run,
     domain::webhooks::{EventType, subscribed},
@@ -685,7 +685,7 @@ pub fn pledge_events(before: Option<&PledgeTerms>, after: &PledgeTerms) -> Vec<E
 /// (two first syncs would otherwise both see no pledge yet). SQLite has one
 /// writer at a time already.
 pub async fn lock_subscription(tx: &mut Tx, subscription_id: &str) -> Result<()> {
-    if let Tx::Postgres(t) = tx {
+    if let TxConn::Postgres(t) = &mut tx.conn {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(format!("pledge:{subscription_id}"))
             .execute(&mut **t)

@@ -42,7 +42,7 @@ pub async fn upsert_patron(
         ))
         .await?;
     }
-    tx.bump_version().await?;
+    tx.bump_version();
     tx.commit().await?;
     Ok(id)
 }

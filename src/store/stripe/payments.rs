@@ -85,7 +85,7 @@ pub async fn book_payment(tx: &mut Tx, p: &StripePayment) -> Result<Option<i64>>
             .await?;
         }
     });
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(Some(id))
 }
 
@@ -206,7 +206,7 @@ pub async fn settle_fee(
                 created_by: None,
             })
             .await?;
-            tx.bump_version().await?;
+            tx.bump_version();
             booked = true;
         }
     }
@@ -317,7 +317,7 @@ pub async fn record_entries(db: &Db, entries: &[NewEntry]) -> Result<usize> {
         }
     }
     if booked > 0 {
-        tx.bump_version().await?;
+        tx.bump_version();
         tx.commit().await?;
     }
     Ok(booked)

@@ -1,5 +1,7 @@
 //! Pledges as Stripe reports their subscriptions.
 
+use std::collections::HashMap;
+
 use super::prelude::*;
 
 /// A subscription as Stripe reports it now.
@@ -87,7 +89,7 @@ pub async fn upsert_subscription_pledge(tx: &mut Tx, s: &SubscriptionState) -> R
         }
         id
     });
-    tx.bump_version().await?;
+    tx.bump_version();
     Ok(id)
 }
 
@@ -112,6 +114,7 @@ pub async fn pledge_brief(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PledgeRef {
     pub id: i64,
+    pub subscription_id: String,
     pub supporter_id: i64,
     pub tier_id: Option<i64>,
     /// The supporter is a sponsor (whose payments extend its paid term).
@@ -122,18 +125,41 @@ pub struct PledgeRef {
 }
 
 pub async fn pledge_by_subscription(db: &Db, subscription_id: &str) -> Result<Option<PledgeRef>> {
-    let row = db_run!(db, |pool| {
-        sqlx::query_as::<_, PledgeRef>(
-            "SELECT p.id, p.supporter_id, p.tier_id, s.kind = 'sponsor' AS sponsor, \
-             t.name AS tier_name, t.interval AS tier_interval FROM pledges p \
-             JOIN supporters s ON s.id = p.supporter_id LEFT JOIN tiers t ON t.id = p.tier_id \
-             WHERE p.source = 'stripe' AND p.external_ref = $1",
-        )
-        .bind(subscription_id)
-        .fetch_optional(pool)
-        .await?
+    let mut found = pledges_by_subscription(db, &[subscription_id.to_owned()]).await?;
+    Ok(found.remove(subscription_id))
+}
+
+/// The pledges of these subscriptions, by subscription id, in one read
+/// (the ids travel as one JSON array).
+pub async fn pledges_by_subscription(
+    db: &Db,
+    subscription_ids: &[String],
+) -> Result<HashMap<String, PledgeRef>> {
+    if subscription_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids = match db {
+        Db::Sqlite(..) => "SELECT value FROM json_each($1)",
+        Db::Postgres(_) => "SELECT jsonb_array_elements_text($1::jsonb)",
+    };
+    let sql = format!(
+        "SELECT p.id, p.external_ref AS subscription_id, p.supporter_id, p.tier_id, \
+         s.kind = 'sponsor' AS sponsor, t.name AS tier_name, t.interval AS tier_interval \
+         FROM pledges p JOIN supporters s ON s.id = p.supporter_id LEFT JOIN tiers t ON t.id = p.tier_id \
+         WHERE p.source = 'stripe' AND p.external_ref IN ({ids})"
+    );
+    let ids = serde_json::to_string(subscription_ids)
+        .map_err(|e| crate::error::Error::internal(format!("subscription ids: {e}")))?;
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, PledgeRef>(sqlx::AssertSqlSafe(sql))
+            .bind(ids)
+            .fetch_all(pool)
+            .await?
     });
-    Ok(row)
+    Ok(rows
+        .into_iter()
+        .map(|p| (p.subscription_id.clone(), p))
+        .collect())
 }
 
 /// What our Stripe pledges say, for comparison with Stripe's subscriptions.
