@@ -32,6 +32,7 @@ with_stripe_on_both_backends!(
     refunds_and_disputes_land_on_the_payments_tier_whichever_event_arrives_first,
     a_fee_not_known_yet_follows_once_and_only_once,
     a_refund_whose_payment_never_comes_is_shown_to_admins_after_three_days,
+    deliveries_that_share_a_commit_book_once_and_a_bad_one_fails_alone,
 );
 
 // No task worker runs in the background here: the test plays the dead
@@ -988,6 +989,89 @@ async fn a_failed_event_is_kept_and_can_be_replayed(app: TestApp, fake: FakeStri
         )
         .await;
     assert_eq!(audit["items"][0]["details"]["event_id"], "evt_orphan");
+}
+
+/// Deliveries that arrive together share one commit (`Intake`). Within one,
+/// a repeat is still a repeat and an event we cannot make sense of is left
+/// for the one-by-one path; a batch that fails in the database commits
+/// nothing, and each of its events is then stored alone: the good ones
+/// booked, the bad one kept as failed with its retry task.
+async fn deliveries_that_share_a_commit_book_once_and_a_bad_one_fails_alone(
+    app: TestApp,
+    fake: FakeStripe,
+) {
+    use patronage::payments::{envelope::Event, events};
+    let owner = app.owner_token().await;
+    let tier = tier(&app, &owner, 700, "month").await;
+    let session = patron_checkout(&app, tier, "ann@example.org").await;
+    fake.deliver(&fake.complete_checkout(&session), Delivery::ONCE)
+        .await;
+    let sub = fake.subscription_of(&session);
+    let paid = |events: Vec<Value>| {
+        let paid = events.into_iter().find(|e| e["type"] == "invoice.paid");
+        paid.unwrap().to_string()
+    };
+    let (first, second) = (paid(fake.renew(&sub)), paid(fake.renew(&sub)));
+    // A gift whose session lost its payment intent: no sense to us.
+    let gift = checkout(&app, json!({"kind": "gift", "amount_minor": 900, "email": "gia@example.org", "display_name": "Gia"})).await;
+    let gift_event = fake.complete_checkout(&gift)[0].clone();
+    let mut senseless = gift_event.clone();
+    senseless["id"] = json!("evt_senseless");
+    senseless["data"]["object"]["payment_intent"] = Value::Null;
+    let senseless = senseless.to_string();
+
+    let batch: Vec<(Event, &str)> = [&first, &first, &second, &senseless]
+        .into_iter()
+        .map(|p| (Event::parse(p).unwrap(), p.as_str()))
+        .collect();
+    let items: Vec<(&Event, &str)> = batch.iter().map(|(e, p)| (e, *p)).collect();
+    let (stored, effects) = events::receive_together(&app.ctx.db, &items).await.unwrap();
+    assert_eq!(stored, [Some(true), Some(false), Some(true), None]);
+    assert!(
+        effects.public && effects.mail && effects.tasks,
+        "{effects:?}"
+    );
+    assert_eq!(sum(&ledger(&app, &owner).await, "payment"), (3, 3 * 700));
+
+    // A gift for a supporter that does not exist breaks the batch's
+    // commit (a foreign key): nothing of it lands...
+    let third = paid(fake.renew(&sub));
+    let mut broken = gift_event;
+    broken["id"] = json!("evt_broken");
+    broken["data"]["object"]["metadata"]["patronage_supporter_id"] = json!("999999");
+    let broken = broken.to_string();
+    let batch: Vec<(Event, &str)> = [&third, &broken]
+        .into_iter()
+        .map(|p| (Event::parse(p).unwrap(), p.as_str()))
+        .collect();
+    let items: Vec<(&Event, &str)> = batch.iter().map(|(e, p)| (e, *p)).collect();
+    assert!(events::receive_together(&app.ctx.db, &items).await.is_err());
+    assert_eq!(sum(&ledger(&app, &owner).await, "payment"), (3, 3 * 700));
+
+    // ...and delivered together over HTTP, each goes alone: all answered
+    // 200, the renewal booked once, the broken gift failed and retried.
+    let posts = [&third, &broken, &senseless, &third, &broken].map(|p| {
+        let signature = FakeStripe::sign(p, WEBHOOK_SECRET, chrono::Utc::now().timestamp());
+        let fake = &fake;
+        async move { fake.post_raw(p, &signature).await }
+    });
+    let statuses = futures::future::join_all(posts).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(sum(&ledger(&app, &owner).await, "payment"), (4, 4 * 700));
+    let failed = app
+        .get_json("/api/v1/admin/stripe/events?status=failed", Some(&owner))
+        .await;
+    let mut failed: Vec<&str> = failed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    failed.sort();
+    assert_eq!(failed, ["evt_broken", "evt_senseless"]);
 }
 
 async fn two_replicas_receiving_the_same_events_book_each_payment_once(
