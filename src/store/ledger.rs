@@ -1,8 +1,9 @@
 //! The ledger. Rows are only ever inserted (the database refuses UPDATE and
 //! DELETE), each with a `(source, external_ref)` that is unique, so the same
 //! external payment can never be recorded twice. Every insert also adds to
-//! `ledger_monthly` in the same transaction, which keeps totals and reports
-//! off the ledger itself.
+//! `ledger_monthly` in the same transaction (at its commit, one statement
+//! for all its entries), which keeps totals and reports off the ledger
+//! itself.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -95,26 +96,64 @@ pub(crate) async fn insert(tx: &mut Tx, e: &NewEntry, once: bool) -> Result<Opti
             .bind(&e.created_by)
             .fetch_optional(&mut *conn)
             .await?;
-        if id.is_some() {
-            sqlx::query(
-                "INSERT INTO ledger_monthly (month, currency, kind, tier_key, shard, amount_minor, entries) \
-                 VALUES ($1, $2, $3, $4, $6, $5, 1) \
-                 ON CONFLICT (month, currency, kind, tier_key, shard) DO UPDATE SET \
-                 amount_minor = ledger_monthly.amount_minor + excluded.amount_minor, \
-                 entries = ledger_monthly.entries + 1",
-            )
-            .bind(Month::of(e.occurred_at).to_string())
-            .bind(e.currency.code())
-            .bind(e.kind.as_str())
-            .bind(e.tier_id.unwrap_or(0))
-            .bind(e.amount_minor)
-            .bind(super::shard())
-            .execute(&mut *conn)
-            .await?;
-        }
         id
     });
+    if id.is_some() {
+        tx.add_to_month(
+            MonthKey {
+                month: Month::of(e.occurred_at).to_string(),
+                currency: e.currency.code(),
+                kind: e.kind.as_str(),
+                tier_key: e.tier_id.unwrap_or(0),
+            },
+            e.amount_minor,
+        );
+    }
     Ok(id)
+}
+
+/// One row of `ledger_monthly`, less its shard.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct MonthKey {
+    pub month: String,
+    pub currency: &'static str,
+    pub kind: &'static str,
+    /// The tier, or 0 for none.
+    pub tier_key: i64,
+}
+
+/// Adds `(amount, entries)` to each month's aggregate, in one of its
+/// shards (a random one, so concurrent commits seldom wait for each
+/// other's row), a few hundred rows to a statement.
+pub(crate) async fn add_to_months(
+    tx: &mut Tx,
+    months: &std::collections::BTreeMap<MonthKey, (i64, i64)>,
+) -> Result<()> {
+    let shard = super::shard();
+    let rows: Vec<_> = months.iter().collect();
+    for chunk in rows.chunks(super::ROWS_PER_STATEMENT) {
+        tx_run!(tx, |conn| {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO ledger_monthly (month, currency, kind, tier_key, shard, amount_minor, entries) ",
+            );
+            q.push_values(chunk, |mut row, (key, (amount, entries))| {
+                row.push_bind(&key.month)
+                    .push_bind(key.currency)
+                    .push_bind(key.kind)
+                    .push_bind(key.tier_key)
+                    .push_bind(shard)
+                    .push_bind(*amount)
+                    .push_bind(*entries);
+            });
+            q.push(
+                " ON CONFLICT (month, currency, kind, tier_key, shard) DO UPDATE SET \
+                 amount_minor = ledger_monthly.amount_minor + excluded.amount_minor, \
+                 entries = ledger_monthly.entries + excluded.entries",
+            );
+            q.build().execute(&mut *conn).await?;
+        });
+    }
+    Ok(())
 }
 
 macro_rules! insert_sql {

@@ -262,6 +262,10 @@ pub(crate) fn json_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, 
 /// Counter shards, so concurrent writers rarely wait on one row.
 pub const SHARDS: i32 = 16;
 
+/// Rows in one multi-row INSERT: well under SQLite's limit on bound values
+/// (32,766) at the widest row we write.
+const ROWS_PER_STATEMENT: usize = 500;
+
 /// A shard for this write, at random.
 pub fn shard() -> i32 {
     rand::random_range(0..SHARDS)

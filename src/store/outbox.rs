@@ -10,32 +10,52 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Db, begin_write, now};
+use super::{Db, Tx, begin_write, now};
 use crate::{
     db_run,
     domain::work::MailStatus,
     error::{Error, Result},
+    tx_run,
 };
 
-/// Queues `template` to a supporter in the caller's transaction, addressed
-/// as the supporter row says now.
-macro_rules! mail_supporter {
-    ($tx:expr, $supporter_id:expr, $cause:expr, $template:expr, $context:expr) => {
-        sqlx::query(
-            "INSERT INTO outbox (cause, recipient, template, locale, context, supporter_id, status, next_attempt_at, created_at) \
-             SELECT $1, s.email, $2, COALESCE(s.locale, ''), $3, s.id, 'pending', $4, $4 FROM supporters s WHERE s.id = $5 \
-             ON CONFLICT (cause, recipient) DO NOTHING",
-        )
-        .bind(String::from($cause))
-        .bind($template)
-        .bind(serde_json::Value::to_string(&$context))
-        .bind($crate::store::now())
-        .bind($supporter_id)
-        .execute(&mut *$tx)
-        .await?
-    };
+/// A message to a supporter (`Tx::mail_supporter`).
+pub(crate) struct SupporterMail {
+    pub supporter_id: i64,
+    pub cause: String,
+    pub template: String,
+    pub context: String,
 }
-pub(crate) use mail_supporter;
+
+/// Queues messages to supporters, a few hundred to a statement, each
+/// addressed as its supporter's row says now; a `(cause, recipient)`
+/// queued before is skipped.
+pub(crate) async fn insert_supporter_mails(tx: &mut Tx, mails: &[SupporterMail]) -> Result<()> {
+    let at = now();
+    for chunk in mails.chunks(super::ROWS_PER_STATEMENT) {
+        tx_run!(tx, |conn| {
+            let mut q =
+                sqlx::QueryBuilder::new("WITH m (cause, template, context, supporter_id) AS (");
+            q.push_values(chunk, |mut row, m| {
+                row.push_bind(&m.cause)
+                    .push_bind(&m.template)
+                    .push_bind(&m.context)
+                    .push_bind(m.supporter_id);
+            });
+            // `WHERE true`: SQLite reads an ON CONFLICT after a join as
+            // part of the join otherwise.
+            q.push(
+                ") INSERT INTO outbox (cause, recipient, template, locale, context, supporter_id, status, next_attempt_at, created_at) \
+                 SELECT m.cause, s.email, m.template, COALESCE(s.locale, ''), m.context, s.id, 'pending', ",
+            );
+            q.push_bind(at).push(", ").push_bind(at).push(
+                " FROM m JOIN supporters s ON s.id = m.supporter_id WHERE true \
+                     ON CONFLICT (cause, recipient) DO NOTHING",
+            );
+            q.build().execute(&mut *conn).await?;
+        });
+    }
+    Ok(())
+}
 
 /// Who among the admins receives a message.
 #[derive(Debug, Clone, Copy)]

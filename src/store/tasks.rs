@@ -12,29 +12,40 @@ use crate::{
     tx_run,
 };
 
-/// Queues a task due at `run_at`, unless the same `(kind, key)` is pending.
-pub async fn insert(
-    tx: &mut Tx,
-    kind: &str,
-    key: &str,
-    payload: &str,
-    run_at: DateTime<Utc>,
-) -> Result<()> {
-    tx_run!(tx, |conn| {
-        sqlx::query(
-            "INSERT INTO tasks (kind, dedupe_key, payload, status, attempts, run_at, created_at) \
-             VALUES ($1, $2, $3, 'pending', 0, $4, $5) \
-             ON CONFLICT (kind, dedupe_key) WHERE status = 'pending' DO UPDATE SET run_at = \
-             CASE WHEN excluded.run_at < tasks.run_at THEN excluded.run_at ELSE tasks.run_at END",
-        )
-        .bind(kind)
-        .bind(key)
-        .bind(payload)
-        .bind(run_at)
-        .bind(now())
-        .execute(&mut *conn)
-        .await?;
-    });
+/// A task to queue (`Tx::enqueue`).
+pub(crate) struct NewTask {
+    pub kind: &'static str,
+    pub key: String,
+    pub payload: String,
+    pub run_at: DateTime<Utc>,
+}
+
+/// Queues tasks, a few hundred to a statement. A `(kind, key)` that is
+/// pending already keeps its payload, and the earlier of the two run
+/// times. The keys must be distinct (`Tx` merges repeats first): one
+/// statement may not update a row twice.
+pub(crate) async fn insert(tx: &mut Tx, tasks: &[NewTask]) -> Result<()> {
+    let created = now();
+    for chunk in tasks.chunks(super::ROWS_PER_STATEMENT) {
+        tx_run!(tx, |conn| {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO tasks (kind, dedupe_key, payload, status, attempts, run_at, created_at) ",
+            );
+            q.push_values(chunk, |mut row, t| {
+                row.push_bind(t.kind)
+                    .push_bind(&t.key)
+                    .push_bind(&t.payload)
+                    .push("'pending', 0")
+                    .push_bind(t.run_at)
+                    .push_bind(created);
+            });
+            q.push(
+                " ON CONFLICT (kind, dedupe_key) WHERE status = 'pending' DO UPDATE SET run_at = \
+                 CASE WHEN excluded.run_at < tasks.run_at THEN excluded.run_at ELSE tasks.run_at END",
+            );
+            q.build().execute(&mut *conn).await?;
+        });
+    }
     Ok(())
 }
 

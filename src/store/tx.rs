@@ -4,12 +4,15 @@
 //! row, a message, a task, the public version) is a method here, so no
 //! statement hides a `?` in a macro at the call site.
 
+use std::collections::{BTreeMap, HashMap, hash_map::Entry};
+
 use serde_json::Value;
 
 use super::{
     audit::{Actor, audit},
-    ledger::{self, NewEntry},
-    outbox::{AdminAudience, mail_admins, mail_supporter},
+    ledger::{self, MonthKey, NewEntry},
+    outbox::{AdminAudience, SupporterMail, insert_supporter_mails, mail_admins},
+    tasks::NewTask,
 };
 use crate::{
     error::{Error, Result},
@@ -18,10 +21,24 @@ use crate::{
 
 pub struct Tx {
     pub(crate) conn: TxConn,
-    /// The public version is bumped once, just before the commit: a
-    /// transaction that books many payments touches its row once, and holds
-    /// its lock only for the commit.
+    /// Written just before the commit, one statement for each kind.
+    deferred: Deferred,
+}
+
+/// What a transaction writes only when it commits. Nothing in it is read
+/// back before then, and a transaction that books many payments (a batch of
+/// Stripe's deliveries) writes each kind in one statement instead of one
+/// per payment. The public version's row is touched once, and locked only
+/// for the commit.
+#[derive(Default)]
+struct Deferred {
     bump_version: bool,
+    /// By `(kind, key)`: a repeat keeps the first payload and the earlier
+    /// run time, as the pending row would.
+    tasks: Vec<NewTask>,
+    task_keys: HashMap<(&'static str, String), usize>,
+    mails: Vec<SupporterMail>,
+    months: BTreeMap<MonthKey, (i64, i64)>,
 }
 
 pub enum TxConn {
@@ -55,12 +72,22 @@ impl Tx {
     pub(crate) fn new(conn: TxConn) -> Tx {
         Tx {
             conn,
-            bump_version: false,
+            deferred: Deferred::default(),
         }
     }
 
     pub async fn commit(mut self) -> Result<()> {
-        if self.bump_version {
+        let deferred = std::mem::take(&mut self.deferred);
+        if !deferred.months.is_empty() {
+            ledger::add_to_months(&mut self, &deferred.months).await?;
+        }
+        if !deferred.tasks.is_empty() {
+            super::tasks::insert(&mut self, &deferred.tasks).await?;
+        }
+        if !deferred.mails.is_empty() {
+            insert_supporter_mails(&mut self, &deferred.mails).await?;
+        }
+        if deferred.bump_version {
             tx_run!(self, |conn| {
                 sqlx::query(
                     "UPDATE data_version_shards SET version = version + 1 WHERE shard = $1",
@@ -108,13 +135,34 @@ impl Tx {
     /// The public views changed: other replicas and this one rebuild them,
     /// once this transaction commits.
     pub fn bump_version(&mut self) {
-        self.bump_version = true;
+        self.deferred.bump_version = true;
+    }
+
+    /// Adds an entry's amount to its month's aggregate (`ledger::insert`).
+    pub(crate) fn add_to_month(&mut self, key: MonthKey, amount_minor: i64) {
+        let sum = self.deferred.months.entry(key).or_default();
+        sum.0 += amount_minor;
+        sum.1 += 1;
     }
 
     /// Queues a task, due now. A task of the same kind and key that has not
     /// started yet makes this one a no-op (it will see the same state).
     pub async fn enqueue<T: Task>(&mut self, task: &T) -> Result<()> {
-        super::tasks::insert(self, T::NAME, &task.key(), &task.payload()?, super::now()).await
+        let task = NewTask {
+            kind: T::NAME,
+            key: task.key(),
+            payload: task.payload()?,
+            run_at: super::now(),
+        };
+        let deferred = &mut self.deferred;
+        match deferred.task_keys.entry((task.kind, task.key.clone())) {
+            Entry::Occupied(_) => {}
+            Entry::Vacant(slot) => {
+                slot.insert(deferred.tasks.len());
+                deferred.tasks.push(task);
+            }
+        }
+        Ok(())
     }
 
     /// Records an outbound event and queues its delivery to every enabled
@@ -133,8 +181,11 @@ impl Tx {
         template: &str,
         context: Value,
     ) -> Result<()> {
-        tx_run!(self, |conn| {
-            mail_supporter!(conn, supporter_id, cause, template, context);
+        self.deferred.mails.push(SupporterMail {
+            supporter_id,
+            cause: cause.to_owned(),
+            template: template.to_owned(),
+            context: context.to_string(),
         });
         Ok(())
     }
