@@ -141,21 +141,39 @@ pub async fn receive_together(
     events: &[(&Event, &str)],
 ) -> Result<(Vec<Option<bool>>, Effects)> {
     let pledges = pledges_of(db, events.iter().map(|(event, _)| *event)).await?;
+    let plans: Vec<Option<Option<Inline>>> = events
+        .iter()
+        .map(|(event, _)| plan(event, &pledges).ok())
+        .collect();
+    let rows: Vec<store::stripe::NewEvent> = events
+        .iter()
+        .zip(&plans)
+        .filter_map(|((event, payload), plan)| {
+            plan.as_ref().map(|plan| store::stripe::NewEvent {
+                id: &event.id,
+                type_: &event.type_,
+                created: event.created,
+                payload,
+                processed: plan.is_some(),
+            })
+        })
+        .collect();
     let mut tx = db.begin_write().await?;
+    let mut fresh = store::stripe::insert_events(&mut tx, &rows).await?;
     let mut stored = Vec::with_capacity(events.len());
     let mut effects = Effects::NONE;
-    for (event, payload) in events {
-        let Ok(plan) = plan(event, &pledges) else {
+    for ((event, _), plan) in events.iter().zip(plans) {
+        let Some(plan) = plan else {
             stored.push(None);
             continue;
         };
-        match store_and_apply(&mut tx, event, payload, plan).await? {
-            Some(changed) => {
-                effects |= changed;
-                stored.push(Some(true));
-            }
-            None => stored.push(Some(false)),
+        // Stored before, or a second copy in this batch.
+        if !fresh.remove(&event.id) {
+            stored.push(Some(false));
+            continue;
         }
+        effects |= apply_fresh(&mut tx, event, plan).await?;
+        stored.push(Some(true));
     }
     tx.commit().await?;
     Ok((stored, effects))
@@ -181,16 +199,22 @@ async fn store_and_apply(
     if !stored {
         return Ok(None);
     }
+    Ok(Some(apply_fresh(tx, event, plan).await?))
+}
+
+/// For an event just stored in `tx`: applies what `plan` says, or queues
+/// the task that applies it.
+async fn apply_fresh(tx: &mut store::Tx, event: &Event, plan: Option<Inline>) -> Result<Effects> {
     let Some(plan) = plan else {
         tx.enqueue(&ApplyEvent {
             event_id: event.id.clone(),
         })
         .await?;
-        return Ok(Some(Effects::TASKS));
+        return Ok(Effects::TASKS);
     };
     let effects = apply_inline(tx, plan).await?;
     metrics::counter!("patronage_stripe_events_applied_total").increment(1);
-    Ok(Some(effects))
+    Ok(effects)
 }
 
 /// Stores an event (if not stored yet) with the task that applies it, in

@@ -264,7 +264,7 @@ pub const SHARDS: i32 = 16;
 
 /// Rows in one multi-row INSERT: well under SQLite's limit on bound values
 /// (32,766) at the widest row we write.
-const ROWS_PER_STATEMENT: usize = 500;
+pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 
 /// A shard for this write, at random.
 pub fn shard() -> i32 {

@@ -23,6 +23,9 @@ pub struct Tx {
     pub(crate) conn: TxConn,
     /// Written just before the commit, one statement for each kind.
     deferred: Deferred,
+    /// The enabled outbound webhook endpoints, read at the first event this
+    /// transaction emits (`webhooks::emit`), for the others.
+    pub(crate) webhook_endpoints: Option<Vec<(i64, String)>>,
 }
 
 /// What a transaction writes only when it commits. Nothing in it is read
@@ -73,6 +76,7 @@ impl Tx {
         Tx {
             conn,
             deferred: Deferred::default(),
+            webhook_endpoints: None,
         }
     }
 

@@ -187,21 +187,25 @@ pub async fn emit(tx: &mut Tx, event: &OutboundEvent) -> Result<i64> {
     let data = snapshot(tx, &event.subject).await?;
     let (id, _) = insert_event(tx, event.kind, &data).await?;
     let kind = event.kind.as_str();
-    let endpoints: Vec<(i64, String)> = tx_run!(tx, |conn| {
-        sqlx::query_as("SELECT id, event_types FROM webhook_endpoints WHERE enabled = $1")
-            .bind(true)
-            .fetch_all(&mut *conn)
-            .await?
-    });
-    for (endpoint_id, types) in endpoints {
-        if subscribed(&types, kind) {
+    let endpoints: Vec<(i64, String)> = match tx.webhook_endpoints.take() {
+        Some(endpoints) => endpoints,
+        None => tx_run!(tx, |conn| {
+            sqlx::query_as("SELECT id, event_types FROM webhook_endpoints WHERE enabled = $1")
+                .bind(true)
+                .fetch_all(&mut *conn)
+                .await?
+        }),
+    };
+    for (endpoint_id, types) in &endpoints {
+        if subscribed(types, kind) {
             tx.enqueue(&DeliverWebhook {
-                endpoint_id,
+                endpoint_id: *endpoint_id,
                 event_id: id,
             })
             .await?;
         }
     }
+    tx.webhook_endpoints = Some(endpoints);
     metrics::counter!("patronage_webhook_events_total", "type" => kind).increment(1);
     Ok(id)
 }

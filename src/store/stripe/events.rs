@@ -28,23 +28,56 @@ pub async fn insert_event(
     payload: &str,
     processed: bool,
 ) -> Result<bool> {
+    let event = NewEvent {
+        id,
+        type_,
+        created,
+        payload,
+        processed,
+    };
+    Ok(!insert_events(tx, &[event]).await?.is_empty())
+}
+
+/// An event about to be stored.
+pub struct NewEvent<'a> {
+    pub id: &'a str,
+    pub type_: &'a str,
+    pub created: i64,
+    pub payload: &'a str,
+    /// Its effects commit with it.
+    pub processed: bool,
+}
+
+/// `insert_event` for many, a few hundred to a statement. Returns the ids
+/// stored now; the others were stored before (or come twice in `events`).
+pub async fn insert_events(
+    tx: &mut Tx,
+    events: &[NewEvent<'_>],
+) -> Result<std::collections::HashSet<String>> {
     let at = now();
-    let inserted = tx_run!(tx, |conn| {
-        sqlx::query(
-            "INSERT INTO stripe_events (id, type, created, payload, status, attempts, next_attempt_at, received_at, processed_at) \
-             VALUES ($1, $2, $3, $4, $6, 1, $5, $5, CASE WHEN $6 = 'processed' THEN $5 END) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(id)
-        .bind(type_)
-        .bind(created)
-        .bind(payload)
-        .bind(at)
-        .bind(if processed { "processed" } else { "pending" })
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-    });
-    Ok(inserted == 1)
+    let mut stored = std::collections::HashSet::new();
+    for chunk in events.chunks(crate::store::ROWS_PER_STATEMENT) {
+        let ids: Vec<String> = tx_run!(tx, |conn| {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO stripe_events (id, type, created, payload, status, attempts, next_attempt_at, received_at, processed_at) ",
+            );
+            q.push_values(chunk, |mut row, e| {
+                row.push_bind(e.id)
+                    .push_bind(e.type_)
+                    .push_bind(e.created)
+                    .push_bind(e.payload)
+                    .push_bind(if e.processed { "processed" } else { "pending" })
+                    .push("1")
+                    .push_bind(at)
+                    .push_bind(at)
+                    .push_bind(e.processed.then_some(at));
+            });
+            q.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+            q.build_query_scalar().fetch_all(&mut *conn).await?
+        });
+        stored.extend(ids);
+    }
+    Ok(stored)
 }
 
 /// A stored event.
