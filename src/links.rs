@@ -22,18 +22,24 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Makes a single-use management link for a supporter, valid for `ttl`.
-pub async fn mint_manage_link(
+/// Makes single-use management links, one for each `(supporter, ttl)`,
+/// stored in one commit (the outbox sends a batch of receipts at a time).
+pub async fn mint_manage_links(
     db: &store::Db,
     base: &str,
-    supporter_id: i64,
-    ttl: chrono::Duration,
-) -> Result<String> {
-    let mut raw = [0u8; 32];
-    rand::rng().fill_bytes(&mut raw);
-    let token = hex::encode(raw);
-    store::stripe::create_magic_link(db, &token_hash(&token), supporter_id, ttl).await?;
-    Ok(format!("{base}/api/v1/patron/portal?token={token}"))
+    wanted: &[(i64, chrono::Duration)],
+) -> Result<Vec<String>> {
+    let mut urls = Vec::with_capacity(wanted.len());
+    let mut rows = Vec::with_capacity(wanted.len());
+    for &(supporter_id, ttl) in wanted {
+        let mut raw = [0u8; 32];
+        rand::rng().fill_bytes(&mut raw);
+        let token = hex::encode(raw);
+        rows.push((token_hash(&token), supporter_id, ttl));
+        urls.push(format!("{base}/api/v1/patron/portal?token={token}"));
+    }
+    store::stripe::create_magic_links(db, &rows).await?;
+    Ok(urls)
 }
 
 /// The signed logo-upload link for a sponsor, and when it expires. It works

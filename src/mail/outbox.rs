@@ -7,8 +7,9 @@
 //!
 //! Delivery is once per (cause, recipient): the row is unique, and only the
 //! lease holder sends it. The one gap SMTP leaves is a replica dying after
-//! the server accepted a message but before it was marked sent; then its
-//! lease lapses and it is sent again, with the same Message-ID.
+//! the server accepted a message but before it was marked sent (a batch of
+//! up to 20 is marked at once, after it is sent); then its lease lapses and
+//! it is sent again, with the same Message-ID.
 
 use std::{sync::Arc, time::Duration};
 
@@ -36,7 +37,9 @@ pub fn spawn_worker(ctx: Arc<Context>, shutdown: CancellationToken) {
     });
 }
 
-/// Sends one batch of due messages; returns how many were claimed.
+/// Sends one batch of due messages; returns how many were claimed. The
+/// batch's recipients are read, and its management links stored, in one
+/// statement each, and the messages sent are marked in one.
 pub async fn deliver_due(ctx: &Context) -> Result<usize> {
     let lease = chrono::Duration::seconds(ctx.settings.mail.outbox_lease_secs as i64);
     let claimed = store::outbox::claim(&ctx.db, &ctx.instance_id, lease, BATCH).await?;
@@ -45,16 +48,27 @@ pub async fn deliver_due(ctx: &Context) -> Result<usize> {
     }
     let campaign = store::campaign::get(&ctx.db).await?;
     let base = crate::render::site_url(&ctx.settings, campaign.public_base_url.as_deref());
+    let supporters: Vec<i64> = claimed.iter().filter_map(|m| m.supporter_id).collect();
+    let recipients = store::outbox::recipients(&ctx.db, &supporters).await?;
+    let mut links = manage_links(ctx, &base, &claimed).await?.into_iter();
+    let mut sent = Vec::with_capacity(claimed.len());
+    let mut trouble = Ok(());
     for mail in &claimed {
-        let outcome = match render(ctx, &base, &campaign.name, mail).await {
+        let recipient = mail.supporter_id.and_then(|s| recipients.get(&s));
+        let link = match manage_link_ttl(ctx, mail) {
+            Some(_) => links.next(),
+            None => None,
+        };
+        let outcome = match render(ctx, &base, &campaign.name, mail, recipient, link).await {
             Ok(email) => ctx.mailer.send(&email).await,
             Err(e) => Err(SendError::Temporary(e.to_string())),
         };
-        match outcome {
+        let failed = match outcome {
             Ok(()) => {
                 metrics::counter!("patronage_emails_sent_total", "template" => mail.template.clone())
                     .increment(1);
-                store::outbox::sent(&ctx.db, mail.id, &ctx.instance_id).await?;
+                sent.push(mail.id);
+                continue;
             }
             Err(SendError::Temporary(e)) => {
                 let retry_at = store::now() + retry_delay(ctx, mail.attempts);
@@ -62,17 +76,54 @@ pub async fn deliver_due(ctx: &Context) -> Result<usize> {
                 metrics::counter!("patronage_emails_failed_total", "kind" => "temporary")
                     .increment(1);
                 store::outbox::not_sent(&ctx.db, mail.id, &ctx.instance_id, &e, Some(retry_at))
-                    .await?;
+                    .await
             }
             Err(SendError::Permanent(e)) => {
                 tracing::error!(outbox = mail.id, error = %e, "email refused for good");
                 metrics::counter!("patronage_emails_failed_total", "kind" => "permanent")
                     .increment(1);
-                store::outbox::not_sent(&ctx.db, mail.id, &ctx.instance_id, &e, None).await?;
+                store::outbox::not_sent(&ctx.db, mail.id, &ctx.instance_id, &e, None).await
             }
+        };
+        // The rest of the batch is still sent and marked.
+        if let Err(e) = failed {
+            trouble = Err(e);
         }
     }
-    Ok(claimed.len())
+    store::outbox::sent(&ctx.db, &sent, &ctx.instance_id).await?;
+    trouble.map(|()| claimed.len())
+}
+
+/// How long a message's management link works, if it carries one.
+fn manage_link_ttl(ctx: &Context, mail: &store::outbox::ClaimedMail) -> Option<chrono::Duration> {
+    mail.supporter_id?;
+    if !WITH_MANAGE_LINK.contains(&mail.template.as_str()) {
+        return None;
+    }
+    Some(if mail.template == "manage_link" {
+        chrono::Duration::minutes(ctx.settings.mail.magic_link_ttl_minutes)
+    } else {
+        chrono::Duration::hours(ctx.settings.mail.email_link_ttl_hours)
+    })
+}
+
+/// Fresh management links for the messages that carry one, in their
+/// order, made now (a link is single-use) and stored in one commit.
+async fn manage_links(
+    ctx: &Context,
+    base: &str,
+    claimed: &[store::outbox::ClaimedMail],
+) -> Result<Vec<(String, chrono::Duration)>> {
+    let wanted: Vec<(i64, chrono::Duration)> = claimed
+        .iter()
+        .filter_map(|mail| Some((mail.supporter_id?, manage_link_ttl(ctx, mail)?)))
+        .collect();
+    let urls = links::mint_manage_links(&ctx.db, base, &wanted).await?;
+    Ok(urls
+        .into_iter()
+        .zip(wanted)
+        .map(|(url, (_, ttl))| (url, ttl))
+        .collect())
 }
 
 /// The queue's backoff, from the poll interval up to the outbox's cap.
@@ -90,18 +141,16 @@ async fn render(
     base: &str,
     site_name: &str,
     mail: &store::outbox::ClaimedMail,
+    recipient: Option<&store::outbox::Recipient>,
+    manage_link: Option<(String, chrono::Duration)>,
 ) -> Result<Email> {
     let mut context: Map<String, Value> = match serde_json::from_str(&mail.context) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
     };
-    let recipient = match mail.supporter_id {
-        Some(supporter) => store::outbox::recipient(&ctx.db, supporter).await?,
-        None => None,
-    };
     // The language recorded when the message was queued, else the
     // supporter's now (set just after some messages are queued), else ours.
-    let locale = match (mail.locale.as_str(), &recipient) {
+    let locale = match (mail.locale.as_str(), recipient) {
         ("", Some(r)) => r.locale.clone(),
         ("", None) => None,
         (queued, _) => Some(queued.to_owned()),
@@ -119,21 +168,13 @@ async fn render(
         "locale": locale,
         "recipient_name": "",
     });
-    if let Some(supporter) = mail.supporter_id {
-        if let Some(r) = &recipient {
-            common["recipient_name"] = json!(r.display_name);
-        }
-        if WITH_MANAGE_LINK.contains(&mail.template.as_str()) {
-            let ttl = if mail.template == "manage_link" {
-                chrono::Duration::minutes(ctx.settings.mail.magic_link_ttl_minutes)
-            } else {
-                chrono::Duration::hours(ctx.settings.mail.email_link_ttl_hours)
-            };
-            let url = links::mint_manage_link(&ctx.db, base, supporter, ttl).await?;
-            common["fix_url"] = json!(url);
-            common["manage_url"] = json!(url);
-            common["link_ttl_minutes"] = json!(ttl.num_minutes());
-        }
+    if let Some(r) = recipient {
+        common["recipient_name"] = json!(r.display_name);
+    }
+    if let Some((url, ttl)) = manage_link {
+        common["fix_url"] = json!(url);
+        common["manage_url"] = json!(url);
+        common["link_ttl_minutes"] = json!(ttl.num_minutes());
     }
     // A sponsor's confirmation (sent once it paid) and its approval each
     // carry a fresh signed link to send their logo, made now, so a link

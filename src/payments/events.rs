@@ -145,7 +145,10 @@ pub async fn receive_together(
         .iter()
         .map(|(event, _)| plan(event, &pledges).ok())
         .collect();
-    let rows: Vec<store::stripe::NewEvent> = events
+    // Rows are locked in one order in every batch (events by id, then
+    // supporters by id as their payments are booked), so two batches that
+    // share some never wait for each other in a circle.
+    let mut rows: Vec<store::stripe::NewEvent> = events
         .iter()
         .zip(&plans)
         .filter_map(|((event, payload), plan)| {
@@ -158,22 +161,28 @@ pub async fn receive_together(
             })
         })
         .collect();
+    rows.sort_by_key(|row| row.id);
     let mut tx = db.begin_write().await?;
     let mut fresh = store::stripe::insert_events(&mut tx, &rows).await?;
-    let mut stored = Vec::with_capacity(events.len());
-    let mut effects = Effects::NONE;
-    for ((event, _), plan) in events.iter().zip(plans) {
-        let Some(plan) = plan else {
-            stored.push(None);
-            continue;
-        };
+    drop(rows);
+    let mut stored: Vec<Option<bool>> = plans
+        .iter()
+        .map(|plan| plan.as_ref().map(|_| false))
+        .collect();
+    let mut todo: Vec<(usize, &Event, Option<Inline>)> = Vec::new();
+    for (i, ((event, _), plan)) in events.iter().zip(plans).enumerate() {
         // Stored before, or a second copy in this batch.
-        if !fresh.remove(&event.id) {
-            stored.push(Some(false));
-            continue;
+        if let Some(plan) = plan
+            && fresh.remove(&event.id)
+        {
+            todo.push((i, event, plan));
         }
+    }
+    todo.sort_by_key(|(_, event, plan)| (plan.as_ref().map_or(0, Inline::supporter), &event.id));
+    let mut effects = Effects::NONE;
+    for (i, event, plan) in todo {
         effects |= apply_fresh(&mut tx, event, plan).await?;
-        stored.push(Some(true));
+        stored[i] = Some(true);
     }
     tx.commit().await?;
     Ok((stored, effects))
@@ -285,6 +294,20 @@ enum Inline {
     /// A subscription changed: a task reads it from Stripe.
     Sync(String),
     Book(StripePayment),
+}
+
+impl Inline {
+    /// The supporter whose row applying it locks (0 for none).
+    fn supporter(&self) -> i64 {
+        match self {
+            Inline::Book(payment)
+            | Inline::Checkout {
+                gift: Some(payment),
+                ..
+            } => payment.supporter_id.unwrap_or(0),
+            _ => 0,
+        }
+    }
 }
 
 /// What applies from the payload alone; `None` when applying needs Stripe

@@ -262,6 +262,23 @@ pub(crate) fn json_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, 
 /// Counter shards, so concurrent writers rarely wait on one row.
 pub const SHARDS: i32 = 16;
 
+/// The strings of a JSON array bound as `$1` (text), as rows: an `IN`
+/// list of any length in one statement text.
+pub(crate) fn json_texts(db: &Db) -> &'static str {
+    match db {
+        Db::Sqlite(..) => "SELECT value FROM json_each($1)",
+        Db::Postgres(_) => "SELECT jsonb_array_elements_text($1::jsonb)",
+    }
+}
+
+/// `json_texts` for an array of ids (integers).
+pub(crate) fn json_ids(db: &Db) -> &'static str {
+    match db {
+        Db::Sqlite(..) => "SELECT value FROM json_each($1)",
+        Db::Postgres(_) => "SELECT CAST(jsonb_array_elements_text($1::jsonb) AS BIGINT)",
+    }
+}
+
 /// Rows in one multi-row INSERT: well under SQLite's limit on bound values
 /// (32,766) at the widest row we write.
 pub(crate) const ROWS_PER_STATEMENT: usize = 500;

@@ -6,6 +6,8 @@
 //! Any replica's worker claims due rows under a lease (`FOR UPDATE SKIP
 //! LOCKED` on PostgreSQL; SQLite has one writer), sends, and marks them.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -125,20 +127,30 @@ pub async fn set_locale(db: &Db, supporter_id: i64, locale: &str) -> Result<()> 
     Ok(())
 }
 
-/// A supporter's name and language now; `None` if there is no such row.
-pub async fn recipient(db: &Db, supporter_id: i64) -> Result<Option<Recipient>> {
-    let row = db_run!(db, |pool| {
-        sqlx::query_as::<_, Recipient>("SELECT display_name, locale FROM supporters WHERE id = $1")
-            .bind(supporter_id)
-            .fetch_optional(pool)
-            .await?
+/// What messages to these supporters say of them, by supporter, in one
+/// read (the ids travel as one JSON array).
+pub async fn recipients(db: &Db, supporter_ids: &[i64]) -> Result<HashMap<i64, Recipient>> {
+    if supporter_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids = serde_json::to_string(supporter_ids)
+        .map_err(|e| Error::internal(format!("supporter ids: {e}")))?;
+    let rows = db_run!(db, |pool| {
+        sqlx::query_as::<_, Recipient>(sqlx::AssertSqlSafe(format!(
+            "SELECT id, display_name, locale FROM supporters WHERE id IN ({})",
+            super::json_ids(db)
+        )))
+        .bind(ids)
+        .fetch_all(pool)
+        .await?
     });
-    Ok(row)
+    Ok(rows.into_iter().map(|r| (r.id, r)).collect())
 }
 
 /// What a message to a supporter says of them when it is sent.
 #[derive(Debug, sqlx::FromRow)]
 pub struct Recipient {
+    pub id: i64,
     pub display_name: String,
     pub locale: Option<String>,
 }
@@ -220,15 +232,20 @@ pub async fn claim(
     Ok(rows)
 }
 
-/// Marks a message sent, if this owner still holds it.
-pub async fn sent(db: &Db, id: i64, owner: &str) -> Result<()> {
+/// Marks messages sent, if `owner` still holds them.
+pub async fn sent(db: &Db, ids: &[i64], owner: &str) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let list = serde_json::to_string(ids).map_err(|e| Error::internal(format!("ids: {e}")))?;
     let _turn = db.turn().await?;
     db_run!(db, |pool| {
-        sqlx::query(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE outbox SET status = 'sent', sent_at = $3, locked_by = NULL, locked_until = NULL, last_error = NULL \
-             WHERE id = $1 AND locked_by = $2",
-        )
-        .bind(id)
+             WHERE id IN ({}) AND locked_by = $2",
+            super::json_ids(db)
+        )))
+        .bind(list)
         .bind(owner)
         .bind(now())
         .execute(pool)

@@ -85,11 +85,17 @@ impl Tx {
         if !deferred.months.is_empty() {
             ledger::add_to_months(&mut self, &deferred.months).await?;
         }
-        if !deferred.tasks.is_empty() {
-            super::tasks::insert(&mut self, &deferred.tasks).await?;
+        // In key order, as the months are: concurrent transactions that
+        // share rows then never wait for each other in a circle.
+        let mut tasks = deferred.tasks;
+        if !tasks.is_empty() {
+            tasks.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
+            super::tasks::insert(&mut self, &tasks).await?;
         }
-        if !deferred.mails.is_empty() {
-            insert_supporter_mails(&mut self, &deferred.mails).await?;
+        let mut mails = deferred.mails;
+        if !mails.is_empty() {
+            mails.sort_by(|a, b| (&a.cause, a.supporter_id).cmp(&(&b.cause, b.supporter_id)));
+            insert_supporter_mails(&mut self, &mails).await?;
         }
         if deferred.bump_version {
             tx_run!(self, |conn| {

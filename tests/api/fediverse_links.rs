@@ -104,11 +104,13 @@ async fn patron(app: &TestApp, owner: &str, email: &str, name: &str) -> (i64, St
     let id = app.create_patron(owner, email, name).await;
     app.create_pledge(owner, id, tier, None).await;
     let token = format!("manage-{}", uuid::Uuid::new_v4().simple());
-    patronage::store::stripe::create_magic_link(
+    patronage::store::stripe::create_magic_links(
         &app.db,
-        &patronage::links::token_hash(&token),
-        id,
-        chrono::Duration::hours(1),
+        &[(
+            patronage::links::token_hash(&token),
+            id,
+            chrono::Duration::hours(1),
+        )],
     )
     .await
     .unwrap();

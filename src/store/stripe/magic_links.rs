@@ -2,24 +2,26 @@
 
 use super::prelude::*;
 
-pub async fn create_magic_link(
-    db: &Db,
-    token_hash: &str,
-    supporter_id: i64,
-    ttl: chrono::Duration,
-) -> Result<()> {
+/// Stores management links (by token hash, for a supporter, valid for a
+/// while), all in one statement and commit.
+pub async fn create_magic_links(db: &Db, links: &[(String, i64, chrono::Duration)]) -> Result<()> {
+    if links.is_empty() {
+        return Ok(());
+    }
     let at = now();
     let _turn = db.turn().await?;
     db_run!(db, |pool| {
-        sqlx::query(
-            "INSERT INTO magic_links (token_hash, supporter_id, purpose, created_at, expires_at) VALUES ($1, $2, 'manage', $3, $4)",
-        )
-        .bind(token_hash)
-        .bind(supporter_id)
-        .bind(at)
-        .bind(at + ttl)
-        .execute(pool)
-        .await?;
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO magic_links (token_hash, supporter_id, purpose, created_at, expires_at) ",
+        );
+        q.push_values(links, |mut row, (hash, supporter_id, ttl)| {
+            row.push_bind(hash)
+                .push_bind(*supporter_id)
+                .push("'manage'")
+                .push_bind(at)
+                .push_bind(at + *ttl);
+        });
+        q.build().execute(pool).await?;
     });
     Ok(())
 }

@@ -138,10 +138,7 @@ pub async fn pledges_by_subscription(
     if subscription_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let ids = match db {
-        Db::Sqlite(..) => "SELECT value FROM json_each($1)",
-        Db::Postgres(_) => "SELECT jsonb_array_elements_text($1::jsonb)",
-    };
+    let ids = crate::store::json_texts(db);
     let sql = format!(
         "SELECT p.id, p.external_ref AS subscription_id, p.supporter_id, p.tier_id, \
          s.kind = 'sponsor' AS sponsor, t.name AS tier_name, t.interval AS tier_interval \
