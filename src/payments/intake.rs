@@ -48,13 +48,18 @@ impl Intake {
     /// `events::receive`, sharing its commit with the deliveries that
     /// arrive meanwhile. Returns whether this call stored the event.
     pub async fn receive(&self, ctx: &Arc<Context>, event: Event, payload: String) -> Result<bool> {
-        let (answer, answered) = oneshot::channel();
+        let (answer, mut answered) = oneshot::channel();
         self.lock().push(Delivery {
             event,
             payload,
             answer,
         });
-        let slot = self.slots.clone().acquire_owned().await;
+        let slot = tokio::select! {
+            biased;
+            // Another slot holder took this event with its own and answered.
+            stored = &mut answered => return stored.unwrap_or_else(|_| Err(lost())),
+            slot = self.slots.clone().acquire_owned() => slot,
+        };
         let batch = std::mem::take(&mut *self.lock());
         // Empty when an earlier slot holder took this event with its own.
         if !batch.is_empty() {
@@ -67,9 +72,7 @@ impl Intake {
             })
             .await;
         }
-        answered
-            .await
-            .unwrap_or_else(|_| Err(Error::Unavailable("the event was not stored".into())))
+        answered.await.unwrap_or_else(|_| Err(lost()))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Delivery>> {
@@ -78,6 +81,12 @@ impl Intake {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// The answer when the commit that held an event ended without one (it
+/// panicked): Stripe delivers the event again.
+fn lost() -> Error {
+    Error::Unavailable("the event was not stored".into())
 }
 
 /// Stores and applies `batch` in one commit and answers each delivery;

@@ -17,6 +17,7 @@ pub mod jobs;
 mod lease;
 pub mod ledger;
 pub mod logos;
+pub mod nodelay;
 pub mod notify;
 pub mod oauth;
 pub mod outbox;
@@ -39,7 +40,7 @@ use std::{str::FromStr, sync::Arc, time::Duration};
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{
     PgPool, SqlitePool,
-    postgres::PgPoolOptions,
+    postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -93,10 +94,14 @@ impl Db {
                 .await?;
             Ok(Db::Sqlite(pool, Arc::new(Semaphore::new(1))))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| Error::Config(format!("database.url: {e}")))?;
+            let server_port = options.get_port();
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(acquire_timeout)
-                .connect(url)
+                .after_connect(move |conn, _| Box::pin(nodelay::set(conn, server_port)))
+                .connect_with(options)
                 .await?;
             Ok(Db::Postgres(pool))
         } else {

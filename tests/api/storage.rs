@@ -12,6 +12,39 @@ on_both_backends!(
     monthly_aggregates_equal_the_ledger_sums,
 );
 
+/// sqlx 0.9.0 leaves Nagle's algorithm on, which held large statements
+/// 40 ms on loopback (store/nodelay.rs): every pooled PostgreSQL connection
+/// has TCP_NODELAY.
+#[tokio::test]
+async fn postgres_connections_send_without_delay() {
+    let Some(admin) = crate::helpers::postgres_url() else {
+        eprintln!("skipped: set PATRONAGE_TEST_DATABASE_URL to run on PostgreSQL");
+        return;
+    };
+    let db = Db::connect(&admin, 4, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let Db::Postgres(pool) = &db else {
+        unreachable!("a postgres: url")
+    };
+    let server_port = url::Url::parse(&admin).unwrap().port().unwrap_or(5432);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut conn = pool.acquire().await.unwrap();
+        let port: i32 = sqlx::query_scalar("SELECT inet_client_port()")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let port = u16::try_from(port).unwrap();
+        assert_eq!(
+            patronage::store::nodelay::is_set(port, server_port),
+            Some(true),
+            "connection from port {port}"
+        );
+        held.push(conn);
+    }
+}
+
 #[test]
 fn both_migration_folders_hold_the_same_versions() {
     let names = |dir: &str| {
