@@ -1,6 +1,7 @@
 //! Group commit for Stripe's deliveries. Each verified event waits in a
-//! line; whoever gets a commit slot takes everything waiting and stores and
-//! applies it in one transaction, then answers each delivery. Under load
+//! line; whoever gets a commit slot takes what waits (up to `MAX_BATCH`)
+//! and stores and applies it in one transaction, then answers each
+//! delivery. Under load
 //! one commit (its flush to disk, the version bump, the pledge read) serves
 //! many events; alone, an event commits at once, as before.
 //!
@@ -23,6 +24,11 @@ use crate::{
 /// pledges) while the other commits; more would only split the line into
 /// smaller batches.
 const SLOTS: usize = 2;
+
+/// Events in one commit at most: a long line is split between the slots,
+/// which commit side by side, instead of one slot holding nearly every
+/// waiting delivery while the other commits them one at a time.
+const MAX_BATCH: usize = 16;
 
 pub struct Intake {
     waiting: std::sync::Mutex<Vec<Delivery>>,
@@ -54,15 +60,25 @@ impl Intake {
             payload,
             answer,
         });
-        let slot = tokio::select! {
-            biased;
-            // Another slot holder took this event with its own and answered.
-            stored = &mut answered => return stored.unwrap_or_else(|_| Err(lost())),
-            slot = self.slots.clone().acquire_owned() => slot,
-        };
-        let batch = std::mem::take(&mut *self.lock());
-        // Empty when an earlier slot holder took this event with its own.
-        if !batch.is_empty() {
+        // Until this event is answered: wait for a slot, then commit what
+        // waits (this event among it, or ahead of it).
+        loop {
+            let slot = tokio::select! {
+                biased;
+                // Another slot holder took this event and answered.
+                stored = &mut answered => return stored.unwrap_or_else(|_| Err(lost())),
+                slot = self.slots.clone().acquire_owned() => slot,
+            };
+            let batch = {
+                let mut waiting = self.lock();
+                let take = waiting.len().min(MAX_BATCH);
+                waiting.drain(..take).collect::<Vec<_>>()
+            };
+            if batch.is_empty() {
+                // Taken by an earlier slot holder, which answers it.
+                drop(slot);
+                return answered.await.unwrap_or_else(|_| Err(lost()));
+            }
             // On a task of its own: this request's client may hang up, which
             // must not cancel the commit the others wait for.
             let ctx = ctx.clone();
@@ -72,7 +88,6 @@ impl Intake {
             })
             .await;
         }
-        answered.await.unwrap_or_else(|_| Err(lost()))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Delivery>> {
