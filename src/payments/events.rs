@@ -179,10 +179,20 @@ pub async fn receive_together(
         }
     }
     todo.sort_by_key(|(_, event, plan)| (plan.as_ref().map_or(0, Inline::supporter), &event.id));
+    // Renewals are booked together (a few statements for the batch); the
+    // rest one by one.
     let mut effects = Effects::NONE;
+    let mut renewals = Vec::new();
     for (i, event, plan) in todo {
-        effects |= apply_fresh(&mut tx, event, plan).await?;
+        match plan {
+            Some(Inline::Book(payment)) => renewals.push(payment),
+            plan => effects |= apply_fresh(&mut tx, event, plan).await?,
+        }
         stored[i] = Some(true);
+    }
+    if !renewals.is_empty() {
+        effects |= service::payments::book_all(&mut tx, &renewals).await?;
+        metrics::counter!("patronage_stripe_events_applied_total").increment(renewals.len() as u64);
     }
     tx.commit().await?;
     Ok((stored, effects))

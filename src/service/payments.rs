@@ -22,21 +22,36 @@ use crate::{
 /// receipt (one per payment), a paid sponsor application's emails, and the
 /// task that books the fee. Nothing if it was booked before.
 pub async fn book(tx: &mut Tx, p: &StripePayment) -> Result<Effects> {
-    let Some(entry) = store::stripe::book_payment(tx, p).await? else {
+    book_all(tx, std::slice::from_ref(p)).await
+}
+
+/// `book` for many payments (a batch of Stripe's deliveries), their
+/// entries and events written a few statements in all.
+pub async fn book_all(tx: &mut Tx, payments: &[StripePayment]) -> Result<Effects> {
+    let ids = store::stripe::book_payments(tx, payments).await?;
+    let booked: Vec<(&StripePayment, i64)> = payments
+        .iter()
+        .zip(ids)
+        .filter_map(|(p, id)| Some((p, id?)))
+        .collect();
+    if booked.is_empty() {
         return Ok(Effects::NONE);
-    };
-    tx.emit(&OutboundEvent::new(
-        EventType::PaymentSucceeded,
-        Subject::Entry(entry),
-    ))
-    .await?;
-    tx.enqueue(&SettleFee {
-        reference: p.reference.clone(),
-        invoice: p.invoice_id.is_some(),
-    })
-    .await?;
+    }
+    let told: Vec<OutboundEvent> = booked
+        .iter()
+        .map(|&(_, entry)| OutboundEvent::new(EventType::PaymentSucceeded, Subject::Entry(entry)))
+        .collect();
+    tx.emit_all(&told).await?;
     let mut effects = Effects::PUBLIC | Effects::TASKS;
-    if let Some(supporter) = p.supporter_id {
+    for (p, _) in booked {
+        tx.enqueue(&SettleFee {
+            reference: p.reference.clone(),
+            invoice: p.invoice_id.is_some(),
+        })
+        .await?;
+        let Some(supporter) = p.supporter_id else {
+            continue;
+        };
         receipt(tx, supporter, p).await?;
         effects |= Effects::MAIL;
         // A card sponsorship becomes real with its first payment: only now

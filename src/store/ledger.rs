@@ -5,6 +5,8 @@
 //! for all its entries), which keeps totals and reports off the ledger
 //! itself.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -67,18 +69,10 @@ pub struct NewEntry {
 }
 
 /// Inserts an entry and adds it to its month's aggregate, in the caller's
-/// transaction. With `once`, a `(source, external_ref)` booked before is
-/// skipped (`None`) instead of failing: how Stripe's money is booked, so a
-/// repeat never aborts the transaction it is part of.
-pub(crate) async fn insert(tx: &mut Tx, e: &NewEntry, once: bool) -> Result<Option<i64>> {
-    let sql = if once {
-        concat!(
-            insert_sql!(),
-            " ON CONFLICT (source, external_ref) DO NOTHING RETURNING id"
-        )
-    } else {
-        concat!(insert_sql!(), " RETURNING id")
-    };
+/// transaction. A `(source, external_ref)` booked before fails with the
+/// database's unique violation (`insert_once_many` skips it instead).
+pub(crate) async fn insert(tx: &mut Tx, e: &NewEntry) -> Result<Option<i64>> {
+    let sql = concat!(insert_sql!(), " RETURNING id");
     let id = tx_run!(tx, |conn| {
         let id: Option<i64> = sqlx::query_scalar(sql)
             .bind(e.kind.as_str())
@@ -110,6 +104,65 @@ pub(crate) async fn insert(tx: &mut Tx, e: &NewEntry, once: bool) -> Result<Opti
         );
     }
     Ok(id)
+}
+
+/// `insert` with `once` for many entries, a few hundred to a statement:
+/// the id of each entry booked now, `None` for one booked before (or a
+/// second copy in `entries`).
+pub(crate) async fn insert_once_many(
+    tx: &mut Tx,
+    entries: &[NewEntry],
+) -> Result<Vec<Option<i64>>> {
+    let recorded = now();
+    let mut booked: HashMap<(String, String), i64> = HashMap::new();
+    for chunk in entries.chunks(super::ROWS_PER_STATEMENT) {
+        let rows: Vec<(i64, String, String)> = tx_run!(tx, |conn| {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO ledger_entries (kind, amount_minor, currency, pledge_id, supporter_id, tier_id, source, \
+                 external_ref, occurred_at, recorded_at, note, reverses_entry_id, created_by) ",
+            );
+            q.push_values(chunk, |mut row, e| {
+                row.push_bind(e.kind.as_str())
+                    .push_bind(e.amount_minor)
+                    .push_bind(e.currency.code())
+                    .push_bind(e.pledge_id)
+                    .push_bind(e.supporter_id)
+                    .push_bind(e.tier_id)
+                    .push_bind(e.source.as_str())
+                    .push_bind(&e.external_ref)
+                    .push_bind(e.occurred_at)
+                    .push_bind(recorded)
+                    .push_bind(&e.note)
+                    .push_bind(e.reverses_entry_id)
+                    .push_bind(&e.created_by);
+            });
+            q.push(
+                " ON CONFLICT (source, external_ref) DO NOTHING RETURNING id, source, external_ref",
+            );
+            q.build_query_as().fetch_all(&mut *conn).await?
+        });
+        booked.extend(
+            rows.into_iter()
+                .map(|(id, source, reference)| ((source, reference), id)),
+        );
+    }
+    let mut ids = Vec::with_capacity(entries.len());
+    for e in entries {
+        let id = booked.remove(&(e.source.as_str().to_owned(), e.external_ref.clone()));
+        if id.is_some() {
+            tx.add_to_month(
+                MonthKey {
+                    month: Month::of(e.occurred_at).to_string(),
+                    currency: e.currency.code(),
+                    kind: e.kind.as_str(),
+                    tier_key: e.tier_id.unwrap_or(0),
+                },
+                e.amount_minor,
+            );
+        }
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 /// One row of `ledger_monthly`, less its shard.

@@ -279,10 +279,21 @@ pub(crate) fn json_texts(db: &Db) -> &'static str {
 /// `json_texts` for an array of ids (integers).
 pub(crate) fn json_ids(db: &Db) -> &'static str {
     match db {
-        Db::Sqlite(..) => "SELECT value FROM json_each($1)",
-        Db::Postgres(_) => "SELECT CAST(jsonb_array_elements_text($1::jsonb) AS BIGINT)",
+        Db::Sqlite(..) => SQLITE_JSON_IDS,
+        Db::Postgres(_) => POSTGRES_JSON_IDS,
     }
 }
+
+/// `json_ids` for the database a transaction runs on.
+pub(crate) fn json_ids_for(tx: &Tx) -> &'static str {
+    match tx.conn {
+        TxConn::Sqlite(..) => SQLITE_JSON_IDS,
+        TxConn::Postgres(_) => POSTGRES_JSON_IDS,
+    }
+}
+
+const SQLITE_JSON_IDS: &str = "SELECT value FROM json_each($1)";
+const POSTGRES_JSON_IDS: &str = "SELECT CAST(jsonb_array_elements_text($1::jsonb) AS BIGINT)";
 
 /// Rows in one multi-row INSERT: well under SQLite's limit on bound values
 /// (32,766) at the widest row we write.

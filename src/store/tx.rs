@@ -118,14 +118,21 @@ impl Tx {
     /// `(source, external_ref)` fails with the database's unique violation,
     /// which `store::on_constraint` recognises.
     pub async fn append(&mut self, entry: &NewEntry) -> Result<i64> {
-        let id = ledger::insert(self, entry, false).await?;
+        let id = ledger::insert(self, entry).await?;
         id.ok_or_else(|| Error::internal("an entry insert returned no id"))
     }
 
     /// Appends a ledger entry unless its `(source, external_ref)` is booked
     /// already (`None`); never fails on a repeat.
     pub async fn append_once(&mut self, entry: &NewEntry) -> Result<Option<i64>> {
-        ledger::insert(self, entry, true).await
+        let mut ids = self.append_all_once(std::slice::from_ref(entry)).await?;
+        Ok(ids.pop().flatten())
+    }
+
+    /// `append_once` for many entries, in one statement: the id of each, or
+    /// `None` for one booked already (or twice in `entries`).
+    pub async fn append_all_once(&mut self, entries: &[NewEntry]) -> Result<Vec<Option<i64>>> {
+        ledger::insert_once_many(self, entries).await
     }
 
     pub async fn audit(
@@ -180,6 +187,14 @@ impl Tx {
     /// told if and only if the change commits. Returns the event's id.
     pub async fn emit(&mut self, event: &super::webhooks::OutboundEvent) -> Result<i64> {
         super::webhooks::emit(self, event).await
+    }
+
+    /// `emit` for many events; their ids, in order.
+    pub async fn emit_all(
+        &mut self,
+        events: &[super::webhooks::OutboundEvent],
+    ) -> Result<Vec<i64>> {
+        super::webhooks::emit_all(self, events).await
     }
 
     /// Queues `template` to a supporter, addressed as its row says now;

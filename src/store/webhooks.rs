@@ -2,6 +2,8 @@
 //! log, and the goal milestones. `emit` writes an event and one delivery
 //! task per subscribed endpoint in the caller's transaction.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -89,19 +91,26 @@ struct EntrySnap {
     occurred_at: DateTime<Utc>,
 }
 
-async fn supporter(tx: &mut Tx, id: i64) -> Result<Value> {
-    let row = tx_run!(tx, |conn| {
-        sqlx::query_as::<_, SupporterSnap>(
-            "SELECT id, kind, display_name, email, visibility, website_url, sponsor_status, \
-             paid_through, created_at FROM supporters WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
+/// Supporters' payloads, by id, in one read.
+async fn supporters(tx: &mut Tx, ids: &[i64]) -> Result<HashMap<i64, Value>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let list = serde_json::to_string(ids).map_err(|e| Error::internal(format!("ids: {e}")))?;
+    let sql = format!(
+        "SELECT id, kind, display_name, email, visibility, website_url, sponsor_status, \
+         paid_through, created_at FROM supporters WHERE id IN ({})",
+        super::json_ids_for(tx)
+    );
+    let rows = tx_run!(tx, |conn| {
+        sqlx::query_as::<_, SupporterSnap>(sqlx::AssertSqlSafe(sql))
+            .bind(list)
+            .fetch_all(&mut *conn)
+            .await?
     });
-    Ok(match row {
-        None => Value::Null,
-        Some(s) => {
+    Ok(rows
+        .into_iter()
+        .map(|s| {
             let mut v = json!({
                 "id": s.id, "kind": s.kind, "name": s.display_name, "email": s.email,
                 "visibility": s.visibility, "created_at": s.created_at,
@@ -111,14 +120,91 @@ async fn supporter(tx: &mut Tx, id: i64) -> Result<Value> {
                 v["sponsor_status"] = json!(s.sponsor_status);
                 v["paid_through"] = json!(s.paid_through);
             }
-            v
-        }
-    })
+            (s.id, v)
+        })
+        .collect())
+}
+
+async fn supporter(tx: &mut Tx, id: i64) -> Result<Value> {
+    Ok(supporters(tx, &[id])
+        .await?
+        .remove(&id)
+        .unwrap_or(Value::Null))
+}
+
+/// Ledger entries' rows, by id, in one read.
+async fn entries(tx: &mut Tx, ids: &[i64]) -> Result<HashMap<i64, EntrySnap>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let list = serde_json::to_string(ids).map_err(|e| Error::internal(format!("ids: {e}")))?;
+    let sql = format!(
+        "SELECT id, kind, amount_minor, currency, pledge_id, supporter_id, tier_id, \
+         occurred_at FROM ledger_entries WHERE id IN ({})",
+        super::json_ids_for(tx)
+    );
+    let rows = tx_run!(tx, |conn| {
+        sqlx::query_as::<_, EntrySnap>(sqlx::AssertSqlSafe(sql))
+            .bind(list)
+            .fetch_all(&mut *conn)
+            .await?
+    });
+    Ok(rows.into_iter().map(|e| (e.id, e)).collect())
+}
+
+/// The payloads of events about `subjects`, as the transaction sees them:
+/// the entries and their supporters in one read each (a batch of payments
+/// tells of many), pledges one by one.
+async fn snapshots(tx: &mut Tx, subjects: &[&Subject]) -> Result<Vec<Value>> {
+    let entry_ids: Vec<i64> = subjects
+        .iter()
+        .filter_map(|s| match s {
+            Subject::Entry(id) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    let entries = entries(tx, &entry_ids).await?;
+    let supporter_ids: Vec<i64> = subjects
+        .iter()
+        .filter_map(|s| match s {
+            Subject::Supporter(id) => Some(*id),
+            Subject::Entry(id) => entries.get(id).and_then(|e| e.supporter_id),
+            _ => None,
+        })
+        .collect();
+    let people = supporters(tx, &supporter_ids).await?;
+    let mut out = Vec::with_capacity(subjects.len());
+    for subject in subjects {
+        out.push(match subject {
+            Subject::Supporter(id) => {
+                json!({ "supporter": people.get(id).cloned().unwrap_or(Value::Null) })
+            }
+            Subject::Entry(id) => {
+                let e = entries.get(id).ok_or(Error::NotFound("ledger entry"))?;
+                let who = e
+                    .supporter_id
+                    .and_then(|s| people.get(&s).cloned())
+                    .unwrap_or(Value::Null);
+                json!({
+                    "payment": {
+                        "id": e.id, "kind": e.kind,
+                        // Refunds are booked negative; receivers get what moved.
+                        "amount_minor": e.amount_minor.abs(), "currency": e.currency,
+                        "pledge_id": e.pledge_id, "tier_id": e.tier_id, "occurred_at": e.occurred_at,
+                    },
+                    "supporter": who,
+                })
+            }
+            other => snapshot(tx, other).await?,
+        });
+    }
+    Ok(out)
 }
 
 async fn snapshot(tx: &mut Tx, subject: &Subject) -> Result<Value> {
     Ok(match subject {
-        Subject::Supporter(id) => json!({ "supporter": supporter(tx, *id).await? }),
+        // Read in bulk by `snapshots`.
+        Subject::Supporter(_) | Subject::Entry(_) => Value::Null,
         Subject::Pledge(id) => {
             let p = tx_run!(tx, |conn| {
                 sqlx::query_as::<_, PledgeSnap>(
@@ -144,31 +230,6 @@ async fn snapshot(tx: &mut Tx, subject: &Subject) -> Result<Value> {
                 "supporter": supporter(tx, p.supporter_id).await?,
             })
         }
-        Subject::Entry(id) => {
-            let e = tx_run!(tx, |conn| {
-                sqlx::query_as::<_, EntrySnap>(
-                    "SELECT id, kind, amount_minor, currency, pledge_id, supporter_id, tier_id, \
-                     occurred_at FROM ledger_entries WHERE id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?
-            })
-            .ok_or(Error::NotFound("ledger entry"))?;
-            let who = match e.supporter_id {
-                Some(s) => supporter(tx, s).await?,
-                None => Value::Null,
-            };
-            json!({
-                "payment": {
-                    "id": e.id, "kind": e.kind,
-                    // Refunds are booked negative; receivers get what moved.
-                    "amount_minor": e.amount_minor.abs(), "currency": e.currency,
-                    "pledge_id": e.pledge_id, "tier_id": e.tier_id, "occurred_at": e.occurred_at,
-                },
-                "supporter": who,
-            })
-        }
         Subject::Goal {
             goal_minor,
             currency,
@@ -184,9 +245,19 @@ async fn snapshot(tx: &mut Tx, subject: &Subject) -> Result<Value> {
 /// Writes an event and, in the same transaction, a delivery task for each
 /// enabled endpoint subscribed to its type. Returns the event's id.
 pub async fn emit(tx: &mut Tx, event: &OutboundEvent) -> Result<i64> {
-    let data = snapshot(tx, &event.subject).await?;
-    let (id, _) = insert_event(tx, event.kind, &data).await?;
-    let kind = event.kind.as_str();
+    let ids = emit_all(tx, std::slice::from_ref(event)).await?;
+    ids.first()
+        .copied()
+        .ok_or_else(|| Error::internal("an event insert returned no id"))
+}
+
+/// `emit` for many events, their payloads read and rows written a few
+/// statements in all. Returns their ids, in order.
+pub async fn emit_all(tx: &mut Tx, events: &[OutboundEvent]) -> Result<Vec<i64>> {
+    let subjects: Vec<&Subject> = events.iter().map(|e| &e.subject).collect();
+    let data = snapshots(tx, &subjects).await?;
+    let rows: Vec<(EventType, Value)> = events.iter().map(|e| e.kind).zip(data).collect();
+    let ids = insert_events(tx, &rows).await?;
     let endpoints: Vec<(i64, String)> = match tx.webhook_endpoints.take() {
         Some(endpoints) => endpoints,
         None => tx_run!(tx, |conn| {
@@ -196,36 +267,66 @@ pub async fn emit(tx: &mut Tx, event: &OutboundEvent) -> Result<i64> {
                 .await?
         }),
     };
-    for (endpoint_id, types) in &endpoints {
-        if subscribed(types, kind) {
-            tx.enqueue(&DeliverWebhook {
-                endpoint_id: *endpoint_id,
-                event_id: id,
-            })
-            .await?;
+    for (event, &(id, _)) in events.iter().zip(&ids) {
+        let kind = event.kind.as_str();
+        for (endpoint_id, types) in &endpoints {
+            if subscribed(types, kind) {
+                tx.enqueue(&DeliverWebhook {
+                    endpoint_id: *endpoint_id,
+                    event_id: id,
+                })
+                .await?;
+            }
         }
+        metrics::counter!("patronage_webhook_events_total", "type" => kind).increment(1);
     }
     tx.webhook_endpoints = Some(endpoints);
-    metrics::counter!("patronage_webhook_events_total", "type" => kind).increment(1);
-    Ok(id)
+    Ok(ids.into_iter().map(|(id, _)| id).collect())
 }
 
 /// Writes an event with a new message id; returns its id and message id.
 pub async fn insert_event(tx: &mut Tx, kind: EventType, data: &Value) -> Result<(i64, String)> {
-    let webhook_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-    let id = tx_run!(tx, |conn| {
-        sqlx::query_scalar::<_, i64>(
-            "INSERT INTO events (webhook_id, type, occurred_at, payload) VALUES ($1, $2, $3, $4) \
-             RETURNING id",
-        )
-        .bind(&webhook_id)
-        .bind(kind.as_str())
-        .bind(now())
-        .bind(data.to_string())
-        .fetch_one(&mut *conn)
-        .await?
-    });
-    Ok((id, webhook_id))
+    let mut ids = insert_events(tx, &[(kind, data.clone())]).await?;
+    ids.pop()
+        .ok_or_else(|| Error::internal("an event insert returned no id"))
+}
+
+/// Writes events, each with a new message id, a few hundred to a
+/// statement; returns their ids and message ids, in order.
+async fn insert_events(tx: &mut Tx, events: &[(EventType, Value)]) -> Result<Vec<(i64, String)>> {
+    let at = now();
+    let rows: Vec<(String, &str, String)> = events
+        .iter()
+        .map(|(kind, data)| {
+            let webhook_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+            (webhook_id, kind.as_str(), data.to_string())
+        })
+        .collect();
+    let mut ids: HashMap<String, i64> = HashMap::new();
+    for chunk in rows.chunks(super::ROWS_PER_STATEMENT) {
+        let written: Vec<(i64, String)> = tx_run!(tx, |conn| {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO events (webhook_id, type, occurred_at, payload) ",
+            );
+            q.push_values(chunk, |mut row, (webhook_id, kind, payload)| {
+                row.push_bind(webhook_id)
+                    .push_bind(*kind)
+                    .push_bind(at)
+                    .push_bind(payload);
+            });
+            q.push(" RETURNING id, webhook_id");
+            q.build_query_as().fetch_all(&mut *conn).await?
+        });
+        ids.extend(written.into_iter().map(|(id, webhook_id)| (webhook_id, id)));
+    }
+    rows.into_iter()
+        .map(|(webhook_id, _, _)| {
+            let id = ids
+                .remove(&webhook_id)
+                .ok_or_else(|| Error::internal("an event insert returned no id"))?;
+            Ok((id, webhook_id))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]

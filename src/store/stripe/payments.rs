@@ -48,11 +48,13 @@ pub async fn entry_for(tx: &mut Tx, reference: &str) -> Result<Option<i64>> {
     Ok(id)
 }
 
-/// Books a payment's gross amount and moves a sponsor's paid-through date
-/// forward. Returns the new entry, or `None` if it was booked before.
-pub async fn book_payment(tx: &mut Tx, p: &StripePayment) -> Result<Option<i64>> {
-    let booked = tx
-        .append_once(&NewEntry {
+/// Books payments, as ledger entries under Stripe's ids (one statement),
+/// and extends each paying sponsor's term; the id of each entry, `None`
+/// for a payment booked before.
+pub async fn book_payments(tx: &mut Tx, payments: &[StripePayment]) -> Result<Vec<Option<i64>>> {
+    let entries: Vec<NewEntry> = payments
+        .iter()
+        .map(|p| NewEntry {
             kind: EntryKind::Payment,
             amount_minor: p.amount_minor,
             currency: p.currency,
@@ -66,27 +68,30 @@ pub async fn book_payment(tx: &mut Tx, p: &StripePayment) -> Result<Option<i64>>
             reverses_entry_id: None,
             created_by: None,
         })
-        .await?;
-    let Some(id) = booked else {
-        return Ok(None);
-    };
-    tx_run!(tx, |conn| {
-        if let (Some(supporter), Some(through), true) = (p.supporter_id, p.paid_through, p.sponsor)
+        .collect();
+    let ids = tx.append_all_once(&entries).await?;
+    for (p, id) in payments.iter().zip(&ids) {
+        if let (Some(_), Some(supporter), Some(through), true) =
+            (id, p.supporter_id, p.paid_through, p.sponsor)
         {
-            // The paid-through date only moves forward.
-            sqlx::query(
-                "UPDATE supporters SET paid_through = $2, updated_at = $3 WHERE id = $1 AND kind = 'sponsor' \
-                 AND (paid_through IS NULL OR paid_through < $2)",
-            )
-            .bind(supporter)
-            .bind(through)
-            .bind(now())
-            .execute(&mut *conn)
-            .await?;
+            tx_run!(tx, |conn| {
+                // The paid-through date only moves forward.
+                sqlx::query(
+                    "UPDATE supporters SET paid_through = $2, updated_at = $3 WHERE id = $1 AND kind = 'sponsor' \
+                     AND (paid_through IS NULL OR paid_through < $2)",
+                )
+                .bind(supporter)
+                .bind(through)
+                .bind(now())
+                .execute(&mut *conn)
+                .await?;
+            });
         }
-    });
-    tx.bump_version();
-    Ok(Some(id))
+    }
+    if ids.iter().any(Option::is_some) {
+        tx.bump_version();
+    }
+    Ok(ids)
 }
 
 /// A tier's name and interval, for a receipt.
