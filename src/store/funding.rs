@@ -29,6 +29,13 @@ struct TierCount {
 /// threshold, and the count stops early on a large ledger.
 pub const GIVERS_COUNTED: i64 = 100;
 
+/// An upper bound no entry reaches (year 9999).
+const FAR_FUTURE: chrono::DateTime<chrono::Utc> =
+    match chrono::DateTime::from_timestamp(253_402_300_799, 0) {
+        Some(t) => t,
+        None => panic!("a valid time"),
+    };
+
 /// How many people paid in `[from, until)` (each unattributed entry counts
 /// as one), up to `GIVERS_COUNTED`. A macro, as each backend's pool has
 /// its own type.
@@ -36,13 +43,18 @@ macro_rules! count_givers {
     ($pool:expr, $currency:expr, $from:expr, $until:expr) => {
         sqlx::query_scalar::<_, i64>(
             "SELECT COUNT(*) FROM (SELECT DISTINCT COALESCE(supporter_id, -id) FROM ledger_entries \
-             WHERE kind IN ('payment', 'manual') AND currency = $1 AND ($2 IS NULL OR occurred_at >= $2) \
-             AND ($4 IS NULL OR occurred_at < $4) LIMIT $3) AS givers",
+             WHERE kind IN ('payment', 'manual') AND currency = $1 AND occurred_at >= $2 \
+             AND occurred_at < $4 LIMIT $3) AS givers",
         )
         .bind($currency.code())
-        .bind($from as Option<chrono::DateTime<chrono::Utc>>)
+        // Bounds always, so a month's count reads that month through the
+        // `occurred_at` index, not the whole ledger up to it.
+        .bind(
+            ($from as Option<chrono::DateTime<chrono::Utc>>)
+                .unwrap_or(chrono::DateTime::UNIX_EPOCH),
+        )
         .bind(GIVERS_COUNTED)
-        .bind($until as Option<chrono::DateTime<chrono::Utc>>)
+        .bind(($until as Option<chrono::DateTime<chrono::Utc>>).unwrap_or(FAR_FUTURE))
         .fetch_one($pool)
     };
 }
