@@ -267,33 +267,36 @@ pub(crate) fn json_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, 
 /// Counter shards, so concurrent writers rarely wait on one row.
 pub const SHARDS: i32 = 16;
 
-/// The strings of a JSON array bound as `$1` (text), as rows: an `IN`
-/// list of any length in one statement text.
-pub(crate) fn json_texts(db: &Db) -> &'static str {
+/// `IN` the strings of a JSON array bound as `$1` (text): one statement
+/// text for a list of any length. PostgreSQL gets `= ANY(ARRAY(…))`, which
+/// it reads through the column's index; as `IN (SELECT …)` it guessed the
+/// list long and scanned the whole table instead.
+pub(crate) fn in_json_texts(db: &Db) -> &'static str {
     match db {
-        Db::Sqlite(..) => "SELECT value FROM json_each($1)",
-        Db::Postgres(_) => "SELECT jsonb_array_elements_text($1::jsonb)",
+        Db::Sqlite(..) => SQLITE_IN_JSON,
+        Db::Postgres(_) => "= ANY(ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))",
     }
 }
 
-/// `json_texts` for an array of ids (integers).
-pub(crate) fn json_ids(db: &Db) -> &'static str {
+/// `in_json_texts` for an array of ids (integers).
+pub(crate) fn in_json_ids(db: &Db) -> &'static str {
     match db {
-        Db::Sqlite(..) => SQLITE_JSON_IDS,
-        Db::Postgres(_) => POSTGRES_JSON_IDS,
+        Db::Sqlite(..) => SQLITE_IN_JSON,
+        Db::Postgres(_) => POSTGRES_IN_JSON_IDS,
     }
 }
 
-/// `json_ids` for the database a transaction runs on.
-pub(crate) fn json_ids_for(tx: &Tx) -> &'static str {
+/// `in_json_ids` for the database a transaction runs on.
+pub(crate) fn in_json_ids_for(tx: &Tx) -> &'static str {
     match tx.conn {
-        TxConn::Sqlite(..) => SQLITE_JSON_IDS,
-        TxConn::Postgres(_) => POSTGRES_JSON_IDS,
+        TxConn::Sqlite(..) => SQLITE_IN_JSON,
+        TxConn::Postgres(_) => POSTGRES_IN_JSON_IDS,
     }
 }
 
-const SQLITE_JSON_IDS: &str = "SELECT value FROM json_each($1)";
-const POSTGRES_JSON_IDS: &str = "SELECT CAST(jsonb_array_elements_text($1::jsonb) AS BIGINT)";
+const SQLITE_IN_JSON: &str = "IN (SELECT value FROM json_each($1))";
+const POSTGRES_IN_JSON_IDS: &str =
+    "= ANY(ARRAY(SELECT CAST(jsonb_array_elements_text($1::jsonb) AS BIGINT)))";
 
 /// Rows in one multi-row INSERT: well under SQLite's limit on bound values
 /// (32,766) at the widest row we write.

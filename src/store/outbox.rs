@@ -137,8 +137,8 @@ pub async fn recipients(db: &Db, supporter_ids: &[i64]) -> Result<HashMap<i64, R
         .map_err(|e| Error::internal(format!("supporter ids: {e}")))?;
     let rows = db_run!(db, |pool| {
         sqlx::query_as::<_, Recipient>(sqlx::AssertSqlSafe(format!(
-            "SELECT id, display_name, locale FROM supporters WHERE id IN ({})",
-            super::json_ids(db)
+            "SELECT id, display_name, locale FROM supporters WHERE id {}",
+            super::in_json_ids(db)
         )))
         .bind(ids)
         .fetch_all(pool)
@@ -242,8 +242,8 @@ pub async fn sent(db: &Db, ids: &[i64], owner: &str) -> Result<()> {
     db_run!(db, |pool| {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE outbox SET status = 'sent', sent_at = $3, locked_by = NULL, locked_until = NULL, last_error = NULL \
-             WHERE id IN ({}) AND locked_by = $2",
-            super::json_ids(db)
+             WHERE id {} AND locked_by = $2",
+            super::in_json_ids(db)
         )))
         .bind(list)
         .bind(owner)

@@ -99,8 +99,8 @@ async fn supporters(tx: &mut Tx, ids: &[i64]) -> Result<HashMap<i64, Value>> {
     let list = serde_json::to_string(ids).map_err(|e| Error::internal(format!("ids: {e}")))?;
     let sql = format!(
         "SELECT id, kind, display_name, email, visibility, website_url, sponsor_status, \
-         paid_through, created_at FROM supporters WHERE id IN ({})",
-        super::json_ids_for(tx)
+         paid_through, created_at FROM supporters WHERE id {}",
+        super::in_json_ids_for(tx)
     );
     let rows = tx_run!(tx, |conn| {
         sqlx::query_as::<_, SupporterSnap>(sqlx::AssertSqlSafe(sql))
@@ -140,8 +140,8 @@ async fn entries(tx: &mut Tx, ids: &[i64]) -> Result<HashMap<i64, EntrySnap>> {
     let list = serde_json::to_string(ids).map_err(|e| Error::internal(format!("ids: {e}")))?;
     let sql = format!(
         "SELECT id, kind, amount_minor, currency, pledge_id, supporter_id, tier_id, \
-         occurred_at FROM ledger_entries WHERE id IN ({})",
-        super::json_ids_for(tx)
+         occurred_at FROM ledger_entries WHERE id {}",
+        super::in_json_ids_for(tx)
     );
     let rows = tx_run!(tx, |conn| {
         sqlx::query_as::<_, EntrySnap>(sqlx::AssertSqlSafe(sql))

@@ -138,12 +138,12 @@ pub async fn pledges_by_subscription(
     if subscription_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let ids = crate::store::json_texts(db);
+    let ids = crate::store::in_json_texts(db);
     let sql = format!(
         "SELECT p.id, p.external_ref AS subscription_id, p.supporter_id, p.tier_id, \
          s.kind = 'sponsor' AS sponsor, t.name AS tier_name, t.interval AS tier_interval \
          FROM pledges p JOIN supporters s ON s.id = p.supporter_id LEFT JOIN tiers t ON t.id = p.tier_id \
-         WHERE p.source = 'stripe' AND p.external_ref IN ({ids})"
+         WHERE p.source = 'stripe' AND p.external_ref {ids}"
     );
     let ids = serde_json::to_string(subscription_ids)
         .map_err(|e| crate::error::Error::internal(format!("subscription ids: {e}")))?;
