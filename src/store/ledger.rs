@@ -68,50 +68,16 @@ pub struct NewEntry {
     pub created_by: Option<String>,
 }
 
-/// Inserts an entry and adds it to its month's aggregate, in the caller's
-/// transaction. A `(source, external_ref)` booked before fails with the
-/// database's unique violation (`insert_once_many` skips it instead).
-pub(crate) async fn insert(tx: &mut Tx, e: &NewEntry) -> Result<Option<i64>> {
-    let sql = concat!(insert_sql!(), " RETURNING id");
-    let id = tx_run!(tx, |conn| {
-        let id: Option<i64> = sqlx::query_scalar(sql)
-            .bind(e.kind.as_str())
-            .bind(e.amount_minor)
-            .bind(e.currency.code())
-            .bind(e.pledge_id)
-            .bind(e.supporter_id)
-            .bind(e.tier_id)
-            .bind(e.source.as_str())
-            .bind(&e.external_ref)
-            .bind(e.occurred_at)
-            .bind(now())
-            .bind(&e.note)
-            .bind(e.reverses_entry_id)
-            .bind(&e.created_by)
-            .fetch_optional(&mut *conn)
-            .await?;
-        id
-    });
-    if id.is_some() {
-        tx.add_to_month(
-            MonthKey {
-                month: Month::of(e.occurred_at).to_string(),
-                currency: e.currency.code(),
-                kind: e.kind.as_str(),
-                tier_key: e.tier_id.unwrap_or(0),
-            },
-            e.amount_minor,
-        );
-    }
-    Ok(id)
-}
-
-/// `insert` with `once` for many entries, a few hundred to a statement:
-/// the id of each entry booked now, `None` for one booked before (or a
-/// second copy in `entries`).
-pub(crate) async fn insert_once_many(
+/// Inserts entries, a few hundred to a statement, and adds them to their
+/// months' aggregates, in the caller's transaction; the id of each. With
+/// `once`, an entry whose `(source, external_ref)` is booked already (or
+/// comes twice in `entries`) is skipped (`None`): how Stripe's money is
+/// booked, so a repeat never aborts the transaction it is part of. Without
+/// it, such an entry fails with the database's unique violation.
+pub(crate) async fn insert(
     tx: &mut Tx,
     entries: &[NewEntry],
+    once: bool,
 ) -> Result<Vec<Option<i64>>> {
     let recorded = now();
     let mut booked: HashMap<(String, String), i64> = HashMap::new();
@@ -136,9 +102,10 @@ pub(crate) async fn insert_once_many(
                     .push_bind(e.reverses_entry_id)
                     .push_bind(&e.created_by);
             });
-            q.push(
-                " ON CONFLICT (source, external_ref) DO NOTHING RETURNING id, source, external_ref",
-            );
+            if once {
+                q.push(" ON CONFLICT (source, external_ref) DO NOTHING");
+            }
+            q.push(" RETURNING id, source, external_ref");
             q.build_query_as().fetch_all(&mut *conn).await?
         });
         booked.extend(
@@ -208,15 +175,6 @@ pub(crate) async fn add_to_months(
     }
     Ok(())
 }
-
-macro_rules! insert_sql {
-    () => {
-        "INSERT INTO ledger_entries (kind, amount_minor, currency, pledge_id, supporter_id, tier_id, source, \
-         external_ref, occurred_at, recorded_at, note, reverses_entry_id, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-    };
-}
-use insert_sql;
 
 fn duplicate_reference(e: Error) -> Error {
     let Error::Database(db) = &e else {

@@ -118,7 +118,10 @@ impl Tx {
     /// `(source, external_ref)` fails with the database's unique violation,
     /// which `store::on_constraint` recognises.
     pub async fn append(&mut self, entry: &NewEntry) -> Result<i64> {
-        let id = ledger::insert(self, entry).await?;
+        let id = ledger::insert(self, std::slice::from_ref(entry), false)
+            .await?
+            .pop()
+            .flatten();
         id.ok_or_else(|| Error::internal("an entry insert returned no id"))
     }
 
@@ -132,7 +135,7 @@ impl Tx {
     /// `append_once` for many entries, in one statement: the id of each, or
     /// `None` for one booked already (or twice in `entries`).
     pub async fn append_all_once(&mut self, entries: &[NewEntry]) -> Result<Vec<Option<i64>>> {
-        ledger::insert_once_many(self, entries).await
+        ledger::insert(self, entries, true).await
     }
 
     pub async fn audit(
