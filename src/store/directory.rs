@@ -53,7 +53,15 @@ impl SortKey {
         match self {
             SortKey::Joined => "s.id",
             SortKey::Name => "lower(s.display_name)",
-            SortKey::Lifetime => "s.lifetime_minor",
+            SortKey::Lifetime => "m.lifetime_minor",
+        }
+    }
+
+    /// The id that breaks ties, from the table whose index serves the sort.
+    fn id_column(self) -> &'static str {
+        match self {
+            SortKey::Lifetime => "m.supporter_id",
+            SortKey::Joined | SortKey::Name => "s.id",
         }
     }
 }
@@ -98,9 +106,10 @@ impl DirectoryRow {
 }
 
 const SELECT: &str = "SELECT s.id, s.kind, s.email, s.display_name, s.visibility, s.sponsor_status, s.created_at, \
-     lower(s.display_name) AS sort_name, s.lifetime_minor, s.last_payment_at, s.pledge_status, t.name AS tier_name, \
+     lower(s.display_name) AS sort_name, m.lifetime_minor, m.last_payment_at, m.pledge_status, t.name AS tier_name, \
      s.fediverse_acct, s.fediverse_url \
-     FROM supporters s LEFT JOIN tiers t ON t.id = COALESCE(s.pledge_tier_id, s.tier_id)";
+     FROM supporters s JOIN supporter_summaries m ON m.supporter_id = s.id \
+     LEFT JOIN tiers t ON t.id = COALESCE(m.pledge_tier_id, s.tier_id)";
 
 /// A value bound to a placeholder of the directory's query.
 enum Arg {
@@ -184,11 +193,11 @@ pub async fn page(
         );
     }
     match f.pledge_status.as_deref() {
-        Some("none") => c.sql.push("s.pledge_status IS NULL".into()),
-        Some(status) => c.and("s.pledge_status = $", Arg::Text(status.into())),
+        Some("none") => c.sql.push("m.pledge_status IS NULL".into()),
+        Some(status) => c.and("m.pledge_status = $", Arg::Text(status.into())),
         None => {}
     }
-    let col = sort.column();
+    let (col, id_col) = (sort.column(), sort.id_column());
     let (cmp, dir) = if descending {
         ("<", "DESC")
     } else {
@@ -202,11 +211,11 @@ pub async fn page(
         }
         Some(Cursor::Number(n, id)) => {
             let (n, id) = (c.bind(Arg::Number(*n)), c.bind(Arg::Number(*id)));
-            c.sql.push(format!("({col}, s.id) {cmp} ({n}, {id})"));
+            c.sql.push(format!("({col}, {id_col}) {cmp} ({n}, {id})"));
         }
         Some(Cursor::Text(t, id)) => {
             let (t, id) = (c.bind(Arg::Text(t.clone())), c.bind(Arg::Number(*id)));
-            c.sql.push(format!("({col}, s.id) {cmp} ({t}, {id})"));
+            c.sql.push(format!("({col}, {id_col}) {cmp} ({t}, {id})"));
         }
         None => {}
     }
@@ -215,7 +224,7 @@ pub async fn page(
     let order = if sort == SortKey::Joined {
         format!("s.id {dir}")
     } else {
-        format!("{col} {dir}, s.id {dir}")
+        format!("{col} {dir}, {id_col} {dir}")
     };
     let sql = format!("{SELECT} {} ORDER BY {order} LIMIT {limit}", c.clause());
     let rows = db_run!(db, |pool| {
