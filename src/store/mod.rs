@@ -295,12 +295,8 @@ pub(crate) fn in_json_ids_for(tx: &Tx) -> &'static str {
 }
 
 const SQLITE_IN_JSON: &str = "IN (SELECT value FROM json_each($1))";
-/// A JSON array of integers, `[1,2]`, is PostgreSQL's array literal
-/// `{1,2}` once its brackets are swapped. Cast so, the list is a value the
-/// planner sees, and it plans for its true length; read through
-/// `ARRAY(SELECT …)` it was always a guess of 100, and on a table without
-/// statistics a batch of 16 ids was read by scanning the table.
-const POSTGRES_IN_JSON_IDS: &str = "= ANY(CAST(translate($1, '[]', '{}') AS BIGINT[]))";
+const POSTGRES_IN_JSON_IDS: &str =
+    "= ANY(ARRAY(SELECT CAST(jsonb_array_elements_text($1::jsonb) AS BIGINT)))";
 
 /// Rows in one multi-row INSERT: well under SQLite's limit on bound values
 /// (32,766) at the widest row we write.
